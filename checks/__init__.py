@@ -1,0 +1,1 @@
+"""Check families: one module (or small package) per family, found automatically."""

@@ -1,0 +1,1 @@
+"""Day-1 readiness harness: the core (inventory, engine, results, reports, CLI)."""

@@ -1,0 +1,137 @@
+"""The inventory: a merger programme described in YAML (and HR CSV exports).
+
+``load(path, families)`` reads, merges, validates in one pass and returns either an
+:class:`Inventory` or every problem found, each with ``file:line`` and a hint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from readiness.family import CheckFamily, Problem
+from readiness.inventory.loader import Locations
+from readiness.inventory.models import (
+    Organisation,
+    Programme,
+    Role,
+    Site,
+    Staff,
+    VantagePoint,
+)
+
+__all__ = ["Inventory", "InventoryError", "Needs", "load"]
+
+
+class InventoryError(Exception):
+    """The inventory is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the inventory")
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one person needs on Day 1: the who-needs-what graph, one row."""
+
+    applications: frozenset[str] = frozenset()
+    network_resources: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    extension: bool = False
+    mailbox: bool = False
+    subjects: frozenset[str] = frozenset()  # every subject whose results count for this person
+
+
+@dataclass
+class Inventory:
+    root: Path
+    programme: Programme
+    organisations: dict[str, Organisation]
+    sites: dict[str, Site]
+    vantage_points: dict[str, VantagePoint]
+    roles: dict[str, Role]
+    staff: list[Staff]
+    sections: dict[str, dict[str, BaseModel]]
+    locations: Locations
+    families: list[CheckFamily] = field(default_factory=list)
+
+    @property
+    def go_live(self) -> dt.datetime:
+        """Go-live as an aware datetime (a date means the start of that day, UTC)."""
+        value = self.programme.go_live
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return dt.datetime.combine(value, dt.time(0, 0), tzinfo=dt.UTC)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A family-owned section (id -> object); empty when absent."""
+        return self.sections.get(name, {})
+
+    def where(self, *path: str | int) -> str:
+        """``file:line`` where the value at ``path`` was written."""
+        return self.locations.of(tuple(path))
+
+    def resolve_path(self, value: str, *path: str | int) -> Path:
+        """A file path written in the inventory, relative to the file it is written in."""
+        candidate = Path(value).expanduser()
+        if candidate.is_absolute():
+            return candidate
+        written_in = self.locations.file_of(tuple(path))
+        base = written_in.parent if written_in else self.root
+        return (base / candidate).resolve()
+
+    @cached_property
+    def staff_by_key(self) -> dict[str, Staff]:
+        return {person.key: person for person in self.staff}
+
+    @cached_property
+    def _extra_needs(self) -> dict[str, set[str]]:
+        extra: dict[str, set[str]] = {}
+        for fam in self.families:
+            for staff_key, subject in fam.needs(self):
+                extra.setdefault(staff_key, set()).add(subject)
+        return extra
+
+    def needs(self, person: Staff) -> Needs:
+        cache = self.__dict__.setdefault("_needs_cache", {})
+        found = cache.get(person.key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        apps: set[str] = set(person.needs.applications)
+        resources: set[str] = set(person.needs.network_resources)
+        groups: set[str] = set(person.needs.groups)
+        extension = mailbox = False
+        for role_id in person.roles:
+            role = self.roles.get(role_id)
+            if role is None:
+                continue
+            apps.update(role.applications)
+            resources.update(role.network_resources)
+            groups.update(role.groups)
+            extension |= role.extension
+            mailbox |= role.mailbox
+        apps.difference_update(person.exempt.applications)
+        resources.difference_update(person.exempt.network_resources)
+        groups.difference_update(person.exempt.groups)
+        subjects = {person.key, f"sites:{person.site}", f"organisations:{person.organisation}"}
+        subjects.update(f"applications:{a}" for a in apps)
+        subjects.update(f"network_resources:{r}" for r in resources)
+        subjects.update(self._extra_needs.get(person.key, ()))
+        found = Needs(frozenset(apps), frozenset(resources), frozenset(groups),
+                      extension or bool(person.extension), mailbox, frozenset(subjects))
+        cache[person.key] = found
+        return found
+
+
+def load(path: Path, families: Sequence[CheckFamily]) -> Inventory:
+    """Read and validate an inventory; raise InventoryError with every problem."""
+    from readiness.inventory.validate import build
+
+    return build(path, families)
