@@ -1,0 +1,233 @@
+"""The persistent credential-attempt ledger: the lockout budget every family spends.
+
+Real logins (an LDAP bind, HTTP basic auth, SSH, SIP REGISTER) are only ever made
+for declared pilot accounts, and each one is charged here *before* it is sent:
+
+    reservation = ledger.reserve("north-ldap", "jsmith", sweep=sweep_id)   # may raise
+    ... one attempt ...
+    ledger.record(reservation, Outcome.FAILURE, "invalidCredentials")
+
+``reserve`` refuses (:class:`BudgetExceeded`, with a message saying why and when the
+account may be tried again) when the account's failed attempts in the rolling window
+(plus attempts still in flight, counted as failures) have reached the budget, or when
+the account was already tried in the same sweep. The check and the insert happen in
+one ``BEGIN IMMEDIATE`` transaction on an SQLite file in WAL mode, so concurrent
+sweeps (threads or processes) sharing the state folder never both spend the last
+attempt. The ledger knows nothing about any protocol: a realm is any string naming
+where the account authenticates (a directory id, an application, a SIP domain).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = ["AttemptLedger", "AttemptRecord", "BudgetExceeded", "Outcome", "Reservation"]
+
+DEFAULT_MAX_FAILURES = 2
+DEFAULT_WINDOW = dt.timedelta(days=1)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    realm TEXT NOT NULL,
+    account TEXT NOT NULL,
+    at REAL NOT NULL,            -- POSIX seconds, UTC
+    sweep TEXT NOT NULL DEFAULT '',
+    family TEXT NOT NULL DEFAULT '',
+    outcome TEXT NOT NULL,       -- pending | success | failure | not-sent
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS attempts_account ON attempts (realm, account, at);
+"""
+
+
+class Outcome(StrEnum):
+    PENDING = "pending"  # reserved, result not recorded yet: counted as a failure
+    SUCCESS = "success"
+    FAILURE = "failure"  # the server rejected the credentials (counts against the budget)
+    NOT_SENT = "not-sent"  # nothing reached the server (connection error): free
+
+
+class BudgetExceeded(Exception):
+    """The attempt was refused; the message says why and when to try again."""
+
+    def __init__(self, message: str, *, realm: str, account: str,
+                 retry_after: dt.datetime | None = None) -> None:
+        super().__init__(message)
+        self.realm = realm
+        self.account = account
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: int
+    realm: str
+    account: str
+    at: dt.datetime
+    remaining: int  # budget left after this attempt, if it fails
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    realm: str
+    account: str
+    at: dt.datetime
+    sweep: str
+    family: str
+    outcome: Outcome
+    detail: str
+
+
+def _ts(value: dt.datetime) -> float:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()
+
+
+def _dt(value: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+class AttemptLedger:
+    """A SQLite ledger of credential attempts, keyed by realm and account."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_failures: int = DEFAULT_MAX_FAILURES,
+        window: dt.timedelta = DEFAULT_WINDOW,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self.path = Path(path)
+        self.max_failures = max_failures
+        self.window = window
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    # -- spending ---------------------------------------------------------------------
+    def reserve(
+        self,
+        realm: str,
+        account: str,
+        *,
+        now: dt.datetime | None = None,
+        sweep: str = "",
+        family: str = "",
+        max_failures: int | None = None,
+        window: dt.timedelta | None = None,
+    ) -> Reservation:
+        """Charge one attempt to ``realm/account`` or raise :class:`BudgetExceeded`.
+
+        Refused when failures (and in-flight attempts) in the rolling window have
+        reached the budget, or when ``sweep`` is given and already tried this account.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        limit = self.max_failures if max_failures is None else max_failures
+        span = window or self.window
+        since = _ts(now - span)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if sweep:
+                    row = self._db.execute(
+                        "SELECT COUNT(*) FROM attempts WHERE realm=? AND account=? AND sweep=?",
+                        (realm, account, sweep),
+                    ).fetchone()
+                    if row[0]:
+                        raise BudgetExceeded(
+                            f"{realm}/{account} was already tried in this sweep ({sweep}); "
+                            "at most one attempt per account per sweep",
+                            realm=realm, account=account,
+                        )
+                spent = self._db.execute(
+                    "SELECT at FROM attempts WHERE realm=? AND account=? AND at>=? "
+                    "AND outcome IN ('failure','pending') ORDER BY at",
+                    (realm, account, since),
+                ).fetchall()
+                if len(spent) >= limit:
+                    # The oldest counted failure leaves the window first.
+                    retry = _dt(spent[len(spent) - limit][0]) + span
+                    raise BudgetExceeded(
+                        f"attempt budget for {realm}/{account} is used up: {len(spent)} failed "
+                        f"or unfinished attempt(s) in the last {_span(span)} (limit {limit}); "
+                        f"not trying again before {retry:%Y-%m-%d %H:%M} UTC",
+                        realm=realm, account=account, retry_after=retry,
+                    )
+                cur = self._db.execute(
+                    "INSERT INTO attempts (realm, account, at, sweep, family, outcome) "
+                    "VALUES (?,?,?,?,?,'pending')",
+                    (realm, account, _ts(now), sweep, family),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Reservation(int(cur.lastrowid or 0), realm, account, now,
+                           limit - len(spent) - 1)
+
+    def record(self, reservation: Reservation, outcome: Outcome | str, detail: str = "") -> None:
+        """Record how a reserved attempt ended (``detail`` must never hold a secret)."""
+        value = Outcome(outcome)
+        with self._lock:
+            self._db.execute(
+                "UPDATE attempts SET outcome=?, detail=? WHERE id=?",
+                (value.value, detail[:500], reservation.id),
+            )
+
+    # -- reading ----------------------------------------------------------------------
+    def failures(self, realm: str, account: str, *, now: dt.datetime | None = None,
+                 window: dt.timedelta | None = None) -> int:
+        """Failed (and unfinished) attempts in the rolling window."""
+        now = now or dt.datetime.now(dt.UTC)
+        since = _ts(now - (window or self.window))
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM attempts WHERE realm=? AND account=? AND at>=? "
+                "AND outcome IN ('failure','pending')",
+                (realm, account, since),
+            ).fetchone()
+        return int(row[0])
+
+    def remaining(self, realm: str, account: str, *, now: dt.datetime | None = None,
+                  max_failures: int | None = None,
+                  window: dt.timedelta | None = None) -> int:
+        limit = self.max_failures if max_failures is None else max_failures
+        return max(0, limit - self.failures(realm, account, now=now, window=window))
+
+    def history(self, realm: str, account: str) -> list[AttemptRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT realm, account, at, sweep, family, outcome, detail FROM attempts "
+                "WHERE realm=? AND account=? ORDER BY at, id",
+                (realm, account),
+            ).fetchall()
+        return [AttemptRecord(r[0], r[1], _dt(r[2]), r[3], r[4], Outcome(r[5]), r[6])
+                for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> AttemptLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _span(span: dt.timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"

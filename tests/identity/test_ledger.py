@@ -1,0 +1,94 @@
+"""The credential-attempt ledger: budgets, one attempt per sweep, concurrent sweeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from readiness.ledger import AttemptLedger, BudgetExceeded, Outcome
+
+T0 = dt.datetime(2027, 4, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def test_budget_counts_failures_in_rolling_window(tmp_path: Path) -> None:
+    with AttemptLedger(tmp_path / "l.sqlite", max_failures=2) as ledger:
+        r1 = ledger.reserve("north-ldap", "jsmith", now=T0)
+        assert r1.remaining == 1
+        ledger.record(r1, Outcome.FAILURE, "invalidCredentials")
+        r2 = ledger.reserve("north-ldap", "jsmith", now=T0 + dt.timedelta(hours=1))
+        ledger.record(r2, Outcome.FAILURE)
+        with pytest.raises(BudgetExceeded) as err:
+            ledger.reserve("north-ldap", "jsmith", now=T0 + dt.timedelta(hours=2))
+        message = str(err.value)
+        assert "north-ldap/jsmith" in message and "limit 2" in message
+        assert err.value.retry_after == T0 + dt.timedelta(days=1)
+        # Other accounts and realms are independent.
+        ledger.reserve("south-ldap", "jsmith", now=T0)
+        ledger.reserve("north-ldap", "other", now=T0)
+        # The oldest failure leaves the window after a day.
+        ledger.reserve("north-ldap", "jsmith", now=T0 + dt.timedelta(days=1, minutes=1))
+
+
+def test_success_and_not_sent_are_free_pending_is_not(tmp_path: Path) -> None:
+    with AttemptLedger(tmp_path / "l.sqlite", max_failures=1) as ledger:
+        for i in range(3):
+            ledger.record(ledger.reserve("r", "a", now=T0 + dt.timedelta(minutes=i)),
+                          Outcome.SUCCESS)
+            ledger.record(ledger.reserve("r", "b", now=T0 + dt.timedelta(minutes=i)),
+                          Outcome.NOT_SENT)
+        ledger.reserve("r", "c", now=T0)  # never recorded: a crash mid-attempt
+        with pytest.raises(BudgetExceeded):
+            ledger.reserve("r", "c", now=T0 + dt.timedelta(minutes=5))
+        assert ledger.failures("r", "c", now=T0) == 1
+        assert [h.outcome for h in ledger.history("r", "a")] == [Outcome.SUCCESS] * 3
+
+
+def test_one_attempt_per_account_per_sweep(tmp_path: Path) -> None:
+    with AttemptLedger(tmp_path / "l.sqlite", max_failures=5) as ledger:
+        ledger.record(ledger.reserve("r", "a", now=T0, sweep="s1"), Outcome.SUCCESS)
+        with pytest.raises(BudgetExceeded, match="already tried in this sweep"):
+            ledger.reserve("r", "a", now=T0, sweep="s1")
+        ledger.reserve("r", "a", now=T0, sweep="s2")
+
+
+def test_persists_across_instances(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ledger.sqlite"
+    with AttemptLedger(path, max_failures=1) as ledger:
+        ledger.record(ledger.reserve("r", "a", now=T0), Outcome.FAILURE)
+    with AttemptLedger(path, max_failures=1) as ledger, pytest.raises(BudgetExceeded):
+        ledger.reserve("r", "a", now=T0)
+
+
+def _racer(path: str, barrier: object, results: object) -> None:
+    ledger = AttemptLedger(Path(path), max_failures=2)
+    barrier.wait()  # type: ignore[attr-defined]
+    outcome = "refused"
+    try:
+        ledger.reserve("north-ldap", "pilot", now=T0 + dt.timedelta(minutes=1))
+        outcome = "granted"
+    except BudgetExceeded:
+        pass
+    results.put(outcome)  # type: ignore[attr-defined]
+    ledger.close()
+
+
+@pytest.mark.parametrize("racers", [2, 6])
+def test_processes_racing_for_the_last_attempt(tmp_path: Path, racers: int) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with AttemptLedger(path, max_failures=2) as ledger:
+        ledger.record(ledger.reserve("north-ldap", "pilot", now=T0), Outcome.FAILURE)
+    mp = multiprocessing.get_context("spawn")
+    barrier = mp.Barrier(racers)
+    results = mp.Queue()
+    procs = [mp.Process(target=_racer, args=(str(path), barrier, results)) for _ in range(racers)]
+    for p in procs:
+        p.start()
+    outcomes = sorted(results.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert outcomes == ["granted"] + ["refused"] * (racers - 1)
+    with AttemptLedger(path, max_failures=2) as ledger:
+        assert ledger.failures("north-ldap", "pilot", now=T0) == 2
