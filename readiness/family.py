@@ -129,6 +129,7 @@ class RunContext:
         self._lock = threading.Lock()
         self._vantages: dict[str, Vantage] = {}
         self._cache: dict[Any, Any] = {}
+        self._computing: dict[Any, threading.Event] = {}
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -148,23 +149,28 @@ class RunContext:
             yield
 
     def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """Compute a fact once per sweep and share it between batches and families."""
+        """Compute a fact once per sweep and share it between batches and families.
+
+        Concurrent callers of the same key wait for the first one; an exception raised
+        by ``compute`` is returned (not raised) to every caller, so each can explain it.
+        """
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
-            event = self._cache.setdefault(("pending", key), threading.Event())
-            owner = not getattr(event, "claimed", False)
-            if owner:
-                event.claimed = True  # type: ignore[attr-defined]
+            event = self._computing.get(key)
+            owner = event is None
+            if event is None:
+                event = self._computing[key] = threading.Event()
         if not owner:
             event.wait()
             return self._cache[key]
         try:
             value = compute()
-        except BaseException as exc:
+        except Exception as exc:
             value = exc
         with self._lock:
             self._cache[key] = value
+            del self._computing[key]
         event.set()
         return value
 
@@ -185,6 +191,27 @@ class RunContext:
 
                 self._vantages[name] = open_vantage(name, self)
             return self._vantages[name]
+
+    def resolve(self, host: str) -> list[str]:
+        """Addresses of ``host`` as the sweep finds servers (``programme.resolvers``;
+        none = the OS resolver), looked up once per sweep. Raises
+        readiness.naming.ResolveError. (Added by the network helper.)"""
+        from readiness import naming
+
+        resolvers = tuple(self.inventory.programme.resolvers)
+
+        def lookup(name: str, resolver: str) -> naming.Lookup:
+            key = ("dns.lookup", name.lower(), naming.format_resolver(resolver), "local")
+            found = self.shared(key, lambda: naming.lookup(name, resolver))
+            if isinstance(found, BaseException):
+                raise found
+            return found  # type: ignore[no-any-return]
+
+        value = self.shared(("naming.resolve", host.lower(), resolvers),
+                            lambda: naming.resolve(host, resolvers, lookup_fn=lookup))
+        if isinstance(value, BaseException):
+            raise value
+        return list(value)
 
     def close(self) -> None:
         for vantage in self._vantages.values():

@@ -52,7 +52,9 @@ def load_families() -> list[CheckFamily]:
         try:
             candidates.append((f"entry point {ep.name} ({ep.value})", ep.load()))
         except Exception as exc:  # a broken plug-in must say who it is
-            raise RegistryError(f"entry point {ep.name} ({ep.value}) failed to load: {exc}") from exc
+            raise RegistryError(
+                f"entry point {ep.name} ({ep.value}) failed to load: {exc}"
+            ) from exc
     for origin, obj in candidates:
         fam = _check(obj, origin)
         if fam.name in found:

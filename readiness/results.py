@@ -20,7 +20,7 @@ SCHEMA_VERSION = 1
 
 
 class Status(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 (a status, not a password)
     WARN = "warn"
     SKIP = "skip"
     ERROR = "error"

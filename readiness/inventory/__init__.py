@@ -61,6 +61,26 @@ class Inventory:
     sections: dict[str, dict[str, BaseModel]]
     locations: Locations
     families: list[CheckFamily] = field(default_factory=list)
+    # Ids written in the files, valid or not (references to an invalid object are not
+    # reported again as dangling), and each staff member's position in the merged list.
+    declared: dict[str, set[str]] = field(default_factory=dict)
+    staff_positions: list[int] = field(default_factory=list)
+
+    def declared_ids(self, section: str) -> set[str]:
+        if section == "vantage_points":
+            return {"local", *self.declared.get(section, ()), *self.vantage_points}
+        return {*self.declared.get(section, ()), *self.section_items(section)}
+
+    def section_items(self, section: str) -> dict[str, Any]:
+        core: dict[str, dict[str, Any]] = {"organisations": self.organisations, "sites": self.sites,
+                "vantage_points": self.vantage_points, "roles": self.roles}
+        if section in core:
+            return dict(core[section])
+        return self.sections.get(section, {})
+
+    def where_staff(self, person_index: int, *path: str | int) -> str:
+        """``file:line`` of a field of ``staff[person_index]`` (index into ``staff``)."""
+        return self.where("staff", self.staff_positions[person_index], *path)
 
     @property
     def go_live(self) -> dt.datetime:

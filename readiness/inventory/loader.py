@@ -147,7 +147,10 @@ def _scalar(loader: Any, node: yaml.Node, path: Path) -> Any:
         ) from None
 
 
-def read_csv(path: Path, delimiter: str = ",") -> tuple[list[str], Iterator[tuple[int, list[str]]]] | Problem:
+CsvRows = tuple[list[str], Iterator[tuple[int, list[str]]]]
+
+
+def read_csv(path: Path, delimiter: str = ",") -> CsvRows | Problem:
     """The header and the (line number, row) pairs of an HR-style CSV export."""
     text, problem = decode(path)
     if problem or text is None:

@@ -12,11 +12,11 @@ import difflib
 import functools
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from readiness.family import CheckFamily, Problem
 from readiness.inventory import Inventory, InventoryError
@@ -40,6 +40,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "roles": Role,
 }
 LIST_SECTIONS = ("staff", "staff_sources")
+_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
 REFERENCED_SECTIONS = ("applications", "network_resources")
 
 
@@ -61,7 +62,7 @@ def _inventory_model(families: tuple[CheckFamily, ...]) -> type[BaseModel]:
         for name, model in fam.sections.items():
             description = f"Owned by the {fam.name} check family"
             fields[name] = (dict[Id, model], Field(default_factory=dict, description=description))  # type: ignore[valid-type]
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         "Inventory", __config__=ConfigDict(extra="forbid", title="Day-1 readiness inventory"),
         **fields,
     )
@@ -108,34 +109,94 @@ def build(path: Path, families: Sequence[CheckFamily]) -> Inventory:
         raise InventoryError([Problem(str(path), "the inventory is empty",
                                       "start from inventories/example")])
     problems += _load_csv_staff(merged, locations)
-    model = inventory_model(families)
-    try:
-        validated = model.model_validate(merged)
-    except ValidationError as exc:
-        problems += _explain(exc, model, locations)
-    if problems:
-        raise InventoryError(problems)
-    sections = {
-        name: getattr(validated, name) for fam in families for name in fam.sections
-    }
+    validated, schema_problems = _validate_each(merged, families, locations)
+    problems += schema_problems
     inventory = Inventory(
         root=path if path.is_dir() else path.parent,
-        programme=validated.programme,  # type: ignore[attr-defined]
-        organisations=validated.organisations,  # type: ignore[attr-defined]
-        sites=validated.sites,  # type: ignore[attr-defined]
-        vantage_points=validated.vantage_points,  # type: ignore[attr-defined]
-        roles=validated.roles,  # type: ignore[attr-defined]
-        staff=validated.staff,  # type: ignore[attr-defined]
-        sections=sections,
+        programme=validated.get("programme"),  # type: ignore[arg-type]
+        organisations=validated["organisations"],
+        sites=validated["sites"],
+        vantage_points=validated["vantage_points"],
+        roles=validated["roles"],
+        staff=validated["staff"],
+        sections={name: validated[name] for fam in families for name in fam.sections},
         locations=locations,
         families=list(families),
     )
+    if inventory.programme is None:
+        raise InventoryError(problems)
+    # Objects that failed schema validation still count as declared for references,
+    # so one typo is reported once, not again as a dangling reference.
+    inventory.declared = {
+        section: set(items) for section, items in merged.items()
+        if isinstance(items, dict) and section != "programme"
+    }
+    inventory.staff_positions = validated["staff_positions"]
     problems += _references(inventory, families)
     for fam in families:
-        problems += list(fam.validate(inventory))
+        try:
+            problems += list(fam.validate(inventory))
+        except Exception as exc:  # a plug-in defect must not hide the inventory's problems
+            problems.append(Problem(str(path), f"the {fam.name} check family could not validate "
+                                    f"its sections: {type(exc).__name__}: {exc}"))
     if problems:
         raise InventoryError(problems)
     return inventory
+
+
+def _validate_each(merged: dict[str, Any], families: Sequence[CheckFamily],
+                   locations: Locations) -> tuple[dict[str, Any], list[Problem]]:
+    """Validate object by object, so one bad object never hides another's problems."""
+    model = inventory_model(families)
+    problems: list[Problem] = []
+    out: dict[str, Any] = {"staff": [], "staff_positions": []}
+    sections = {**CORE_SECTIONS, **{n: m for f in families for n, m in f.sections.items()}}
+    for name in sections:
+        out[name] = {}
+    unknown = {k: v for k, v in merged.items() if k not in model.model_fields}
+    try:
+        model.model_validate(unknown)
+    except ValidationError as exc:
+        problems += [p for p in _explain(exc, model, locations) if "unknown key" in p.message]
+    if "programme" not in merged:
+        problems.append(Problem(locations.of(()), "missing required section 'programme'",
+                                "add programme: {name: ..., go_live: YYYY-MM-DD}"))
+    else:
+        try:
+            out["programme"] = Programme.model_validate(merged["programme"])
+        except ValidationError as exc:
+            problems += _explain(exc, model, locations, ("programme",))
+    for name, item_model in sections.items():
+        items = merged.get(name, {})
+        if not isinstance(items, dict):
+            problems.append(Problem(locations.of((name,)),
+                                    f"'{name}' must be a mapping of id: object"))
+            continue
+        for key, raw in items.items():
+            try:
+                TypeAdapter_validate_id(key)
+                out[name][key] = item_model.model_validate(raw)
+            except ValidationError as exc:
+                problems += _explain(exc, model, locations, (name, key))
+    for name in LIST_SECTIONS:
+        items = merged.get(name, [])
+        if not isinstance(items, list):
+            continue
+        item_model = Staff if name == "staff" else StaffSource
+        for index, raw in enumerate(items):
+            try:
+                valid = item_model.model_validate(raw)
+            except ValidationError as exc:
+                problems += _explain(exc, model, locations, (name, index))
+                continue
+            if name == "staff":
+                out["staff"].append(valid)
+                out["staff_positions"].append(index)
+    return out, problems
+
+
+def TypeAdapter_validate_id(key: Any) -> None:
+    _ID_ADAPTER.validate_python(key)
 
 
 def _merge(merged: dict[str, Any], data: dict[str, Any], locs: dict[Path_, str],
@@ -154,7 +215,8 @@ def _merge(merged: dict[str, Any], data: dict[str, Any], locs: dict[Path_, str],
         elif isinstance(value, dict) and section != "programme":
             target = merged.setdefault(section, {})
             if not isinstance(target, dict):
-                problems.append(Problem(where, f"'{section}' is written twice with different types"))
+                problems.append(Problem(where, f"'{section}' is written twice with "
+                                        "different types"))
                 continue
             for key, item in value.items():
                 if key in target:
@@ -189,8 +251,9 @@ def _relocate(locs: dict[Path_, str], prefix: Path_, offset: int, locations: Loc
               file: Path) -> None:
     n = len(prefix)
     for path, where in locs.items():
-        if path[:n] == prefix and len(path) > n and isinstance(path[n], int):
-            new = (*prefix, path[n] + offset, *path[n + 1 :])
+        index = path[n] if len(path) > n else None
+        if path[:n] == prefix and isinstance(index, int):
+            new = (*prefix, index + offset, *path[n + 1 :])
             locations.where[new] = where
             locations.files[new] = file
     locations.where.setdefault(prefix, locs.get(prefix, str(file)))
@@ -232,10 +295,12 @@ def _load_csv_staff(merged: dict[str, Any], locations: Locations) -> list[Proble
         if missing:
             for inventory_field, column in missing:
                 close = difflib.get_close_matches(column, header, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"the header has: {', '.join(header)}"
-                problems.append(Problem(f"{csv_path}:1", f"column '{column}' (mapped to {inventory_field} "
-                                        f"at {locations.of((*at, 'columns', inventory_field))}) "
-                                        "is not in the CSV header", hint))
+                hint = (f"did you mean '{close[0]}'?" if close
+                        else f"the header has: {', '.join(header)}")
+                mapped_at = locations.of((*at, "columns", inventory_field))
+                problems.append(Problem(f"{csv_path}:1",
+                                        f"column '{column}' (mapped to {inventory_field} at "
+                                        f"{mapped_at}) is not in the CSV header", hint))
             continue
         for line, row in rows:
             person: dict[str, Any] = {}
@@ -262,10 +327,11 @@ def _load_csv_staff(merged: dict[str, Any], locations: Locations) -> list[Proble
     return problems
 
 
-def _explain(exc: ValidationError, model: type[BaseModel], locations: Locations) -> list[Problem]:
+def _explain(exc: ValidationError, model: type[BaseModel], locations: Locations,
+             prefix: Path_ = ()) -> list[Problem]:
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
-        loc = tuple(error["loc"])
+        loc = (*prefix, *error["loc"])
         where = locations.of(loc)
         dotted = _dotted(loc)
         kind = error["type"]
@@ -277,7 +343,8 @@ def _explain(exc: ValidationError, model: type[BaseModel], locations: Locations)
             hint = (f"did you mean '{close[0]}'?" if close
                     else f"allowed keys: {', '.join(sorted(allowed))}" if allowed else "")
         elif kind == "missing":
-            message = f"missing required key '{loc[-1]}'" + (f" in {_dotted(loc[:-1])}" if loc[:-1] else "")
+            parent = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
+            message = f"missing required key '{loc[-1]}'{parent}"
         else:
             text = error["msg"].removeprefix("Value error, ")
             message = f"{dotted}: {text}" if dotted else text
@@ -334,56 +401,58 @@ def _references(inv: Inventory, families: Sequence[CheckFamily]) -> list[Problem
     problems: list[Problem] = []
     owned = {name for fam in families for name in fam.sections}
 
-    def ref(kind: str, value: str, known: Iterable[str], *path: str | int, hint: str = "") -> None:
-        known = list(known)
+    def ref(kind: str, value: str, section: str, path: Path_, hint: str = "") -> None:
+        known = inv.declared_ids(section)
         if value in known:
             return
-        close = difflib.get_close_matches(value, known, n=1)
+        close = difflib.get_close_matches(value, sorted(known), n=1)
         problems.append(Problem(inv.where(*path), f"{kind} '{value}' does not exist",
                                 f"did you mean '{close[0]}'?" if close else hint))
 
-    vantages = [*inv.vantage_points, "local"]
     for site_id, site in inv.sites.items():
-        ref("organisation", site.organisation, inv.organisations, "sites", site_id, "organisation")
+        ref("organisation", site.organisation, "organisations", ("sites", site_id, "organisation"))
         for i, vp in enumerate(site.vantage_points):
-            ref("vantage point", vp, vantages, "sites", site_id, "vantage_points", i)
-    for vp_id, vp in inv.vantage_points.items():
-        if vp.kind == "ssh" and not (vp.host and vp.user and (vp.key or vp.password)):
+            ref("vantage point", vp, "vantage_points", ("sites", site_id, "vantage_points", i))
+    for vp_id, point in inv.vantage_points.items():
+        if point.kind == "ssh" and not (point.host and point.user
+                                        and (point.key or point.password)):
             problems.append(Problem(inv.where("vantage_points", vp_id),
                                     f"ssh vantage point '{vp_id}' needs host, user and key "
                                     "(or password)"))
     for section in REFERENCED_SECTIONS:
-        targets = inv.section(section)
+        kind = _singular(section).replace("_", " ")
         for role_id, role in inv.roles.items():
             for i, item in enumerate(getattr(role, section)):
                 if section not in owned:
                     problems.append(Problem(inv.where("roles", role_id, section, i),
                                             f"no installed check family provides '{section}'"))
                 else:
-                    ref(_singular(section).replace("_", " "), item, targets,
-                        "roles", role_id, section, i, hint=f"define it under '{section}:'")
+                    ref(kind, item, section, ("roles", role_id, section, i),
+                        hint=f"define it under '{section}:'")
     seen: dict[tuple[str, str], int] = {}
-    for index, person in enumerate(inv.staff):
+    for person, index in zip(inv.staff, inv.staff_positions, strict=True):
         key = (person.organisation, person.id)
         if key in seen:
+            first = inv.where("staff", seen[key])
             problems.append(Problem(inv.where("staff", index),
                                     f"duplicate staff id '{person.id}' in organisation "
-                                    f"'{person.organisation}' (also at {inv.where('staff', seen[key])})",
+                                    f"'{person.organisation}' (also at {first})",
                                     "staff ids must be unique within an organisation"))
         else:
             seen[key] = index
-        ref("organisation", person.organisation, inv.organisations, "staff", index, "organisation")
-        ref("site", person.site, inv.sites, "staff", index, "site")
-        for i, role in enumerate(person.roles):
-            ref("role", role, inv.roles, "staff", index, "roles", i)
+        at: Path_ = ("staff", index)
+        ref("organisation", person.organisation, "organisations", (*at, "organisation"))
+        ref("site", person.site, "sites", (*at, "site"))
+        for i, role_id in enumerate(person.roles):
+            ref("role", role_id, "roles", (*at, "roles", i))
         for delta_name in ("needs", "exempt"):
             delta = getattr(person, delta_name)
             for section in REFERENCED_SECTIONS:
                 for i, item in enumerate(getattr(delta, section)):
-                    ref(_singular(section).replace("_", " "), item, inv.section(section),
-                        "staff", index, delta_name, section, i)
+                    ref(_singular(section).replace("_", " "), item, section,
+                        (*at, delta_name, section, i))
         if person.pilot and not person.credential:
-            problems.append(Problem(inv.where("staff", index),
+            problems.append(Problem(inv.where(*at),
                                     f"pilot account '{person.id}' has no credential reference",
                                     "add credential: file:PATH (or env:NAME)"))
     return problems

@@ -1,0 +1,227 @@
+"""Plan and run a sweep.
+
+Planning (no network I/O) expands the inventory into probes for the selected staff;
+running executes a plan: batches of probes go to their family on worker threads,
+under per-server limits held by the RunContext, and results stream to a callback.
+A family that raises, hangs or forgets a probe yields ``error`` results for the
+probes concerned; the sweep always goes on. Output order is deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from readiness.family import CheckFamily, PlanContext, Probe, RunContext
+from readiness.inventory import Inventory
+from readiness.inventory.models import Staff
+from readiness.results import Result, Status
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Filters of a sweep. Empty sets select everything."""
+
+    organisations: frozenset[str] = frozenset()
+    sites: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+    staff: frozenset[str] = frozenset()  # staff ids, or "org/id"
+    families: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+
+    @property
+    def narrows_staff(self) -> bool:
+        return bool(self.organisations or self.sites or self.roles or self.staff or self.tags)
+
+    def wants(self, person: Staff) -> bool:
+        return (
+            (not self.organisations or person.organisation in self.organisations)
+            and (not self.sites or person.site in self.sites)
+            and (not self.roles or bool(self.roles.intersection(person.roles)))
+            and (not self.staff or person.id in self.staff
+                 or f"{person.organisation}/{person.id}" in self.staff)
+            and (not self.tags or bool(self.tags.intersection(person.tags)))
+        )
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {name: sorted(getattr(self, name)) for name in
+                ("organisations", "sites", "roles", "staff", "families", "tags")}
+
+
+@dataclass
+class Plan:
+    inventory: Inventory
+    families: list[CheckFamily]
+    staff: list[Staff]
+    probes: list[Probe]
+    go_live: dt.datetime
+    selection: Selection
+    failed: list[Result] = field(default_factory=list)  # families whose planning raised
+
+
+def make_plan(inventory: Inventory, families: Sequence[CheckFamily], selection: Selection,
+              go_live: dt.datetime | None = None) -> Plan:
+    """Expand the inventory into probes. Pure: no network I/O."""
+    go_live = go_live or inventory.go_live
+    chosen = [f for f in families if not selection.families or f.name in selection.families]
+    staff = [p for p in inventory.staff if selection.wants(p)]
+    wanted: set[str] | None = None
+    if selection.narrows_staff:
+        wanted = set()
+        for person in staff:
+            wanted |= inventory.needs(person).subjects
+    ctx = PlanContext(inventory, staff, go_live)
+    probes: dict[str, Probe] = {}
+    failed: list[Result] = []
+    for fam in chosen:
+        try:
+            planned = list(fam.plan(ctx))
+        except Exception as exc:
+            failed.append(_crash(fam.name, f"family:{fam.name}", "plan", exc))
+            continue
+        for probe in planned:
+            if wanted is None or probe.subject in wanted:
+                probes.setdefault(probe.id, probe)
+    ordered = sorted(probes.values(),
+                     key=lambda p: (p.family, p.subject, p.check, p.target, p.vantage))
+    return Plan(inventory, chosen, staff, ordered, go_live, selection, failed)
+
+
+def _crash(family: str, subject: str, phase: str, exc: BaseException) -> Result:
+    return Result(
+        subject=subject, check=f"{family}.{phase}", target=family, vantage="local",
+        status=Status.ERROR, family=family,
+        summary=f"the {family} check family failed while {phase}ning: {type(exc).__name__}: {exc}",
+        impact="the readiness of everything this family checks is unknown",
+        hint="this is a defect or an environment problem; run with --family to isolate it "
+             "and report it with the message above",
+        root_cause=f"crash|{family}|{phase}",
+    )
+
+
+def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | None = None,
+             workers: int = 8) -> list[Result]:
+    """Run every batch of the plan; return all results in a deterministic order."""
+    by_family = {f.name: f for f in plan.families}
+    batches: dict[tuple[str, str], list[Probe]] = {}
+    for probe in plan.probes:
+        batches.setdefault((probe.family, probe.batch or probe.id), []).append(probe)
+    results: list[Result] = list(plan.failed)
+    for r in plan.failed:
+        if on_result:
+            on_result(r)
+    lock = threading.Lock()
+
+    def emit(result: Result) -> None:
+        with lock:
+            results.append(result)
+        if on_result:
+            on_result(result)
+
+    # Biggest batches first, so one long directory search starts before many small probes.
+    runners = [_BatchRunner(by_family[family_name], probes, ctx, emit)
+               for (family_name, _), probes in sorted(batches.items(), key=lambda kv: -len(kv[1]))]
+    pending: queue.Queue[_BatchRunner] = queue.Queue()
+    for runner in runners:
+        pending.put(runner)
+
+    def worker() -> None:
+        while True:
+            try:
+                runner = pending.get_nowait()
+            except queue.Empty:
+                return
+            runner.start_and_wait()
+
+    threads = [threading.Thread(target=worker, daemon=True, name=f"sweep-{i}")
+               for i in range(max(1, min(workers, len(runners))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(results, key=lambda r: (r.subject, r.check, r.target, r.vantage))
+
+
+class _BatchRunner:
+    """Runs one batch in its own daemon thread so a hung library cannot hang the sweep."""
+
+    def __init__(self, fam: CheckFamily, probes: list[Probe], ctx: RunContext,
+                 emit: Callable[[Result], None]) -> None:
+        self.fam, self.probes, self.ctx, self.emit = fam, probes, ctx, emit
+        self.pending = {p.id: p for p in probes}
+        self.lock = threading.Lock()
+        self.abandoned = False
+        longest = max(p.timeout for p in probes)
+        # A batch may need several rounds of its per-server limit; allow for that, then give up.
+        rounds = math.ceil(len(probes) / max(ctx.server_limit, 1))
+        self.budget = longest * 3 + min(rounds, 50) * longest + 30
+
+    def start_and_wait(self) -> None:
+        thread = threading.Thread(target=self._run, daemon=True, name=f"batch-{self.fam.name}")
+        started = time.perf_counter()
+        thread.start()
+        thread.join(self.budget)
+        if thread.is_alive():
+            with self.lock:
+                self.abandoned = True
+                left = list(self.pending.values())
+                self.pending.clear()
+            waited = time.perf_counter() - started
+            for probe in left:
+                self.emit(probe.result(
+                    Status.ERROR,
+                    f"{probe.check} did not finish within {waited:.0f}s",
+                    observed="no answer before the sweep's deadline",
+                    impact="readiness of this subject is unknown",
+                    hint="check that the server answers; raise the check's timeout if it is slow",
+                    root_cause=f"timeout|{self.fam.name}|{probe.server or probe.target}",
+                    duration_ms=waited * 1000,
+                ))
+
+    def _accept(self, result: Result) -> bool:
+        with self.lock:
+            if self.abandoned:
+                return False
+            self.pending.pop(result.probe, None)
+            return True
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            for result in self.fam.run(self.probes, self.ctx):
+                if self._accept(result):
+                    self.emit(result)
+        except Exception as exc:
+            crash = f"the {self.fam.name} check failed unexpectedly: {type(exc).__name__}: {exc}"
+            self._finish(lambda p: p.result(
+                Status.ERROR,
+                crash,
+                impact="readiness of this subject is unknown",
+                hint="a defect or an environment problem: rerun with --family "
+                     f"{self.fam.name} and report the message",
+                root_cause=f"crash|{self.fam.name}",
+                duration_ms=(time.perf_counter() - started) * 1000,
+            ))
+            return
+        self._finish(lambda p: p.result(
+            Status.ERROR, f"the {self.fam.name} family returned no result for this probe",
+            impact="readiness of this subject is unknown",
+            hint="a defect in the check family; report it",
+            root_cause=f"missing|{self.fam.name}",
+        ))
+
+    def _finish(self, make: Callable[[Probe], Result]) -> None:
+        with self.lock:
+            if self.abandoned:
+                return
+            left = list(self.pending.values())
+            self.pending.clear()
+        for probe in left:
+            self.emit(make(probe))
+
+

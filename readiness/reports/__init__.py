@@ -1,0 +1,1 @@
+"""Renderers of one result model (readiness.sweep.SweepReport): console, JSON, ..."""
