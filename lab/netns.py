@@ -30,6 +30,7 @@ that only matches 127.77.8.x destinations, and blocks ignore the source network.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -387,7 +388,7 @@ def _start_listeners(net: Network, sup: Supervisor) -> None:
             name,
             [sys.executable, "-c", _LISTENER, *(f"{a}:{p}" for a, p in endpoints)],
             netns=ns,
-            ready=lambda first=first: _connectable(*first),
+            ready=functools.partial(_connectable, *first),
             ready_timeout=15,
         )
 
