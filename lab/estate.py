@@ -382,13 +382,13 @@ def _resources() -> tuple[NetworkResource, ...]:
                         "printers.north-hq.northvale.test", "10.77.1.21", "127.77.8.21", 9100,
                         "Northvale infrastructure"),
         NetworkResource("south-files", "Southmere file share", "south-hq", "south",
-                        "files.south-hq.southmere.test", "10.77.2.20", "127.77.8.30", 445,
+                        "files.south-hq.southmere.test", "10.77.2.20", "127.77.8.22", 445,
                         "Southmere infrastructure"),
         NetworkResource("south-printers", "Southmere print server", "south-hq", "south",
-                        "printers.south-hq.southmere.test", "10.77.2.21", "127.77.8.31", 631,
+                        "printers.south-hq.southmere.test", "10.77.2.21", "127.77.8.23", 631,
                         "Southmere infrastructure"),
         NetworkResource("south-records", "Southmere records database", "south-hq", "south",
-                        "records.south-hq.southmere.test", "10.77.2.22", "127.77.8.32", 5432,
+                        "records.south-hq.southmere.test", "10.77.2.22", "127.77.8.24", 5432,
                         "Southmere infrastructure"),
     )
 

@@ -1,0 +1,273 @@
+"""The seeded fault switch: which staff and services get which Day-1 fault.
+
+:func:`choose` is pure (estate + seed -> :class:`FaultPlan`); every lab module asks
+the plan what to break when it builds its server::
+
+    plan = choose(estate)
+    plan.person_fault("north-ldap", person)   # 'account-locked' or None
+    plan.of_kind(APP_503)                    # [Fault(subject='applications:payroll', ...)]
+    plan.write(state_dir)                    # <state>/ground-truth.json
+
+Each person carries at most one fault and pilots, service accounts and shared
+mailboxes are never chosen, so the ground truth is unambiguous. ``Fault.check`` is
+the check id the finding family is expected to report and ``result_prefix``
+(``subject|check``) the start of the result ids it would produce
+(:func:`readiness.results.result_id`: ``subject|check|target|vantage``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .estate import Estate, Organisation, Person
+
+# Fault kinds: (family, check id it should be found by).
+ACCOUNT_MISSING = "account-missing"
+ACCOUNT_DISABLED = "account-disabled"
+ACCOUNT_LOCKED = "account-locked"
+PASSWORD_EXPIRED = "password-expired"  # noqa: S105 (a fault name)
+PASSWORD_MUST_CHANGE = "password-must-change"  # noqa: S105
+GROUP_MISSING = "group-missing"
+MAIL_MISSING = "mail-missing"
+MAIL_WRONG_DOMAIN = "mail-wrong-domain"
+MAILBOX_REJECTED = "mailbox-rejected"
+EXTENSION_UNREGISTERED = "extension-unregistered"
+CERT_EXPIRED = "cert-expired"
+CERT_WRONG_HOST = "cert-wrong-host"
+APP_503 = "app-503"
+DMARC_MISSING = "dmarc-missing"
+SPF_MISSING_SHARED = "spf-missing-shared"
+SIP_ENDPOINT_DOWN = "sip-endpoint-down"
+FLOW_BLOCKED = "flow-blocked"
+
+KINDS: dict[str, tuple[str, str]] = {
+    ACCOUNT_MISSING: ("identity", "identity.account-exists"),
+    ACCOUNT_DISABLED: ("identity", "identity.account-usable"),
+    ACCOUNT_LOCKED: ("identity", "identity.account-usable"),
+    PASSWORD_EXPIRED: ("identity", "identity.password-valid"),
+    PASSWORD_MUST_CHANGE: ("identity", "identity.password-valid"),
+    GROUP_MISSING: ("identity", "identity.group-member"),
+    MAIL_MISSING: ("identity", "identity.mail-attribute"),
+    MAIL_WRONG_DOMAIN: ("identity", "identity.mail-attribute"),
+    MAILBOX_REJECTED: ("mail", "mail.rcpt-accepted"),
+    EXTENSION_UNREGISTERED: ("telephony", "sip.registered"),
+    CERT_EXPIRED: ("applications", "tls.certificate-valid"),
+    CERT_WRONG_HOST: ("applications", "tls.certificate-name"),
+    APP_503: ("applications", "http.status"),
+    DMARC_MISSING: ("mail", "mail.dmarc"),
+    SPF_MISSING_SHARED: ("mail", "mail.spf"),
+    SIP_ENDPOINT_DOWN: ("telephony", "sip.options"),
+    FLOW_BLOCKED: ("network", "tcp.connect"),
+}
+# Faults injected per person into an organisation's OpenLDAP directory.
+LDAP_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_EXPIRED,
+              PASSWORD_MUST_CHANGE, GROUP_MISSING, MAIL_MISSING, MAIL_WRONG_DOMAIN)
+# Faults injected per migrated person into the shared AD (pwdLastSet cannot fake an old
+# password there, so no password-expired).
+AD_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_MUST_CHANGE,
+            GROUP_MISSING)
+PERSON_KINDS = (MAILBOX_REJECTED, EXTENSION_UNREGISTERED)
+SMALL = 40
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    subject: str  # staff:north/N00007, applications:payroll, domains:southmere.test, ...
+    target: str = ""  # where it is injected: a directory id, a host name, a domain ...
+    vantage: str = ""  # for flows: the vantage point the fault shows from
+    details: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def family(self) -> str:
+        return KINDS[self.kind][0]
+
+    @property
+    def check(self) -> str:
+        return KINDS[self.kind][1]
+
+    @property
+    def result_prefix(self) -> str:
+        return f"{self.subject}|{self.check}"
+
+    def detail(self, key: str, default: str = "") -> str:
+        return dict(self.details).get(key, default)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "kind": self.kind, "family": self.family, "subject": self.subject,
+            "check": self.check, "result_prefix": self.result_prefix, "target": self.target,
+        }
+        if self.vantage:
+            out["vantage"] = self.vantage
+        if self.details:
+            out["details"] = dict(self.details)
+        return out
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    staff_per_org: int
+    seed: int
+    faults: tuple[Fault, ...]
+
+    def of_kind(self, *kinds: str) -> list[Fault]:
+        return [f for f in self.faults if f.kind in kinds]
+
+    def for_subject(self, subject: str) -> list[Fault]:
+        return [f for f in self.faults if f.subject == subject]
+
+    def in_target(self, target: str) -> list[Fault]:
+        return [f for f in self.faults if f.target == target]
+
+    def person_fault(self, target: str, person: Person) -> str | None:
+        """The fault kind injected for ``person`` into ``target`` (a directory id,
+        ``mail`` or ``sip``), or None."""
+        for f in self.faults:
+            if f.subject == person.key and f.target == target:
+                return f.kind
+        return None
+
+    def to_json(self) -> dict[str, object]:
+        counts: dict[str, int] = {}
+        for f in self.faults:
+            counts[f.kind] = counts.get(f.kind, 0) + 1
+        return {
+            "staff_per_org": self.staff_per_org,
+            "seed": self.seed,
+            "counts": dict(sorted(counts.items())),
+            "faults": [f.to_json() for f in self.faults],
+        }
+
+    def write(self, state_dir: Path) -> Path:
+        """Write ``<state>/ground-truth.json`` (stable bytes for a given plan)."""
+        path = state_dir / "ground-truth.json"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        return path
+
+
+def load(state_dir: Path) -> FaultPlan:
+    """Read a ground-truth file written by :meth:`FaultPlan.write`."""
+    raw = json.loads((state_dir / "ground-truth.json").read_text(encoding="utf-8"))
+    faults = tuple(
+        Fault(f["kind"], f["subject"], f.get("target", ""), f.get("vantage", ""),
+              tuple(sorted(f.get("details", {}).items())))
+        for f in raw["faults"]
+    )
+    return FaultPlan(raw["staff_per_org"], raw["seed"], faults)
+
+
+def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> FaultPlan:
+    """Decide every fault for ``estate`` (``seed`` defaults to the estate's)."""
+    seed = estate.seed if seed is None else seed
+    if not enabled:
+        return FaultPlan(estate.staff_per_org, seed, ())
+    rng = random.Random(f"{seed}:faults")
+    per_org = max(1, estate.staff_per_org // 100)
+    used: set[str] = set()
+    faults: list[Fault] = []
+
+    def eligible(people: Iterable[Person]) -> list[Person]:
+        return [p for p in people if p.kind == "staff" and not p.pilot and p.key not in used]
+
+    def pick(pool: list[Person], n: int) -> list[Person]:
+        chosen = rng.sample(pool, min(n, len(pool)))
+        chosen.sort(key=lambda p: p.key)
+        used.update(p.key for p in chosen)
+        return chosen
+
+    # Identity faults in the shared AD (migrated staff only).
+    ad = next(d for d in estate.directories if d.kind == "ad")
+    n_ad = max(1, len(estate.migrated) // 60)
+    for kind in AD_KINDS:
+        for p in pick(eligible(estate.migrated), n_ad):
+            faults.append(_person_fault(kind, p, ad.id))
+    # Identity faults in each organisation's OpenLDAP.
+    # Small estates (under SMALL staff per organisation) get one fault of each kind in
+    # all, alternating between the organisations, so that every kind can still occur.
+    small = estate.staff_per_org < SMALL
+    for i, kind in enumerate(LDAP_KINDS):
+        for org in _orgs_for(estate, i, small):
+            pool = eligible(estate.people_of(org.id))
+            if kind in (MAIL_MISSING, MAIL_WRONG_DOMAIN):
+                pool = [p for p in pool if p.new_mail]
+            for p in pick(pool, per_org):
+                faults.append(_person_fault(kind, p, org.directory_id))
+    # Mail and telephony faults per person.
+    for org in _orgs_for(estate, 0, small):
+        people = estate.people_of(org.id)
+        for p in pick([p for p in eligible(people) if p.new_mail], per_org):
+            faults.append(Fault(MAILBOX_REJECTED, p.key, "mail",
+                                details=(("address", p.new_mail),)))
+    for org in _orgs_for(estate, 1, small):
+        people = estate.people_of(org.id)
+        for p in pick([p for p in eligible(people) if p.extension], per_org):
+            faults.append(Fault(EXTENSION_UNREGISTERED, p.key, "sip",
+                                details=(("extension", p.extension),)))
+    # Applications: three different applications, one fault each (the SSO one stays up).
+    apps = sorted(a.id for a in estate.applications if not a.sso)
+    rng.shuffle(apps)
+    for kind, app_id in zip((CERT_EXPIRED, CERT_WRONG_HOST, APP_503), apps, strict=False):
+        app = next(a for a in estate.applications if a.id == app_id)
+        details: tuple[tuple[str, str], ...] = ()
+        if kind == CERT_WRONG_HOST:
+            details = (("presented_name", f"www.{app.host}"),)
+        faults.append(Fault(kind, f"applications:{app.id}", app.host, details=details))
+    # DNS: one old domain without DMARC, the other's SPF without the shared mail server.
+    domains = [o.domain for o in estate.organisations]
+    rng.shuffle(domains)
+    faults.append(Fault(DMARC_MISSING, f"domains:{domains[0]}", f"_dmarc.{domains[0]}"))
+    faults.append(Fault(SPF_MISSING_SHARED, f"domains:{domains[1]}", domains[1],
+                        details=(("missing", "mail.valeshared.test"),)))
+    # Telephony: one legacy PBX does not answer.
+    endpoint = rng.choice(sorted(e.id for e in estate.sip_endpoints))
+    ep = next(e for e in estate.sip_endpoints if e.id == endpoint)
+    faults.append(Fault(SIP_ENDPOINT_DOWN, f"sip_endpoints:{ep.id}", ep.host,
+                        details=(("address", f"{ep.ip}:{ep.port}"),)))
+    # Network: a cross-site flow blocked one way by the router's firewall.
+    faults.append(_flow_fault(estate, rng))
+    return FaultPlan(estate.staff_per_org, seed, tuple(faults))
+
+
+def _orgs_for(estate: Estate, index: int, small: bool) -> tuple[Organisation, ...]:
+    orgs = estate.organisations
+    return (orgs[index % len(orgs)],) if small else orgs
+
+
+def _person_fault(kind: str, person: Person, directory: str) -> Fault:
+    details: list[tuple[str, str]] = [("username", person.ad_username or person.username)
+                                      if directory == "shared-ad"
+                                      else ("username", person.username)]
+    if kind == GROUP_MISSING:
+        # The first application group the person needs (never all-staff).
+        group = next(g for g in person.groups if g.startswith("app-"))
+        details.append(("group", group))
+    if kind == MAIL_WRONG_DOMAIN:
+        details.append(("mail", person.old_mail[0] if person.old_mail else ""))
+    return Fault(kind, person.key, directory, details=tuple(details))
+
+
+def _flow_fault(estate: Estate, rng: random.Random) -> Fault:
+    """Block a resource one site needs at another site, from the needing site's side."""
+    candidates: list[tuple[str, str]] = []
+    for role in estate.roles:
+        for res_id in role.network_resources:
+            res = next(r for r in estate.resources if r.id == res_id)
+            if res.organisation != role.organisation:
+                hq = next(s for s in estate.sites
+                          if s.organisation == role.organisation and s.namespace)
+                candidates.append((hq.id, res.id))
+    site_id, res_id = rng.choice(sorted(set(candidates)))
+    site = estate.site(site_id)
+    res = next(r for r in estate.resources if r.id == res_id)
+    return Fault(FLOW_BLOCKED, f"network_resources:{res.id}", f"{res.host}:{res.port}",
+                 vantage=site.vantage_point or "local",
+                 details=(("src_net", site.subnet or ""), ("dst", res.ip),
+                          ("fallback_dst", res.fallback_ip), ("port", str(res.port)),
+                          ("from_site", site.id)))
