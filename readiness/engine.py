@@ -150,6 +150,8 @@ def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | 
 class _BatchRunner:
     """Runs one batch in its own daemon thread so a hung library cannot hang the sweep."""
 
+    BUDGET_SLACK = 30.0  # seconds allowed beyond the probes' own timeouts
+
     def __init__(self, fam: CheckFamily, probes: list[Probe], ctx: RunContext,
                  emit: Callable[[Result], None]) -> None:
         self.fam, self.probes, self.ctx, self.emit = fam, probes, ctx, emit
@@ -159,7 +161,7 @@ class _BatchRunner:
         longest = max(p.timeout for p in probes)
         # A batch may need several rounds of its per-server limit; allow for that, then give up.
         rounds = math.ceil(len(probes) / max(ctx.server_limit, 1))
-        self.budget = longest * 3 + min(rounds, 50) * longest + 30
+        self.budget = longest * 3 + min(rounds, 50) * longest + self.BUDGET_SLACK
 
     def start_and_wait(self) -> None:
         thread = threading.Thread(target=self._run, daemon=True, name=f"batch-{self.fam.name}")

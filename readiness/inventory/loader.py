@@ -83,7 +83,9 @@ def load_yaml(path: Path) -> tuple[list[tuple[Any, dict[Path_, str]]], list[Prob
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        message = " ".join(p for p in (exc.context, exc.problem) if p) or "malformed YAML"
+        message = exc.problem or "unreadable"
+        if exc.context:
+            message += f" ({exc.context})"
         return [], [Problem(where, f"malformed YAML: {message}", "check indentation and quoting")]
     except yaml.YAMLError as exc:
         return [], [Problem(str(path), f"malformed YAML: {exc}")]

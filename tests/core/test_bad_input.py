@@ -1,0 +1,86 @@
+"""Every kind of bad input: a clear message with file:line, exit code 2, no traceback.
+
+One invalid inventory per folder under tests/data/bad/, with the exact text expected.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from readiness.cli import main
+
+BAD = Path(__file__).parent.parent / "data" / "bad"
+
+CASES = {
+    "malformed": ("inventory.yaml:8", "malformed YAML: did not find expected '-' indicator"),
+    "wrong_type": ("inventory.yaml:9", "staff[0].pilot: Input should be a valid boolean"),
+    "unknown_key": ("inventory.yaml:9", "unknown key 'usernme' in staff[0]"),
+    "duplicate_staff": ("inventory.yaml:7", "duplicate staff id 'N1' in organisation 'north' "
+                        "(also at"),
+    "dangling": ("inventory.yaml:6", "role 'clerc' does not exist"),
+    "literal_secret": ("inventory.yaml:10", "staff[0].credential: this field holds a secret, "
+                       "so it must not be written literally"),
+    "not_utf8": ("inventory.yaml:6", "not UTF-8 text (byte 0xe9"),
+    "python_tag": ("inventory.yaml:6", "YAML tag tag:yaml.org,2002:python/object/apply:os.system"
+                   " is not allowed"),
+    "empty": ("", "the inventory is empty"),
+    "csv_missing_column": ("hr.csv:1", "column 'EmployeeID' (mapped to id at"),
+    "defined_twice": ("b.yaml:2", "site 'north-hq' is defined twice (also at"),
+}
+HINTS = {
+    "unknown_key": "did you mean 'username'?",
+    "dangling": "did you mean 'clerk'?",
+    "csv_missing_column": "did you mean 'EmployeeId'?",
+    "literal_secret": "e.g. file:",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_explained(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    where, message = CASES[case]
+    code = main(["validate", str(BAD / case)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    line = next((ln for ln in err.splitlines() if message in ln), None)
+    assert line is not None, err
+    prefix = f"{BAD / case / where}:" if where else f"{BAD / case}:"
+    assert line.startswith(prefix), line
+    if case in HINTS:
+        assert f"hint: {HINTS[case]}" in err
+
+
+def test_literal_secret_is_never_echoed(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["validate", str(BAD / "literal_secret")])
+    captured = capsys.readouterr()
+    assert "Winter2026!" not in captured.err + captured.out
+
+
+def test_python_tag_is_never_constructed(tmp_path: Path) -> None:
+    marker = Path("/tmp/readiness-pwned")
+    marker.unlink(missing_ok=True)
+    main(["validate", str(BAD / "python_tag")])
+    assert not marker.exists()
+
+
+def test_missing_path(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(BAD / "does-not-exist")]) == 2
+    assert "does-not-exist: no such file or folder" in capsys.readouterr().err
+
+
+def test_console_script_exit_code_and_no_traceback() -> None:
+    argv = [sys.executable, "-m", "readiness.cli", "validate", str(BAD / "malformed")]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "malformed YAML" in proc.stderr
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["sweep", "--no-such-option"])
+    assert caught.value.code == 2
