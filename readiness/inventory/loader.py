@@ -21,6 +21,7 @@ from readiness.family import Problem
 
 Path_ = tuple[str | int, ...]
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
@@ -139,6 +140,8 @@ def _plain(node: yaml.Node, where: str) -> None:
 
 
 def _scalar(loader: Any, node: yaml.Node, path: Path) -> Any:
+    if node.tag == _STR:  # the common case, without the constructor's overhead
+        return node.value
     try:
         return loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError:
