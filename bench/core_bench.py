@@ -25,7 +25,9 @@ organisations:
   north: {name: Northvale, mail_domains: {old: [northvale.test], new: valeshared.test}}
   south: {name: Southmere, mail_domains: {old: [southmere.test], new: valeshared.test}}
 sites:
-""" + "".join(f"  site{i}: {{organisation: {'north' if i % 2 else 'south'}}}\n" for i in range(20)) + """
+""" + "".join(
+    f"  site{i}: {{organisation: {'north' if i % 2 else 'south'}}}\n" for i in range(20)
+) + """
 roles:
   clerk: {groups: [staff-all], mailbox: true}
   manager: {groups: [staff-all, managers], mailbox: true, extension: true}
@@ -49,7 +51,9 @@ def write_csv_inventory(folder: Path, staff: int) -> None:
 """, encoding="utf-8")
     with (folder / "hr.csv").open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["Id", "Org", "Site", "Roles", "Name", "Login", "NewMail", "OldMail", "Ext"])
+        writer.writerow(
+            ["Id", "Org", "Site", "Roles", "Name", "Login", "NewMail", "OldMail", "Ext"]
+        )
         for i in range(staff):
             p = person(i)
             writer.writerow([p["id"], p["organisation"], p["site"], p["roles"], p["name"],
@@ -88,7 +92,8 @@ def main() -> None:
     low, median = best([READINESS, "--help"], args.runs * 2)
     print(f"readiness --help: best {low:.3f} s, median {median:.3f} s (target < 0.3 s)")
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, writer in (("HR CSV", write_csv_inventory), ("inline YAML", write_yaml_inventory)):
+        kinds = (("HR CSV", write_csv_inventory), ("inline YAML", write_yaml_inventory))
+        for kind, writer in kinds:
             folder = Path(tmp) / kind.replace(" ", "-")
             folder.mkdir()
             writer(folder, args.staff)
