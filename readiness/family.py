@@ -213,27 +213,6 @@ class RunContext:
             raise value
         return list(value)
 
-    def resolve(self, host: str) -> list[str]:
-        """Addresses of ``host`` as the sweep finds servers (``programme.resolvers``;
-        none = the OS resolver), looked up once per sweep. Raises
-        readiness.naming.ResolveError. (Added by the network helper.)"""
-        from readiness import naming
-
-        resolvers = tuple(self.inventory.programme.resolvers)
-
-        def lookup(name: str, resolver: str) -> naming.Lookup:
-            key = ("dns.lookup", name.lower(), naming.format_resolver(resolver), "local")
-            found = self.shared(key, lambda: naming.lookup(name, resolver))
-            if isinstance(found, BaseException):
-                raise found
-            return found  # type: ignore[no-any-return]
-
-        value = self.shared(("naming.resolve", host.lower(), resolvers),
-                            lambda: naming.resolve(host, resolvers, lookup_fn=lookup))
-        if isinstance(value, BaseException):
-            raise value
-        return list(value)
-
     def close(self) -> None:
         for vantage in self._vantages.values():
             with contextlib.suppress(Exception):
