@@ -1,0 +1,239 @@
+"""Vantage points: where a probe runs from.
+
+``local`` is the sweeping machine itself. An ``ssh`` vantage point is a jump host at
+a site: TCP connections are opened *from the jump host* as SSH ``direct-tcpip``
+channels (what ``ssh -W`` does), so a probe sees the network as that site sees it.
+
+* One SSH connection (one paramiko Transport) per vantage point per sweep, opened
+  lazily under a lock and reused by every probe; reopened if it drops.
+* Host keys are verified against the inventory's ``known_hosts`` file (paramiko
+  ``RejectPolicy``: an unknown host is refused, a changed key is refused) unless the
+  inventory opts out with ``insecure_host_key: true``.
+* The key or password comes from a secret reference, resolved late and never shown.
+
+Errors of ``connect`` are ordinary socket errors so families classify them the same
+way whatever the vantage point: ``ConnectionRefusedError`` (the port is closed),
+``TimeoutError`` (no answer), other ``OSError`` (unreachable). A vantage point that
+cannot itself be reached raises :class:`VantageError` (an ``OSError`` too, but
+callers should report it as "we could not find out", never as the target's fault).
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import paramiko
+
+    from readiness.family import RunContext
+    from readiness.inventory.models import VantagePoint
+
+__all__ = ["LocalVantage", "SSHVantage", "Vantage", "VantageError", "open_vantage"]
+
+
+class VantageError(OSError):
+    """The vantage point itself is unusable (unknown/changed host key, login refused,
+    jump host unreachable). The message names the vantage point, never a secret."""
+
+
+class Vantage(Protocol):
+    name: str
+
+    def connect(self, host: str, port: int, timeout: float) -> Any:
+        """A connected socket-like object (sendall/recv/settimeout/close)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalVantage:
+    """Connections straight from the sweeping machine."""
+
+    kind = "local"
+
+    def __init__(self, name: str = "local") -> None:
+        self.name = name
+
+    def connect(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((host, port), timeout=timeout)
+
+    def close(self) -> None:
+        return None
+
+
+def _load_key(text: str, where: str) -> paramiko.PKey:
+    import paramiko
+
+    errors: list[str] = []
+    key_classes: list[type[paramiko.PKey]] = [
+        paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey,
+    ]
+    for cls in key_classes:
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError) as exc:
+            errors.append(f"{cls.__name__}: {type(exc).__name__}")
+    raise VantageError(f"{where}: the private key is not a readable unencrypted "
+                       f"Ed25519, ECDSA or RSA key ({'; '.join(errors)})")
+
+
+class SSHVantage:
+    """TCP connections opened by an SSH jump host (direct-tcpip channels)."""
+
+    kind = "ssh"
+
+    def __init__(self, name: str, point: VantagePoint, ctx: RunContext) -> None:
+        self.name = name
+        self.point = point
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._client: paramiko.SSHClient | None = None
+        self._broken: VantageError | None = None
+
+    # -- the one SSH connection -------------------------------------------------
+    @property
+    def label(self) -> str:
+        p = self.point
+        return f"vantage point '{self.name}' ({p.user}@{p.host}:{p.port})"
+
+    def _known_hosts(self) -> str | None:
+        if self.point.known_hosts is None:
+            return None
+        return str(self.ctx.inventory.resolve_path(
+            self.point.known_hosts, "vantage_points", self.name, "known_hosts"))
+
+    def _open(self, timeout: float) -> paramiko.SSHClient:
+        import paramiko
+
+        p = self.point
+        assert p.host is not None
+        client = paramiko.SSHClient()
+        if p.insecure_host_key:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507
+        else:
+            known = self._known_hosts()
+            if known is None:
+                raise VantageError(f"{self.label}: no known_hosts file: host keys must be "
+                                   "verified (set known_hosts, or insecure_host_key: true)")
+            try:
+                client.load_host_keys(known)
+            except OSError as exc:
+                raise VantageError(f"{self.label}: cannot read known_hosts {known}: "
+                                   f"{exc.strerror}") from None
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        pkey = None
+        password = None
+        try:
+            if p.key:
+                pkey = _load_key(self.ctx.secret(p.key).reveal(), self.label)
+            if p.password:
+                password = self.ctx.secret(p.password).reveal()
+        except VantageError:
+            raise
+        except Exception as exc:  # SecretError: its message never holds the secret
+            raise VantageError(f"{self.label}: {exc}") from None
+        try:
+            addresses = self.ctx.resolve(p.host)
+        except Exception as exc:
+            raise VantageError(f"{self.label}: cannot resolve the jump host: {exc}") from None
+        sock: socket.socket | None = None
+        last: OSError | None = None
+        for address in addresses:
+            try:
+                sock = socket.create_connection((address, p.port), timeout=timeout)
+                break
+            except OSError as exc:
+                last = exc
+        if sock is None:
+            raise VantageError(f"{self.label}: cannot connect to the jump host: {last}")
+        try:
+            client.connect(
+                p.host, port=p.port, username=p.user, pkey=pkey, password=password,
+                sock=sock, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                allow_agent=False, look_for_keys=False,
+            )
+        except paramiko.BadHostKeyException as exc:
+            sock.close()
+            raise VantageError(
+                f"{self.label}: the host key does not match known_hosts (got "
+                f"{exc.key.get_name()} {exc.key.fingerprint}): refusing to connect; if the "
+                "key was changed on purpose, update the known_hosts file") from None
+        except paramiko.AuthenticationException:
+            sock.close()
+            raise VantageError(f"{self.label}: the jump host refused our login "
+                               "(key or password not accepted)") from None
+        except paramiko.SSHException as exc:
+            sock.close()
+            text = str(exc)
+            if "not found in known_hosts" in text:
+                raise VantageError(
+                    f"{self.label}: the host key is unknown (not in {self._known_hosts()}): "
+                    "refusing to connect; add the jump host's key to known_hosts") from None
+            raise VantageError(f"{self.label}: SSH failed: {text}") from None
+        except OSError as exc:
+            sock.close()
+            raise VantageError(f"{self.label}: SSH connection failed: {exc}") from None
+        return client
+
+    def _transport(self, timeout: float) -> paramiko.Transport:
+        with self._lock:
+            if self._client is not None:
+                transport = self._client.get_transport()
+                if transport is not None and transport.is_active():
+                    return transport
+                self._client.close()
+                self._client = None
+            self._client = self._open(timeout)
+            transport = self._client.get_transport()
+            assert transport is not None
+            return transport
+
+    # -- probes -----------------------------------------------------------------
+    def connect(self, host: str, port: int, timeout: float) -> paramiko.Channel:
+        import paramiko
+
+        transport = self._transport(timeout)
+        try:
+            channel = transport.open_channel(
+                "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
+        except paramiko.ChannelException as exc:
+            text = (exc.text or "").lower()
+            detail = f"{host}:{port} from {self.name}: {exc.text or 'open failed'}"
+            if "refused" in text:
+                raise ConnectionRefusedError(detail) from None
+            if "timed out" in text or "timeout" in text:
+                raise TimeoutError(detail) from None
+            if exc.code == 1:  # administratively prohibited: the jump host refused
+                raise VantageError(f"{self.label}: forwarding refused by the jump host "
+                                   f"({exc.text})") from None
+            raise OSError(detail) from None
+        except paramiko.SSHException as exc:
+            if "timeout" in str(exc).lower():
+                raise TimeoutError(f"{host}:{port} from {self.name}: no answer within "
+                                   f"{timeout:.2g}s") from None
+            raise VantageError(f"{self.label}: {exc}") from None
+        except EOFError:
+            raise VantageError(f"{self.label}: the SSH connection closed") from None
+        channel.settimeout(timeout)
+        return channel
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def open_vantage(name: str, ctx: RunContext) -> Vantage:
+    """The vantage point ``name``: ``local`` or one of the inventory's vantage points."""
+    if name == "local" and "local" not in ctx.inventory.vantage_points:
+        return LocalVantage()
+    point = ctx.inventory.vantage_points.get(name)
+    if point is None:
+        raise VantageError(f"no vantage point named '{name}' in the inventory")
+    if point.kind == "local":
+        return LocalVantage(name)
+    return SSHVantage(name, point, ctx)

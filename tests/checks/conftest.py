@@ -1,0 +1,325 @@
+"""Real servers for the DNS and network family tests (network helper's fixtures).
+
+* ``bind``: BIND ``named`` on a loopback address and a free port, authoritative
+  only (recursion off) for ``good.test`` and ``alias.test``, with ``broken.test``
+  configured from a zone file that does not load (SERVFAIL), and a query log
+  (``BindServer.queries()``) to count what was asked.
+* ``tcp_targets``: a listening socket, a port that refuses, and a listener that
+  never accepts (its backlog is full, so new SYNs go unanswered: a host that does
+  not answer, without any address outside loopback).
+* ``sshd``: OpenSSH on loopback with its own config and host key, a key-only user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import pwd
+import re
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from readiness_lab.process import Supervisor, run, tcp_ready
+
+if TYPE_CHECKING:
+    from readiness.family import CheckFamily, Probe, RunContext
+    from readiness.inventory import Inventory
+    from readiness.results import Result
+
+BIND_ADDRESS = "127.0.0.1"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both TCP and UDP on ``host``."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+ZONE_HEADER = """$TTL 300
+@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 300
+@ IN NS ns1.{zone}.
+ns1 IN A 127.0.0.1
+"""
+
+GOOD_ZONE = ZONE_HEADER.format(zone="good.test") + """
+www IN A 127.0.0.10
+www IN A 127.0.0.11
+dual IN A 127.0.0.12
+dual IN AAAA ::1
+files IN A 127.0.0.1
+alias IN CNAME www
+outside IN CNAME target.alias.test.
+dangling IN CNAME nothere.good.test.
+textonly IN TXT "no address here"
+"""
+
+ALIAS_ZONE = ZONE_HEADER.format(zone="alias.test") + """
+target IN A 127.0.0.20
+"""
+
+BROKEN_ZONE = "$TTL 300\n@ IN SOA this is not a valid zone file\n"
+
+
+@dataclass
+class BindServer:
+    address: str
+    port: int
+    directory: Path
+    log: Path
+    supervisor: Supervisor
+
+    @property
+    def resolver(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    def queries(self) -> list[tuple[str, str]]:
+        """(name, type) of every query logged so far."""
+        pattern = re.compile(r"query: (\S+) IN (\S+) ")
+        with contextlib.suppress(FileNotFoundError):
+            text = self.log.read_text(errors="replace")
+            return [(m.group(1).lower(), m.group(2)) for m in pattern.finditer(text)]
+        return []
+
+    def wait_logged(self, count: int, timeout: float = 3.0) -> list[tuple[str, str]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = self.queries()
+            if len(seen) >= count:
+                return seen
+            time.sleep(0.05)
+        return self.queries()
+
+
+@pytest.fixture(scope="session")
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BindServer]:
+    if shutil.which("named") is None:
+        pytest.fail("named (Debian package bind9) is not installed: the DNS tests need it")
+    base = tmp_path_factory.mktemp("bind")
+    port = free_port(BIND_ADDRESS)
+    (base / "good.test.zone").write_text(GOOD_ZONE)
+    (base / "alias.test.zone").write_text(ALIAS_ZONE)
+    (base / "broken.test.zone").write_text(BROKEN_ZONE)
+    log = base / "query.log"
+    conf = base / "named.conf"
+    conf.write_text(f"""
+options {{
+    directory "{base}";
+    pid-file "{base}/named.pid";
+    session-keyfile "{base}/session.key";
+    listen-on port {port} {{ {BIND_ADDRESS}; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    querylog yes;
+    allow-query {{ any; }};
+    dnssec-validation no;
+    notify no;
+}};
+logging {{
+    channel q {{ file "{log}"; print-time yes; }};
+    category queries {{ q; }};
+    channel main {{ file "{base}/named.log"; severity info; }};
+    category default {{ main; }};
+}};
+zone "good.test" {{ type primary; file "{base}/good.test.zone"; }};
+zone "alias.test" {{ type primary; file "{base}/alias.test.zone"; }};
+zone "broken.test" {{ type primary; file "{base}/broken.test.zone"; }};
+""")
+    run(["named-checkconf", str(conf)])
+    supervisor = Supervisor(base / "state")
+    supervisor.start(
+        "named",
+        ["named", "-f", "-4", "-u", "root", "-c", str(conf), "-n", "1"],
+        ready=tcp_ready(BIND_ADDRESS, port),
+        ready_timeout=20,
+    )
+    server = BindServer(BIND_ADDRESS, port, base, log, supervisor)
+    try:
+        yield server
+    finally:
+        supervisor.stop()
+
+
+def _backlog_full_listener(host: str) -> tuple[socket.socket, list[socket.socket], int]:
+    """A listening socket that never accepts, its queue filled so new SYNs are dropped."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers: list[socket.socket] = []
+    for _ in range(64):
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.settimeout(0.3)
+        try:
+            client.connect((host, port))
+        except TimeoutError:
+            client.close()
+            return listener, fillers, port
+        fillers.append(client)
+    raise RuntimeError("could not fill the listen backlog")
+
+
+@dataclass
+class TcpTargets:
+    host: str
+    open_port: int
+    closed_port: int
+    silent_port: int
+    _sockets: list[socket.socket] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def tcp_targets() -> Iterator[TcpTargets]:
+    host = "127.0.0.1"
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind((host, 0))
+    listening.listen(128)
+    closed_port = free_port(host)
+    silent, fillers, silent_port = _backlog_full_listener(host)
+    targets = TcpTargets(host, int(listening.getsockname()[1]), closed_port, silent_port,
+                         [listening, silent, *fillers])
+    try:
+        yield targets
+    finally:
+        for sock in targets._sockets:
+            sock.close()
+
+
+# --------------------------------------------------------------------------- sshd
+
+SSH_USER = "readiness-nettest"
+
+
+@dataclass
+class SshServer:
+    host: str
+    port: int
+    user: str
+    client_key: Path  # authorised private key (OpenSSH PEM)
+    other_key: Path  # a key the server does not accept
+    known_hosts: Path  # the server's real host key
+    wrong_known_hosts: Path  # another key for the same host
+    directory: Path
+
+
+def _ensure_user(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        # A system user with password '*': key logins only.
+        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", name])
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(sshd_bin).exists():
+        pytest.fail("sshd (Debian package openssh-server) is not installed: the SSH tests need it")
+    base = tmp_path_factory.mktemp("sshd")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    _ensure_user(SSH_USER)
+    for name in ("host_key", "client_key", "other_key", "wrong_host_key"):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(base / name)])
+    authorized = base / "authorized_keys"
+    authorized.write_text((base / "client_key.pub").read_text())
+    os.chmod(authorized, 0o644)
+    port = free_port("127.0.0.1")
+    conf = base / "sshd_config"
+    conf.write_text(f"""
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {base}/host_key
+PidFile {base}/sshd.pid
+AuthorizedKeysFile {authorized}
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+AllowUsers {SSH_USER}
+AllowTcpForwarding yes
+PermitOpen any
+X11Forwarding no
+UsePAM no
+LogLevel VERBOSE
+""")
+    run([sshd_bin, "-t", "-f", str(conf)])
+    hostkey = (base / "host_key.pub").read_text().split()
+    wrongkey = (base / "wrong_host_key.pub").read_text().split()
+    known = base / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {hostkey[0]} {hostkey[1]}\n")
+    wrong = base / "wrong_known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{port} {wrongkey[0]} {wrongkey[1]}\n")
+    supervisor = Supervisor(base / "state")
+    supervisor.start("sshd", [sshd_bin, "-D", "-e", "-f", str(conf)],
+                     ready=tcp_ready("127.0.0.1", port), ready_timeout=15)
+    try:
+        yield SshServer("127.0.0.1", port, SSH_USER, base / "client_key", base / "other_key",
+                        known, wrong, base)
+    finally:
+        supervisor.stop()
+
+
+GO_LIVE = dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
+
+
+# --------------------------------------------------------------------------- inventories
+
+
+class Helpers:
+    """Build inventories and contexts, and run a family the way the engine does."""
+
+    @staticmethod
+    def load_inventory(folder: Path, text: str) -> Inventory:
+        """Write ``text`` as the only file of an inventory folder and load it with the
+        dns and network families."""
+        from readiness_checks.dns import family as dns_family
+        from readiness_checks.network import family as network_family
+
+        from readiness.inventory import load
+
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "inventory.yaml").write_text(text)
+        return load(folder, [dns_family, network_family])
+
+    @staticmethod
+    def run_context(inventory: Inventory, state: Path) -> RunContext:
+        from readiness.family import RunContext
+
+        return RunContext(inventory, go_live=GO_LIVE, clock=lambda: GO_LIVE,
+                          secrets_dir=inventory.root, state_dir=state)
+
+    @staticmethod
+    def plan_and_run(fam: CheckFamily, inventory: Inventory, ctx: RunContext) -> list[Result]:
+        from readiness.family import PlanContext
+
+        probes = list(fam.plan(PlanContext(inventory, inventory.staff, GO_LIVE)))
+        batches: dict[str, list[Probe]] = {}
+        for probe in probes:
+            batches.setdefault(probe.batch or probe.id, []).append(probe)
+        results: list[Result] = []
+        for batch in batches.values():
+            results.extend(fam.run(batch, ctx))
+        assert sorted(r.probe for r in results) == sorted(p.id for p in probes)
+        return results
+
+
+@pytest.fixture
+def helpers() -> type[Helpers]:
+    return Helpers
