@@ -434,7 +434,7 @@ BIND_DIAGNOSTICS: dict[str, tuple[str, str]] = {
                            "(pwdLastSet 0 / reset by an administrator)."),
     "775": ("locked", "The account is locked out after too many failed logons."),
 }
-_DATA = re.compile(r"\bdata\s+([0-9a-fA-F]{3,8})\b")
+_DATA = re.compile(r"\bdata\s+([0-9a-f]{3,8})\b", re.IGNORECASE)
 
 
 def map_bind_diagnostic(message: str) -> tuple[str, str]:
