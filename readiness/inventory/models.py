@@ -34,7 +34,8 @@ SecretRef = Annotated[
     AfterValidator(_secret_reference),
     Field(
         description="A secret reference: env:NAME, file:PATH or keyring:SERVICE/USERNAME",
-        pattern=r"^(env|file|keyring):.+$",
+        # In the schema only: validation goes through _secret_reference for a clearer message.
+        json_schema_extra={"pattern": r"^(env|file|keyring):.+$"},
     ),
 ]
 
