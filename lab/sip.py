@@ -1,0 +1,371 @@
+"""Telephony: kamailio registrar/proxy and SIPp endpoints.
+
+- kamailio (own cfg, checked with ``kamailio -c`` first, run ``-DD -E``) on
+  127.77.6.60:5060 (udp+tcp), domain ``valeshared.test``. REGISTER is saved in
+  memory (usrloc); OPTIONS to the server itself answers 200; a request for
+  ``sip:EXT@valeshared.test`` is looked up and relayed to the registered contact,
+  or answered ``404`` when the extension is not registered. Registrations are
+  visible with JSON-RPC ``ul.dump`` over HTTP: ``POST http://127.77.6.60:5080/RPC``
+  (see :func:`registered`). Shared memory is sized from the registrations.
+  TLS on 5061 is not offered: Debian's kamailio-tls-modules is not installed.
+- SIPp "phones": one UAS on 127.77.6.61:5060 answering OPTIONS for every
+  registered extension (their contacts point at it), then a one-shot SIPp client
+  registers the extensions with ``registered=True``. Fault "extension not
+  registered" = ``registered=False`` (or :func:`unregister`).
+- SIPp "trunk/SBC" endpoints: a UAS answering OPTIONS per :class:`Endpoint` with
+  ``up=True``. Fault "SIP endpoint down" = ``up=False`` (not started) or
+  :func:`stop_endpoint`.
+
+:func:`options_scenario` writes a UAC scenario for tests: ``sipp TARGET -sf FILE
+-s USER -m 1`` exits 0 only if the expected response code comes back.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import socket
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .process import LabError, Supervisor, run
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class Extension:
+    number: str  # e.g. "4101"
+    registered: bool = True  # False: fault "extension not registered"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A SIP trunk / SBC endpoint: a SIPp UAS answering OPTIONS."""
+
+    name: str  # e.g. "sbc-north"
+    address: str  # e.g. "127.77.6.62"
+    port: int = 5060
+    up: bool = True  # False: fault "SIP endpoint down" (not started)
+
+
+@dataclass
+class SipSpec:
+    extensions: list[Extension] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    domain: str = "valeshared.test"
+    address: str = "127.77.6.60"
+    port: int = 5060
+    rpc_port: int = 5080  # HTTP JSON-RPC (ul.dump)
+    phones_address: str = "127.77.6.61"  # the UAS behind every registered extension
+    phones_port: int = 5060
+
+
+@dataclass
+class SipLab:
+    registrar: tuple[str, int]
+    rpc_url: str
+    registered: list[str]
+    endpoints: dict[str, tuple[str, int]]  # endpoints started (up)
+
+
+# --------------------------------------------------------------------------- public API
+
+KAMAILIO = "kamailio"
+PHONES = "sipp-phones"
+ENDPOINT_PREFIX = "sipp-endpoint-"
+
+
+def start(spec: SipSpec, sup: Supervisor) -> SipLab:
+    """Check and start kamailio, the phones UAS and the endpoints; register extensions."""
+    for tool in ("kamailio", "sipp"):
+        if shutil.which(tool) is None:
+            raise LabError(f"{tool} is missing (Debian packages kamailio, sip-tester)")
+    base = _base(sup)
+    base.mkdir(parents=True, exist_ok=True)
+    cfg = base / "kamailio.cfg"
+    cfg.write_text(_kamailio_cfg(spec))
+    run(["kamailio", "-c", "-f", str(cfg)])
+    (base / "run").mkdir(exist_ok=True)
+    sup.start(
+        KAMAILIO,
+        ["kamailio", "-DD", "-E", "-m", str(shm_megabytes(len(spec.extensions))), "-M", "16",
+         "-Y", str(base / "run"), "-f", str(cfg)],
+        ready=functools.partial(_rpc_ready, _rpc_url(spec)),
+        ready_timeout=30,
+    )
+    _write_scenarios(base)
+    sup.start(PHONES, _uas(base, spec.phones_address, spec.phones_port),
+              ready=functools.partial(_udp_bound, spec.phones_address, spec.phones_port))
+    endpoints: dict[str, tuple[str, int]] = {}
+    for ep in spec.endpoints:
+        if ep.up:
+            start_endpoint(ep, sup)
+            endpoints[ep.name] = (ep.address, ep.port)
+    numbers = [e.number for e in spec.extensions if e.registered]
+    register(spec, numbers, sup)
+    return SipLab((spec.address, spec.port), _rpc_url(spec), numbers, endpoints)
+
+
+def stop(sup: Supervisor) -> list[str]:
+    """Stop the endpoints, the phones and kamailio (by PID)."""
+    stopped: list[str] = []
+    for m in reversed(sup.processes()):
+        if m.name.startswith(ENDPOINT_PREFIX) or m.name in (PHONES, KAMAILIO):
+            stopped += sup.stop(m.name)
+    return stopped
+
+
+def register(spec: SipSpec, numbers: list[str], sup: Supervisor) -> None:
+    """Register ``numbers`` (contacts at the phones UAS) with a one-shot SIPp client."""
+    if not numbers:
+        return
+    base = _base(sup)
+    (base / "register.xml").write_text(
+        _REGISTER.replace("[$domain]", spec.domain).replace("[$expires]", "86400")
+        .replace("[$phone]", f"{spec.phones_address}:{spec.phones_port}"))
+    csv = base / "register.csv"
+    csv.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
+    proc = run(
+        ["sipp", f"{spec.address}:{spec.port}", "-sf", str(base / "register.xml"),
+         "-inf", str(csv), "-m", str(len(numbers)), "-r", "1000", "-rp", "1000", "-l", "200",
+         "-t", "u1", "-i", spec.phones_address, "-p", "0",
+         "-nostdin", "-timeout", "60s", "-timeout_error", "-max_retrans", "5",
+         "-trace_err", "-error_file", str(base / "register-errors.log")],
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise LabError(f"sipp could not register all extensions (exit {proc.returncode}); "
+                       f"see {base / 'register-errors.log'}")
+
+
+def unregister(spec: SipSpec, number: str) -> None:
+    """Fault switch on a running lab: remove one extension's registration (ul.rm)."""
+    _rpc(_rpc_url(spec), "ul.rm", ["location", number])
+
+
+def registered(rpc_url: str) -> list[str]:
+    """The extensions (AORs) currently registered, from kamailio's ``ul.dump``."""
+    result = _rpc(rpc_url, "ul.dump", [])
+    aors: list[str] = []
+    for domain in result.get("Domains", []):
+        for rec in domain.get("Domain", {}).get("AoRs", []):
+            aors.append(str(rec["Info"]["AoR"]))
+    return sorted(aors)
+
+
+def start_endpoint(ep: Endpoint, sup: Supervisor) -> None:
+    """Start one trunk/SBC endpoint (a SIPp UAS answering OPTIONS)."""
+    base = _base(sup)
+    _write_scenarios(base)
+    sup.start(ENDPOINT_PREFIX + ep.name, _uas(base, ep.address, ep.port),
+              ready=functools.partial(_udp_bound, ep.address, ep.port))
+
+
+def stop_endpoint(name: str, sup: Supervisor) -> None:
+    """Fault "SIP endpoint down" on a running lab: stop one endpoint."""
+    sup.stop(ENDPOINT_PREFIX + name)
+
+
+def shm_megabytes(registrations: int) -> int:
+    """kamailio shared memory: 256 MB + 1 MB per 8 contacts (LAB-NOTES)."""
+    return 256 + (registrations + 7) // 8
+
+
+def options_scenario(path: Path, expect: int = 200) -> Path:
+    """Write a SIPp UAC scenario sending one OPTIONS to ``sip:[service]@[remote_ip]``.
+
+    Run as ``sipp HOST:PORT -sf PATH -s USER -m 1 -t u1 -i 127.0.0.1 -timeout 10s
+    -timeout_error -nostdin``: exit 0 iff the response code is ``expect``.
+    """
+    path.write_text(_OPTIONS_UAC.replace("EXPECT", str(expect)))
+    return path
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _base(sup: Supervisor) -> Path:
+    return sup.state_dir / "sip"
+
+
+def _rpc_url(spec: SipSpec) -> str:
+    return f"http://{spec.address}:{spec.rpc_port}/RPC"
+
+
+def _rpc(url: str, method: str, params: list[str]) -> dict[str, Any]:
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).encode()
+    req = urllib.request.Request(  # noqa: S310 - the lab's own http:// loopback URL
+        url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        answer = json.loads(resp.read())
+    if "error" in answer:
+        raise LabError(f"kamailio {method}: {answer['error']}")
+    result = answer.get("result", {})
+    return result if isinstance(result, dict) else {}
+
+
+def _rpc_ready(url: str) -> bool:
+    _rpc(url, "core.version", [])
+    return True
+
+
+def _udp_bound(address: str, port: int) -> bool:
+    """True once something has bound ``address:port`` over UDP (we can no longer bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, port))
+        except OSError:
+            return True
+    return False
+
+
+def _uas(base: Path, address: str, port: int) -> list[str]:
+    return ["sipp", "-sf", str(base / "options-uas.xml"), "-i", address, "-p", str(port),
+            "-t", "u1", "-nostdin", "-trace_err", "-error_file",
+            str(base / f"uas-{address}-{port}-errors.log")]
+
+
+def _write_scenarios(base: Path) -> None:
+    (base / "options-uas.xml").write_text(_OPTIONS_UAS)
+
+
+def _kamailio_cfg(spec: SipSpec) -> str:
+    return f"""#!KAMAILIO
+# written by the readiness lab
+debug=2
+log_stderror=yes
+log_facility=LOG_LOCAL0
+children=2
+tcp_children=2
+auto_aliases=no
+dns=no
+rev_dns=no
+dns_try_ipv6=no
+use_dns_cache=off
+listen=udp:{spec.address}:{spec.port}
+listen=tcp:{spec.address}:{spec.port}
+listen=tcp:{spec.address}:{spec.rpc_port}
+alias="{spec.domain}"
+alias="sip.{spec.domain}"
+tcp_accept_no_cl=yes
+
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "xhttp.so"
+loadmodule "jsonrpcs.so"
+
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "default_expires", 86400)
+modparam("registrar", "max_expires", 604800)
+modparam("jsonrpcs", "transport", 1)
+modparam("xhttp", "url_match", "^/RPC")
+
+request_route {{
+    if ($rm == "REGISTER") {{
+        if (!save("location")) {{ sl_reply_error(); }}
+        exit;
+    }}
+    if ($rm == "ACK") {{
+        if (t_check_trans()) {{ t_relay(); }}
+        exit;
+    }}
+    if (!(uri == myself)) {{
+        sl_send_reply("403", "Not relaying");
+        exit;
+    }}
+    if ($rU == $null) {{
+        if ($rm == "OPTIONS") {{ sl_send_reply("200", "OK"); }}
+        else {{ sl_send_reply("484", "Address Incomplete"); }}
+        exit;
+    }}
+    if (!lookup("location")) {{
+        sl_send_reply("404", "Not Found");
+        exit;
+    }}
+    if (!($rd =~ "^127\\.")) {{
+        sl_send_reply("403", "Contact outside the lab");
+        exit;
+    }}
+    if (!t_relay()) {{ sl_reply_error(); }}
+    exit;
+}}
+
+event_route[xhttp:request] {{
+    if ($Rp != {spec.rpc_port}) {{
+        xhttp_reply("403", "Forbidden", "text/plain", "RPC only on port {spec.rpc_port}\\n");
+        exit;
+    }}
+    jsonrpc_dispatch();
+}}
+"""
+
+
+_REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="register extensions">
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[$domain] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[field0]@[$domain]>;tag=[pid]reg[call_number]
+      To: <sip:[field0]@[$domain]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:[field0]@[$phone]>
+      Expires: [$expires]
+      Max-Forwards: 70
+      User-Agent: readiness-lab
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"""
+
+_OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answer OPTIONS">
+  <recv request="OPTIONS"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]uas[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Allow: INVITE, ACK, BYE, CANCEL, OPTIONS
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"""
+
+_OPTIONS_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="send one OPTIONS, expect EXPECT">
+  <send retrans="500">
+    <![CDATA[
+      OPTIONS sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:probe@[local_ip]>;tag=[pid]opt[call_number]
+      To: <sip:[service]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 1 OPTIONS
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="EXPECT"/>
+</scenario>
+"""
+
