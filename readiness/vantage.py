@@ -80,6 +80,37 @@ def _load_key(text: str, where: str) -> paramiko.PKey:
                        f"Ed25519, ECDSA or RSA key ({'; '.join(errors)})")
 
 
+def _transport_factory() -> Any:
+    """A paramiko Transport that keeps the server's reason for a failed channel open
+    (OpenSSH says "Connection refused" / "No route to host" / "Connection timed out";
+    paramiko itself only keeps the generic "Connect failed")."""
+    import paramiko
+    from paramiko.common import ERROR
+    from paramiko.ssh_exception import ChannelException
+
+    class _Transport(paramiko.Transport):
+        def _parse_channel_open_failure(self, m: paramiko.Message) -> None:
+            chanid = m.get_int()
+            reason = m.get_int()
+            reason_str = m.get_text()
+            m.get_text()  # language
+            self._log(ERROR, f"Secsh channel {chanid} open FAILED: {reason_str}")  # type: ignore[attr-defined]
+            with self.lock:
+                self.saved_exception = ChannelException(reason, reason_str or "open failed")
+                if chanid in self.channel_events:
+                    self._channels.delete(chanid)  # type: ignore[attr-defined]
+                    if chanid in self.channel_events:
+                        self.channel_events[chanid].set()
+                        del self.channel_events[chanid]
+
+    return _Transport
+
+
+def _close(client: paramiko.SSHClient, sock: socket.socket) -> None:
+    client.close()
+    sock.close()
+
+
 class SSHVantage:
     """TCP connections opened by an SSH jump host (direct-tcpip channels)."""
 
@@ -153,20 +184,20 @@ class SSHVantage:
             client.connect(
                 p.host, port=p.port, username=p.user, pkey=pkey, password=password,
                 sock=sock, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-                allow_agent=False, look_for_keys=False,
+                allow_agent=False, look_for_keys=False, transport_factory=_transport_factory(),
             )
         except paramiko.BadHostKeyException as exc:
-            sock.close()
+            _close(client, sock)
             raise VantageError(
                 f"{self.label}: the host key does not match known_hosts (got "
                 f"{exc.key.get_name()} {exc.key.fingerprint}): refusing to connect; if the "
                 "key was changed on purpose, update the known_hosts file") from None
         except paramiko.AuthenticationException:
-            sock.close()
+            _close(client, sock)
             raise VantageError(f"{self.label}: the jump host refused our login "
                                "(key or password not accepted)") from None
         except paramiko.SSHException as exc:
-            sock.close()
+            _close(client, sock)
             text = str(exc)
             if "not found in known_hosts" in text:
                 raise VantageError(
@@ -174,19 +205,27 @@ class SSHVantage:
                     "refusing to connect; add the jump host's key to known_hosts") from None
             raise VantageError(f"{self.label}: SSH failed: {text}") from None
         except OSError as exc:
-            sock.close()
+            _close(client, sock)
             raise VantageError(f"{self.label}: SSH connection failed: {exc}") from None
         return client
 
     def _transport(self, timeout: float) -> paramiko.Transport:
         with self._lock:
+            if self._broken is not None:
+                # Failed once this sweep: do not hammer the jump host (a refused login
+                # repeated by every probe looks like an attack and may lock the account).
+                raise self._broken
             if self._client is not None:
                 transport = self._client.get_transport()
                 if transport is not None and transport.is_active():
                     return transport
                 self._client.close()
                 self._client = None
-            self._client = self._open(timeout)
+            try:
+                self._client = self._open(timeout)
+            except VantageError as exc:
+                self._broken = exc
+                raise
             transport = self._client.get_transport()
             assert transport is not None
             return transport

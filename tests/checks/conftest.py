@@ -19,6 +19,7 @@ import pwd
 import re
 import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -224,6 +225,8 @@ def _ensure_user(name: str) -> None:
         # A system user with password '*': key logins only.
         run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
              "--shell", "/usr/sbin/nologin", name])
+    # '*' rather than useradd's locked '!': sshd (without PAM) refuses locked accounts.
+    run(["usermod", "-p", "*", name])
 
 
 @pytest.fixture(scope="session")
@@ -236,7 +239,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     _ensure_user(SSH_USER)
     for name in ("host_key", "client_key", "other_key", "wrong_host_key"):
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(base / name)])
-    authorized = base / "authorized_keys"
+    # sshd reads authorized_keys as the user: it must sit outside pytest's 0700 folders.
+    keys_dir = Path(tempfile.mkdtemp(prefix="readiness-sshd-keys-"))
+    os.chmod(keys_dir, 0o755)  # noqa: S103 - public keys only
+    authorized = keys_dir / "authorized_keys"
     authorized.write_text((base / "client_key.pub").read_text())
     os.chmod(authorized, 0o644)
     port = free_port("127.0.0.1")
@@ -274,6 +280,7 @@ LogLevel VERBOSE
                         known, wrong, base)
     finally:
         supervisor.stop()
+        shutil.rmtree(keys_dir, ignore_errors=True)
 
 
 GO_LIVE = dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
