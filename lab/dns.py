@@ -15,10 +15,10 @@ resolvers work.
 
 Records: A for every server of the address plan, MX (every domain -> the shared
 platform, coexistence), SPF, DMARC, DKIM (TXT at the shared domain, CNAMEs from the
-old domains, as platforms publish them), SRV for SIP (``_sip._udp``, ``_sip._tcp``,
-``_sips._tcp``), LDAP and Kerberos, autodiscover/autoconfig. DNS faults from the
-fault plan: a domain without ``_dmarc`` and an SPF record without the shared mail
-server.
+old domains, as platforms publish them), SRV for SIP (``_sip._udp``, ``_sip._tcp``; no
+``_sips._tcp``: the lab's kamailio offers no TLS), LDAP and Kerberos,
+autodiscover/autoconfig. DNS faults from the fault plan: a domain without
+``_dmarc`` and an SPF record without the shared mail server.
 """
 
 from __future__ import annotations
@@ -111,7 +111,6 @@ def zone_text(domain: str, estate: Estate, faults: FaultPlan, hosts: Mapping[str
             f"_autodiscover._tcp IN SRV 0 0 443 {mail}",
             f"_sip._udp IN SRV 10 50 5060 {sip}",
             f"_sip._tcp IN SRV 10 50 5060 {sip}",
-            f"_sips._tcp IN SRV 10 50 5061 {sip}",
             f"_submission._tcp IN SRV 0 1 587 {mail}",
         ]
         ad = _relative(AD_DOMAIN, domain)

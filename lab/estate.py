@@ -212,7 +212,7 @@ class Person:
 
     @property
     def upn(self) -> str:
-        return f"{self.ad_username}@{SHARED_DOMAIN}" if self.ad_username else ""
+        return f"{self.ad_username}@{AD_DOMAIN}" if self.ad_username else ""
 
     @property
     def in_inventory(self) -> bool:
@@ -434,8 +434,9 @@ def _directories(orgs: tuple[Organisation, ...]) -> tuple[Directory, ...]:
     ]
     out.append(Directory("shared-ad", "ad", tuple(o.id for o in orgs), ("migrated",),
                          f"ldaps://dc1.{AD_DOMAIN}:636", False, AD_BASE_DN,
-                         f"CN=Users,{AD_BASE_DN}", f"CN=Users,{AD_BASE_DN}",
-                         f"CN=readiness,CN=Users,{AD_BASE_DN}", "shared-ad-readiness.secret",
+                         f"OU=Staff,{AD_BASE_DN}", f"OU=Groups,{AD_BASE_DN}",
+                         f"CN=svc-readiness,OU=Service Accounts,{AD_BASE_DN}",
+                         "shared-ad-readiness.secret",
                          "upn", "Shared service identity team", AD_IP))
     return tuple(out)
 

@@ -61,7 +61,7 @@ KINDS: dict[str, tuple[str, str]] = {
     DMARC_MISSING: ("mail", "mail.dmarc"),
     SPF_MISSING_SHARED: ("mail", "mail.spf"),
     SIP_ENDPOINT_DOWN: ("telephony", "sip.options"),
-    FLOW_BLOCKED: ("network", "tcp.connect"),
+    FLOW_BLOCKED: ("network", "network.tcp-connect"),
 }
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_EXPIRED,
@@ -72,6 +72,7 @@ AD_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_MUST_CHA
             GROUP_MISSING)
 PERSON_KINDS = (MAILBOX_REJECTED, EXTENSION_UNREGISTERED)
 SMALL = 40
+WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certificate has
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
         app = next(a for a in estate.applications if a.id == app_id)
         details: tuple[tuple[str, str], ...] = ()
         if kind == CERT_WRONG_HOST:
-            details = (("presented_name", f"www.{app.host}"),)
+            details = (("presented_name", WRONG_HOST),)
         faults.append(Fault(kind, f"applications:{app.id}", app.host, details=details))
     # DNS: one old domain without DMARC, the other's SPF without the shared mail server.
     domains = [o.domain for o in estate.organisations]

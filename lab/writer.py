@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from .dns import DKIM_SELECTOR
 from .estate import (
     AD_DOMAIN,
     DNS_IP,
@@ -45,7 +46,6 @@ PROGRAMME = "Vale Shared Service"
 CA_BUNDLE = "../ca/ca.pem"  # relative to the inventory files: <state>/ca/ca.pem
 KNOWN_HOSTS = "../ssh/known_hosts"  # <state>/ssh/known_hosts
 SSH_USER = "readiness"
-DKIM_SELECTOR = "vale2026"
 FILES = ("programme.yaml", "sites.yaml", "roles.yaml", "directories.yaml",
          "applications.yaml", "staff.yaml", "hr/staff-north.csv", "hr/staff-south.csv")
 
@@ -140,7 +140,8 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True) -> dict[str,
                 for a in estate.applications
             },
             "network_resources": {
-                r.id: {"name": r.name, "host": r.host, "port": r.port, "owner": r.owner}
+                r.id: {"name": r.name, "host": r.host, "port": r.port, "owner": r.owner,
+                       "organisation": r.organisation}
                 for r in estate.resources
             },
         })
@@ -311,7 +312,6 @@ def lab_facts(estate: Estate, *, namespaces: bool = True) -> dict[str, Any]:
         },
         "sip": {
             "registrar": f"sip.{SHARED_DOMAIN}", "address": f"{SIP_IP}:5060",
-            "tls": f"{SIP_IP}:5061",
             "endpoints": {e.id: {"host": e.host, "address": f"{e.ip}:{e.port}",
                                  "owner": e.owner} for e in estate.sip_endpoints},
             "extensions": {p.extension: p.key for p in sorted(estate.staff, key=lambda x: x.key)

@@ -42,6 +42,7 @@ class NetworkResource(Strict):
     host: Hostname
     port: Port
     owner: str = ""
+    organisation: Id | None = None
 
 
 class _Identity(CheckFamily):

@@ -1,0 +1,114 @@
+"""``lab up|down|status|render``: the lab by hand (``readiness lab ...`` calls :func:`main`).
+
+    lab up [--staff N] [--seed S] [--state DIR] [--no-samba] [--only net,dns,...]
+    lab down [--state DIR]
+    lab status [--state DIR]
+    lab render --out DIR [--staff N] [--seed S]
+
+Exit codes: 0 done; 1 a component failed (the message says which and why);
+2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .estate import DEFAULT_SEED, DEFAULT_STAFF, MAX_STAFF, MIN_STAFF
+from .process import LabError
+
+__all__ = ["main", "parser"]
+
+
+def _staff(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not MIN_STAFF <= n <= MAX_STAFF:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_STAFF} and {MAX_STAFF}")
+    return n
+
+
+def parser(prog: str = "lab") -> argparse.ArgumentParser:
+    from .up import COMPONENTS
+
+    p = argparse.ArgumentParser(prog=prog, description="The lab: an estate of real servers "
+                                "for two merging organisations, with seeded Day-1 faults.")
+    sub = p.add_subparsers(dest="command", required=True)
+    state_help = "state folder (default: .lab in the current directory)"
+    u = sub.add_parser("up", help="start the lab and write its inventory, secrets and "
+                       "ground truth into the state folder")
+    u.add_argument("--staff", type=_staff, default=DEFAULT_STAFF,
+                   help=f"staff per organisation ({MIN_STAFF}..{MAX_STAFF}, "
+                   f"default {DEFAULT_STAFF})")
+    u.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the estate "
+                   f"and its faults (default {DEFAULT_SEED})")
+    u.add_argument("--state", type=Path, default=Path(".lab"), help=state_help)
+    u.add_argument("--no-samba", action="store_true", help="skip the Samba AD DC")
+    u.add_argument("--no-faults", action="store_true", help="inject no faults")
+    u.add_argument("--loopback", action="store_true",
+                   help="use the loopback fallback even where network namespaces work")
+    u.add_argument("--only", default=None,
+                   help=f"comma-separated components to start ({','.join(COMPONENTS)})")
+    d = sub.add_parser("down", help="stop everything the lab started (by PID)")
+    d.add_argument("--state", type=Path, default=Path(".lab"), help=state_help)
+    s = sub.add_parser("status", help="what runs where")
+    s.add_argument("--state", type=Path, default=Path(".lab"), help=state_help)
+    r = sub.add_parser("render", help="write the inventory only (no servers)")
+    r.add_argument("--out", type=Path, required=True, help="folder to write the inventory to")
+    r.add_argument("--staff", type=_staff, default=DEFAULT_STAFF)
+    r.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    return p
+
+
+def main(argv: list[str] | None = None, prog: str = "lab") -> int:
+    args = parser(prog).parse_args(sys.argv[1:] if argv is None else argv)
+    from . import up as lab
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        if args.command == "up":
+            only = None
+            if args.only:
+                only = frozenset(c.strip() for c in args.only.split(",") if c.strip())
+            opts = lab.UpOptions(staff=args.staff, seed=args.seed, state=args.state,
+                                 samba=not args.no_samba, only=only,
+                                 faults=not args.no_faults, force_loopback=args.loopback)
+            report = lab.up(opts, say)
+            if not report.ok:
+                failed = ", ".join(c.name for c in report.components if c.status == "failed")
+                print(f"lab up: {failed} failed to start (see above; logs in "
+                      f"{report.state / 'logs'}). `lab down` stops what did start.",
+                      file=sys.stderr)
+                return 1
+            return 0
+        if args.command == "down":
+            lab.down(args.state, say)
+            return 0
+        if args.command == "status":
+            rows = lab.status(args.state)
+            if not rows:
+                print(f"lab status: nothing running from {args.state.resolve()}")
+                return 0
+            for name, pid, running, where in rows:
+                print(f"{name:<22} pid {pid:<8} {'running' if running else 'GONE':<8} {where}")
+            return 0 if all(r[2] for r in rows) else 1
+        if args.command == "render":
+            written = lab.render(args.out, args.staff, args.seed)
+            print(f"lab render: {len(written)} files in {args.out}")
+            return 0
+    except ValueError as exc:
+        print(f"lab {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except LabError as exc:
+        print(f"lab {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

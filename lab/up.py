@@ -1,0 +1,511 @@
+"""Bring the whole lab up and down: the glue between the estate and the servers.
+
+Public API::
+
+    report = up(UpOptions(staff=150, seed=1, state=Path(".lab")))   # -> LabReport
+    report.ok, report.components, report.seconds
+    down(Path(".lab"))            # -> list of stopped process names
+    status(Path(".lab"))          # -> list of (name, pid, alive, where)
+    render(Path("out"), staff=150, seed=1)   # the inventory only, no servers
+
+Order of :func:`up`: ground truth -> CA -> secrets -> network namespaces (site
+resources, the blocked flow) -> SSH jump hosts -> BIND -> slapd x2 -> Samba AD DC
+-> nginx -> postfix -> SIP -> the inventory and lab facts. A component that fails
+is reported with its error and the rest still comes up (what depends on it is
+skipped); ``report.ok`` is then False and ``lab up`` exits non-zero. Everything
+started is recorded in ``<state>/pids.json`` (lab/process.py) and in
+``<state>/lab.json``; :func:`down` stops it all by PID and removes the namespaces
+and addresses the lab added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets as _secrets
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import dns, writer
+from .ca import LabCA
+from .estate import (
+    DEFAULT_SEED,
+    DEFAULT_STAFF,
+    DNS_SITE_IP,
+    SHARED_DOMAIN,
+    Estate,
+    Person,
+    generate,
+)
+from .faults import (
+    ACCOUNT_DISABLED,
+    ACCOUNT_LOCKED,
+    ACCOUNT_MISSING,
+    APP_503,
+    CERT_EXPIRED,
+    CERT_WRONG_HOST,
+    EXTENSION_UNREGISTERED,
+    FLOW_BLOCKED,
+    GROUP_MISSING,
+    MAIL_MISSING,
+    MAIL_WRONG_DOMAIN,
+    MAILBOX_REJECTED,
+    PASSWORD_EXPIRED,
+    PASSWORD_MUST_CHANGE,
+    SIP_ENDPOINT_DOWN,
+    FaultPlan,
+    choose,
+)
+from .process import LabError, Supervisor, alive
+
+if TYPE_CHECKING:
+    from .slapd import PersonSpec
+
+__all__ = [
+    "COMPONENTS",
+    "Component",
+    "LabReport",
+    "UpOptions",
+    "down",
+    "render",
+    "status",
+    "up",
+]
+
+COMPONENTS = ("net", "ssh", "dns", "slapd", "samba", "web", "mail", "sip")
+REQUIRES = {"ssh": "net"}
+
+
+@dataclass
+class UpOptions:
+    staff: int = DEFAULT_STAFF
+    seed: int = DEFAULT_SEED
+    state: Path = Path(".lab")
+    samba: bool = True
+    only: frozenset[str] | None = None  # None: every component
+    faults: bool = True
+    force_loopback: bool = False  # skip namespaces even where they work
+
+    def wanted(self, component: str) -> bool:
+        if component == "samba" and not self.samba:
+            return False
+        if self.only is None:
+            return True
+        return component in self.only or any(
+            REQUIRES.get(c) == component for c in self.only)
+
+
+@dataclass
+class Component:
+    name: str
+    status: str  # up | failed | skipped | todo
+    where: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class LabReport:
+    state: Path
+    staff: int
+    seed: int
+    namespaces: bool
+    components: list[Component] = field(default_factory=list)
+    seconds: float = 0.0
+    faults: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status == "failed" for c in self.components)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["state"] = str(self.state)
+        data["ok"] = self.ok
+        return data
+
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- render
+
+
+def render(out: Path, staff: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
+           *, namespaces: bool = True) -> list[Path]:
+    """Write the inventory of the estate (no servers, no secrets): what ``lab up`` writes."""
+    return writer.write_inventory(generate(staff, seed), out, namespaces=namespaces)
+
+
+# --------------------------------------------------------------------------- up
+
+
+class _Run:
+    """One ``lab up``: the shared context of the component steps."""
+
+    def __init__(self, opts: UpOptions, say: Say) -> None:
+        self.opts = opts
+        self.say = say
+        self.state = opts.state.resolve()
+        self.sup = Supervisor(self.state)
+        self.estate: Estate = generate(opts.staff, opts.seed)
+        self.plan: FaultPlan = choose(self.estate, enabled=opts.faults)
+        self.ca = LabCA(self.state / "ca")
+        self.now = dt.datetime.now(dt.UTC)
+        self.namespaces = False
+        self.hosts: dict[str, str] = self.estate.hosts(namespaces=False)
+        self.secrets: dict[str, str] = {}
+        self.report = LabReport(self.state, opts.staff, opts.seed, False,
+                                faults=len(self.plan.faults))
+
+    def step(self, name: str, action: Callable[[], str], *, needs: Iterable[str] = ()) -> None:
+        if not self.opts.wanted(name):
+            self.report.components.append(Component(name, "skipped", "not asked for"))
+            return
+        missing = [n for n in needs if not self.is_up(n)]
+        if missing:
+            self.report.components.append(
+                Component(name, "failed", error=f"needs {', '.join(missing)}, which is not up"))
+            self.say(f"  {name:<6} FAILED  needs {', '.join(missing)}")
+            return
+        t0 = time.perf_counter()
+        try:
+            where = action()
+        except (LabError, OSError, ValueError) as exc:
+            seconds = time.perf_counter() - t0
+            self.report.components.append(Component(name, "failed", seconds=seconds,
+                                                    error=str(exc)))
+            self.say(f"  {name:<6} FAILED  ({seconds:.1f}s)\n" + _indent(str(exc)))
+            return
+        seconds = time.perf_counter() - t0
+        status = "todo" if where.startswith("TODO") else "up"
+        self.report.components.append(Component(name, status, where, seconds))
+        self.say(f"  {name:<6} {status:<6}  {where}  ({seconds:.1f}s)")
+
+    def is_up(self, name: str) -> bool:
+        return any(c.name == name and c.status == "up" for c in self.report.components)
+
+    # ------------------------------------------------------------------ components
+
+    def net(self) -> str:
+        from . import netns
+
+        fallback = self.opts.force_loopback or not netns.namespaces_available()
+        blocks = []
+        for f in self.plan.of_kind(FLOW_BLOCKED):
+            dst = f.detail("fallback_dst") if fallback else f.detail("dst")
+            blocks.append(netns.Block(f.detail("src_net"), dst, int(f.detail("port"))))
+        spec = netns.NetSpec(
+            resources=[netns.Resource(r.id, r.site, (r.port,)) for r in self.estate.resources],
+            blocks=blocks, force_loopback=fallback)
+        net = netns.start(spec, self.sup)
+        self.namespaces = not net.fallback
+        self.report.namespaces = self.namespaces
+        self.hosts = self.estate.hosts(namespaces=self.namespaces)
+        for r in self.estate.resources:
+            self.hosts[r.host] = net.resources[r.id][0]
+        for site_id, s in net.sites.items():
+            site = self.estate.site(site_id)
+            self.hosts[site.jump_host(self.estate.org(site.organisation).domain)] = \
+                s.jump_address
+        if net.fallback:
+            return ("FELL BACK to loopback (no network namespaces here): resources on "
+                    + ", ".join(f"{k} {v[0]}" for k, v in sorted(net.resources.items())))
+        return ("namespaces rl-router, " + ", ".join(
+            f"{s.netns} {s.subnet}" for s in net.sites.values()) + "; resources "
+            + ", ".join(f"{k} {v[0]}:{v[1][0]}" for k, v in sorted(net.resources.items())))
+
+    def ssh(self) -> str:
+        from . import netns, ssh
+
+        net = netns.load(self.sup)
+        if net is None:
+            raise LabError("the site network is not up (no net.json)")
+        jumps = []
+        for site_id, s in sorted(net.sites.items()):
+            site = self.estate.site(site_id)
+            name = site.jump_host(self.estate.org(site.organisation).domain)
+            jumps.append(ssh.JumpHost(site_id, s.jump_address, s.jump_port, s.netns, (name,)))
+        lab = ssh.start(ssh.SshSpec(jumps), self.sup)
+        key = lab.private_key.read_text()
+        extra = {f"{s.vantage_point}.key": key for s in self.estate.sites if s.vantage_point}
+        self.secrets |= writer.write_secrets(self.estate, self.state / "secrets", extra)
+        return ", ".join(f"{s}-jump {a}:{p}" for s, (a, p) in sorted(lab.hosts.items()))
+
+    def dns(self) -> str:
+        extra = [DNS_SITE_IP] if self.namespaces else []
+        info = dns.start(self.estate, self.plan, self.sup, self.state, hosts=self.hosts,
+                         extra_listen=extra)
+        return f"named pid {info.pid} on " + ", ".join(f"{a}:53" for a in info.listen)
+
+    def slapd(self) -> str:
+        from . import slapd
+
+        where = []
+        for org in self.estate.organisations:
+            directory = self.estate.directory(org.directory_id)
+            people = [p for p in self.estate.people_of(org.id) if p.kind != "shared-mailbox"]
+            specs = [self._ldap_person(p, directory.id) for p in people]
+            members: dict[str, list[str]] = {g: [] for g in self.estate.groups}
+            for p in people:
+                fault = self.plan.for_subject(p.key)
+                dropped = {f.detail("group") for f in fault
+                           if f.kind == GROUP_MISSING and f.target == directory.id}
+                for g in p.groups:
+                    if g not in dropped:
+                        members[g].append(p.username)
+            spec = slapd.DirectorySpec(
+                org=org.id, base_dn=org.base_dn, host=org.ldap_ip, dns_name=org.ldap_host,
+                people=specs,
+                groups=[slapd.GroupSpec(g, sorted(set(m))) for g, m in members.items()],
+                policies=(slapd.PolicySpec("default", lockout_duration=7 * 86400),),
+                service_password=self.secrets[directory.bind_secret],
+                admin_password=_password(), organisation_name=org.name,
+            )
+            info = slapd.start_slapd(spec, self.sup, self.ca, self.state, now=self.now)
+            where.append(f"{org.id} {info.ldap_url} + {info.ldaps_url} "
+                         f"({info.entries} entries, pid {info.pid})")
+        return "; ".join(where)
+
+    def _ldap_person(self, p: Person, directory: str) -> PersonSpec:
+        from . import slapd as m
+
+        kind = self.plan.person_fault(directory, p)
+        mail = [p.new_mail, *p.old_mail] if p.new_mail else list(p.old_mail)
+        spec = m.PersonSpec(
+            uid=p.username, given_name=p.given, sn=p.surname,
+            password=self.secrets[p.credential_secret] if p.pilot else _password(),
+            mail=mail, telephone_number=p.extension, employee_number=p.id,
+            title=", ".join(self.estate.role(r).description for r in p.roles),
+            ou=p.site,
+        )
+        if p.kind == "leaver":
+            spec.locked_time = m.PERMANENT_LOCK
+        if kind == ACCOUNT_MISSING:
+            spec.present = False
+        elif kind == ACCOUNT_DISABLED:
+            spec.locked_time = m.PERMANENT_LOCK
+        elif kind == ACCOUNT_LOCKED:
+            spec.locked_time = self.now
+            spec.failure_times = [self.now - dt.timedelta(seconds=i) for i in range(3)]
+        elif kind == PASSWORD_EXPIRED:
+            spec.pwd_changed_time = self.now - dt.timedelta(days=120)
+        elif kind == PASSWORD_MUST_CHANGE:
+            spec.pwd_reset = True
+        elif kind == MAIL_MISSING:
+            spec.mail = []
+        elif kind == MAIL_WRONG_DOMAIN:
+            spec.mail = list(p.old_mail)
+        return spec
+
+    def samba(self) -> str:
+        from . import samba
+
+        ad = next(d for d in self.estate.directories if d.kind == "ad")
+        users = []
+        for p in self.estate.migrated:
+            kind = self.plan.person_fault(ad.id, p)
+            dropped = {f.detail("group") for f in self.plan.for_subject(p.key)
+                       if f.kind == GROUP_MISSING and f.target == ad.id}
+            users.append(samba.ADUserSpec(
+                username=p.ad_username, given_name=p.given, surname=p.surname,
+                password=self.secrets[p.credential_secret] if p.pilot else _password(),
+                mail=p.new_mail or None,
+                proxy_addresses=[f"smtp:{a}" for a in p.old_mail],
+                telephone=p.extension or None,
+                groups=[g for g in p.groups if g not in dropped],
+                organisation=p.organisation, employee_id=p.id,
+                present=kind != ACCOUNT_MISSING, disabled=kind == ACCOUNT_DISABLED,
+                lock=kind == ACCOUNT_LOCKED, must_change=kind == PASSWORD_MUST_CHANGE,
+            ))
+        spec = samba.SambaSpec(
+            users=users, groups=[samba.ADGroupSpec(g) for g in self.estate.groups],
+            service_password=self.secrets[ad.bind_secret], admin_password=_password(),
+        )
+        info = samba.start_samba(spec, self.sup, self.ca, self.state, now=self.now)
+        return (f"{info.realm} {info.ldaps_url} ({info.accounts} accounts, "
+                f"{len(info.locked)} locked, pid {info.pid})")
+
+    def web(self) -> str:
+        from . import web
+
+        faults = {CERT_EXPIRED: "expired", CERT_WRONG_HOST: "wrong-name", APP_503: "503"}
+        by_app: dict[str, web.Fault] = {}
+        for kind, fault in faults.items():
+            for f in self.plan.of_kind(kind):
+                by_app[f.subject.removeprefix("applications:")] = fault  # type: ignore[assignment]
+        login = f"login.{SHARED_DOMAIN}"
+        apps = [web.App(a.id, a.host, a.name, by_app.get(a.id), pilot_auth=True,
+                        sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None)
+                for a in self.estate.applications]
+        apps.append(web.App("login", login, "Vale Shared sign-in"))
+        pilots = {p.username: self.secrets[p.credential_secret] for p in self.estate.pilots}
+        lab = web.start(web.WebSpec(apps, pilots), self.sup, self.ca)
+        return "nginx https://127.77.4.10:443 for " + ", ".join(sorted(lab.url))
+
+    def mail(self) -> str:
+        from . import mail
+
+        needs_box = {r.id for r in self.estate.roles if r.mailbox}
+        boxes = sorted({p.new_mail for p in self.estate.staff
+                        if p.new_mail and needs_box & set(p.roles)}
+                       | {a for p in self.estate.staff for a in p.old_mail})
+        rejected = sorted(f.detail("address") for f in self.plan.of_kind(MAILBOX_REJECTED))
+        domains = [SHARED_DOMAIN, *(o.domain for o in self.estate.organisations)]
+        mail.start(mail.MailSpec(boxes, domains, rejected), self.sup, self.ca)
+        return f"postfix smtp://127.77.5.25:25 (STARTTLS), {len(boxes)} addresses"
+
+    def sip(self) -> str:
+        from . import sip
+
+        down = {f.subject for f in self.plan.of_kind(SIP_ENDPOINT_DOWN)}
+        unregistered = {f.subject for f in self.plan.of_kind(EXTENSION_UNREGISTERED)}
+        extensions = [sip.Extension(p.extension, registered=p.key not in unregistered)
+                      for p in sorted(self.estate.staff, key=lambda p: p.extension)
+                      if p.extension]
+        endpoints = [sip.Endpoint(e.id, e.ip, e.port, up=f"sip_endpoints:{e.id}" not in down)
+                     for e in self.estate.sip_endpoints]
+        lab = sip.start(sip.SipSpec(extensions, endpoints), self.sup)
+        host, port = lab.registrar
+        return (f"kamailio sip:{host}:{port} (udp+tcp), {len(lab.registered)} of "
+                f"{len(extensions)} extensions registered; endpoints up: "
+                + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items())))
+
+
+def _password() -> str:
+    return _secrets.token_urlsafe(12) + "-Aa7"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("      " + line for line in text.strip().splitlines()[-15:])
+
+
+def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
+    """Bring the lab up in ``opts.state``; see the module docstring."""
+    t0 = time.perf_counter()
+    if opts.only is not None:
+        unknown = sorted(opts.only - set(COMPONENTS))
+        if unknown:
+            raise ValueError(f"unknown component(s) {', '.join(unknown)}; "
+                             f"choose from {', '.join(COMPONENTS)}")
+    run = _Run(opts, say)
+    say(f"lab up: {opts.staff} staff per organisation, seed {opts.seed}, state {run.state}")
+    run.plan.write(run.state)
+    run.secrets = writer.write_secrets(run.estate, run.state / "secrets")
+    say(f"  {'ca':<6} up      {run.ca.cert_path}")
+    run.step("net", run.net)
+    run.step("ssh", run.ssh, needs=["net"])
+    run.step("dns", run.dns)
+    run.step("slapd", run.slapd)
+    run.step("samba", run.samba)
+    run.step("web", run.web)
+    run.step("mail", run.mail)
+    run.step("sip", run.sip)
+    inventory = run.state / "inventory"
+    writer.write_inventory(run.estate, inventory, namespaces=run.namespaces)
+    writer.write_facts(run.estate, run.state, namespaces=run.namespaces)
+    run.report.seconds = time.perf_counter() - t0
+    (run.state / "lab.json").write_text(json.dumps(run.report.to_json(), indent=1) + "\n")
+    say(f"inventory:    {inventory}  (readiness validate {inventory})")
+    say(f"secrets:      {run.state / 'secrets'}  (--secrets-dir)")
+    say(f"ground truth: {run.state / 'ground-truth.json'}  ({len(run.plan.faults)} faults)")
+    say(f"lab facts:    {run.state / 'lab-facts.json'}")
+    failed = [c.name for c in run.report.components if c.status == "failed"]
+    say(f"lab up {'FAILED for ' + ', '.join(failed) if failed else 'done'} "
+        f"in {run.report.seconds:.1f}s")
+    return run.report
+
+
+# --------------------------------------------------------------------------- down, status
+
+
+def down(state: Path, say: Say = _quiet) -> list[str]:
+    """Stop everything the lab started in ``state`` (by PID) and remove its network."""
+    state = state.resolve()
+    if not state.exists():
+        say(f"lab down: nothing at {state}")
+        return []
+    sup = Supervisor(state)
+    stopped: list[str] = []
+    errors: list[str] = []
+
+    def attempt(name: str, action: Callable[[], object]) -> None:
+        try:
+            result = action()
+            if isinstance(result, list):
+                stopped.extend(str(r) for r in result)
+        except Exception as exc:  # keep going: everything else must still stop
+            errors.append(f"{name}: {exc}")
+
+    if any(m.name.startswith(("kamailio", "sipp")) for m in sup.processes()):
+        from . import sip
+
+        attempt("sip", lambda: sip.stop(sup))
+    if (state / "postfix").exists():
+        from . import mail
+
+        attempt("mail", lambda: mail.stop(sup))
+    if (state / "nginx").exists():
+        from . import web
+
+        attempt("web", lambda: web.stop(sup))
+    if (state / "samba").exists():
+        from . import samba
+
+        attempt("samba", lambda: samba.stop_samba_state(state, sup))
+    attempt("slapd", lambda: [n for n in ("slapd-north", "slapd-south") for n in sup.stop(n)])
+    attempt("dns", lambda: dns.stop(sup, state))
+    from . import netns, ssh
+
+    attempt("ssh", lambda: ssh.stop(sup))
+    attempt("net", lambda: netns.stop(sup))
+    stopped += sup.stop()  # anything else recorded
+    left = [f"{m.name} (pid {m.pid})" for m, running in sup.status() if running]
+    if left:
+        errors.append("still running: " + ", ".join(left))
+    for e in errors:
+        say(f"lab down: {e}")
+    say(f"lab down: stopped {len(stopped)} process group(s)" + ("" if not errors else
+                                                                 ", with errors"))
+    if errors:
+        raise LabError("; ".join(errors))
+    return stopped
+
+
+def status(state: Path) -> list[tuple[str, int, bool, str]]:
+    """(process name, pid, alive, where) of everything recorded in ``state``."""
+    state = state.resolve()
+    if not (state / "pids.json").exists():
+        return []
+    where: dict[str, str] = {}
+    lab_json = state / "lab.json"
+    if lab_json.exists():
+        for c in json.loads(lab_json.read_text()).get("components", []):
+            where[c["name"]] = c.get("where", "")
+    out = []
+    for m, running in Supervisor(state).status():
+        component = _component_of(m.name)
+        out.append((m.name, m.pid, running and alive(m.pid), where.get(component, "")))
+    return out
+
+
+def _component_of(process: str) -> str:
+    for prefix, component in (("sshd-", "ssh"), ("slapd-", "slapd"), ("samba", "samba"),
+                              ("named", "dns"), ("nginx", "web"), ("postfix", "mail"),
+                              ("kamailio", "sip"), ("sipp", "sip")):
+        if process.startswith(prefix):
+            return component
+    return "net"
+
+
+def remove_state(state: Path) -> None:
+    """Delete a state folder after :func:`down` (tests use it; ``lab down`` keeps it)."""
+    shutil.rmtree(state, ignore_errors=True)
