@@ -1,30 +1,39 @@
 """Two sites joined by a router: network namespaces, veth pairs, nftables.
 
-Layout (address plan in docs/HELPERS.md)::
+Layout with the defaults (address plan in docs/HELPERS.md)::
 
-    host (root ns) rl-host0 10.77.0.1/30
+    host (root ns)   rl-host0 10.77.0.1/30
         |
-    rl-router  rl-up 10.77.0.2/30 | rl-north 10.77.1.1/24 | rl-south 10.77.2.1/24
-        |                                   |
-    rl-north-hq  eth0 10.77.1.10/24 (+.20.. resources)   rl-south-hq  eth0 10.77.2.10/24 (+...)
+    rl-router        rl-up 10.77.0.2/30 | rl-north 10.77.1.1/24 | rl-south 10.77.2.1/24
+        |                                         |
+    rl-north-hq  eth0 10.77.1.10/24 (+ .20.. resources, .99 blackhole)
+    rl-south-hq  eth0 10.77.2.10/24 (+ .20.. resources)
 
-The host routes 10.77.1.0/24 and 10.77.2.0/24 via the router, and keeps an
-``unreachable 10.77.0.0/16`` route (higher metric) so no lab packet ever leaves
-the machine, even while a link is down. IPv6 is off inside the namespaces.
+The host routes 10.77.1.0/24 and 10.77.2.0/24 via the router and keeps an
+``unreachable 10.77.0.0/16`` route (higher metric), so no lab packet ever leaves
+the machine, even while a link is down. IPv6 is off inside the namespaces and
+forwarding is on in the router only.
 
-Resources ("files", "printers", ...) are real TCP listeners (one small Python
-process per site, started through the Supervisor inside the site namespace).
-A "host that does not answer" (:func:`blackhole_address`) is an address inside a
-site namespace whose packets are dropped by nftables there.
+Resources ("files", "printers", ...) are real TCP listeners: one small Python
+process per site, started through the Supervisor inside the site namespace.
+The "host that does not answer" (:attr:`Network.blackhole`, or
+:func:`blackhole_address` for the default layout) is an address inside the north
+namespace whose packets nftables drops there: connecting to it times out.
 
-Fault: :func:`block_flow` adds a one-way nftables DROP in the router (packets from
-a source network to a destination address and port), so the connection times out.
+Fault "cross-site flow blocked": :func:`block_flow` adds a one-way nftables DROP
+in the router (packets from a source network to a destination address and TCP
+port), so the connection attempt times out while replies and other flows pass.
 
-Where namespaces cannot be created (:func:`namespaces_available` is false, or
-``NetSpec.force_loopback``), :func:`start` falls back to loopback: resources on
-127.77.8.x, and the returned :class:`Network` has ``fallback=True``; the blackhole
-and blocks then use an nftables table in the root namespace (``inet rl_lab``)
-that only matches 127.77.8.x destinations, and blocks ignore the source network.
+Where namespaces cannot be created (:func:`namespaces_available` is false) or
+``NetSpec.force_loopback`` is set, :func:`start` falls back to loopback: jump
+hosts on 127.77.7.1:2201 / 127.77.7.2:2202, resources on 127.77.8.20+, and the
+returned :class:`Network` has ``fallback=True``. The blackhole and blocks then
+live in an nftables table of the root namespace (``inet rl_lab``) matching only
+127.77.8.x destinations; blocks there cannot tell sites apart (src_net ignored).
+
+``NetSpec.prefix``/``octet`` give a second, independent layout (e.g. "rlt" and
+78: namespaces rlt-*, addresses 10.78.x / 127.78.x) so tests can run next to a
+lab that is up.
 """
 
 from __future__ import annotations
@@ -46,13 +55,15 @@ from .process import LabError, Supervisor, run
 
 # --------------------------------------------------------------------------- specs
 
+SITE_KEYS = ("north-hq", "south-hq")
+
 
 @dataclass(frozen=True)
 class Resource:
     """A TCP resource at a site, e.g. a file share (445) or a printer (9100, 631)."""
 
     name: str  # e.g. "north-files"
-    site: str  # a key of SITES: "north-hq" or "south-hq"
+    site: str  # "north-hq" or "south-hq"
     ports: tuple[int, ...]  # e.g. (445,) or (9100, 631)
 
 
@@ -76,6 +87,8 @@ class NetSpec:
     resources: list[Resource] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     force_loopback: bool = False  # build the loopback fallback even if netns works
+    prefix: str = "rl"  # namespace / interface / nftables names
+    octet: int = 77  # 10.<octet>.x.y inside, 127.<octet>.7-8.x in the fallback
 
 
 @dataclass
@@ -85,18 +98,22 @@ class SiteNet:
     subnet: str  # "10.77.1.0/24" (fallback: "127.77.7.1/32")
     jump_address: str  # 10.77.1.10 or 127.77.7.1
     jump_port: int  # 22 or 2201
-    resolver: str  # 10.77.0.1 (BIND on the host link) or 127.77.0.53
+    resolver: str  # 10.77.0.1 (host end of the router link) or 127.77.0.53
 
 
 @dataclass
 class Network:
-    """What :func:`start` built; also written to ``<state>/net.json``."""
+    """What :func:`start` built; also written to ``<state>/net.json`` (see :func:`load`)."""
 
     fallback: bool  # True: no namespaces, everything on loopback
     sites: dict[str, SiteNet]
     resources: dict[str, tuple[str, tuple[int, ...]]]  # name -> (address, ports)
     blackhole: str  # an address that never answers
     blocks: list[Block] = field(default_factory=list)
+    prefix: str = "rl"
+    octet: int = 77
+    host_address: str = "10.77.0.1"  # host end of the host<->router link
+    router_netns: str | None = "rl-router"
 
 
 # --------------------------------------------------------------------------- public API
@@ -104,10 +121,10 @@ class Network:
 
 def namespaces_available() -> bool:
     """True if this machine lets us create network namespaces and veth pairs."""
-    if shutil.which("ip") is None:
+    if shutil.which("ip") is None or shutil.which("nft") is None:
         return False
     probe = "rl-probe"
-    with contextlib.suppress(LabError):
+    with contextlib.suppress(LabError, OSError):
         run(["ip", "netns", "del", probe], check=False)
         run(["ip", "netns", "add", probe])
         try:
@@ -122,87 +139,109 @@ def namespaces_available() -> bool:
 def plan(spec: NetSpec, *, fallback: bool) -> Network:
     """The addresses :func:`start` will use, without building anything.
 
-    Deterministic: lab-core can write DNS zones and the inventory from it first.
+    Deterministic, so DNS zones and the inventory can be written from it first.
     """
+    lay = _Layout(spec.prefix, spec.octet)
     sites: dict[str, SiteNet] = {}
-    for key, s in SITES.items():
+    for i, key in enumerate(SITE_KEYS, start=1):
         if fallback:
-            sites[key] = SiteNet(key, None, f"{s.fallback_jump}/32", s.fallback_jump,
-                                 s.fallback_port, "127.77.0.53")
+            jump = f"127.{lay.octet}.7.{i}"
+            sites[key] = SiteNet(key, None, f"{jump}/32", jump, 2200 + i, "127.77.0.53")
         else:
-            sites[key] = SiteNet(key, s.netns, f"{s.prefix}.0/24", f"{s.prefix}.10", 22,
-                                 HOST_ADDRESS)
+            sites[key] = SiteNet(key, lay.site_ns(key), f"{lay.subnet(key)}.0/24",
+                                 f"{lay.subnet(key)}.10", 22, lay.host_address)
     resources: dict[str, tuple[str, tuple[int, ...]]] = {}
-    counters = {key: 20 for key in SITES}
+    counters = dict.fromkeys(SITE_KEYS, 20)
     fallback_n = 20
     for r in spec.resources:
-        if r.site not in SITES:
-            raise LabError(f"resource {r.name}: unknown site {r.site!r} (known: {sorted(SITES)})")
+        if r.site not in SITE_KEYS:
+            raise LabError(f"resource {r.name}: unknown site {r.site!r} (known: {SITE_KEYS})")
         if fallback:
-            resources[r.name] = (f"127.77.8.{fallback_n}", r.ports)
+            resources[r.name] = (f"127.{lay.octet}.8.{fallback_n}", r.ports)
             fallback_n += 1
         else:
-            resources[r.name] = (f"{SITES[r.site].prefix}.{counters[r.site]}", r.ports)
+            resources[r.name] = (f"{lay.subnet(r.site)}.{counters[r.site]}", r.ports)
             counters[r.site] += 1
-    blackhole = FALLBACK_BLACKHOLE if fallback else BLACKHOLE
-    return Network(fallback, sites, resources, blackhole, list(spec.blocks))
+    blackhole = f"127.{lay.octet}.8.99" if fallback else f"{lay.subnet('north-hq')}.99"
+    return Network(fallback, sites, resources, blackhole, list(spec.blocks), spec.prefix,
+                   spec.octet, lay.host_address, None if fallback else lay.router)
 
 
 def start(spec: NetSpec, sup: Supervisor) -> Network:
     """Build the two sites (or the loopback fallback) and start the resource listeners.
 
-    Removes leftovers of an earlier run first. Returns the :class:`Network`
-    (``fallback`` says whether namespaces were used) and writes it to
-    ``<state>/net.json``.
+    Removes leftovers of an earlier run of the same layout first. Returns the
+    :class:`Network` (``fallback`` says whether namespaces were used) and writes
+    it to ``<state>/net.json``.
     """
-    teardown(sup)
+    teardown(sup, spec.prefix, spec.octet)
     fallback = spec.force_loopback or not namespaces_available()
     net = plan(spec, fallback=fallback)
-    if fallback:
-        _build_fallback(net)
-    else:
-        _build_namespaces(net)
-    _start_listeners(net, sup)
-    for b in spec.blocks:
-        block_flow(b, fallback=fallback)
-    _state_file(sup).write_text(json.dumps(asdict(net), indent=1))
+    try:
+        if fallback:
+            _build_fallback(net)
+        else:
+            _build_namespaces(net)
+        _start_listeners(net, sup)
+        net.blocks = []
+        for b in spec.blocks:
+            block_flow(net, b)
+    except BaseException:
+        teardown(sup, spec.prefix, spec.octet)
+        raise
+    save(net, sup)
     return net
 
 
 def stop(sup: Supervisor) -> None:
     """Stop the listeners and remove namespaces, links, routes and nftables tables."""
-    teardown(sup)
+    net = load(sup)
+    if net is None:
+        teardown(sup)
+    else:
+        teardown(sup, net.prefix, net.octet)
 
 
 def blackhole_address(fallback: bool = False) -> str:
-    """An address that never answers (packets silently dropped by nftables).
+    """The default layout's address that never answers (10.77.1.99 / 127.77.8.99).
 
-    Connecting to any TCP port there times out; it is inside the north site
-    namespace (10.77.1.99) or, in the loopback fallback, 127.77.8.99.
+    Packets to it are silently dropped by nftables, so a TCP connect times out.
     """
-    return FALLBACK_BLACKHOLE if fallback else BLACKHOLE
+    return "127.77.8.99" if fallback else "10.77.1.99"
 
 
-def block_flow(block: Block, *, fallback: bool = False) -> None:
-    """Fault: drop packets from ``block.src_net`` to ``block.dst``:``block.port`` (one way)."""
-    rule = _block_rule(block, fallback)
-    if fallback:
-        _nft(f"add rule inet {NFT_TABLE} out {rule}")
-    else:
-        _nft(f"add rule inet {NFT_TABLE} forward {rule}", netns=ROUTER)
+def block_flow(net: Network, block: Block) -> None:
+    """Fault: drop packets from ``block.src_net`` to ``block.dst``:``block.port`` (one way).
+
+    ``net`` is what :func:`start` returned (or :func:`load`); call :func:`save`
+    afterwards if another process should see the block in ``net.json``.
+    """
+    lay = _Layout(net.prefix, net.octet)
+    src = "" if net.fallback else f"ip saddr {block.src_net} "
+    rule = f'{src}ip daddr {block.dst} tcp dport {block.port} drop comment "{_tag(block)}"'
+    chain, ns = ("out", None) if net.fallback else ("forward", lay.router)
+    _nft(f"add rule inet {lay.table} {chain} {rule}", netns=ns)
+    if block not in net.blocks:
+        net.blocks.append(block)
 
 
-def unblock_flow(block: Block, *, fallback: bool = False) -> None:
+def unblock_flow(net: Network, block: Block) -> None:
     """Remove a block added by :func:`block_flow` (no error if it is not there)."""
-    ns = None if fallback else ROUTER
-    chain = "out" if fallback else "forward"
-    listing = run(["nft", "-a", "list", "chain", "inet", NFT_TABLE, chain], netns=ns,
+    lay = _Layout(net.prefix, net.octet)
+    chain, ns = ("out", None) if net.fallback else ("forward", lay.router)
+    listing = run(["nft", "-a", "list", "chain", "inet", lay.table, chain], netns=ns,
                   check=False).stdout
-    tag = _block_tag(block)
     for line in listing.splitlines():
-        if f'"{tag}"' in line and "# handle " in line:
+        if f'"{_tag(block)}"' in line and "# handle " in line:
             handle = line.rsplit("# handle ", 1)[1].strip()
-            _nft(f"delete rule inet {NFT_TABLE} {chain} handle {handle}", netns=ns)
+            _nft(f"delete rule inet {lay.table} {chain} handle {handle}", netns=ns)
+    if block in net.blocks:
+        net.blocks.remove(block)
+
+
+def save(net: Network, sup: Supervisor) -> None:
+    """Write ``net`` to ``<state>/net.json``."""
+    _state_file(sup).write_text(json.dumps(asdict(net), indent=1))
 
 
 def load(sup: Supervisor) -> Network | None:
@@ -211,140 +250,153 @@ def load(sup: Supervisor) -> Network | None:
     if not path.exists():
         return None
     raw = json.loads(path.read_text())
-    return Network(
-        fallback=raw["fallback"],
-        sites={k: SiteNet(**v) for k, v in raw["sites"].items()},
-        resources={k: (v[0], tuple(v[1])) for k, v in raw["resources"].items()},
-        blackhole=raw["blackhole"],
-        blocks=[Block(**b) for b in raw["blocks"]],
-    )
+    raw["sites"] = {k: SiteNet(**v) for k, v in raw["sites"].items()}
+    raw["resources"] = {k: (v[0], tuple(v[1])) for k, v in raw["resources"].items()}
+    raw["blocks"] = [Block(**b) for b in raw["blocks"]]
+    return Network(**raw)
 
 
-def teardown(sup: Supervisor) -> None:
-    """Remove everything this module may have created (idempotent)."""
+def teardown(sup: Supervisor, prefix: str = "rl", octet: int = 77) -> None:
+    """Remove everything of one layout this module may have created (idempotent)."""
+    lay = _Layout(prefix, octet)
     for m in sup.processes():
         if m.name.startswith(LISTENER_PREFIX):
             sup.stop(m.name)
-    for ns in (*(s.netns for s in SITES.values()), ROUTER):
+    for ns in (*(lay.site_ns(k) for k in SITE_KEYS), lay.router):
         _kill_netns_pids(ns)
         run(["ip", "netns", "del", ns], check=False)
-    run(["ip", "link", "del", HOST_IF], check=False)
-    run(["ip", "route", "del", "unreachable", LAB_RANGE], check=False)
-    for s in SITES.values():
-        run(["ip", "route", "del", f"{s.prefix}.0/24"], check=False)
+    run(["ip", "link", "del", lay.host_if], check=False)
+    run(["ip", "route", "del", "unreachable", lay.lab_range], check=False)
+    for key in SITE_KEYS:
+        run(["ip", "route", "del", f"{lay.subnet(key)}.0/24"], check=False)
     if shutil.which("nft"):
-        run(["nft", "delete", "table", "inet", NFT_TABLE], check=False)
-    for addr in _fallback_addresses():
+        run(["nft", "delete", "table", "inet", lay.table], check=False)
+    for addr in lay.fallback_addresses():
         run(["ip", "addr", "del", f"{addr}/32", "dev", "lo"], check=False)
     with contextlib.suppress(FileNotFoundError):
         _state_file(sup).unlink()
 
 
-# --------------------------------------------------------------------------- constants
+# --------------------------------------------------------------------------- layout
+
+LISTENER_PREFIX = "net-listener-"
 
 
 @dataclass(frozen=True)
-class _Site:
-    netns: str
-    prefix: str  # first three octets
-    router_if: str
-    fallback_jump: str
-    fallback_port: int
+class _Layout:
+    prefix: str
+    octet: int
 
+    @property
+    def router(self) -> str:
+        return f"{self.prefix}-router"
 
-SITES: dict[str, _Site] = {
-    "north-hq": _Site("rl-north-hq", "10.77.1", "rl-north", "127.77.7.1", 2201),
-    "south-hq": _Site("rl-south-hq", "10.77.2", "rl-south", "127.77.7.2", 2202),
-}
-ROUTER = "rl-router"
-HOST_IF = "rl-host0"
-HOST_ADDRESS = "10.77.0.1"
-ROUTER_UPLINK = "10.77.0.2"
-LAB_RANGE = "10.77.0.0/16"
-BLACKHOLE = "10.77.1.99"
-FALLBACK_BLACKHOLE = "127.77.8.99"
-NFT_TABLE = "rl_lab"
-LISTENER_PREFIX = "net-listener-"
+    @property
+    def host_if(self) -> str:
+        return f"{self.prefix}-host0"
+
+    @property
+    def host_address(self) -> str:
+        return f"10.{self.octet}.0.1"
+
+    @property
+    def router_uplink(self) -> str:
+        return f"10.{self.octet}.0.2"
+
+    @property
+    def lab_range(self) -> str:
+        return f"10.{self.octet}.0.0/16"
+
+    @property
+    def table(self) -> str:
+        return f"{self.prefix}_lab"
+
+    def site_ns(self, key: str) -> str:
+        return f"{self.prefix}-{key}"
+
+    def subnet(self, key: str) -> str:
+        return f"10.{self.octet}.{SITE_KEYS.index(key) + 1}"
+
+    def router_if(self, key: str) -> str:
+        return f"{self.prefix}-{key.split('-')[0]}"
+
+    def fallback_addresses(self) -> list[str]:
+        return ([f"127.{self.octet}.7.{i}" for i in range(1, len(SITE_KEYS) + 1)]
+                + [f"127.{self.octet}.8.{n}" for n in range(20, 100)])
 
 
 # --------------------------------------------------------------------------- building
 
 
 def _build_namespaces(net: Network) -> None:
-    run(["ip", "netns", "add", ROUTER])
-    for s in SITES.values():
-        run(["ip", "netns", "add", s.netns])
-    for ns in (ROUTER, *(s.netns for s in SITES.values())):
-        _sysctls(ns)
+    lay = _Layout(net.prefix, net.octet)
+    run(["ip", "netns", "add", lay.router])
+    for key in SITE_KEYS:
+        run(["ip", "netns", "add", lay.site_ns(key)])
+    for ns in (lay.router, *(lay.site_ns(k) for k in SITE_KEYS)):
+        for key, value in (
+            ("net.ipv6.conf.all.disable_ipv6", "1"),
+            ("net.ipv6.conf.default.disable_ipv6", "1"),
+            ("net.ipv4.ip_forward", "1" if ns == lay.router else "0"),
+        ):
+            run(["sysctl", "-qw", f"{key}={value}"], netns=ns)
         run(["ip", "link", "set", "lo", "up"], netns=ns)
     # host <-> router
-    run(["ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", "rl-up", "netns", ROUTER])
-    run(["ip", "addr", "add", f"{HOST_ADDRESS}/30", "dev", HOST_IF])
-    run(["ip", "link", "set", HOST_IF, "up"])
-    run(["ip", "addr", "add", f"{ROUTER_UPLINK}/30", "dev", "rl-up"], netns=ROUTER)
-    run(["ip", "link", "set", "rl-up", "up"], netns=ROUTER)
+    run(["ip", "link", "add", lay.host_if, "type", "veth", "peer", "name", "up0",
+         "netns", lay.router])
+    run(["ip", "addr", "add", f"{lay.host_address}/30", "dev", lay.host_if])
+    run(["ip", "link", "set", lay.host_if, "up"])
+    run(["ip", "addr", "add", f"{lay.router_uplink}/30", "dev", "up0"], netns=lay.router)
+    run(["ip", "link", "set", "up0", "up"], netns=lay.router)
     # router <-> sites
-    for key, s in SITES.items():
-        run(["ip", "link", "add", s.router_if, "type", "veth", "peer", "name", "eth0",
-             "netns", s.netns], netns=ROUTER)
-        run(["ip", "addr", "add", f"{s.prefix}.1/24", "dev", s.router_if], netns=ROUTER)
-        run(["ip", "link", "set", s.router_if, "up"], netns=ROUTER)
-        addrs = [f"{s.prefix}.10"] + [a for a, _ in _site_resources(net, key)]
-        if key == "north-hq":
-            addrs.append(BLACKHOLE)
-        for a in addrs:
-            run(["ip", "addr", "add", f"{a}/24" if a == f"{s.prefix}.10" else f"{a}/32",
-                 "dev", "eth0"], netns=s.netns)
-        run(["ip", "link", "set", "eth0", "up"], netns=s.netns)
-        run(["ip", "route", "add", "default", "via", f"{s.prefix}.1"], netns=s.netns)
-    run(["ip", "route", "add", "unreachable", "default"], netns=ROUTER)
-    # host routes: the two sites via the router; everything else of the range unreachable
-    for s in SITES.values():
-        run(["ip", "route", "add", f"{s.prefix}.0/24", "via", ROUTER_UPLINK, "dev", HOST_IF])
-    run(["ip", "route", "add", "unreachable", LAB_RANGE, "metric", "4000"])
-    # router firewall (blocks go into its forward chain) and the blackhole in north
-    _nft(f"add table inet {NFT_TABLE}", netns=ROUTER)
-    _nft(f"add chain inet {NFT_TABLE} forward {{ type filter hook forward priority 0; "
-         "policy accept; }", netns=ROUTER)
-    north = SITES["north-hq"].netns
-    _nft(f"add table inet {NFT_TABLE}", netns=north)
-    _nft(f"add chain inet {NFT_TABLE} input {{ type filter hook input priority 0; "
-         "policy accept; }", netns=north)
-    _nft(f"add rule inet {NFT_TABLE} input ip daddr {BLACKHOLE} drop", netns=north)
+    for key in SITE_KEYS:
+        ns, sub, rif = lay.site_ns(key), lay.subnet(key), lay.router_if(key)
+        run(["ip", "link", "add", rif, "type", "veth", "peer", "name", "eth0", "netns", ns],
+            netns=lay.router)
+        run(["ip", "addr", "add", f"{sub}.1/24", "dev", rif], netns=lay.router)
+        run(["ip", "link", "set", rif, "up"], netns=lay.router)
+        run(["ip", "addr", "add", f"{sub}.10/24", "dev", "eth0"], netns=ns)
+        extra = [a for a, _ in _site_resources(net, key)]
+        if net.blackhole.startswith(sub + "."):
+            extra.append(net.blackhole)
+        for a in extra:
+            run(["ip", "addr", "add", f"{a}/32", "dev", "eth0"], netns=ns)
+        run(["ip", "link", "set", "eth0", "up"], netns=ns)
+        run(["ip", "route", "add", "default", "via", f"{sub}.1"], netns=ns)
+    run(["ip", "route", "add", "unreachable", "default"], netns=lay.router)
+    # host: the sites via the router; everything else of the range unreachable
+    for key in SITE_KEYS:
+        run(["ip", "route", "add", f"{lay.subnet(key)}.0/24", "via", lay.router_uplink,
+             "dev", lay.host_if])
+    run(["ip", "route", "add", "unreachable", lay.lab_range, "metric", "4000"])
+    # router firewall (blocks go into its forward chain) and the blackhole
+    _nft(f"add table inet {lay.table}", netns=lay.router)
+    _nft(f"add chain inet {lay.table} forward {{ type filter hook forward priority 0; "
+         "policy accept; }", netns=lay.router)
+    hole_ns = lay.site_ns("north-hq")
+    _nft(f"add table inet {lay.table}", netns=hole_ns)
+    _nft(f"add chain inet {lay.table} input {{ type filter hook input priority 0; "
+         "policy accept; }", netns=hole_ns)
+    _nft(f"add rule inet {lay.table} input ip daddr {net.blackhole} drop", netns=hole_ns)
 
 
 def _build_fallback(net: Network) -> None:
-    for addr in _fallback_addresses(net):
-        run(["ip", "addr", "add", f"{addr}/32", "dev", "lo"], check=False)
+    lay = _Layout(net.prefix, net.octet)
+    addrs = [s.jump_address for s in net.sites.values()]
+    addrs += [a for a, _ in net.resources.values()]
+    for addr in addrs:
+        run(["ip", "addr", "replace", f"{addr}/32", "dev", "lo"])
     if shutil.which("nft") is None:
         raise LabError("nft is missing: the loopback fallback needs nftables for its blackhole")
-    _nft(f"add table inet {NFT_TABLE}")
-    _nft(f"add chain inet {NFT_TABLE} out {{ type filter hook output priority 0; "
+    _nft(f"add table inet {lay.table}")
+    _nft(f"add chain inet {lay.table} out {{ type filter hook output priority 0; "
          "policy accept; }")
-    _nft(f"add rule inet {NFT_TABLE} out ip daddr {FALLBACK_BLACKHOLE} drop")
-
-
-def _sysctls(ns: str) -> None:
-    for key, value in (
-        ("net.ipv6.conf.all.disable_ipv6", "1"),
-        ("net.ipv6.conf.default.disable_ipv6", "1"),
-        ("net.ipv4.ip_forward", "1" if ns == ROUTER else "0"),
-    ):
-        run(["sysctl", "-qw", f"{key}={value}"], netns=ns)
+    _nft(f"add rule inet {lay.table} out ip daddr {net.blackhole} drop")
 
 
 def _site_resources(net: Network, site: str) -> list[tuple[str, tuple[int, ...]]]:
-    prefix = SITES[site].prefix + "."
+    prefix = _Layout(net.prefix, net.octet).subnet(site) + "."
     return [v for v in net.resources.values() if v[0].startswith(prefix)]
-
-
-def _fallback_addresses(net: Network | None = None) -> list[str]:
-    addrs = [s.fallback_jump for s in SITES.values()]
-    if net is None:
-        addrs += [f"127.77.8.{n}" for n in range(20, 120)]
-    else:
-        addrs += [a for a, _ in net.resources.values()]
-    return addrs
 
 
 # --------------------------------------------------------------------------- listeners
@@ -371,24 +423,22 @@ asyncio.run(main())
 
 
 def _start_listeners(net: Network, sup: Supervisor) -> None:
+    lay = _Layout(net.prefix, net.octet)
     groups: dict[str | None, list[tuple[str, int]]] = {}
-    for site_key in SITES:
-        ns = None if net.fallback else SITES[site_key].netns
-        for addr, ports in (_site_resources(net, site_key) if not net.fallback else []):
-            groups.setdefault(ns, []).extend((addr, p) for p in ports)
     if net.fallback:
         for addr, ports in net.resources.values():
             groups.setdefault(None, []).extend((addr, p) for p in ports)
+    else:
+        for key in SITE_KEYS:
+            for addr, ports in _site_resources(net, key):
+                groups.setdefault(lay.site_ns(key), []).extend((addr, p) for p in ports)
     for ns, endpoints in groups.items():
-        if not endpoints:
-            continue
-        name = LISTENER_PREFIX + (ns or "loopback")
-        first = endpoints[0]
+        name = LISTENER_PREFIX + (ns or f"{net.prefix}-loopback")
         sup.start(
             name,
             [sys.executable, "-c", _LISTENER, *(f"{a}:{p}" for a, p in endpoints)],
             netns=ns,
-            ready=functools.partial(_connectable, *first),
+            ready=functools.partial(_connectable, *endpoints[0]),
             ready_timeout=15,
         )
 
@@ -405,30 +455,22 @@ def _nft(command: str, netns: str | None = None) -> None:
     run(["nft", command], netns=netns)
 
 
-def _block_tag(block: Block) -> str:
+def _tag(block: Block) -> str:
     return f"rl-block {block.src_net} {block.dst} {block.port}"
 
 
-def _block_rule(block: Block, fallback: bool) -> str:
-    src = "" if fallback else f"ip saddr {block.src_net} "
-    return (f"{src}ip daddr {block.dst} tcp dport {block.port} drop "
-            f'comment "{_block_tag(block)}"')
-
-
 def _kill_netns_pids(ns: str) -> None:
-    """Stop stray processes left in one of OUR namespaces (by PID, namespace by name)."""
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                         check=False).stdout
-    pids = [int(p) for p in out.split() if p.isdigit()]
-    for pid in pids:
+    """SIGTERM stray processes left inside one of OUR namespaces (by PID), briefly wait."""
+    def pids() -> list[int]:
+        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                             check=False).stdout
+        return [int(p) for p in out.split() if p.isdigit()]
+
+    for pid in pids():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 3
-    while pids and time.monotonic() < deadline:
-        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                             check=False).stdout
-        if not out.strip():
-            return
+    while pids() and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
