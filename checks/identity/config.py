@@ -1,0 +1,62 @@
+"""The ``directories`` inventory section: one object per directory the sweep reads."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from readiness.inventory.models import Id, SecretRef, Strict
+
+
+class Directory(Strict):
+    kind: Literal["openldap", "ad"] = Field(description="openldap | ad")
+    organisations: list[Id] = Field(
+        default_factory=list, description="Organisations whose staff it holds (empty: all)"
+    )
+    staff_tags: list[str] = Field(
+        default_factory=list,
+        description="If non-empty: only staff carrying one of these tags (e.g. [migrated])",
+    )
+    url: str = Field(pattern=r"^ldaps?://[^/\s]+/?$",
+                     description="ldaps://host[:port] or ldap://host[:port] (+ start_tls)")
+    start_tls: bool = Field(False, description="Upgrade ldap:// with StartTLS before binding")
+    base_dn: str
+    people_base: str | None = None
+    groups_base: str | None = None
+    policies_base: str | None = Field(None, description="Where pwdPolicy entries live (openldap)")
+    default_policy: str | None = Field(
+        None, description="DN of the ppolicy_default entry (openldap); the service account "
+        "cannot read cn=config. Default: cn=default,<policies_base or ou=policies,base_dn>",
+    )
+    bind_dn: str = Field(description="Read-only service account")
+    bind_password: SecretRef
+    match: Literal["username", "upn", "mail"] = Field(
+        "username", description="How a person is found: username | upn | mail"
+    )
+    ca_bundle: str | None = Field(None, description="CA bundle (PEM); default the organisation's")
+    owner: str = ""
+    # optional additions
+    timeout: float = Field(10.0, gt=0, description="Seconds per LDAP operation")
+    page_size: int = Field(500, ge=1, le=10000, description="Paged-search page size")
+    required_attributes: list[str] = Field(
+        default_factory=list, description="Attributes every person's entry must carry"
+    )
+    allow_cleartext_bind: bool = Field(
+        False, description="Allow simple binds without TLS (off: cleartext binds are refused)"
+    )
+    tls_verify: bool = Field(True, description="Verify the server certificate (keep on)")
+    attempt_budget: int = Field(
+        2, ge=1, description="Failed pilot logins allowed per account per attempt_window_hours"
+    )
+    attempt_window_hours: float = Field(24.0, gt=0)
+    min_headroom: int = Field(
+        2, ge=2, description="Bind only when at least this many attempts remain before lockout"
+    )
+    max_concurrency: int = Field(4, ge=1, description="Concurrent connections to this server")
+    check_groups: bool = Field(True, description="Check the groups the roles need here")
+    application_groups: dict[Id, list[str]] = Field(
+        default_factory=dict,
+        description="Application id -> groups granting access to it in this directory",
+    )
+    people_filter: str | None = Field(None, description="LDAP filter selecting people")

@@ -1,0 +1,356 @@
+"""OpenLDAP password policy (slapo-ppolicy(5)) semantics: is an account usable at go-live?
+
+Pure functions over attribute dictionaries (name -> list of string values, names
+case-insensitive as ldap3 returns them), so they are unit-tested without a server
+and proven against the lab's real slapd by the integration tests.
+
+Rules (DOMAIN.md, slapo-ppolicy(5)):
+
+* ``pwdAccountLockedTime`` locks only when the applicable policy has ``pwdLockout``
+  TRUE. ``000001010000Z`` is a permanent, administrator-only lock (the OpenLDAP way
+  of disabling an account); otherwise the lock ends at lockedTime + pwdLockoutDuration
+  (0 = until an administrator resets it). An expired lock is not a lock.
+* ``pwdAccountTmpLockoutEnd`` in the future is a temporary (delay) lock.
+* ``pwdReset`` TRUE = must change the password (only enforced with pwdMustChange).
+* ``pwdChangedTime`` + ``pwdMaxAge`` = password expiry, judged at go-live, with
+  ``pwdGraceUseTime`` values against ``pwdGraceAuthNLimit`` for the grace logins left.
+* ``pwdStartTime`` / ``pwdEndTime`` bound when the account may be used.
+* Headroom = ``pwdMaxFailure`` minus the ``pwdFailureTime`` values still counted
+  (within ``pwdFailureCountInterval`` when set).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .state import AccountState, Finding
+
+__all__ = [
+    "PERMANENT_LOCK",
+    "POLICY_ATTRIBUTES",
+    "PPOLICY_ATTRIBUTES",
+    "PPolicy",
+    "evaluate_ppolicy_account",
+    "parse_gentime",
+]
+
+PERMANENT_LOCK = "000001010000Z"
+PPOLICY_ATTRIBUTES = (
+    "pwdAccountLockedTime", "pwdAccountTmpLockoutEnd", "pwdFailureTime", "pwdReset",
+    "pwdChangedTime", "pwdGraceUseTime", "pwdStartTime", "pwdEndTime", "pwdPolicySubentry",
+)
+POLICY_ATTRIBUTES = (
+    "pwdMaxFailure", "pwdLockout", "pwdLockoutDuration", "pwdMaxAge", "pwdGraceAuthNLimit",
+    "pwdFailureCountInterval", "pwdMustChange", "pwdGraceExpiry",
+)
+EXPIRY_WARNING = dt.timedelta(days=14)  # expiring this soon after go-live is a warning
+
+Attrs = Mapping[str, Sequence[str]]
+
+
+def parse_gentime(value: str) -> dt.datetime:
+    """Parse an LDAP GeneralizedTime (``20270101120000Z``, with optional fraction)."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1]
+    tz = dt.UTC
+    for sign in ("+", "-"):
+        if sign in text[8:]:
+            head, _, off = text.rpartition(sign)
+            minutes = int(off[:2]) * 60 + int(off[2:4] or 0)
+            tz = dt.timezone(dt.timedelta(minutes=minutes if sign == "+" else -minutes))
+            text = head
+            break
+    frac = ""
+    for sep in (".", ","):
+        if sep in text:
+            text, _, frac = text.partition(sep)
+    text = text.ljust(14, "0")
+    base = dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                       int(text[10:12]), int(text[12:14]), tzinfo=tz)
+    if frac:
+        base += dt.timedelta(microseconds=int((frac + "000000")[:6]))
+    return base.astimezone(dt.UTC)
+
+
+def _get(attrs: Attrs, name: str) -> list[str]:
+    values = attrs.get(name)
+    if values is None:
+        lower = name.lower()
+        for key, vals in attrs.items():
+            if key.lower() == lower:
+                values = vals
+                break
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)):
+        return [values.decode() if isinstance(values, bytes) else values]
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _first(attrs: Attrs, name: str) -> str | None:
+    values = _get(attrs, name)
+    return values[0] if values else None
+
+
+def _int(attrs: Attrs, name: str, default: int = 0) -> int:
+    value = _first(attrs, name)
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _bool(attrs: Attrs, name: str, default: bool = False) -> bool:
+    value = _first(attrs, name)
+    return default if value is None else value.strip().upper() == "TRUE"
+
+
+@dataclass(frozen=True)
+class PPolicy:
+    """One pwdPolicy entry."""
+
+    dn: str
+    max_failure: int = 0
+    lockout: bool = False
+    lockout_duration: int = 0
+    max_age: int = 0
+    grace_limit: int = 0
+    failure_count_interval: int = 0
+    must_change: bool = False
+    grace_expiry: int = 0
+
+    @classmethod
+    def from_entry(cls, dn: str, attrs: Attrs) -> PPolicy:
+        return cls(
+            dn=dn,
+            max_failure=_int(attrs, "pwdMaxFailure"),
+            lockout=_bool(attrs, "pwdLockout"),
+            lockout_duration=_int(attrs, "pwdLockoutDuration"),
+            max_age=_int(attrs, "pwdMaxAge"),
+            grace_limit=_int(attrs, "pwdGraceAuthNLimit"),
+            failure_count_interval=_int(attrs, "pwdFailureCountInterval"),
+            must_change=_bool(attrs, "pwdMustChange"),
+            grace_expiry=_int(attrs, "pwdGraceExpiry"),
+        )
+
+    def describe(self) -> str:
+        return (f"policy {self.dn}: pwdLockout {str(self.lockout).upper()}, pwdMaxFailure "
+                f"{self.max_failure}, pwdLockoutDuration {self.lockout_duration}s, pwdMaxAge "
+                f"{self.max_age}s, pwdGraceAuthNLimit {self.grace_limit}")
+
+
+def _fmt(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _times(attrs: Attrs, name: str) -> list[dt.datetime]:
+    out = []
+    for v in _get(attrs, name):
+        try:
+            out.append(parse_gentime(v))
+        except (ValueError, IndexError):
+            continue
+    return out
+
+
+def _one_time(attrs: Attrs, name: str) -> dt.datetime | None:
+    found = _times(attrs, name)
+    return found[0] if found else None
+
+
+def counted_failures(attrs: Attrs, policy: PPolicy | None, now: dt.datetime) -> int:
+    failures = _times(attrs, "pwdFailureTime")
+    if policy and policy.failure_count_interval > 0:
+        since = now - dt.timedelta(seconds=policy.failure_count_interval)
+        failures = [f for f in failures if f > since]
+    return len(failures)
+
+
+def evaluate_ppolicy_account(
+    attrs: Attrs,
+    policy: PPolicy | None,
+    *,
+    go_live: dt.datetime,
+    now: dt.datetime,
+    policy_note: str = "",
+) -> AccountState:
+    """Evaluate one entry's ppolicy state at ``go_live`` (lockout headroom as of ``now``)."""
+    findings: list[Finding] = []
+    locked_now = False
+    lockout_on = bool(policy and policy.lockout)
+    pol = policy.describe() if policy else "no password policy found"
+    if policy_note:
+        pol = f"{pol} ({policy_note})"
+
+    locked_raw = _first(attrs, "pwdAccountLockedTime")
+    if locked_raw is not None and not lockout_on:
+        pass  # pwdLockout FALSE: the stored lock time does not lock (slapo-ppolicy)
+    elif locked_raw is not None and locked_raw.strip() == PERMANENT_LOCK:
+        locked_now = True
+        findings.append(Finding(
+            "disabled", "fail", f"pwdAccountLockedTime {PERMANENT_LOCK} (permanent lock); {pol}",
+            "the person cannot log in at all on Day 1: the account is administratively "
+            "disabled",
+            "if the person should work on Day 1, an administrator removes "
+            "pwdAccountLockedTime from the entry (ldapmodify ... delete: pwdAccountLockedTime)",
+            expected="no permanent lock",
+        ))
+    elif locked_raw is not None:
+        try:
+            locked_at = parse_gentime(locked_raw)
+        except (ValueError, IndexError):
+            locked_at = None
+        assert policy is not None
+        if locked_at is None:
+            locked_now = True
+            findings.append(Finding(
+                "locked", "fail", f"pwdAccountLockedTime {locked_raw!r} (unparseable); {pol}",
+                "the server may refuse every login", "fix or remove pwdAccountLockedTime",
+            ))
+        elif policy.lockout_duration == 0:
+            locked_now = True
+            findings.append(Finding(
+                "locked", "fail",
+                f"pwdAccountLockedTime {locked_raw} with pwdLockoutDuration 0 (locked until "
+                f"an administrator resets it); {pol}",
+                "the person cannot log in on Day 1 until the lock is cleared",
+                "an administrator clears the lock (delete pwdAccountLockedTime) after checking "
+                "why it was locked (repeated failed logins)",
+                expected="not locked",
+            ))
+        else:
+            ends = locked_at + dt.timedelta(seconds=policy.lockout_duration)
+            if ends > now:
+                locked_now = True
+            if ends > go_live:
+                findings.append(Finding(
+                    "locked", "fail",
+                    f"locked at {_fmt(locked_at)}, the lock ends {_fmt(ends)}, after go-live; "
+                    f"{pol}", "the person cannot log in when Day 1 starts",
+                    "clear the lock (delete pwdAccountLockedTime) and find out which device "
+                    "keeps failing logins",
+                    expected="not locked at go-live",
+                ))
+            elif ends > now:
+                findings.append(Finding(
+                    "locked-until-before-go-live", "warn",
+                    f"locked at {_fmt(locked_at)}; the lock ends {_fmt(ends)}, before go-live",
+                    "no Day-1 impact if nothing fails again; repeated failures will lock it again",
+                    "find the device or script that keeps failing logins for this account",
+                ))
+            # else: an expired lock is not a lock.
+    tmp_end = _one_time(attrs, "pwdAccountTmpLockoutEnd")
+    if tmp_end is not None and tmp_end > now:
+        locked_now = True
+        findings.append(Finding(
+            "delayed", "warn", f"pwdAccountTmpLockoutEnd {_fmt(tmp_end)}: logins delayed",
+            "logins are refused for a short time after failures", "wait, then retry once",
+        ))
+
+    start = _one_time(attrs, "pwdStartTime")
+    if start is not None and start > go_live:
+        findings.append(Finding(
+            "not-yet-valid", "fail", f"pwdStartTime {_fmt(start)}, after go-live",
+            "the password cannot be used when Day 1 starts",
+            "set pwdStartTime to go-live or earlier (or remove it)",
+            expected=f"pwdStartTime at or before {_fmt(go_live)}",
+        ))
+    end = _one_time(attrs, "pwdEndTime")
+    if end is not None and end <= go_live:
+        findings.append(Finding(
+            "account-ended", "fail", f"pwdEndTime {_fmt(end)}, at or before go-live",
+            "the password can no longer be used on Day 1 (account end date passed)",
+            "remove pwdEndTime or move it past go-live if the person still works here",
+            expected=f"no pwdEndTime before {_fmt(go_live)}",
+        ))
+
+    must_change = _bool(attrs, "pwdReset")
+    if must_change and (policy is None or policy.must_change):
+        findings.append(Finding(
+            "must-change", "warn", "pwdReset TRUE: the password must be changed at next login",
+            "the first login must happen on a device or page that can change the password; "
+            "applications that only bind will fail until it is changed",
+            "ask the person to change the password before go-live, or make sure the Day-1 "
+            "login path offers a password change",
+        ))
+
+    if policy is not None and policy.max_age > 0:
+        changed = _one_time(attrs, "pwdChangedTime") or _one_time(attrs, "createTimestamp")
+        if changed is not None:
+            expires = changed + dt.timedelta(seconds=policy.max_age)
+            grace_used = len(_get(attrs, "pwdGraceUseTime"))
+            grace_left = max(0, policy.grace_limit - grace_used)
+            if expires <= go_live:
+                observed = (f"pwdChangedTime {_fmt(changed)} + pwdMaxAge {policy.max_age}s = "
+                            f"expiry {_fmt(expires)}, before go-live {_fmt(go_live)}")
+                if grace_left > 0:
+                    findings.append(Finding(
+                        "password-expired", "fail",
+                        f"{observed}; {grace_left} of {policy.grace_limit} grace login(s) left",
+                        "the password will have expired on Day 1: the person gets only "
+                        f"{grace_left} grace login(s) and must change it at once; applications "
+                        "that only bind will fail",
+                        "ask the person to change the password before go-live",
+                        expected=f"password valid at {_fmt(go_live)}",
+                    ))
+                else:
+                    code = "grace-exhausted" if policy.grace_limit else "password-expired"
+                    extra = (f"; grace logins used up ({grace_used} of {policy.grace_limit})"
+                             if policy.grace_limit else "")
+                    findings.append(Finding(
+                        code, "fail", observed + extra,
+                        "the person cannot log in on Day 1: the password has expired",
+                        "reset the password (an administrator sets a new one with pwdReset, or "
+                        "the person changes it before go-live)",
+                        expected=f"password valid at {_fmt(go_live)}",
+                    ))
+            elif expires <= go_live + EXPIRY_WARNING:
+                findings.append(Finding(
+                    "password-expiring", "warn",
+                    f"the password expires {_fmt(expires)}, within "
+                    f"{EXPIRY_WARNING.days} days after go-live",
+                    "the person will be asked to change the password in the first days",
+                    "ask the person to change the password before go-live",
+                ))
+
+    headroom: int | None = None
+    if lockout_on and policy is not None and policy.max_failure > 0:
+        headroom = 0 if locked_now else max(0, policy.max_failure
+                                            - counted_failures(attrs, policy, now))
+    elif locked_now:
+        headroom = 0
+    return AccountState(findings=findings, lockout_headroom=headroom, observed=pol)
+
+
+def policy_for(
+    attrs: Attrs,
+    policies: Mapping[str, PPolicy],
+    default_dn: str | None,
+) -> tuple[PPolicy | None, str]:
+    """The applicable policy: the entry's pwdPolicySubentry, else the default."""
+    sub = _first(attrs, "pwdPolicySubentry")
+    if sub:
+        found = policies.get(normalise_dn(sub))
+        if found is not None:
+            return found, "from pwdPolicySubentry"
+        return None, f"pwdPolicySubentry {sub} not readable"
+    if default_dn:
+        found = policies.get(normalise_dn(default_dn))
+        if found is not None:
+            return found, "default policy"
+        return None, f"default policy {default_dn} not found"
+    if len(policies) == 1:
+        return next(iter(policies.values())), "the only policy in the directory"
+    return None, "no default policy configured (set default_policy on the directory)"
+
+
+def normalise_dn(dn: str) -> str:
+    return ",".join(part.strip() for part in dn.lower().split(","))
+
+
+def strictest(policies: Iterable[PPolicy]) -> PPolicy | None:
+    locking = [p for p in policies if p.lockout and p.max_failure > 0]
+    return min(locking, key=lambda p: p.max_failure) if locking else None
