@@ -131,6 +131,7 @@ options {{
     dnssec-validation no;
     notify no;
 }};
+controls {{ }};
 logging {{
     channel q {{ file "{log}"; print-time yes; }};
     category queries {{ q; }};
