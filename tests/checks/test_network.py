@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from readiness_checks.network import family as network_family
 
+from readiness.family import CheckFamily
 from readiness.inventory import InventoryError
 from readiness.results import Result, Status
 
@@ -159,3 +160,41 @@ def test_hosts_and_validation(bind: Any, tcp_targets: Any, helpers: Any, tmp_pat
     with pytest.raises(InventoryError) as info:
         helpers.load_inventory(tmp_path / "bad2", bad_url)
     assert "http:// or https://" in "\n".join(str(p) for p in info.value.problems)
+
+
+def test_both_families_through_the_engine(bind: Any, tcp_targets: Any, helpers: Any,
+                                          tmp_path: Path) -> None:
+    """The lead's engine runs the dns and network families together; one raising
+    family (a broken hosts()) or a crashing run does not stop the others."""
+    from readiness_checks.dns import family as dns_family
+
+    from readiness.engine import Selection, make_plan, run_plan
+
+    inv = helpers.load_inventory(tmp_path / "inv", inventory_text(bind, tcp_targets))
+
+    class Exploding(type(network_family)):  # type: ignore[misc]
+        name = "exploding"
+        sections: dict[str, Any] = {}  # noqa: RUF012
+
+        def hosts(self, inventory: Any) -> list[Any]:
+            raise RuntimeError("hosts exploded")
+
+        def plan(self, ctx: Any) -> list[Any]:
+            raise RuntimeError("plan exploded")
+
+    families: list[CheckFamily] = [dns_family, network_family, Exploding()]
+    inv.families.extend(families[2:])
+    plan = make_plan(inv, families, Selection())
+    ctx = helpers.run_context(inv, tmp_path / "state")
+    try:
+        results = run_plan(plan, ctx)
+    finally:
+        ctx.close()
+    ids = [r.id for r in results]
+    assert len(ids) == len(set(ids))
+    statuses = {(r.family, r.subject): r.status for r in results}
+    assert statuses[("network", "network_resources:open")] is Status.PASS
+    assert statuses[("network", "network_resources:closed")] is Status.FAIL
+    assert statuses[("dns", "network_resources:named")] is Status.PASS
+    assert statuses[("dns", "family:exploding")] is Status.ERROR
+    assert any(r.family == "exploding" and r.status is Status.ERROR for r in results)
