@@ -380,7 +380,7 @@ ppolicy_hash_cleartext
 def _secret_file(path: Path, value: str) -> Path:
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
-    path.write_text(value + "\n", encoding="utf-8")
+    path.write_text(value, encoding="utf-8")  # no newline: `ldapsearch -y` reads it all
     return path
 
 

@@ -205,8 +205,12 @@ class LdapSession:
         cookie: Any = None
         ldap_scope = {"SUBTREE": ldap3.SUBTREE, "BASE": ldap3.BASE,
                       "LEVEL": ldap3.LEVEL}[scope]
+        first = True
         while True:
-            self._count("search")
+            # One logical search ("search") and its further pages ("page"): both are
+            # LDAP operations on the wire.
+            self._count("search" if first else "page")
+            first = False
             try:
                 self.conn.search(base, filt, ldap_scope, attributes=list(attributes),
                                  paged_size=page_size if scope != "BASE" else None,

@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from readiness_checks.identity import IdentityFamily
@@ -51,7 +52,7 @@ POLICIES = (
 )
 
 
-def person(uid: str, org_domain: str = "northvale.test", **kw: object) -> PersonSpec:
+def person(uid: str, org_domain: str = "northvale.test", **kw: Any) -> PersonSpec:
     first, _, last = uid.partition(".")
     defaults: dict[str, object] = {
         "given_name": first.title(), "sn": (last or uid).title(), "password": f"pw-{uid}",
@@ -63,7 +64,7 @@ def person(uid: str, org_domain: str = "northvale.test", **kw: object) -> Person
 
 
 # uid -> (PersonSpec kwargs); each account carries exactly one condition.
-NORTH_PEOPLE: dict[str, dict[str, object]] = {
+NORTH_PEOPLE: dict[str, dict[str, Any]] = {
     "healthy": {},
     "nested": {},  # gets its app group through a nested group
     "nogroup": {},  # missing the app group
