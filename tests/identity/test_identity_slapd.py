@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from readiness_checks.identity import IdentityFamily
+from readiness_checks.identity.client import OPERATIONS
 
 from readiness.family import PlanContext
 from readiness.inventory import Inventory
 from readiness.results import Result, Status
-from readiness_checks.identity import IdentityFamily
-from readiness_checks.identity.client import OPERATIONS
 
 from .conftest import (
     NORTH_HOST,
