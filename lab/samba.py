@@ -32,9 +32,11 @@ them:
 - disabled: ``disabled=True`` (userAccountControl bit 0x2);
 - locked: ``lock=True``: after the server starts, wrong-password simple binds are
   made against it until the DC itself sets ``lockoutTime`` and reports bit 0x10 in
-  ``msDS-User-Account-Control-Computed``;
-- an expired lock: ``expired_lock_age`` (e.g. 2 hours): ``lockoutTime`` and
-  ``badPwdCount`` as the DC leaves them after a lock that has since run out;
+  ``msDS-User-Account-Control-Computed`` (with the default lockout duration 0 the
+  lock holds until an administrator unlocks it);
+- an expired lock: ``expired_lock_age`` (e.g. 2 hours; longer than a finite lockout
+  duration): ``lockoutTime`` and ``badPwdCount`` as the DC leaves them after a lock
+  that has since run out;
 - must change at next logon: ``must_change=True`` (``pwdLastSet`` 0);
 - password never expires: ``password_never_expires=True`` (0x10000; combine with
   ``must_change`` for the trap a check must not flag);
@@ -148,7 +150,9 @@ class DomainPolicySpec:
     """Domain-wide password and lockout settings (samba-tool domain passwordsettings)."""
 
     lockout_threshold: int = 3
-    lockout_duration_minutes: int = 30
+    # 0 = locked until an administrator unlocks (stored as the minimum int64). The lab's
+    # default, so that a lock injected at `lab up` still holds when the sweep runs.
+    lockout_duration_minutes: int = 0
     reset_lockout_after_minutes: int = 30
     max_pwd_age_days: int = 90
     min_pwd_age_days: int = 0
@@ -167,7 +171,7 @@ class PSOSpec:
     precedence: int = 10
     max_pwd_age_days: int = 30
     lockout_threshold: int = 5
-    lockout_duration_minutes: int = 60
+    lockout_duration_minutes: int = 60  # 0 = until an administrator unlocks
     observation_window_minutes: int = 60
     min_pwd_length: int = 8
     complexity: bool = False
@@ -475,6 +479,12 @@ def _check_spec(spec: SambaSpec) -> None:
                 raise LabError(f"user {user.username} is in unknown group {group_name}")
         if user.lock and (user.disabled or not user.present):
             raise LabError(f"{user.username}: only a present, enabled account can be locked")
+        if user.expired_lock_age is not None:
+            _, minutes = _lockout_for(spec, user)
+            if minutes <= 0 or dt.timedelta(minutes=minutes) >= user.expired_lock_age:
+                raise LabError(
+                    f"{user.username}: a lock {user.expired_lock_age} old has not run out "
+                    f"under a lockout duration of {minutes or 'forever'} minutes")
     for g in spec.groups:
         for parent in g.member_of:
             if parent not in names:
@@ -598,14 +608,24 @@ def _backdate_ldif(spec: SambaSpec, now: dt.datetime) -> str:
     return "\n".join(out)
 
 
-def _threshold_for(spec: SambaSpec, user: ADUserSpec) -> int:
-    """The lockout threshold that applies to ``user`` (lowest-precedence PSO wins)."""
-    applicable = [p for p in spec.psos
-                  if user.username in p.applies_to_users
-                  or any(g in p.applies_to for g in _all_groups(spec, user))]
+def _lockout_for(spec: SambaSpec, user: ADUserSpec) -> tuple[int, int]:
+    """(threshold, duration in minutes; 0 = until unlocked) applying to ``user``.
+
+    A PSO linked to the user directly wins over group PSOs; then the lowest
+    precedence wins (MS-ADTS 3.1.1.4.5.36 msDS-ResultantPSO).
+    """
+    direct = [p for p in spec.psos if user.username in p.applies_to_users]
+    groups = _all_groups(spec, user)
+    via_group = [p for p in spec.psos if any(g in p.applies_to for g in groups)]
+    applicable = direct or via_group
     if applicable:
-        return min(applicable, key=lambda p: p.precedence).lockout_threshold
-    return spec.policy.lockout_threshold
+        pso = min(applicable, key=lambda p: p.precedence)
+        return pso.lockout_threshold, pso.lockout_duration_minutes
+    return spec.policy.lockout_threshold, spec.policy.lockout_duration_minutes
+
+
+def _threshold_for(spec: SambaSpec, user: ADUserSpec) -> int:
+    return _lockout_for(spec, user)[0]
 
 
 def _all_groups(spec: SambaSpec, user: ADUserSpec) -> set[str]:
