@@ -1,0 +1,193 @@
+"""Two sites behind a router (network namespaces) with OpenSSH jump hosts, checked with
+ssh, ip and nft: key login with host-key verification, direct-tcpip across the router,
+the one-way firewall block, the blackhole, teardown; and the loopback fallback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from readiness_lab import netns, ssh
+from readiness_lab.process import Supervisor
+
+from .tools import FALLBACK_OCTET, FALLBACK_PREFIX, NS_OCTET, NS_PREFIX, all_gone, sh, times_out
+
+pytestmark = pytest.mark.integration
+
+RESOURCES = [
+    netns.Resource("north-files", "north-hq", (445,)),
+    netns.Resource("south-printers", "south-hq", (9100, 631)),
+]
+
+
+@dataclass
+class Sites:
+    sup: Supervisor
+    net: netns.Network
+    ssh: ssh.SshLab
+
+
+def _jumps(net: netns.Network) -> list[ssh.JumpHost]:
+    return [ssh.JumpHost(k, s.jump_address, s.jump_port, s.netns, (f"jump.{k}.test",))
+            for k, s in net.sites.items()]
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
+    if not netns.namespaces_available():
+        pytest.fail("this machine cannot create network namespaces: the lab would fall back")
+    sup = Supervisor(tmp_path_factory.mktemp("sites"))
+    south_printer = f"10.{NS_OCTET}.2.20"
+    spec = netns.NetSpec(RESOURCES, [netns.Block(f"10.{NS_OCTET}.1.0/24", south_printer, 631)],
+                         prefix=NS_PREFIX, octet=NS_OCTET)
+    net = netns.start(spec, sup)
+    try:
+        lab = ssh.start(ssh.SshSpec(_jumps(net)), sup)
+        yield Sites(sup, net, lab)
+    finally:
+        ssh.stop(sup)
+        netns.stop(sup)
+
+
+def through(s: Sites, site: str, target: str, port: int) -> list[str]:
+    """ssh -W: open a direct-tcpip channel from a site's jump host to target:port."""
+    return ssh.ssh_command(s.ssh, site, "-W", f"{target}:{port}")
+
+
+def test_namespaces_router_and_host_routes(sites: Sites) -> None:
+    assert not sites.net.fallback
+    names = sh(["ip", "netns", "list"]).stdout
+    for ns in ("rlt-router", "rlt-north-hq", "rlt-south-hq"):
+        assert ns in names
+    assert sh(["ip", "netns", "exec", "rlt-router", "sysctl", "-n",
+               "net.ipv4.ip_forward"]).stdout.strip() == "1"
+    assert sh(["ip", "netns", "exec", "rlt-north-hq", "sysctl", "-n",
+               "net.ipv6.conf.all.disable_ipv6"]).stdout.strip() == "1"
+    routes = sh(["ip", "route"]).stdout
+    assert f"unreachable 10.{NS_OCTET}.0.0/16" in routes
+    assert f"10.{NS_OCTET}.2.0/24 via 10.{NS_OCTET}.0.2" in routes
+    # An address of the range that is not behind the router is refused on the host.
+    with pytest.raises(OSError):
+        socket.create_connection((f"10.{NS_OCTET}.200.1", 80), timeout=2)
+
+
+def test_key_login_with_verified_host_key(sites: Sites) -> None:
+    for site in ("north-hq", "south-hq"):
+        r = sh([*ssh.ssh_command(sites.ssh, site), "echo", "vantage-ok"])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "vantage-ok"
+    # By DNS name too (the known_hosts file lists the names given).
+    address, _port = sites.ssh.hosts["north-hq"]
+    cmd = ssh.ssh_command(sites.ssh, "north-hq")
+    cmd[-1] = "readiness@jump.north-hq.test"
+    cmd[cmd.index("-F"):cmd.index("-F")] = ["-o", f"HostName={address}",
+                                            "-o", "HostKeyAlias=jump.north-hq.test"]
+    assert sh([*cmd, "true"]).returncode == 0
+
+
+def test_unknown_host_key_and_passwords_are_refused(sites: Sites, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    cmd = [a.replace(str(sites.ssh.known_hosts), str(empty))
+           for a in ssh.ssh_command(sites.ssh, "north-hq")]
+    r = sh([*cmd, "true"])
+    assert r.returncode == 255 and "Host key verification failed" in r.stderr
+    # The other site's host key does not match this one (each jump host has its own).
+    keys = sites.ssh.known_hosts.read_text().splitlines()
+    north = next(k for k in keys if k.startswith(sites.ssh.hosts["north-hq"][0] + " "))
+    south = next(k for k in keys if k.startswith(sites.ssh.hosts["south-hq"][0] + " "))
+    assert north.split()[2] != south.split()[2]
+    r = sh(["ssh", "-F", "/dev/null", "-o", f"UserKnownHostsFile={sites.ssh.known_hosts}",
+            "-o", "BatchMode=yes", "-o", "PreferredAuthentications=password,keyboard-interactive",
+            f"readiness@{sites.ssh.hosts['north-hq'][0]}", "true"])
+    assert r.returncode == 255 and "Permission denied" in r.stderr
+
+
+def test_direct_tcpip_to_a_resource_at_the_other_site(sites: Sites) -> None:
+    printer, _ = sites.net.resources["south-printers"]
+    files, _ = sites.net.resources["north-files"]
+    r = sh(through(sites, "north-hq", printer, 9100), timeout=15)
+    assert r.returncode == 0, r.stderr
+    r = sh(through(sites, "south-hq", files, 445), timeout=15)
+    assert r.returncode == 0, r.stderr
+    # A closed port is refused at once (the jump host reports the failed open).
+    r = sh(through(sites, "north-hq", printer, 22), timeout=15)
+    assert r.returncode == 255 and "open failed" in r.stderr
+
+
+def test_blocked_flow_times_out_one_way(sites: Sites) -> None:
+    printer, _ = sites.net.resources["south-printers"]
+    # north -> south printer:631 is dropped in the router: no answer at all.
+    assert times_out(through(sites, "north-hq", printer, 631), 4)
+    # Other flows pass: the same port from the south site and from the host ...
+    assert sh(through(sites, "south-hq", printer, 631), timeout=15).returncode == 0
+    socket.create_connection((printer, 631), timeout=3).close()
+    # ... and the rule is in the router's nftables.
+    rules = sh(["ip", "netns", "exec", "rlt-router", "nft", "list", "ruleset"]).stdout
+    assert f"ip daddr {printer} tcp dport 631 drop" in rules
+
+
+def test_fault_switch_on_a_running_lab(sites: Sites) -> None:
+    printer, _ = sites.net.resources["south-printers"]
+    block = sites.net.blocks[0]
+    netns.unblock_flow(sites.net, block)
+    try:
+        assert sh(through(sites, "north-hq", printer, 631), timeout=15).returncode == 0
+    finally:
+        netns.block_flow(sites.net, block)
+    assert times_out(through(sites, "north-hq", printer, 631), 3)
+
+
+def test_blackhole_does_not_answer(sites: Sites) -> None:
+    hole = sites.net.blackhole
+    assert hole == f"10.{NS_OCTET}.1.99"
+    assert netns.blackhole_address() == "10.77.1.99"  # the lab's default layout
+    with pytest.raises(TimeoutError):
+        socket.create_connection((hole, 445), timeout=2)
+    assert times_out(through(sites, "south-hq", hole, 445), 3)
+
+
+def test_stop_leaves_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
+    sup = Supervisor(tmp_path_factory.mktemp("sites-stop"))
+    spec = netns.NetSpec(RESOURCES, prefix="rls", octet=80)
+    net = netns.start(spec, sup)
+    ssh.start(ssh.SshSpec(_jumps(net)), sup)
+    pids = [m.pid for m in sup.processes()]
+    assert len(pids) == 4  # two listeners, two sshd
+    assert sorted(ssh.stop(sup)) == ["sshd-north-hq", "sshd-south-hq"]
+    netns.stop(sup)
+    assert all_gone(pids)
+    assert sup.processes() == []
+    assert "rls-" not in sh(["ip", "netns", "list"]).stdout
+    assert "10.80." not in sh(["ip", "route"]).stdout
+    assert "rls-host0" not in sh(["ip", "link"]).stdout
+
+
+def test_loopback_fallback(tmp_path_factory: pytest.TempPathFactory) -> None:
+    sup = Supervisor(tmp_path_factory.mktemp("fallback"))
+    o = FALLBACK_OCTET
+    spec = netns.NetSpec(RESOURCES, [netns.Block("0.0.0.0/0", f"127.{o}.8.21", 631)],
+                         force_loopback=True, prefix=FALLBACK_PREFIX, octet=o)
+    net = netns.start(spec, sup)
+    try:
+        assert net.fallback
+        assert net.sites["north-hq"].jump_address == f"127.{o}.7.1"
+        assert net.sites["south-hq"].jump_port == 2202
+        assert net.resources["south-printers"] == (f"127.{o}.8.21", (9100, 631))
+        lab = ssh.start(ssh.SshSpec(_jumps(net)), sup)
+        s = Sites(sup, net, lab)
+        assert sh([*ssh.ssh_command(lab, "north-hq"), "true"]).returncode == 0
+        assert sh(through(s, "north-hq", f"127.{o}.8.21", 9100), timeout=15).returncode == 0
+        assert times_out(through(s, "north-hq", f"127.{o}.8.21", 631), 3)
+        with pytest.raises(TimeoutError):
+            socket.create_connection((net.blackhole, 445), timeout=2)
+    finally:
+        ssh.stop(sup)
+        netns.stop(sup)
+    assert f"127.{o}." not in sh(["ip", "addr", "show", "lo"]).stdout
+    assert "rlf_lab" not in subprocess.run(["nft", "list", "tables"], capture_output=True,
+                                           text=True, check=False).stdout
