@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +141,8 @@ def zone_text(domain: str, estate: Estate, faults: FaultPlan, hosts: Mapping[str
     return "\n".join(lines) + "\n"
 
 
-def _conf(directory: Path, listen: Sequence[str], zones: Mapping[str, Path]) -> str:
+def _conf(directory: Path, listen: Sequence[str], zones: Mapping[str, Path],
+          site_zones: Mapping[str, Path] | None = None, site_listen: str = "") -> str:
     addresses = " ".join(f"{a};" for a in listen)
     out = [
         "options {",
@@ -165,27 +166,48 @@ def _conf(directory: Path, listen: Sequence[str], zones: Mapping[str, Path]) -> 
         "    category lame-servers { null; };",
         "};",
     ]
-    for domain, path in zones.items():
-        out.append(f'zone "{domain}" {{ type primary; file "{path}"; }};')
+    if site_zones:
+        out.append(f'view "sites" {{\n    match-destinations {{ {site_listen}; }};')
+        out += [f'    zone "{d}" {{ type primary; file "{p}"; }};' for d, p in site_zones.items()]
+        out.append("};")
+        out.append('view "host" {\n    match-clients { any; };')
+        out += [f'    zone "{d}" {{ type primary; file "{p}"; }};' for d, p in zones.items()]
+        out.append("};")
+    else:
+        out += [f'zone "{d}" {{ type primary; file "{p}"; }};' for d, p in zones.items()]
     return "\n".join(out) + "\n"
 
 
 def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
            hosts: Mapping[str, str] | None = None,
-           listen: Sequence[str] = (DNS_IP,)) -> tuple[Path, dict[str, Path]]:
-    """Write ``<state>/dns/named.conf`` and the zones, and check them with BIND's tools."""
+           listen: Sequence[str] = (DNS_IP,),
+           site_hosts: Mapping[str, str] | None = None,
+           site_listen: str = "") -> tuple[Path, dict[str, Path]]:
+    """Write ``<state>/dns/named.conf`` and the zones, and check them with BIND's tools.
+
+    With ``site_hosts``, queries sent to ``site_listen`` (the site resolver) get those
+    addresses instead (a ``sites`` view; see lab/gateway.py).
+    """
     directory = (state_dir / "dns").resolve()
     directory.mkdir(parents=True, exist_ok=True)
     hosts = dict(hosts if hosts is not None else estate.hosts())
     dkim = _dkim_public(directory)
-    zones: dict[str, Path] = {}
-    for domain in (SHARED_DOMAIN, *(o.domain for o in estate.organisations)):
-        path = directory / f"{domain}.zone"
-        path.write_text(zone_text(domain, estate, faults, hosts, dkim), encoding="utf-8")
-        run(["named-checkzone", "-q", domain, str(path)])
-        zones[domain] = path
+
+    def write_zones(suffix: str, addresses: Mapping[str, str]) -> dict[str, Path]:
+        zones: dict[str, Path] = {}
+        for domain in (SHARED_DOMAIN, *(o.domain for o in estate.organisations)):
+            path = directory / f"{domain}{suffix}.zone"
+            path.write_text(zone_text(domain, estate, faults, addresses, dkim),
+                            encoding="utf-8")
+            run(["named-checkzone", "-q", domain, str(path)])
+            zones[domain] = path
+        return zones
+
+    zones = write_zones("", hosts)
+    site_zones = write_zones(".sites", site_hosts) if site_hosts and site_listen else None
     conf = directory / "named.conf"
-    conf.write_text(_conf(directory, listen, zones), encoding="utf-8")
+    conf.write_text(_conf(directory, listen, zones, site_zones, site_listen),
+                    encoding="utf-8")
     run(["named-checkconf", "-z", str(conf)])
     return conf, zones
 
@@ -201,11 +223,17 @@ def _added_file(state_dir: Path) -> Path:
 
 def start(estate: Estate, faults: FaultPlan, sup: Supervisor, state_dir: Path, *,
           hosts: Mapping[str, str] | None = None,
-          extra_listen: Iterable[str] = ()) -> DnsInfo:
-    """Render, check and start named; returns once it answers on 127.77.0.53:53."""
+          site_hosts: Mapping[str, str] | None = None,
+          site_listen: str = "") -> DnsInfo:
+    """Render, check and start named; returns once it answers on 127.77.0.53:53.
+
+    ``site_listen`` (10.77.0.1 when the namespaces exist) is listened on too and
+    answers with ``site_hosts``.
+    """
     sup.stop(NAME)
-    listen = (DNS_IP, *extra_listen)
-    conf, zones = render(estate, faults, state_dir, hosts=hosts, listen=listen)
+    listen = (DNS_IP, site_listen) if site_listen else (DNS_IP,)
+    conf, zones = render(estate, faults, state_dir, hosts=hosts, listen=listen,
+                         site_hosts=site_hosts, site_listen=site_listen)
     added: list[str] = []
     if not _has_address(DNS_IP):
         run(["ip", "addr", "add", f"{DNS_IP}/32", "dev", "lo"])

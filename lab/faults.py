@@ -10,7 +10,8 @@ the plan what to break when it builds its server::
 
 Each person carries at most one fault and pilots, service accounts and shared
 mailboxes are never chosen, so the ground truth is unambiguous. ``Fault.check`` is
-the check id the finding family is expected to report and ``result_prefix``
+the check id the finding family is expected to report, ``status`` the status it
+should give (``fail``; ``warn`` for must-change) and ``result_prefix``
 (``subject|check``) the start of the result ids it would produce
 (:func:`readiness.results.result_id`: ``subject|check|target|vantage``).
 """
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .estate import Estate, Organisation, Person
 
@@ -44,24 +46,26 @@ SPF_MISSING_SHARED = "spf-missing-shared"
 SIP_ENDPOINT_DOWN = "sip-endpoint-down"
 FLOW_BLOCKED = "flow-blocked"
 
-KINDS: dict[str, tuple[str, str]] = {
-    ACCOUNT_MISSING: ("identity", "identity.account-exists"),
-    ACCOUNT_DISABLED: ("identity", "identity.account-usable"),
-    ACCOUNT_LOCKED: ("identity", "identity.account-usable"),
-    PASSWORD_EXPIRED: ("identity", "identity.password-valid"),
-    PASSWORD_MUST_CHANGE: ("identity", "identity.password-valid"),
-    GROUP_MISSING: ("identity", "identity.group-member"),
-    MAIL_MISSING: ("identity", "identity.mail-attribute"),
-    MAIL_WRONG_DOMAIN: ("identity", "identity.mail-attribute"),
-    MAILBOX_REJECTED: ("mail", "mail.rcpt-accepted"),
-    EXTENSION_UNREGISTERED: ("telephony", "sip.registered"),
-    CERT_EXPIRED: ("applications", "tls.certificate-valid"),
-    CERT_WRONG_HOST: ("applications", "tls.certificate-name"),
-    APP_503: ("applications", "http.status"),
-    DMARC_MISSING: ("mail", "mail.dmarc"),
-    SPF_MISSING_SHARED: ("mail", "mail.spf"),
-    SIP_ENDPOINT_DOWN: ("telephony", "sip.options"),
-    FLOW_BLOCKED: ("network", "network.tcp-connect"),
+# kind -> (family, check id that should find it, expected status of that result)
+KINDS: dict[str, tuple[str, str, str]] = {
+    ACCOUNT_MISSING: ("identity", "identity.account-exists", "fail"),
+    ACCOUNT_DISABLED: ("identity", "identity.account-usable", "fail"),
+    ACCOUNT_LOCKED: ("identity", "identity.account-usable", "fail"),
+    PASSWORD_EXPIRED: ("identity", "identity.password-valid", "fail"),
+    # Must-change is normal for a new account: a warning, not a blocker.
+    PASSWORD_MUST_CHANGE: ("identity", "identity.password-valid", "warn"),
+    GROUP_MISSING: ("identity", "identity.group-member", "fail"),
+    MAIL_MISSING: ("identity", "identity.mail-attribute", "fail"),
+    MAIL_WRONG_DOMAIN: ("identity", "identity.mail-attribute", "fail"),
+    MAILBOX_REJECTED: ("mail", "mail.rcpt-accepted", "fail"),
+    EXTENSION_UNREGISTERED: ("telephony", "sip.registered", "fail"),
+    CERT_EXPIRED: ("applications", "tls.certificate-valid", "fail"),
+    CERT_WRONG_HOST: ("applications", "tls.certificate-name", "fail"),
+    APP_503: ("applications", "http.status", "fail"),
+    DMARC_MISSING: ("mail", "mail.dmarc", "fail"),
+    SPF_MISSING_SHARED: ("mail", "mail.spf", "fail"),
+    SIP_ENDPOINT_DOWN: ("telephony", "sip.options", "fail"),
+    FLOW_BLOCKED: ("network", "network.tcp-connect", "fail"),
 }
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_EXPIRED,
@@ -92,6 +96,11 @@ class Fault:
         return KINDS[self.kind][1]
 
     @property
+    def status(self) -> str:
+        """The status the finding check is expected to give (fail, or warn)."""
+        return KINDS[self.kind][2]
+
+    @property
     def result_prefix(self) -> str:
         return f"{self.subject}|{self.check}"
 
@@ -101,7 +110,8 @@ class Fault:
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
             "kind": self.kind, "family": self.family, "subject": self.subject,
-            "check": self.check, "result_prefix": self.result_prefix, "target": self.target,
+            "check": self.check, "status": self.status, "result_prefix": self.result_prefix,
+            "target": self.target,
         }
         if self.vantage:
             out["vantage"] = self.vantage
@@ -151,6 +161,22 @@ class FaultPlan:
         path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n",
                         encoding="utf-8")
         return path
+
+
+def observed(plan: FaultPlan, results: Iterable[Mapping[str, Any]]) -> dict[Fault, list[str]]:
+    """Which injected faults a sweep saw: fault -> ids of results (from results.json) that
+    start with its ``result_prefix`` and have its expected status (or worse)."""
+    order = {"pass": 0, "skip": 1, "warn": 2, "error": 3, "fail": 4}
+    by_prefix: dict[str, list[str]] = {}
+    for r in results:
+        subject_check = "|".join(str(r["id"]).split("|")[:2])
+        by_prefix.setdefault(subject_check, []).append(f"{r['status']} {r['id']}")
+    out: dict[Fault, list[str]] = {}
+    for f in plan.faults:
+        hits = [h for h in by_prefix.get(f.result_prefix, [])
+                if order[h.split(" ", 1)[0]] >= order[f.status]]
+        out[f] = [h.split(" ", 1)[1] for h in hits]
+    return out
 
 
 def load(state_dir: Path) -> FaultPlan:

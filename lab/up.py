@@ -30,11 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import dns, writer
+from . import dns, gateway, writer
 from .ca import LabCA
 from .estate import (
     DEFAULT_SEED,
     DEFAULT_STAFF,
+    DNS_IP,
     DNS_SITE_IP,
     SHARED_DOMAIN,
     Estate,
@@ -216,6 +217,8 @@ class _Run:
             site = self.estate.site(site_id)
             self.hosts[site.jump_host(self.estate.org(site.organisation).domain)] = \
                 s.jump_address
+        if not net.fallback:
+            gateway.start(a for a in self.hosts.values() if a.startswith("127.77."))
         if net.fallback:
             return ("FELL BACK to loopback (no network namespaces here): resources on "
                     + ", ".join(f"{k} {v[0]}" for k, v in sorted(net.resources.items())))
@@ -241,9 +244,9 @@ class _Run:
         return ", ".join(f"{s}-jump {a}:{p}" for s, (a, p) in sorted(lab.hosts.items()))
 
     def dns(self) -> str:
-        extra = [DNS_SITE_IP] if self.namespaces else []
+        site_hosts = gateway.site_hosts(self.hosts, DNS_IP) if self.namespaces else None
         info = dns.start(self.estate, self.plan, self.sup, self.state, hosts=self.hosts,
-                         extra_listen=extra)
+                         site_hosts=site_hosts, site_listen=DNS_SITE_IP if site_hosts else "")
         return f"named pid {info.pid} on " + ", ".join(f"{a}:53" for a in info.listen)
 
     def slapd(self) -> str:
@@ -252,7 +255,7 @@ class _Run:
         where = []
         for org in self.estate.organisations:
             directory = self.estate.directory(org.directory_id)
-            people = [p for p in self.estate.people_of(org.id) if p.kind != "shared-mailbox"]
+            people = self.estate.people_of(org.id)
             specs = [self._ldap_person(p, directory.id) for p in people]
             members: dict[str, list[str]] = {g: [] for g in self.estate.groups}
             for p in people:
@@ -266,7 +269,9 @@ class _Run:
                 org=org.id, base_dn=org.base_dn, host=org.ldap_ip, dns_name=org.ldap_host,
                 people=specs,
                 groups=[slapd.GroupSpec(g, sorted(set(m))) for g, m in members.items()],
-                policies=(slapd.PolicySpec("default", lockout_duration=7 * 86400),),
+                # Locks last until an administrator resets them (pwdLockoutDuration 0),
+                # so a lockout injected today still blocks the person on go-live day.
+                policies=(slapd.PolicySpec("default", lockout_duration=0),),
                 service_password=self.secrets[directory.bind_secret],
                 admin_password=_password(), organisation_name=org.name,
             )
@@ -329,6 +334,9 @@ class _Run:
         spec = samba.SambaSpec(
             users=users, groups=[samba.ADGroupSpec(g) for g in self.estate.groups],
             service_password=self.secrets[ad.bind_secret], admin_password=_password(),
+            # As in the directories: a lock lasts until an administrator unlocks it.
+            policy=samba.DomainPolicySpec(lockout_duration_minutes=0,
+                                          reset_lockout_after_minutes=30),
         )
         info = samba.start_samba(spec, self.sup, self.ca, self.state, now=self.now)
         return (f"{info.realm} {info.ldaps_url} ({info.accounts} accounts, "
@@ -466,6 +474,7 @@ def down(state: Path, say: Say = _quiet) -> list[str]:
     from . import netns, ssh
 
     attempt("ssh", lambda: ssh.stop(sup))
+    attempt("gateway", gateway.stop)
     attempt("net", lambda: netns.stop(sup))
     stopped += sup.stop()  # anything else recorded
     left = [f"{m.name} (pid {m.pid})" for m, running in sup.status() if running]
