@@ -32,7 +32,7 @@ from readiness_checks.identity.ad import (
     policy_from_entries,
 )
 from readiness_lab.ca import LabCA
-from readiness_lab.process import Supervisor, alive
+from readiness_lab.process import LabError, Supervisor, alive
 from readiness_lab.samba import (
     ADGroupSpec,
     ADUserSpec,
@@ -389,6 +389,36 @@ def test_service_account_is_read_only(dc: DC) -> None:
                        {"telephoneNumber": [(ldap3.MODIFY_REPLACE, ["9999"])]})
     assert not ok and writer.result["result"] == 50  # insufficientAccessRights
     writer.unbind()
+
+
+def test_service_account_binds_by_dn_over_starttls(dc: DC) -> None:
+    # The inventory's bind_dn form (a DN, not a UPN) works too.
+    server = ldap3.Server(dc.info.address, port=389, tls=_tls(dc), get_info=ldap3.NONE)
+    conn = ldap3.Connection(server, user=dc.info.service_dn, password=dc.service_password)
+    conn.open()
+    assert conn.start_tls() and conn.bind(), conn.result
+    assert conn.search(dc.info.service_dn, "(objectClass=user)", search_scope=ldap3.BASE,
+                       attributes=["sAMAccountName"])
+    conn.unbind()
+
+
+def test_spec_errors_are_caught_before_provisioning(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    ca = LabCA(tmp_path / "ca")
+    bad_specs = [
+        (SambaSpec(users=[_user("a", groups=["nope"])]), "unknown group"),
+        (SambaSpec(users=[_user("a"), _user("A")], groups=[ADGroupSpec("housing")]),
+         "duplicate"),
+        (SambaSpec(groups=[ADGroupSpec("x", member_of=["y"]),
+                           ADGroupSpec("y", member_of=["x"])]), "cycle"),
+        # Under the default policy a lock lasts until unlocked: it cannot have run out.
+        (SambaSpec(users=[_user("a", expired_lock_age=dt.timedelta(hours=2))],
+                   groups=[ADGroupSpec("housing")]), "has not run out"),
+    ]
+    for spec, message in bad_specs:
+        with pytest.raises(LabError, match=message):
+            start_samba(spec, sup, ca, tmp_path)
+    assert not sup.processes()
 
 
 def test_timings(dc: DC) -> None:
