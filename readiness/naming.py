@@ -202,8 +202,37 @@ def _query_tcp(wire: bytes, sock: SocketLike) -> bytes:
     return _recv_exact(sock, length)
 
 
+class _TcpSession:
+    """One DNS-over-TCP connection through a vantage point, reused by the queries of
+    one lookup (A, AAAA, CNAME targets) and reopened once if the server closed it."""
+
+    def __init__(self, via: Connector) -> None:
+        self.via = via
+        self.sock: SocketLike | None = None
+
+    def exchange(self, wire: bytes, server: str, port: int, timeout: float) -> bytes:
+        while True:
+            fresh = self.sock is None
+            if self.sock is None:
+                self.sock = self.via.connect(server, port, timeout)
+            self.sock.settimeout(timeout)
+            try:
+                return _query_tcp(wire, self.sock)
+            except (EOFError, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if fresh:
+                    raise
+
+    def close(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(Exception):
+                self.sock.close()
+            self.sock = None
+
+
 def _exchange(
-    query: dns.message.Message, server: str, port: int, timeout: float, via: Connector | None
+    query: dns.message.Message, server: str, port: int, timeout: float,
+    session: _TcpSession | None,
 ) -> dns.message.Message:
     """Send one query; raise TimeoutError / ConnectionRefusedError / OSError / DNSException."""
     import dns.flags
@@ -211,14 +240,8 @@ def _exchange(
     import dns.query
 
     wire = query.to_wire()
-    if via is not None:
-        sock = via.connect(server, port, timeout)
-        try:
-            sock.settimeout(timeout)
-            answer = dns.message.from_wire(_query_tcp(wire, sock))
-        finally:
-            with contextlib.suppress(Exception):
-                sock.close()
+    if session is not None:
+        answer = dns.message.from_wire(session.exchange(wire, server, port, timeout))
     else:
         family = socket.AF_INET6 if ":" in server else socket.AF_INET
         deadline = time.monotonic() + timeout
@@ -251,8 +274,8 @@ def _exchange(
 
 
 def _ask(
-    name: str, rdtype: str, server: str, port: int, timeout: float, via: Connector | None,
-    vantage: str,
+    name: str, rdtype: str, server: str, port: int, timeout: float,
+    session: _TcpSession | None, vantage: str,
 ) -> tuple[str, dns.message.Message | None, str]:
     """(outcome, answer, detail) for one question."""
     import dns.exception
@@ -266,7 +289,7 @@ def _ask(
     query.flags |= dns.flags.RD
     QUERIES.add(name, rdtype, f"{server}:{port}", vantage)
     try:
-        answer = _exchange(query, server, port, timeout, via)
+        answer = _exchange(query, server, port, timeout, session)
     except (TimeoutError, dns.exception.Timeout):
         return "timeout", None, f"no answer within {timeout:.2g}s"
     except VantageError as exc:
@@ -339,6 +362,16 @@ def lookup(
     except OSError as exc:
         return Lookup(name, label, vantage, "unreachable",
                       detail=f"cannot find the resolver {host}: {exc}")
+    session = _TcpSession(via) if via is not None else None
+    try:
+        return _lookup(name, label, vantage, server, port, timeout, session, started)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _lookup(name: str, label: str, vantage: str, server: str, port: int, timeout: float,
+            session: _TcpSession | None, started: float) -> Lookup:
     deadline = time.monotonic() + timeout
     addresses: list[str] = []
     chain: list[str] = []
@@ -348,7 +381,8 @@ def lookup(
         qname = name
         for _hop in range(MAX_CNAME_HOPS):
             left = max(deadline - time.monotonic(), 0.2)
-            outcome, answer, detail = _ask(qname, rdtype, server, port, left, via, vantage)
+            outcome, answer, detail = _ask(qname, rdtype, server, port, left, session,
+                                           vantage)
             queries += 1
             if outcome != "ok" or answer is None:
                 if outcome == "nxdomain" and answer is not None:

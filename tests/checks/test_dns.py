@@ -246,3 +246,24 @@ vantage_points:
     jump = [r for r in results if r.subject == "vantage_points:jump"]
     assert [r.status for r in jump] == [Status.PASS]
     assert any(r.subject == "network_resources:ok" and r.status is Status.PASS for r in results)
+
+
+def test_lookup_over_tcp_through_a_connector_reuses_one_connection(bind: Any) -> None:
+    """DNS over TCP as through a vantage point: A, AAAA and CNAME targets share a socket."""
+    from readiness.vantage import LocalVantage
+
+    opened: list[tuple[str, int]] = []
+
+    class Counting(LocalVantage):
+        def connect(self, host: str, port: int, timeout: float) -> socket.socket:
+            opened.append((host, port))
+            return super().connect(host, port, timeout)
+
+    before = len(bind.queries())
+    found = naming.lookup("outside.good.test", bind.resolver, 3.0, via=Counting(),
+                          vantage="tcp-test")
+    assert found.outcome == "ok" and found.addresses == ("127.0.0.20",)
+    assert found.queries == 4 and len(opened) == 1  # A, A of target, AAAA, AAAA of target
+    assert len(bind.wait_logged(before + 4)) - before == 4
+    refused = naming.lookup("www.good.test", dead_resolver(), 1.0, via=Counting())
+    assert refused.outcome == "unreachable"
