@@ -292,7 +292,10 @@ def start_samba(spec: SambaSpec, supervisor: Supervisor, ca: LabCA, state_dir: P
     issued = ca.issue("samba-dc1", [spec.dns_name], [spec.address])
     target = root / "dc"
     t0 = time.perf_counter()
-    run(_provision_argv(spec, target, issued.cert, issued.key, ca.cert_path))
+    try:
+        run(_provision_argv(spec, target, issued.cert, issued.key, ca.cert_path))
+    except LabError as err:  # the argv holds the admin password: never show it
+        raise LabError(str(err).replace(spec.admin_password, "***")) from None
     timings["provision"] = time.perf_counter() - t0
     smb_conf = target / "etc" / "smb.conf"
     _finish_conf(smb_conf, target)
@@ -315,8 +318,10 @@ def start_samba(spec: SambaSpec, supervisor: Supervisor, ca: LabCA, state_dir: P
     ldif, accounts = build_ldif(spec, now)
     ldif_path = root / "load.ldif"
     _secret_file(ldif_path, ldif)  # holds passwords: 0600
-    run(["ldbadd", "-H", str(sam), str(ldif_path)])
-    ldif_path.unlink()
+    try:
+        run(["ldbadd", "-H", str(sam), str(ldif_path)])
+    finally:
+        ldif_path.unlink()
     _grant_pso_read(sam, spec)
     timings["load"] = time.perf_counter() - t0
     timings["per_account"] = timings["load"] / max(accounts, 1)
