@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -113,9 +114,22 @@ class AttemptLedger:
         self._db = sqlite3.connect(
             str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # Several sweeps (threads or processes) may open the file at the same moment:
+        # switching to WAL and creating the schema can meet a busy database, so retry.
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    self._db.close()
+                    raise
+                time.sleep(0.05)
 
     # -- spending ---------------------------------------------------------------------
     def reserve(

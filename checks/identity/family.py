@@ -275,14 +275,21 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
         )
         if ad:
             adm = _ad()
-            domain = session.search(base, "(objectClass=*)", list(adm.AD_POLICY_ATTRIBUTES)
-                                    if hasattr(adm, "AD_POLICY_ATTRIBUTES") else ["*"],
+            domain = session.search(base, "(objectClass=*)", list(adm.DOMAIN_ATTRIBUTES),
                                     page_size=1, scope="BASE")
-            psos = session.search(
-                f"CN=Password Settings Container,CN=System,{base}",
-                "(objectClass=msDS-PasswordSettings)", ["*"], page_size=directory.page_size,
-            )
-            snap.ad_policy = adm.policy_from_entries(domain.entries + psos.entries)
+            try:
+                psos = session.search(
+                    f"CN=Password Settings Container,CN=System,{base}",
+                    "(objectClass=msDS-PasswordSettings)", list(adm.PSO_ATTRIBUTES),
+                    page_size=directory.page_size,
+                ).entries
+            except DirectoryError as exc:
+                if exc.code not in ("no-such-object", "access"):
+                    raise
+                psos = []  # no fine-grained policies visible: the domain policy applies
+            domain_attrs = domain.entries[0][1] if domain.entries else {}
+            snap.ad_policy = adm.policy_from_entries(
+                domain_attrs, [{**attrs, "dn": dn} for dn, attrs in psos])
         else:
             policies_base = directory.policies_base or base
             pols = session.search(policies_base, "(objectClass=pwdPolicy)",
@@ -833,7 +840,7 @@ class _Evaluator:
         realm, _, acct = account.partition("/")
         sweep = self.ctx.shared(("identity", "sweep-id"), lambda: uuid.uuid4().hex)
         try:
-            reservation = self.ctx.ledger.reserve(
+            reservation = self._ledger().reserve(
                 realm, acct, now=self.now, sweep=str(sweep), family=FAMILY,
                 max_failures=d.attempt_budget,
                 window=dt.timedelta(hours=d.attempt_window_hours))
@@ -848,7 +855,7 @@ class _Evaluator:
         try:
             session = reader.session()
         except DirectoryError as exc:
-            self.ctx.ledger.record(reservation, Outcome.NOT_SENT, exc.code)
+            self._ledger().record(reservation, Outcome.NOT_SENT, exc.code)
             yield self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
                             f"{exc.message}", observed=exc.message, hint=exc.hint,
                             impact="whether the pilot can log in is unknown",
@@ -858,7 +865,7 @@ class _Evaluator:
             result = session.bind(dn, password)
         except DirectoryError as exc:
             # The bind may have reached the server: count it as a failure, never retry.
-            self.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
+            self._ledger().record(reservation, Outcome.FAILURE, exc.code)
             yield self._res(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
                             f"{exc.message}", observed=exc.message, hint=exc.hint,
                             impact="whether the pilot can log in is unknown",
@@ -867,6 +874,11 @@ class _Evaluator:
         finally:
             session.close()
         yield from self._bind_result(probe, reservation, dn, result)
+
+    def _ledger(self) -> Any:
+        # RunContext.ledger opens the ledger lazily; make that happen once per sweep even
+        # when several directories' batches reach it at the same moment.
+        return self.ctx.shared(("identity", "ledger"), lambda: self.ctx.ledger)
 
     def _headroom_refusal(self, reader: _Reader, dn: str) -> str | None:
         """Read the account's lockout state fresh and refuse when headroom is low."""
@@ -902,7 +914,7 @@ class _Evaluator:
         message = str(result.get("message", "") or "")
         pp = ppolicy_control(result)
         if code == 0:
-            self.ctx.ledger.record(reservation, Outcome.SUCCESS, "success")
+            self._ledger().record(reservation, Outcome.SUCCESS, "success")
             if pp.get("error") == 2:
                 yield self._res(
                     probe, PILOT, Status.WARN, f"pilot bind as {dn} succeeded but the "
@@ -919,7 +931,7 @@ class _Evaluator:
                 expected="bind succeeds", observed="success",
                 details={"ppolicy": pp})
             return
-        self.ctx.ledger.record(reservation, Outcome.FAILURE,
+        self._ledger().record(reservation, Outcome.FAILURE,
                                f"{code} {result.get('description', '')}")
         reason, hint = map_failed_bind(self.d.kind, code, message, pp)
         yield self._res(
