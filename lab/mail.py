@@ -8,8 +8,11 @@ of those domains gets ``550 5.1.1`` (unknown user), and any other domain
 the address in ``rejected`` (it is left out of the mailbox map, so it gets 550).
 
 Postfix can send nothing anywhere: every transport is ``error:`` or ``discard:``,
-no DNS lookups. It runs with its own config, queue and data directories under
-``<state>/postfix`` (``postfix -c DIR``); ``postfix check`` runs first. Postfix
+no DNS lookups. It runs with its own config directory ``<state>/postfix/etc``
+(``postfix -c DIR``; ``postfix check`` runs first). Its queue and data directories
+must be reachable by the ``postfix`` user while the state folder may be private, so
+they live in ``/var/spool/readiness-lab/<hash of the state folder>/`` (removed by
+:func:`stop`). Postfix
 daemonises: its master PID is recorded with ``Supervisor.adopt`` (name
 ``postfix``) and :func:`stop` runs ``postfix -c DIR stop`` and then makes sure
 that PID is gone (SIGKILL to its process group as a last resort).
@@ -18,6 +21,7 @@ that PID is gone (SIGKILL to its process group as a last resort).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -52,6 +56,7 @@ class MailLab:
 # --------------------------------------------------------------------------- public API
 
 PROCESS = "postfix"
+SPOOL_ROOT = Path("/var/spool/readiness-lab")
 
 
 def start(spec: MailSpec, sup: Supervisor, ca: LabCA) -> MailLab:
@@ -62,17 +67,18 @@ def start(spec: MailSpec, sup: Supervisor, ca: LabCA) -> MailLab:
     stop(sup)
     base = sup.state_dir / "postfix"
     conf = base / "etc"
-    for d in (conf, base / "data", base / "queue"):
+    spool = spool_dir(sup)
+    for d in (conf, spool / "data", spool / "queue"):
         d.mkdir(parents=True, exist_ok=True)
-    shutil.chown(base / "data", user="postfix")
+    shutil.chown(spool / "data", user="postfix")
     issued = ca.issue("mail", [spec.hostname])
-    _write(spec, base, issued.chain, issued.key)
+    _write(spec, base, spool, issued.chain, issued.key)
     # Postfix insists that inet_interfaces is an interface address.
     run(["ip", "addr", "replace", f"{spec.address}/32", "dev", "lo"])
     (base / "address").write_text(spec.address)
     _postfix(postfix, conf, "check")
     _postfix(postfix, conf, "start")
-    pid_file = base / "queue" / "pid" / "master.pid"
+    pid_file = spool / "queue" / "pid" / "master.pid"
     deadline = time.monotonic() + 15
     pid = 0
     while time.monotonic() < deadline:
@@ -114,11 +120,19 @@ def stop(sup: Supervisor) -> list[str]:
         for pid in instance_pids(conf):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    if not instance_pids(conf):
+        shutil.rmtree(spool_dir(sup), ignore_errors=True)
     address = sup.state_dir / "postfix" / "address"
     if address.exists():
         run(["ip", "addr", "del", f"{address.read_text().strip()}/32", "dev", "lo"], check=False)
         address.unlink()
     return stopped
+
+
+def spool_dir(sup: Supervisor) -> Path:
+    """Queue and data directories of this state folder's postfix instance."""
+    digest = hashlib.sha256(str(sup.state_dir.resolve()).encode()).hexdigest()[:12]
+    return SPOOL_ROOT / digest
 
 
 def instance_pids(conf: Path) -> list[int]:
@@ -169,14 +183,14 @@ def _write_maps(spec: MailSpec, conf: Path) -> None:
     (conf / "vmailbox").write_text("\n".join(lines) + "\n")
 
 
-def _write(spec: MailSpec, base: Path, chain: Path, key: Path) -> None:
+def _write(spec: MailSpec, base: Path, spool: Path, chain: Path, key: Path) -> None:
     conf = base / "etc"
     _write_maps(spec, conf)
     main = {
         "compatibility_level": "3.6",
         "config_directory": str(conf),
-        "queue_directory": str(base / "queue"),
-        "data_directory": str(base / "data"),
+        "queue_directory": str(spool / "queue"),
+        "data_directory": str(spool / "data"),
         "meta_directory": "/etc/postfix",
         "mail_owner": "postfix",
         "setgid_group": "postdrop",
