@@ -476,6 +476,10 @@ def _check_spec(spec: SambaSpec) -> None:
     seen: set[str] = set()
     for user in spec.users:
         key = user.username.lower()
+        bad = set(user.username) & set('"/\\[]:;|=,+*?<>@')
+        if not user.username or len(user.username) > 20 or bad:
+            raise LabError(f"invalid sAMAccountName {user.username!r}: at most 20 characters, "
+                           'none of "/\\[]:;|=,+*?<>@')
         if key in seen:
             raise LabError(f"duplicate AD username {user.username}")
         seen.add(key)
