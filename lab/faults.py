@@ -184,7 +184,7 @@ def load(state_dir: Path) -> FaultPlan:
     raw = json.loads((state_dir / "ground-truth.json").read_text(encoding="utf-8"))
     faults = tuple(
         Fault(f["kind"], f["subject"], f.get("target", ""), f.get("vantage", ""),
-              tuple(sorted(f.get("details", {}).items())))
+              tuple(f.get("details", {}).items()))
         for f in raw["faults"]
     )
     return FaultPlan(raw["staff_per_org"], raw["seed"], faults)
