@@ -89,6 +89,28 @@ def _transport_factory() -> Any:
     from paramiko.ssh_exception import ChannelException
 
     class _Transport(paramiko.Transport):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._opening = threading.local()
+
+        def _next_channel(self) -> int:
+            chanid: int = super()._next_channel()  # type: ignore[misc]
+            self._opening.chanid = chanid
+            return chanid
+
+        def open_channel(self, *args: Any, **kwargs: Any) -> paramiko.Channel:
+            try:
+                return super().open_channel(*args, **kwargs)
+            except paramiko.SSHException:
+                # Timed out (or failed): forget the channel, so that a late answer from the
+                # jump host is ignored instead of being blamed on a later channel.
+                chanid = getattr(self._opening, "chanid", None)
+                with self.lock:
+                    if chanid is not None and chanid in self.channel_events:
+                        del self.channel_events[chanid]
+                        self._channels.delete(chanid)  # type: ignore[attr-defined]
+                raise
+
         def _parse_channel_open_failure(self, m: paramiko.Message) -> None:
             chanid = m.get_int()
             reason = m.get_int()
@@ -96,12 +118,13 @@ def _transport_factory() -> Any:
             m.get_text()  # language
             self._log(ERROR, f"Secsh channel {chanid} open FAILED: {reason_str}")  # type: ignore[attr-defined]
             with self.lock:
-                self.saved_exception = ChannelException(reason, reason_str or "open failed")
+                # Only for a channel someone still waits for: a late failure of a channel
+                # we gave up on (timeout) must not be blamed on the next one.
                 if chanid in self.channel_events:
+                    self.saved_exception = ChannelException(reason, reason_str or "open failed")
                     self._channels.delete(chanid)  # type: ignore[attr-defined]
-                    if chanid in self.channel_events:
-                        self.channel_events[chanid].set()
-                        del self.channel_events[chanid]
+                    self.channel_events[chanid].set()
+                    del self.channel_events[chanid]
 
     return _Transport
 

@@ -163,3 +163,20 @@ def test_unreadable_key_reference(sshd: Any, bind: Any, tcp_targets: Any,
             ctx.vantage("jump").connect("127.0.0.1", tcp_targets.open_port, 3)
     finally:
         ctx.close()
+
+
+def test_channel_outcomes_in_sequence(sshd: Any, bind: Any, tcp_targets: Any,
+                                      helpers: Any, tmp_path: Path) -> None:
+    """After a channel open times out, the next failures keep their own reasons."""
+    inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets)
+    ctx = helpers.run_context(inv, tmp_path / "state")
+    try:
+        jump = ctx.vantage("jump")
+        with pytest.raises(TimeoutError):
+            jump.connect("127.0.0.1", tcp_targets.silent_port, 0.5)
+        with pytest.raises(ConnectionRefusedError, match="refused"):
+            jump.connect("127.0.0.1", tcp_targets.closed_port, 3)
+        channel = jump.connect("127.0.0.1", tcp_targets.open_port, 3)
+        channel.close()
+    finally:
+        ctx.close()
