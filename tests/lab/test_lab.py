@@ -1,0 +1,136 @@
+"""The lab against the real servers: DNS faults seen with dig, every process up,
+the inventory it wrote valid, and `lab down` leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from readiness_lab import up as lab_up
+from readiness_lab.faults import DMARC_MISSING, SPF_MISSING_SHARED
+from readiness_lab.gateway import twin
+from readiness_lab.process import alive
+from readiness_lab.pytest_fixtures import LabHandle
+
+pytestmark = pytest.mark.integration
+
+DNS = "127.77.0.53"
+READINESS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "readiness"
+
+
+def dig(*args: str, server: str = DNS, netns: str | None = None) -> str:
+    argv = ["dig", f"@{server}", "+time=2", "+tries=1", *args]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def status_of(answer: str) -> str:
+    return answer.split("status: ", 1)[1].split(",", 1)[0]
+
+
+def test_domain_without_dmarc(lab: LabHandle) -> None:
+    broken = {f.subject.removeprefix("domains:") for f in lab.plan.of_kind(DMARC_MISSING)}
+    assert broken
+    for org in lab.estate.organisations:
+        answer = dig("TXT", f"_dmarc.{org.domain}")
+        if org.domain in broken:
+            assert status_of(answer) == "NXDOMAIN", answer
+        else:
+            assert status_of(answer) == "NOERROR"
+            assert "v=DMARC1" in dig("+short", "TXT", f"_dmarc.{org.domain}")
+    assert "p=reject" in dig("+short", "TXT", "_dmarc.valeshared.test")
+
+
+def test_spf_missing_the_shared_mail_server(lab: LabHandle) -> None:
+    broken = {f.subject.removeprefix("domains:") for f in lab.plan.of_kind(SPF_MISSING_SHARED)}
+    assert broken
+    for org in lab.estate.organisations:
+        spf = [t for t in dig("+short", "TXT", org.domain).splitlines() if "v=spf1" in t]
+        assert len(spf) == 1, "exactly one SPF record"
+        assert ("a:mail.valeshared.test" in spf[0]) is (org.domain not in broken), spf
+
+
+def test_records_of_the_address_plan(lab: LabHandle) -> None:
+    for name, address in lab.estate.hosts(namespaces=lab.report is None
+                                          or lab.report.namespaces).items():
+        if name.startswith(("files.", "printers.", "records.", "jump.")):
+            continue  # their addresses depend on the namespaces/fallback
+        assert dig("+short", "A", name).strip() == address, name
+    for domain in ("valeshared.test", "northvale.test", "southmere.test"):
+        assert dig("+short", "MX", domain).strip() == "10 mail.valeshared.test."
+    assert "5060 sip.valeshared.test." in dig("+short", "SRV", "_sip._udp.valeshared.test")
+    assert "389 dc1.ad.valeshared.test." in dig("+short", "SRV", "_ldap._tcp.ad.valeshared.test")
+    assert "v=DKIM1" in dig("+short", "TXT", "vale2026._domainkey.valeshared.test")
+    assert "mail.valeshared.test" in dig("+short", "CNAME", "autodiscover.valeshared.test")
+
+
+def test_sites_resolve_shared_services_to_reachable_twins(lab: LabHandle) -> None:
+    if lab.report is not None and not lab.report.namespaces:
+        pytest.fail("this machine could not create network namespaces: the lab fell back")
+    answer = dig("+short", "A", "housing.valeshared.test", server="10.77.0.1",
+                 netns="rl-north-hq").strip()
+    assert answer == twin("127.77.4.10") == "10.77.104.10"
+    out = subprocess.run(
+        ["ip", "netns", "exec", "rl-south-hq", "curl", "-sS", "--max-time", "5", "--cacert",
+         str(lab.ca_bundle), "--resolve", f"intranet.valeshared.test:443:{answer}",
+         "https://intranet.valeshared.test/health"],
+        capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_every_process_runs_and_status_says_so(lab: LabHandle) -> None:
+    rows = lab_up.status(lab.state)
+    names = {r[0] for r in rows}
+    for expected in ("named", "slapd-north", "slapd-south", "nginx", "postfix", "kamailio"):
+        assert expected in names
+    assert all(r[2] for r in rows), [r for r in rows if not r[2]]
+
+
+def test_written_inventory_validates_with_the_cli(lab: LabHandle) -> None:
+    out = subprocess.run([str(READINESS), "validate", str(lab.inventory)],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (lab.state / "ground-truth.json").exists()
+    for path in (lab.secrets_dir).rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o077 == 0, path
+
+
+def _leftovers(state: Path, pids: list[int]) -> list[str]:
+    found = [f"pid {p}" for p in pids if alive(p)]
+    marker = str(state).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if (marker in cmdline or marker in environ) and int(proc.name) != os.getpid():
+            argv = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{proc.name}: {argv}")
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [f"namespace {line.split()[0]}" for line in netns.splitlines()
+              if line.startswith("rl-")]
+    return found
+
+
+def test_down_leaves_nothing_then_up_again(lab: LabHandle) -> None:
+    if lab.report is None:
+        pytest.fail("READINESS_LAB_STATE labs are not torn down by the tests")
+    pids = [m[1] for m in lab_up.status(lab.state)]
+    assert pids
+    t0 = time.perf_counter()
+    lab_up.down(lab.state)
+    seconds = time.perf_counter() - t0
+    assert _leftovers(lab.state, pids) == []
+    assert seconds < 30
+    # Bring it back for the tests that follow (same state folder: secrets are kept).
+    report = lab_up.up(lab.options)
+    assert report.ok, [c for c in report.components if c.status == "failed"]
+    lab.report = report
