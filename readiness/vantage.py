@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalVantage", "SSHVantage", "Vantage", "VantageError", "open_vantage"]
 
+SSH_CONNECT_TIMEOUT = 10.0  # seconds, at least, for connecting and logging in to a jump host
+
 
 class VantageError(OSError):
     """The vantage point itself is unusable (unknown/changed host key, login refused,
@@ -245,7 +247,9 @@ class SSHVantage:
                 self._client.close()
                 self._client = None
             try:
-                self._client = self._open(timeout)
+                # The SSH handshake gets its own floor: a probe with a short timeout must
+                # not make the vantage point look broken for the whole sweep.
+                self._client = self._open(max(timeout, SSH_CONNECT_TIMEOUT))
             except VantageError as exc:
                 self._broken = exc
                 raise
