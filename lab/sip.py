@@ -92,7 +92,8 @@ def start(spec: SipSpec, sup: Supervisor) -> SipLab:
     (base / "run").mkdir(exist_ok=True)
     sup.start(
         KAMAILIO,
-        ["kamailio", "-DD", "-E", "-m", str(shm_megabytes(len(spec.extensions))), "-M", "16",
+        ["kamailio", "-DD", "-E", "-m", str(shm_megabytes(len(spec.extensions))),
+         "-M", str(pkg_megabytes(len(spec.extensions))),
          "-Y", str(base / "run"), "-f", str(cfg)],
         ready=functools.partial(_rpc_ready, _rpc_url(spec)),
         ready_timeout=30,
@@ -131,7 +132,7 @@ def register(spec: SipSpec, numbers: list[str], sup: Supervisor) -> None:
     csv.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
     proc = run(
         ["sipp", f"{spec.address}:{spec.port}", "-sf", str(base / "register.xml"),
-         "-inf", str(csv), "-m", str(len(numbers)), "-r", "1000", "-rp", "1000", "-l", "200",
+         "-inf", str(csv), "-m", str(len(numbers)), "-r", "5000", "-rp", "1000", "-l", "1000",
          "-t", "u1", "-i", spec.phones_address, "-p", "0",
          "-nostdin", "-timeout", "60s", "-timeout_error", "-max_retrans", "5",
          "-trace_err", "-error_file", str(base / "register-errors.log")],
@@ -175,6 +176,11 @@ def shm_megabytes(registrations: int) -> int:
     return 256 + (registrations + 7) // 8
 
 
+def pkg_megabytes(registrations: int) -> int:
+    """kamailio private memory per process: ``ul.dump`` builds its whole reply there."""
+    return 32 + registrations // 250
+
+
 def options_scenario(path: Path, expect: int = 200) -> Path:
     """Write a SIPp UAC scenario sending one OPTIONS to ``sip:[service]@[remote_ip]``.
 
@@ -200,7 +206,7 @@ def _rpc(url: str, method: str, params: list[str]) -> dict[str, Any]:
     body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).encode()
     req = urllib.request.Request(  # noqa: S310 - the lab's own http:// loopback URL
         url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
         answer = json.loads(resp.read())
     if "error" in answer:
         raise LabError(f"kamailio {method}: {answer['error']}")
@@ -252,6 +258,9 @@ listen=tcp:{spec.address}:{spec.rpc_port}
 alias="{spec.domain}"
 alias="sip.{spec.domain}"
 tcp_accept_no_cl=yes
+# ul.dump of 10,000 contacts is a ~9 MB HTTP reply: let the TCP write queue hold it.
+tcp_conn_wq_max=67108864
+tcp_wq_max=134217728
 
 loadmodule "tm.so"
 loadmodule "sl.so"
