@@ -65,6 +65,9 @@ class Inventory:
     # reported again as dangling), and each staff member's position in the merged list.
     declared: dict[str, set[str]] = field(default_factory=dict)
     staff_positions: list[int] = field(default_factory=list)
+    _needs_cache: dict[str, Needs] = field(default_factory=dict, repr=False)
+    _combo_cache: dict[tuple[tuple[str, ...], ...], Needs] = field(default_factory=dict,
+                                                                  repr=False)
 
     def declared_ids(self, section: str) -> set[str]:
         if section == "vantage_points":
@@ -120,13 +123,29 @@ class Inventory:
         return extra
 
     def needs(self, person: Staff) -> Needs:
-        cache = self.__dict__.setdefault("_needs_cache", {})
-        found = cache.get(person.key)
+        """What ``person`` needs: roles, plus per-person additions, minus exemptions."""
+        found = self._needs_cache.get(person.key)
+        if found is None:
+            shared = self._role_needs(person)
+            subjects = {person.key, f"sites:{person.site}", f"organisations:{person.organisation}"}
+            subjects.update(self._extra_needs.get(person.key, ()))
+            found = Needs(shared.applications, shared.network_resources, shared.groups,
+                          shared.extension or bool(person.extension), shared.mailbox,
+                          shared.subjects | subjects)
+            self._needs_cache[person.key] = found
+        return found
+
+    def _role_needs(self, person: Staff) -> Needs:
+        """The part of a person's needs that depends only on roles, additions and
+        exemptions: shared by everyone with the same combination (fast at 20,000 staff)."""
+        add, drop = person.needs, person.exempt
+        combo = (tuple(person.roles), tuple(add.applications), tuple(add.network_resources),
+                 tuple(add.groups), tuple(drop.applications), tuple(drop.network_resources),
+                 tuple(drop.groups))
+        found = self._combo_cache.get(combo)
         if found is not None:
-            return found  # type: ignore[no-any-return]
-        apps: set[str] = set(person.needs.applications)
-        resources: set[str] = set(person.needs.network_resources)
-        groups: set[str] = set(person.needs.groups)
+            return found
+        apps, resources, groups = set(add.applications), set(add.network_resources), set(add.groups)
         extension = mailbox = False
         for role_id in person.roles:
             role = self.roles.get(role_id)
@@ -137,16 +156,14 @@ class Inventory:
             groups.update(role.groups)
             extension |= role.extension
             mailbox |= role.mailbox
-        apps.difference_update(person.exempt.applications)
-        resources.difference_update(person.exempt.network_resources)
-        groups.difference_update(person.exempt.groups)
-        subjects = {person.key, f"sites:{person.site}", f"organisations:{person.organisation}"}
-        subjects.update(f"applications:{a}" for a in apps)
+        apps.difference_update(drop.applications)
+        resources.difference_update(drop.network_resources)
+        groups.difference_update(drop.groups)
+        subjects = {f"applications:{a}" for a in apps}
         subjects.update(f"network_resources:{r}" for r in resources)
-        subjects.update(self._extra_needs.get(person.key, ()))
-        found = Needs(frozenset(apps), frozenset(resources), frozenset(groups),
-                      extension or bool(person.extension), mailbox, frozenset(subjects))
-        cache[person.key] = found
+        found = Needs(frozenset(apps), frozenset(resources), frozenset(groups), extension,
+                      mailbox, frozenset(subjects))
+        self._combo_cache[combo] = found
         return found
 
 
