@@ -94,8 +94,13 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
             if not rows:
                 print(f"lab status: nothing running from {args.state.resolve()}")
                 return 0
-            for name, pid, running, where in rows:
-                print(f"{name:<22} pid {pid:<8} {'running' if running else 'GONE':<8} {where}")
+            for c in lab.components(args.state):
+                detail = (c.where or c.error).splitlines()[:1]
+                print(f"{c.name:<6} {c.status:<7} {''.join(detail)}")
+            print()
+            for name, pid, running, component in rows:
+                print(f"  {component:<6} {name:<24} pid {pid:<8} "
+                      f"{'running' if running else 'GONE'}")
             return 0 if all(r[2] for r in rows) else 1
         if args.command == "render":
             written = lab.render(args.out, args.staff, args.seed)

@@ -71,6 +71,7 @@ __all__ = [
     "Component",
     "LabReport",
     "UpOptions",
+    "components",
     "down",
     "render",
     "status",
@@ -170,6 +171,7 @@ class _Run:
     def step(self, name: str, action: Callable[[], str], *, needs: Iterable[str] = ()) -> None:
         if not self.opts.wanted(name):
             self.report.components.append(Component(name, "skipped", "not asked for"))
+            self.say(f"  {name:<6} skipped (not asked for)")
             return
         missing = [n for n in needs if not self.is_up(n)]
         if missing:
@@ -490,20 +492,20 @@ def down(state: Path, say: Say = _quiet) -> list[str]:
 
 
 def status(state: Path) -> list[tuple[str, int, bool, str]]:
-    """(process name, pid, alive, where) of everything recorded in ``state``."""
+    """(process name, pid, alive, component) of everything recorded in ``state``."""
     state = state.resolve()
     if not (state / "pids.json").exists():
         return []
-    where: dict[str, str] = {}
-    lab_json = state / "lab.json"
-    if lab_json.exists():
-        for c in json.loads(lab_json.read_text()).get("components", []):
-            where[c["name"]] = c.get("where", "")
-    out = []
-    for m, running in Supervisor(state).status():
-        component = _component_of(m.name)
-        out.append((m.name, m.pid, running and alive(m.pid), where.get(component, "")))
-    return out
+    return [(m.name, m.pid, running and alive(m.pid), _component_of(m.name))
+            for m, running in Supervisor(state).status()]
+
+
+def components(state: Path) -> list[Component]:
+    """The components the last ``lab up`` in ``state`` reported (from ``lab.json``)."""
+    lab_json = state.resolve() / "lab.json"
+    if not lab_json.exists():
+        return []
+    return [Component(**c) for c in json.loads(lab_json.read_text()).get("components", [])]
 
 
 def _component_of(process: str) -> str:
