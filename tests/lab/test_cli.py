@@ -1,0 +1,57 @@
+"""`lab up|down|status|render` usage and failure reporting (no servers started here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from readiness_lab import dns
+from readiness_lab.cli import main
+from readiness_lab.process import LabError
+from readiness_lab.up import UpOptions, up
+from readiness_lab.writer import FILES
+
+
+def test_render_writes_the_inventory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--out", str(tmp_path / "inv"), "--staff", "20", "--seed", "4"]) == 0
+    assert sorted(p.relative_to(tmp_path / "inv").as_posix()
+                  for p in (tmp_path / "inv").rglob("*") if p.is_file()) == sorted(FILES)
+    assert "8 files" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["up", "--staff", "9"], ["up", "--staff", "10001"],
+                                  ["render"], ["frobnicate"]])
+def test_bad_usage_exits_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+
+
+def test_unknown_component(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["up", "--only", "dns,bogus", "--state", str(tmp_path)]) == 2
+    assert "unknown component(s) bogus" in capsys.readouterr().err
+
+
+def test_a_failing_component_fails_up_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise LabError("named-checkconf failed: something precise")
+
+    monkeypatch.setattr(dns, "start", broken)
+    assert main(["up", "--only", "dns", "--state", str(tmp_path), "--staff", "10"]) == 1
+    out = capsys.readouterr()
+    assert "dns    FAILED" in out.out and "something precise" in out.out
+    assert "dns failed to start" in out.err
+    # What did not run is said, and the inventory and ground truth are still written.
+    assert "slapd  skipped" in out.out
+    assert (tmp_path / "inventory" / "staff.yaml").exists()
+    assert (tmp_path / "ground-truth.json").exists()
+    report = up(UpOptions(staff=10, state=tmp_path, only=frozenset({"dns"})))
+    assert not report.ok and report.components[2].status == "failed"
+
+
+def test_status_and_down_of_an_empty_state(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--state", str(tmp_path / "none")]) == 0
+    assert "nothing running" in capsys.readouterr().out
+    assert main(["down", "--state", str(tmp_path / "none")]) == 0
