@@ -123,7 +123,7 @@ def namespaces_available() -> bool:
     """True if this machine lets us create network namespaces and veth pairs."""
     if shutil.which("ip") is None or shutil.which("nft") is None:
         return False
-    probe = "rl-probe"
+    probe = f"rl-probe-{os.getpid()}"  # unique: two labs may probe at once
     with contextlib.suppress(LabError, OSError):
         run(["ip", "netns", "del", probe], check=False)
         run(["ip", "netns", "add", probe])

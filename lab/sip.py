@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .ca import LabCA
 from .process import LabError, Supervisor, run
 
 # --------------------------------------------------------------------------- specs
@@ -62,6 +63,11 @@ class SipSpec:
     rpc_port: int = 5080  # HTTP JSON-RPC (ul.dump)
     phones_address: str = "127.77.6.61"  # the UAS behind every registered extension
     phones_port: int = 5060
+    # SIP over TLS on tls_port with a LabCA certificate for sip.<domain>: True requires
+    # Debian's kamailio-tls-modules (LabError if missing); None = if it is installed
+    # and start() is given the lab CA.
+    tls: bool | None = None
+    tls_port: int = 5061
 
 
 @dataclass
@@ -70,6 +76,7 @@ class SipLab:
     rpc_url: str
     registered: list[str]
     endpoints: dict[str, tuple[str, int]]  # endpoints started (up)
+    tls: tuple[str, int] | None = None  # (address, port) when SIP over TLS is offered
 
 
 # --------------------------------------------------------------------------- public API
@@ -79,15 +86,28 @@ PHONES = "sipp-phones"
 ENDPOINT_PREFIX = "sipp-endpoint-"
 
 
-def start(spec: SipSpec, sup: Supervisor) -> SipLab:
-    """Check and start kamailio, the phones UAS and the endpoints; register extensions."""
+def start(spec: SipSpec, sup: Supervisor, ca: LabCA | None = None) -> SipLab:
+    """Check and start kamailio, the phones UAS and the endpoints; register extensions.
+
+    With ``ca`` (and ``spec.tls`` not False), kamailio also offers SIP over TLS.
+    """
     for tool in ("kamailio", "sipp"):
         if shutil.which(tool) is None:
             raise LabError(f"{tool} is missing (Debian packages kamailio, sip-tester)")
     base = _base(sup)
     base.mkdir(parents=True, exist_ok=True)
     cfg = base / "kamailio.cfg"
-    cfg.write_text(_kamailio_cfg(spec))
+    tls = (tls_available() and ca is not None) if spec.tls is None else spec.tls
+    if tls and not tls_available():
+        raise LabError("SIP over TLS needs kamailio's tls module (Debian kamailio-tls-modules)")
+    if tls and ca is None:
+        raise LabError("SIP over TLS needs the lab CA")
+    tls_cfg = None
+    if tls and ca is not None:
+        issued = ca.issue("sip", [f"sip.{spec.domain}", spec.domain], [spec.address])
+        tls_cfg = base / "tls.cfg"
+        tls_cfg.write_text(_TLS_CFG.format(key=issued.key, chain=issued.chain))
+    cfg.write_text(_kamailio_cfg(spec, tls_cfg))
     run(["kamailio", "-c", "-f", str(cfg)])
     (base / "run").mkdir(exist_ok=True)
     sup.start(
@@ -108,7 +128,8 @@ def start(spec: SipSpec, sup: Supervisor) -> SipLab:
             endpoints[ep.name] = (ep.address, ep.port)
     numbers = [e.number for e in spec.extensions if e.registered]
     register(spec, numbers, sup)
-    return SipLab((spec.address, spec.port), _rpc_url(spec), numbers, endpoints)
+    return SipLab((spec.address, spec.port), _rpc_url(spec), numbers, endpoints,
+                  (spec.address, spec.tls_port) if tls_cfg else None)
 
 
 def stop(sup: Supervisor) -> list[str]:
@@ -169,6 +190,11 @@ def start_endpoint(ep: Endpoint, sup: Supervisor) -> None:
 def stop_endpoint(name: str, sup: Supervisor) -> None:
     """Fault "SIP endpoint down" on a running lab: stop one endpoint."""
     sup.stop(ENDPOINT_PREFIX + name)
+
+
+def tls_available() -> bool:
+    """True if kamailio's tls module is installed (Debian kamailio-tls-modules)."""
+    return any(Path(d, "tls.so").exists() for d in _MODULE_DIRS)
 
 
 def shm_megabytes(registrations: int) -> int:
@@ -239,7 +265,29 @@ def _write_scenarios(base: Path) -> None:
     (base / "options-uas.xml").write_text(_OPTIONS_UAS)
 
 
-def _kamailio_cfg(spec: SipSpec) -> str:
+_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules",
+                "/usr/lib/aarch64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
+
+_TLS_CFG = """# written by the readiness lab
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key}
+certificate = {chain}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
+def _kamailio_cfg(spec: SipSpec, tls_cfg: Path | None) -> str:
+    tls_listen = tls_load = ""
+    if tls_cfg is not None:
+        tls_listen = f"enable_tls=yes\nlisten=tls:{spec.address}:{spec.tls_port}\n"
+        tls_load = f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")\n'
     return f"""#!KAMAILIO
 # written by the readiness lab
 debug=2
@@ -255,14 +303,14 @@ use_dns_cache=off
 listen=udp:{spec.address}:{spec.port}
 listen=tcp:{spec.address}:{spec.port}
 listen=tcp:{spec.address}:{spec.rpc_port}
-alias="{spec.domain}"
+{tls_listen}alias="{spec.domain}"
 alias="sip.{spec.domain}"
 tcp_accept_no_cl=yes
 # ul.dump of 10,000 contacts is a ~9 MB HTTP reply: let the TCP write queue hold it.
 tcp_conn_wq_max=67108864
 tcp_wq_max=134217728
 
-loadmodule "tm.so"
+{tls_load}loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
 loadmodule "pv.so"

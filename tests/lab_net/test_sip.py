@@ -5,12 +5,14 @@ registrar and by a trunk endpoint, the "endpoint down" fault, and stop by PID.""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from readiness_lab import sip
+from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor
 
 from .tools import PHONES_ADDRESS, SIP_ADDRESS, TRUNK_DOWN, TRUNK_UP, all_gone, sh
@@ -31,12 +33,12 @@ class Sip:
 
 
 @pytest.fixture(scope="module")
-def telephony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sip]:
+def telephony(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> Iterator[Sip]:
     sup = Supervisor(tmp_path_factory.mktemp("sip"))
     spec = sip.SipSpec(EXTENSIONS, [sip.Endpoint("sbc-north", TRUNK_UP),
                                     sip.Endpoint("sbc-south", TRUNK_DOWN, up=False)],
-                       address=SIP_ADDRESS, phones_address=PHONES_ADDRESS)
-    lab = sip.start(spec, sup)
+                       address=SIP_ADDRESS, phones_address=PHONES_ADDRESS, tls=True)
+    lab = sip.start(spec, sup, lab_ca)
     try:
         yield Sip(sup, spec, lab,
                   sip.options_scenario(sup.state_dir / "options-200.xml", 200),
@@ -79,6 +81,30 @@ def test_registrar_over_tcp(telephony: Sip) -> None:
             "-t", "t1", "-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "5s",
             "-timeout_error"], timeout=30)
     assert r.returncode == 0, r.stdout[-500:]
+
+
+def test_sip_over_tls(telephony: Sip, lab_ca: LabCA) -> None:
+    # SIPp here is built without TLS: openssl s_client carries one OPTIONS instead.
+    assert telephony.lab.tls == (SIP_ADDRESS, 5061)
+    request = (f"OPTIONS sip:4101@{SIP_ADDRESS}:5061;transport=tls SIP/2.0\r\n"
+               "Via: SIP/2.0/TLS 127.0.0.1:5099;branch=z9hG4bK-tls1\r\n"
+               "From: <sip:probe@127.0.0.1>;tag=tls1\r\nTo: <sip:4101@valeshared.test>\r\n"
+               "Call-ID: tls-probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+               "Content-Length: 0\r\n\r\n")
+    proc = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"{SIP_ADDRESS}:5061", "-quiet",
+         "-verify_hostname", "sip.valeshared.test", "-CAfile", str(lab_ca.cert_path),
+         "-verify_return_error"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(request)
+    proc.stdin.flush()
+    try:
+        status = proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert status.startswith("SIP/2.0 200"), status
 
 
 def test_trunk_endpoint_up_and_down(telephony: Sip) -> None:
