@@ -408,6 +408,9 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
                              f"choose from {', '.join(COMPONENTS)}")
     run = _Run(opts, say)
     say(f"lab up: {opts.staff} staff per organisation, seed {opts.seed}, state {run.state}")
+    if any(running for _, running in run.sup.status()):
+        say("  (a lab is already running from this state folder: stopping it first)")
+        down(run.state)
     run.plan.write(run.state)
     run.secrets = writer.write_secrets(run.estate, run.state / "secrets")
     say(f"  {'ca':<6} up      {run.ca.cert_path}")
@@ -444,14 +447,12 @@ def down(state: Path, say: Say = _quiet) -> list[str]:
         say(f"lab down: nothing at {state}")
         return []
     sup = Supervisor(state)
-    stopped: list[str] = []
+    recorded = [m.name for m in sup.processes()]
     errors: list[str] = []
 
     def attempt(name: str, action: Callable[[], object]) -> None:
         try:
-            result = action()
-            if isinstance(result, list):
-                stopped.extend(str(r) for r in result)
+            action()
         except Exception as exc:  # keep going: everything else must still stop
             errors.append(f"{name}: {exc}")
 
@@ -471,24 +472,23 @@ def down(state: Path, say: Say = _quiet) -> list[str]:
         from . import samba
 
         attempt("samba", lambda: samba.stop_samba_state(state, sup))
-    attempt("slapd", lambda: [n for n in ("slapd-north", "slapd-south") for n in sup.stop(n)])
+    attempt("slapd", lambda: [sup.stop(n) for n in ("slapd-north", "slapd-south")])
     attempt("dns", lambda: dns.stop(sup, state))
     from . import netns, ssh
 
     attempt("ssh", lambda: ssh.stop(sup))
     attempt("gateway", gateway.stop)
     attempt("net", lambda: netns.stop(sup))
-    stopped += sup.stop()  # anything else recorded
+    sup.stop()  # anything else recorded
     left = [f"{m.name} (pid {m.pid})" for m, running in sup.status() if running]
     if left:
         errors.append("still running: " + ", ".join(left))
     for e in errors:
         say(f"lab down: {e}")
-    say(f"lab down: stopped {len(stopped)} process group(s)" + ("" if not errors else
-                                                                 ", with errors"))
+    say(f"lab down: stopped {len(recorded)} process(es)" + (", with errors" if errors else ""))
     if errors:
         raise LabError("; ".join(errors))
-    return stopped
+    return recorded
 
 
 def status(state: Path) -> list[tuple[str, int, bool, str]]:
