@@ -29,8 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SHARED_DOMAIN = "valeshared.test"
 AD_REALM = "AD.VALESHARED.TEST"
@@ -560,14 +559,8 @@ def _people(org: Organisation, size: int, seed: int, sites: tuple[Site, ...],
     # Pilots: the first few ordinary staff of the HQ (deterministic, easy to find).
     pilots = [p.id for p in out if p.kind == "staff" and p.site == hq][:PILOTS_PER_ORG]
     return [
-        _replace(p, pilot=True) if p.id in pilots else p for p in out
+        replace(p, pilot=True) if p.id in pilots else p for p in out
     ]
-
-
-def _replace(person: Person, **changes: object) -> Person:
-    from dataclasses import replace
-
-    return replace(person, **changes)  # type: ignore[arg-type]
 
 
 def _new_mail(people: list[Person]) -> list[Person]:
@@ -586,7 +579,7 @@ def _new_mail(people: list[Person]) -> list[Person]:
             n += 1
             candidate = f"{local}{n}"
         taken.add(candidate)
-        out.append(_replace(p, new_mail=f"{candidate}@{SHARED_DOMAIN}"))
+        out.append(replace(p, new_mail=f"{candidate}@{SHARED_DOMAIN}"))
     return out
 
 
@@ -609,10 +602,5 @@ def _migrate(people: list[Person], seed: int, size: int) -> list[Person]:
             continue
         ad = p.username if p.username not in ad_names else f"{p.username}.{p.organisation[0]}"
         ad_names.add(ad)
-        out.append(_replace(p, tags=(*p.tags, "migrated"), ad_username=ad))
+        out.append(replace(p, tags=(*p.tags, "migrated"), ad_username=ad))
     return out
-
-
-def iter_staff_rows(estate: Estate) -> Iterator[Person]:
-    """Inventory staff in a stable order: organisation, then id."""
-    yield from sorted(estate.staff, key=lambda p: (p.organisation, p.id))

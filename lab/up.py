@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets as _secrets
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -275,7 +273,7 @@ class _Run:
                 # so a lockout injected today still blocks the person on go-live day.
                 policies=(slapd.PolicySpec("default", lockout_duration=0),),
                 service_password=self.secrets[directory.bind_secret],
-                admin_password=_password(), organisation_name=org.name,
+                admin_password=writer.new_password(), organisation_name=org.name,
             )
             info = slapd.start_slapd(spec, self.sup, self.ca, self.state, now=self.now)
             where.append(f"{org.id} {info.ldap_url} + {info.ldaps_url} "
@@ -289,7 +287,7 @@ class _Run:
         mail = [p.new_mail, *p.old_mail] if p.new_mail else list(p.old_mail)
         spec = m.PersonSpec(
             uid=p.username, given_name=p.given, sn=p.surname,
-            password=self.secrets[p.credential_secret] if p.pilot else _password(),
+            password=self.secrets[p.credential_secret] if p.pilot else writer.new_password(),
             mail=mail, telephone_number=p.extension, employee_number=p.id,
             title=", ".join(self.estate.role(r).description for r in p.roles),
             ou=p.site,
@@ -324,7 +322,7 @@ class _Run:
                        if f.kind == GROUP_MISSING and f.target == ad.id}
             users.append(samba.ADUserSpec(
                 username=p.ad_username, given_name=p.given, surname=p.surname,
-                password=self.secrets[p.credential_secret] if p.pilot else _password(),
+                password=self.secrets[p.credential_secret] if p.pilot else writer.new_password(),
                 mail=p.new_mail or None,
                 proxy_addresses=[f"smtp:{a}" for a in p.old_mail],
                 telephone=p.extension or None,
@@ -335,7 +333,7 @@ class _Run:
             ))
         spec = samba.SambaSpec(
             users=users, groups=[samba.ADGroupSpec(g) for g in self.estate.groups],
-            service_password=self.secrets[ad.bind_secret], admin_password=_password(),
+            service_password=self.secrets[ad.bind_secret], admin_password=writer.new_password(),
             # As in the directories: a lock lasts until an administrator unlocks it.
             policy=samba.DomainPolicySpec(lockout_duration_minutes=0,
                                           reset_lockout_after_minutes=30),
@@ -388,10 +386,6 @@ class _Run:
         return (f"kamailio sip:{host}:{port} (udp+tcp), {len(lab.registered)} of "
                 f"{len(extensions)} extensions registered; endpoints up: "
                 + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items())))
-
-
-def _password() -> str:
-    return _secrets.token_urlsafe(12) + "-Aa7"
 
 
 def _indent(text: str) -> str:
@@ -515,8 +509,3 @@ def _component_of(process: str) -> str:
         if process.startswith(prefix):
             return component
     return "net"
-
-
-def remove_state(state: Path) -> None:
-    """Delete a state folder after :func:`down` (tests use it; ``lab down`` keeps it)."""
-    shutil.rmtree(state, ignore_errors=True)

@@ -258,7 +258,8 @@ def _secret_file(path: Path, value: str) -> None:
     path.chmod(0o600)
 
 
-def _password() -> str:
+def new_password() -> str:
+    """A random lab password (letters, digits and a symbol: passes AD complexity rules)."""
     # Letters, digits and a symbol from each class: satisfies AD complexity rules.
     return _secrets.token_urlsafe(15) + "-Aa7"
 
@@ -280,7 +281,7 @@ def write_secrets(estate: Estate, secrets_dir: Path,
         if path.exists():
             values[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
             continue
-        values[name] = _password()
+        values[name] = new_password()
         _secret_file(path, values[name])
     for name, value in (extra or {}).items():
         _secret_file(secrets_dir / name, value)
