@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -94,7 +95,7 @@ def set_fault(spec: WebSpec, app_id: str, fault: Fault | None, sup: Supervisor,
               ca: LabCA) -> WebSpec:
     """Change one application's fault and reload the running nginx; returns the new spec."""
     apps = [replace(a, fault=fault) if a.id == app_id else a for a in spec.apps]
-    if apps == spec.apps and not any(a.id == app_id for a in apps):
+    if not any(a.id == app_id for a in spec.apps):
         raise LabError(f"no application {app_id!r}")
     new = replace(spec, apps=apps)
     reload(new, sup, ca)
@@ -102,19 +103,33 @@ def set_fault(spec: WebSpec, app_id: str, fault: Fault | None, sup: Supervisor,
 
 
 def reload(spec: WebSpec, sup: Supervisor, ca: LabCA) -> None:
-    """Rewrite the config from ``spec``, check it, and SIGHUP the nginx master."""
+    """Rewrite the config from ``spec``, check it, SIGHUP the nginx master, and wait
+    until a worker with the new configuration runs (up to 5 s)."""
     prefix = _prefix(sup)
     _write(spec, prefix, ca)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     run([nginx, "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "logs/error.log", "-t"])
     for m in sup.processes():
         if m.name == PROCESS:
+            before = _workers(m.pid)
             os.kill(m.pid, signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not (_workers(m.pid) - before):
+                time.sleep(0.02)
             return
     raise LabError("nginx is not running")
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _workers(master: int) -> set[int]:
+    """PIDs of the nginx master's children (its workers)."""
+    children = Path(f"/proc/{master}/task/{master}/children")
+    try:
+        return {int(p) for p in children.read_text().split()}
+    except OSError:
+        return set()
 
 
 def _prefix(sup: Supervisor) -> Path:
