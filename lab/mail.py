@@ -153,12 +153,27 @@ def instance_pids(conf: Path) -> list[int]:
 
 
 def set_rejected(spec: MailSpec, rejected: list[str], sup: Supervisor) -> MailSpec:
-    """Fault switch on a running server: rewrite the mailbox map (texthash: re-read on reload)."""
+    """Fault switch on a running server: rewrite the mailbox map and reload postfix.
+
+    texthash maps are read when an smtpd starts, so this waits (up to 5 s) until
+    the smtpd processes that ran before the reload are gone.
+    """
     spec.rejected = list(rejected)
-    base = sup.state_dir / "postfix"
-    _write_maps(spec, base / "etc")
-    run(["postfix", "-c", str(base / "etc"), "reload"])
+    conf = sup.state_dir / "postfix" / "etc"
+    _write_maps(spec, conf)
+    old = [p for p in instance_pids(conf) if _comm(p) == "smtpd"]
+    run(["postfix", "-c", str(conf), "reload"])
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in old) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return spec
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 # --------------------------------------------------------------------------- internals
