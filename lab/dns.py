@@ -15,8 +15,8 @@ resolvers work.
 
 Records: A for every server of the address plan, MX (every domain -> the shared
 platform, coexistence), SPF, DMARC, DKIM (TXT at the shared domain, CNAMEs from the
-old domains, as platforms publish them), SRV for SIP (``_sip._udp``, ``_sip._tcp``; no
-``_sips._tcp``: the lab's kamailio offers no TLS), LDAP and Kerberos,
+old domains, as platforms publish them), SRV for SIP (``_sip._udp``, ``_sip._tcp``, and
+``_sips._tcp`` when kamailio offers TLS), LDAP and Kerberos,
 autodiscover/autoconfig. DNS faults from the fault plan: a domain without
 ``_dmarc`` and an SPF record without the shared mail server.
 """
@@ -83,8 +83,8 @@ def _relative(name: str, domain: str) -> str:
 
 
 def zone_text(domain: str, estate: Estate, faults: FaultPlan, hosts: Mapping[str, str],
-              dkim_public: str) -> str:
-    """The zone file of ``domain`` (pure)."""
+              dkim_public: str, sip_tls: bool = True) -> str:
+    """The zone file of ``domain`` (pure); ``_sips._tcp`` only when SIP over TLS runs."""
     broken_dmarc = {f.subject.removeprefix("domains:") for f in faults.of_kind(DMARC_MISSING)}
     broken_spf = {f.subject.removeprefix("domains:") for f in faults.of_kind(SPF_MISSING_SHARED)}
     mail = f"mail.{SHARED_DOMAIN}."
@@ -111,6 +111,7 @@ def zone_text(domain: str, estate: Estate, faults: FaultPlan, hosts: Mapping[str
             f"_autodiscover._tcp IN SRV 0 0 443 {mail}",
             f"_sip._udp IN SRV 10 50 5060 {sip}",
             f"_sip._tcp IN SRV 10 50 5060 {sip}",
+            *([f"_sips._tcp IN SRV 10 50 5061 {sip}"] if sip_tls else []),
             f"_submission._tcp IN SRV 0 1 587 {mail}",
         ]
         ad = _relative(AD_DOMAIN, domain)
@@ -182,7 +183,7 @@ def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
            hosts: Mapping[str, str] | None = None,
            listen: Sequence[str] = (DNS_IP,),
            site_hosts: Mapping[str, str] | None = None,
-           site_listen: str = "") -> tuple[Path, dict[str, Path]]:
+           site_listen: str = "", sip_tls: bool = True) -> tuple[Path, dict[str, Path]]:
     """Write ``<state>/dns/named.conf`` and the zones, and check them with BIND's tools.
 
     With ``site_hosts``, queries sent to ``site_listen`` (the site resolver) get those
@@ -197,7 +198,7 @@ def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
         zones: dict[str, Path] = {}
         for domain in (SHARED_DOMAIN, *(o.domain for o in estate.organisations)):
             path = directory / f"{domain}{suffix}.zone"
-            path.write_text(zone_text(domain, estate, faults, addresses, dkim),
+            path.write_text(zone_text(domain, estate, faults, addresses, dkim, sip_tls),
                             encoding="utf-8")
             run(["named-checkzone", "-q", domain, str(path)])
             zones[domain] = path
@@ -224,7 +225,7 @@ def _added_file(state_dir: Path) -> Path:
 def start(estate: Estate, faults: FaultPlan, sup: Supervisor, state_dir: Path, *,
           hosts: Mapping[str, str] | None = None,
           site_hosts: Mapping[str, str] | None = None,
-          site_listen: str = "") -> DnsInfo:
+          site_listen: str = "", sip_tls: bool = True) -> DnsInfo:
     """Render, check and start named; returns once it answers on 127.77.0.53:53.
 
     ``site_listen`` (10.77.0.1 when the namespaces exist) is listened on too and
@@ -233,7 +234,7 @@ def start(estate: Estate, faults: FaultPlan, sup: Supervisor, state_dir: Path, *
     sup.stop(NAME)
     listen = (DNS_IP, site_listen) if site_listen else (DNS_IP,)
     conf, zones = render(estate, faults, state_dir, hosts=hosts, listen=listen,
-                         site_hosts=site_hosts, site_listen=site_listen)
+                         site_hosts=site_hosts, site_listen=site_listen, sip_tls=sip_tls)
     added: list[str] = []
     if not _has_address(DNS_IP):
         run(["ip", "addr", "add", f"{DNS_IP}/32", "dev", "lo"])

@@ -244,9 +244,12 @@ class _Run:
         return ", ".join(f"{s}-jump {a}:{p}" for s, (a, p) in sorted(lab.hosts.items()))
 
     def dns(self) -> str:
+        from . import sip
+
         site_hosts = gateway.site_hosts(self.hosts, DNS_IP) if self.namespaces else None
         info = dns.start(self.estate, self.plan, self.sup, self.state, hosts=self.hosts,
-                         site_hosts=site_hosts, site_listen=DNS_SITE_IP if site_hosts else "")
+                         site_hosts=site_hosts, site_listen=DNS_SITE_IP if site_hosts else "",
+                         sip_tls=sip.tls_available())
         return f"named pid {info.pid} on " + ", ".join(f"{a}:53" for a in info.listen)
 
     def slapd(self) -> str:
@@ -381,9 +384,10 @@ class _Run:
                       if p.extension]
         endpoints = [sip.Endpoint(e.id, e.ip, e.port, up=f"sip_endpoints:{e.id}" not in down)
                      for e in self.estate.sip_endpoints]
-        lab = sip.start(sip.SipSpec(extensions, endpoints), self.sup)
+        lab = sip.start(sip.SipSpec(extensions, endpoints), self.sup, self.ca)
         host, port = lab.registrar
-        return (f"kamailio sip:{host}:{port} (udp+tcp), {len(lab.registered)} of "
+        tls = f", sips:{lab.tls[0]}:{lab.tls[1]}" if lab.tls else " (no TLS module)"
+        return (f"kamailio sip:{host}:{port} (udp+tcp){tls}, {len(lab.registered)} of "
                 f"{len(extensions)} extensions registered; endpoints up: "
                 + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items())))
 

@@ -313,6 +313,7 @@ def lab_facts(estate: Estate, *, namespaces: bool = True) -> dict[str, Any]:
         },
         "sip": {
             "registrar": f"sip.{SHARED_DOMAIN}", "address": f"{SIP_IP}:5060",
+            "tls": f"{SIP_IP}:5061 (when kamailio-tls-modules is installed)",
             "endpoints": {e.id: {"host": e.host, "address": f"{e.ip}:{e.port}",
                                  "owner": e.owner} for e in estate.sip_endpoints},
             "extensions": {p.extension: p.key for p in sorted(estate.staff, key=lambda x: x.key)

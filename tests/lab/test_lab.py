@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from readiness_lab import sip
 from readiness_lab import up as lab_up
 from readiness_lab.faults import DMARC_MISSING, SPF_MISSING_SHARED
 from readiness_lab.gateway import twin
@@ -63,6 +64,8 @@ def test_records_of_the_address_plan(lab: LabHandle) -> None:
     for domain in ("valeshared.test", "northvale.test", "southmere.test"):
         assert dig("+short", "MX", domain).strip() == "10 mail.valeshared.test."
     assert "5060 sip.valeshared.test." in dig("+short", "SRV", "_sip._udp.valeshared.test")
+    sips = dig("+short", "SRV", "_sips._tcp.valeshared.test")
+    assert ("5061 sip.valeshared.test." in sips) is sip.tls_available()
     assert "389 dc1.ad.valeshared.test." in dig("+short", "SRV", "_ldap._tcp.ad.valeshared.test")
     assert "v=DKIM1" in dig("+short", "TXT", "vale2026._domainkey.valeshared.test")
     assert "mail.valeshared.test" in dig("+short", "CNAME", "autodiscover.valeshared.test")
