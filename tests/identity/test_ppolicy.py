@@ -1,0 +1,123 @@
+"""OpenLDAP ppolicy semantics (pure): the DOMAIN.md traps and headroom arithmetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from readiness_checks.identity.family import _decode_ppolicy, map_failed_bind
+from readiness_checks.identity.ppolicy import (
+    PERMANENT_LOCK,
+    PPolicy,
+    evaluate_ppolicy_account,
+    parse_gentime,
+    policy_for,
+)
+
+NOW = dt.datetime(2027, 1, 1, 9, 0, tzinfo=dt.UTC)
+GO_LIVE = dt.datetime(2027, 2, 1, tzinfo=dt.UTC)
+POLICY = PPolicy("cn=default", max_failure=3, lockout=True, lockout_duration=900,
+                 max_age=90 * 86400, grace_limit=2, must_change=True)
+
+
+def gt(value: dt.datetime) -> str:
+    return value.strftime("%Y%m%d%H%M%SZ")
+
+
+def codes(attrs: dict[str, list[str]], policy: PPolicy | None = POLICY,
+          go_live: dt.datetime = GO_LIVE) -> list[tuple[str, str]]:
+    state = evaluate_ppolicy_account(attrs, policy, go_live=go_live, now=NOW)
+    return [(f.code, f.severity) for f in state.findings]
+
+
+def test_parse_gentime_variants() -> None:
+    assert parse_gentime("20270101090000Z") == NOW
+    assert parse_gentime("20270101090000.123456Z") == NOW + dt.timedelta(microseconds=123456)
+    assert parse_gentime("202701011000+0100") == NOW
+
+
+def test_permanent_lock_is_disabled() -> None:
+    assert codes({"pwdAccountLockedTime": [PERMANENT_LOCK]}) == [("disabled", "fail")]
+
+
+def test_expired_lock_is_not_a_lock() -> None:
+    old = gt(NOW - dt.timedelta(hours=1))  # duration 900 s: over
+    assert codes({"pwdAccountLockedTime": [old]}) == []
+
+
+def test_lock_only_counts_with_pwdlockout_true() -> None:
+    no_lockout = PPolicy("cn=x", max_failure=3, lockout=False)
+    assert codes({"pwdAccountLockedTime": [PERMANENT_LOCK]}, no_lockout) == []
+
+
+def test_lock_ending_before_go_live_warns_after_go_live_fails() -> None:
+    recent = gt(NOW - dt.timedelta(minutes=1))
+    assert codes({"pwdAccountLockedTime": [recent]}) == [("locked-until-before-go-live", "warn")]
+    forever = PPolicy("cn=p", max_failure=3, lockout=True, lockout_duration=0)
+    assert codes({"pwdAccountLockedTime": [recent]}, forever) == [("locked", "fail")]
+
+
+def test_expiry_judged_at_go_live_not_today() -> None:
+    changed = {"pwdChangedTime": [gt(NOW - dt.timedelta(days=70))]}  # valid 20 more days
+    assert codes(changed, go_live=NOW) == []
+    assert codes(changed) == [("password-expired", "fail")]
+
+
+def test_grace_logins_used_up() -> None:
+    attrs = {"pwdChangedTime": [gt(NOW - dt.timedelta(days=100))],
+             "pwdGraceUseTime": [gt(NOW - dt.timedelta(days=2)), gt(NOW - dt.timedelta(days=1))]}
+    assert codes(attrs) == [("grace-exhausted", "fail")]
+
+
+def test_must_change_only_when_the_policy_enforces_it() -> None:
+    assert codes({"pwdReset": ["TRUE"]}) == [("must-change", "warn")]
+    lax = PPolicy("cn=lax", must_change=False)
+    assert codes({"pwdReset": ["TRUE"]}, lax) == []
+
+
+def test_never_expiring_policy_and_missing_changed_time() -> None:
+    never = PPolicy("cn=n", max_age=0)
+    assert codes({"pwdChangedTime": [gt(NOW - dt.timedelta(days=900))]}, never) == []
+    assert codes({}) == []  # no pwdChangedTime: slapd cannot age it
+
+
+def test_start_and_end_times() -> None:
+    assert codes({"pwdStartTime": [gt(GO_LIVE + dt.timedelta(days=1))]}) == [
+        ("not-yet-valid", "fail")]
+    assert codes({"pwdEndTime": [gt(GO_LIVE - dt.timedelta(days=1))]}) == [
+        ("account-ended", "fail")]
+    assert codes({"pwdStartTime": [gt(NOW)], "pwdEndTime": [gt(GO_LIVE + dt.timedelta(1))]}) == []
+
+
+@pytest.mark.parametrize(("failures", "interval", "headroom"),
+                         [(0, 0, 3), (1, 0, 2), (2, 0, 1), (2, 60, 3)])
+def test_headroom(failures: int, interval: int, headroom: int) -> None:
+    policy = PPolicy("cn=d", max_failure=3, lockout=True, failure_count_interval=interval)
+    times = [gt(NOW - dt.timedelta(minutes=5 + i)) for i in range(failures)]
+    state = evaluate_ppolicy_account({"pwdFailureTime": times}, policy, go_live=GO_LIVE,
+                                     now=NOW)
+    assert state.lockout_headroom == headroom
+
+
+def test_no_lockout_policy_means_unlimited_headroom() -> None:
+    state = evaluate_ppolicy_account({}, PPolicy("cn=x"), go_live=GO_LIVE, now=NOW)
+    assert state.lockout_headroom is None
+
+
+def test_policy_choice() -> None:
+    policies = {"cn=default,ou=p": POLICY, "cn=other,ou=p": PPolicy("cn=other,ou=p")}
+    chosen, why = policy_for({"pwdPolicySubentry": ["cn=Other, ou=P"]}, policies, "cn=default,ou=p")
+    assert chosen is policies["cn=other,ou=p"] and "pwdPolicySubentry" in why
+    assert policy_for({}, policies, "cn=default,ou=p")[0] is POLICY
+    assert policy_for({}, policies, None)[0] is None
+
+
+def test_ppolicy_response_control_decoding_and_bind_reasons() -> None:
+    # SEQUENCE { error [1] accountLocked(1) }
+    assert _decode_ppolicy(bytes([0x30, 0x03, 0x81, 0x01, 0x01])) == {"error": 1}
+    # SEQUENCE { warning [0] { graceAuthNsRemaining [1] 2 } }
+    assert _decode_ppolicy(bytes([0x30, 0x05, 0xA0, 0x03, 0x81, 0x01, 0x02])) == {"grace": 2}
+    assert map_failed_bind("openldap", 49, "", {"error": 1})[0] == "account locked"
+    assert map_failed_bind("openldap", 49, "", {})[0] == "bad password"
+    assert map_failed_bind("ad", 49, "AcceptSecurityContext error, data 775, v4563", {})[0] \
+        == "locked"
