@@ -16,7 +16,7 @@ from readiness_lab.gateway import twin
 from readiness_lab.process import alive
 from readiness_lab.pytest_fixtures import LabHandle
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
 DNS = "127.77.0.53"
 READINESS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "readiness"
