@@ -228,3 +228,31 @@ def test_ldap_operations_do_not_grow_with_staff(inventory: Inventory, tmp_path: 
     (small, ops_small, searches_small), (big, ops_big, searches_big) = counts
     assert big > small
     assert ops_small == ops_big and searches_small == searches_big == 3  # people/groups/policies
+
+
+def test_cleartext_binds_are_refused_unless_allowed(identity_lab: IdentityLab,
+                                                    tmp_path: Path) -> None:
+    from readiness_checks.identity.client import DirectoryError, Endpoint, LdapSession
+
+    from readiness.inventory import InventoryError
+    from readiness.secrets import Secret
+
+    # The inventory may not ask for it silently...
+    folder = write_inventory(identity_lab, "cleartext")
+    text = (folder / "inventory.yaml").read_text()
+    (folder / "inventory.yaml").write_text(
+        text.replace("    start_tls: true\n", "    start_tls: false\n", 1))
+    with pytest.raises(InventoryError) as err:
+        load_inventory(folder)
+    assert "would send the bind password in clear" in str(err.value.problems[0])
+    # ... and the session refuses to send a password over a cleartext connection.
+    session = LdapSession("t", Endpoint.parse(f"ldap://{NORTH_HOST}:389"), NORTH_HOST,
+                          start_tls=False, ca_file=str(identity_lab.ca.cert_path),
+                          tls_verify=True, allow_cleartext=False, timeout=3)
+    session.open()
+    try:
+        with pytest.raises(DirectoryError) as refused:
+            session.bind(identity_lab.north.service_dn, Secret("x"))
+        assert refused.value.code == "cleartext"
+    finally:
+        session.close()
