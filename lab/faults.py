@@ -22,6 +22,7 @@ import json
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,15 @@ class FaultPlan:
     def of_kind(self, *kinds: str) -> list[Fault]:
         return [f for f in self.faults if f.kind in kinds]
 
+    @cached_property
+    def _by_subject(self) -> dict[str, list[Fault]]:
+        index: dict[str, list[Fault]] = {}
+        for f in self.faults:
+            index.setdefault(f.subject, []).append(f)
+        return index
+
     def for_subject(self, subject: str) -> list[Fault]:
-        return [f for f in self.faults if f.subject == subject]
+        return list(self._by_subject.get(subject, ()))
 
     def in_target(self, target: str) -> list[Fault]:
         return [f for f in self.faults if f.target == target]
@@ -137,8 +145,8 @@ class FaultPlan:
     def person_fault(self, target: str, person: Person) -> str | None:
         """The fault kind injected for ``person`` into ``target`` (a directory id,
         ``mail`` or ``sip``), or None."""
-        for f in self.faults:
-            if f.subject == person.key and f.target == target:
+        for f in self._by_subject.get(person.key, ()):
+            if f.target == target:
                 return f.kind
         return None
 
