@@ -177,11 +177,12 @@ class RunContext:
     @property
     def ledger(self) -> AttemptLedger:
         """The persistent credential-attempt ledger (lockout budget), shared by families."""
-        if self._ledger is None:
-            from readiness.ledger import AttemptLedger
+        with self._lock:
+            if self._ledger is None:
+                from readiness.ledger import AttemptLedger
 
-            self._ledger = AttemptLedger(self.state_dir / "ledger.sqlite")
-        return self._ledger
+                self._ledger = AttemptLedger(self.state_dir / "ledger.sqlite")
+            return self._ledger
 
     def vantage(self, name: str) -> Vantage:
         """The vantage point ``name`` (``local`` or an inventory vantage point)."""
