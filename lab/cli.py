@@ -3,7 +3,7 @@
     lab up [--staff N] [--seed S] [--state DIR] [--no-samba] [--only net,dns,...]
     lab down [--state DIR]
     lab status [--state DIR]
-    lab render --out DIR [--staff N] [--seed S]
+    lab render --out DIR [--staff N] [--seed S] [--state DIR]
 
 Exit codes: 0 done; 1 a component failed (the message says which and why);
 2 bad usage.
@@ -60,6 +60,9 @@ def parser(prog: str = "lab") -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True, help="folder to write the inventory to")
     r.add_argument("--staff", type=_staff, default=DEFAULT_STAFF)
     r.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    r.add_argument("--state", type=Path, default=Path(".lab"),
+                   help="the state folder of the lab it describes (default .lab); "
+                   "only its name is written (../../NAME/ca/ca.pem)")
     return p
 
 
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
                       f"{'running' if running else 'GONE'}")
             return 0 if all(r[2] for r in rows) else 1
         if args.command == "render":
-            written = lab.render(args.out, args.staff, args.seed)
+            written = lab.render(args.out, args.staff, args.seed, state=args.state)
             print(f"lab render: {len(written)} files in {args.out}")
             return 0
     except ValueError as exc:

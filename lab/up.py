@@ -140,9 +140,12 @@ def _quiet(_: str) -> None:
 
 
 def render(out: Path, staff: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
-           *, namespaces: bool = True) -> list[Path]:
-    """Write the inventory of the estate (no servers, no secrets): what ``lab up`` writes."""
-    return writer.write_inventory(generate(staff, seed), out, namespaces=namespaces)
+           *, namespaces: bool = True, state: Path = Path(writer.DEFAULT_STATE)) -> list[Path]:
+    """Write the inventory of the estate (no servers, no secrets): what ``lab up
+    --state STATE`` writes (only the state folder's name matters: see
+    :func:`readiness_lab.writer.state_paths`)."""
+    return writer.write_inventory(generate(staff, seed), out, namespaces=namespaces,
+                                  state_name=state.resolve().name)
 
 
 # --------------------------------------------------------------------------- up
@@ -421,7 +424,8 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
     run.step("mail", run.mail)
     run.step("sip", run.sip)
     inventory = run.state / "inventory"
-    writer.write_inventory(run.estate, inventory, namespaces=run.namespaces)
+    writer.write_inventory(run.estate, inventory, namespaces=run.namespaces,
+                           state_name=run.state.name)
     writer.write_facts(run.estate, run.state, namespaces=run.namespaces)
     run.report.seconds = time.perf_counter() - t0
     (run.state / "lab.json").write_text(json.dumps(run.report.to_json(), indent=1) + "\n")

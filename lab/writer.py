@@ -43,8 +43,21 @@ from .estate import (
 )
 
 PROGRAMME = "Vale Shared Service"
-CA_BUNDLE = "../ca/ca.pem"  # relative to the inventory files: <state>/ca/ca.pem
-KNOWN_HOSTS = "../ssh/known_hosts"  # <state>/ssh/known_hosts
+DEFAULT_STATE = ".lab"
+
+
+def state_paths(state_name: str = DEFAULT_STATE) -> tuple[str, str]:
+    """(ca_bundle, known_hosts) as written in the inventory, relative to its files.
+
+    ``../../<state name>/ca/ca.pem`` from ``<state>/inventory/`` is ``<state>/ca/ca.pem``
+    whatever the state folder, and from ``inventories/example/`` it is the default lab's
+    ``.lab/ca/ca.pem`` at the top of the project: so the committed example, byte for
+    byte what ``lab up`` writes at the defaults, can be swept against that lab as it is.
+    """
+    if not state_name or "/" in state_name or state_name in (".", ".."):
+        raise ValueError(f"not a folder name: {state_name!r}")
+    base = f"../../{state_name}"
+    return f"{base}/ca/ca.pem", f"{base}/ssh/known_hosts"
 SSH_USER = "readiness"
 FILES = ("programme.yaml", "sites.yaml", "roles.yaml", "directories.yaml",
          "applications.yaml", "staff.yaml", "hr/staff-north.csv", "hr/staff-south.csv")
@@ -66,8 +79,10 @@ def _write(path: Path, text: str, newline: str = "\n") -> None:
         out.write(text)
 
 
-def inventory_documents(estate: Estate, *, namespaces: bool = True) -> dict[str, str]:
+def inventory_documents(estate: Estate, *, namespaces: bool = True,
+                        state_name: str = DEFAULT_STATE) -> dict[str, str]:
     """Relative file name -> content of every inventory file (pure)."""
+    ca_bundle, known_hosts = state_paths(state_name)
     docs: dict[str, str] = {}
     docs["programme.yaml"] = _header(estate, "The merger programme and its organisations.") + \
         _dump({
@@ -82,7 +97,7 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True) -> dict[str,
                 o.id: {
                     "name": o.name,
                     "mail_domains": {"old": [o.domain], "new": SHARED_DOMAIN},
-                    "ca_bundle": CA_BUNDLE,
+                    "ca_bundle": ca_bundle,
                     "owner": o.owner,
                 }
                 for o in estate.organisations
@@ -98,7 +113,7 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True) -> dict[str,
             host, port = (s.jump_ip, 22) if namespaces else s.fallback_jump
             vantage_points[s.vantage_point] = {
                 "kind": "ssh", "host": host, "port": port, "user": SSH_USER,
-                "key": f"file:{s.vantage_point}.key", "known_hosts": KNOWN_HOSTS,
+                "key": f"file:{s.vantage_point}.key", "known_hosts": known_hosts,
             }
         else:
             entry["resolvers"] = [DNS_IP]
@@ -226,13 +241,14 @@ def _csv(org: str, people: Iterable[Person]) -> str:
     return ("\ufeff" if spec["bom"] else "") + buffer.getvalue()
 
 
-def write_inventory(estate: Estate, out: Path, *, namespaces: bool = True) -> list[Path]:
+def write_inventory(estate: Estate, out: Path, *, namespaces: bool = True,
+                    state_name: str = DEFAULT_STATE) -> list[Path]:
     """Write the inventory files into ``out`` (created); returns the paths written.
 
     Files of an earlier render that this one does not write are removed, so the
     folder always holds exactly one estate.
     """
-    docs = inventory_documents(estate, namespaces=namespaces)
+    docs = inventory_documents(estate, namespaces=namespaces, state_name=state_name)
     out.mkdir(parents=True, exist_ok=True)
     for old in [*out.glob("*.yaml"), *out.glob("hr/*.csv")]:
         if old.relative_to(out).as_posix() not in docs:
