@@ -3,6 +3,7 @@ the inventory it wrote valid, and `lab down` leaving nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -11,10 +12,12 @@ from pathlib import Path
 import pytest
 from readiness_lab import sip
 from readiness_lab import up as lab_up
-from readiness_lab.faults import DMARC_MISSING, SPF_MISSING_SHARED
+from readiness_lab.faults import DMARC_MISSING, SPF_MISSING_SHARED, observed
 from readiness_lab.gateway import twin
 from readiness_lab.process import alive
 from readiness_lab.pytest_fixtures import LabHandle
+
+from readiness.registry import load_families
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -101,6 +104,28 @@ def test_written_inventory_validates_with_the_cli(lab: LabHandle) -> None:
     for path in (lab.secrets_dir).rglob("*"):
         if path.is_file():
             assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_a_sweep_finds_exactly_the_injected_faults(lab: LabHandle, tmp_path: Path) -> None:
+    """The ground truth is the truth: every injected fault of an installed family is
+    reported (with its expected status), and nothing else fails, errors or warns."""
+    out = subprocess.run(
+        [str(READINESS), "sweep", str(lab.inventory), "--secrets-dir", str(lab.secrets_dir),
+         "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "out"),
+         "--no-progress"], capture_output=True, text=True, check=False)
+    assert out.returncode in (1, 3), out.stdout[-3000:] + out.stderr[-3000:]
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    results = data["results"] if isinstance(data, dict) else data
+    installed = {f.name for f in load_families()}
+    seen = observed(lab.plan, results)
+    missed = [f"{f.kind} {f.result_prefix}" for f, hits in seen.items()
+              if f.family in installed and not hits]
+    assert not missed, f"injected but not reported: {missed}"
+    prefixes = {f.result_prefix for f in lab.plan.faults}
+    unexpected = [f"{r['status']} {r['id']}: {r.get('observed') or r['summary']}"
+                  for r in results if r["status"] in ("fail", "error", "warn")
+                  and "|".join(r["id"].split("|")[:2]) not in prefixes]
+    assert not unexpected, "reported but not injected:\n" + "\n".join(unexpected[:20])
 
 
 def _leftovers(state: Path, pids: list[int]) -> list[str]:
