@@ -2,8 +2,9 @@
 
 * :func:`write_inventory` -> ``<out>/`` YAML files in the project's own format
   (docs/inventory.md) plus HR-style CSV exports of the bulk of the staff. Pure
-  function of the estate and the network mode: same size + seed => the same bytes
-  (no timestamps, no random ports; the CA is referred to by path only).
+  function of the estate, the network mode and the state folder's name: same size +
+  seed => the same bytes (no timestamps, no random ports; the CA bundle and SSH
+  known_hosts are referred to by path only, see :func:`state_paths`).
 * :func:`write_secrets` -> ``<state>/secrets/`` (mode 0600): service-account bind
   passwords, pilot passwords, SSH client keys. Existing values are kept, so a
   second ``lab up`` in the same state folder does not change them.
