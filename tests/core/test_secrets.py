@@ -33,7 +33,7 @@ def test_unresolvable_references_say_why_without_values(tmp_path: Path) -> None:
 
 def test_secret_never_prints_or_pickles() -> None:
     secret = Secret("Winter2026!", "env:X")
-    for text in (str(secret), repr(secret), f"{secret}", f"{secret!r}", "%s" % secret):
+    for text in (str(secret), repr(secret), f"{secret}", f"{secret!r}", "%s" % secret):  # noqa: UP031
         assert "Winter2026!" not in text
     with pytest.raises(TypeError):
         pickle.dumps(secret)
