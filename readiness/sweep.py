@@ -60,7 +60,11 @@ class SweepReport:
             by_subject[result.subject].append(result)
         verdicts = []
         for person in self.staff:
-            mine = [r for s in self.inventory.needs(person).subjects for r in by_subject.get(s, ())]
+            # A probe run from another site's vantage point says nothing about this person.
+            site = self.inventory.sites.get(person.site)
+            here = {"local", *(site.vantage_points if site else ())}
+            mine = [r for s in self.inventory.needs(person).subjects
+                    for r in by_subject.get(s, ()) if r.vantage in here]
             bad = sorted((r for r in mine if r.status in (Status.FAIL, Status.ERROR)),
                          key=lambda r: (-r.status.severity, r.id))
             verdicts.append(PersonVerdict(person, verdict(mine), tuple(bad)))

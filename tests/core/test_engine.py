@@ -136,3 +136,43 @@ def test_filters_select_staff_and_what_they_need(tmp_path: Path) -> None:
 def test_exit_codes(statuses: list[Status], code: int) -> None:
     results = [Result("s", "c", str(i), "local", s, "x") for i, s in enumerate(statuses)]
     assert exit_code(results) == code
+
+
+class FromSouthOnly(CheckFamily):
+    """A shared object that fails only when probed from the south site's vantage point."""
+
+    name = "fromsouth"
+
+    def plan(self, ctx: PlanContext) -> Iterable[Probe]:
+        for vantage in ("vp-north", "vp-south"):
+            yield Probe(self.name, "fromsouth.reach", "organisations:north", "share", vantage)
+
+    def run(self, probes: Sequence[Probe], ctx: RunContext) -> Iterable[Result]:
+        for probe in probes:
+            status = Status.FAIL if probe.vantage == "vp-south" else Status.PASS
+            yield probe.result(status, f"from {probe.vantage}")
+
+
+def test_a_result_counts_only_for_staff_at_sites_using_its_vantage(tmp_path: Path) -> None:
+    (tmp_path / "inv.yaml").write_text(
+        "programme: {name: x, go_live: 2027-01-04}\n"
+        "organisations: {north: {name: N}}\n"
+        "vantage_points:\n"
+        "  vp-north: {kind: ssh, host: jump-n.test, user: r, key: file:k}\n"
+        "  vp-south: {kind: ssh, host: jump-s.test, user: r, key: file:k}\n"
+        "sites:\n"
+        "  north-hq: {organisation: north, vantage_points: [vp-north]}\n"
+        "  south-hq: {organisation: north, vantage_points: [vp-south]}\n"
+        "staff:\n"
+        "  - {id: N1, organisation: north, site: north-hq}\n"
+        "  - {id: S1, organisation: north, site: south-hq}\n",
+        encoding="utf-8")
+    fam = FromSouthOnly()
+    inv = load(tmp_path, [fam])
+    plan = make_plan(inv, [fam], Selection())
+    results = run_plan(plan, _ctx(inv, tmp_path))
+    report = SweepReport(inv, plan.staff, results, dt.datetime.now(dt.UTC),
+                         dt.datetime.now(dt.UTC), inv.go_live)
+    assert {v.person.id: v.verdict for v in report.verdicts} == {
+        "N1": Verdict.READY, "S1": Verdict.NOT_READY}
+    assert report.blockers()[0].people == 1
