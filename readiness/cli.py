@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run the checks and report who is Day-1 ready")
     p.add_argument("inventory", type=Path, help="inventory folder or file")
-    p.add_argument("--out", type=Path, help="write results.json (and reports) into this folder")
+    p.add_argument("--out", type=Path,
+                   help="write results.json and staff.csv (one row per person) into this folder")
     p.add_argument("--secrets-dir", type=Path,
                    default=_env_path("READINESS_SECRETS_DIR"),
                    help="where relative file: secret references resolve "
@@ -186,7 +187,7 @@ def _color() -> bool:
 def cmd_sweep(ns: argparse.Namespace) -> int:
     from readiness.engine import make_plan, run_plan
     from readiness.family import RunContext
-    from readiness.reports import console, jsonfile
+    from readiness.reports import console, jsonfile, staffcsv
     from readiness.sweep import SweepReport
 
     families = _families()
@@ -224,8 +225,8 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     else:
         print(text)
     if ns.out:
-        path = jsonfile.write(report, ns.out)
-        print(f"Results written to {path}")
+        written = [jsonfile.write(report, ns.out), staffcsv.write(report, ns.out)]
+        print("Written: " + ", ".join(str(path) for path in written))
     return report.exit_code
 
 

@@ -52,6 +52,9 @@ def test_sweep_minimal_writes_results_json(tmp_path: Path) -> None:
     assert data["schema_version"] == 1
     assert data["exit_code"] == proc.returncode
     assert len(data["staff"]) == 3
+    rows = (tmp_path / "staff.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("subject,organisation,id,name,site,verdict")
+    assert len(rows) == 4
 
 
 def test_unknown_filter_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
