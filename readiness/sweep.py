@@ -2,7 +2,8 @@
 
 Per staff member, every result whose subject that person depends on (their own
 account, their site, the applications and resources their roles need...) counts:
-any ``fail`` makes them *not ready*, else any ``error`` makes them *unknown*.
+any ``fail`` makes them *not ready*, else any ``error`` makes them *unknown*; a
+person no check applied to is *unknown* too (nothing was verified).
 Failures are grouped by root cause into blockers, ranked by people affected.
 """
 
@@ -67,7 +68,9 @@ class SweepReport:
                     for r in by_subject.get(s, ()) if r.vantage in here]
             bad = sorted((r for r in mine if r.status in (Status.FAIL, Status.ERROR)),
                          key=lambda r: (-r.status.severity, r.id))
-            verdicts.append(PersonVerdict(person, verdict(mine), tuple(bad)))
+            # Nothing checked is not "ready": leadership must be able to trust the word.
+            outcome = verdict(mine) if mine else Verdict.UNKNOWN
+            verdicts.append(PersonVerdict(person, outcome, tuple(bad)))
         self.verdicts = verdicts
 
     @property

@@ -838,7 +838,7 @@ class _Evaluator:
         realm, _, acct = account.partition("/")
         sweep = self.ctx.shared(("identity", "sweep-id"), lambda: uuid.uuid4().hex)
         try:
-            reservation = self._ledger().reserve(
+            reservation = self.ctx.ledger.reserve(
                 realm, acct, now=self.now, sweep=str(sweep), family=FAMILY,
                 max_failures=d.attempt_budget,
                 window=dt.timedelta(hours=d.attempt_window_hours))
@@ -853,7 +853,7 @@ class _Evaluator:
         try:
             session = reader.session()
         except DirectoryError as exc:
-            self._ledger().record(reservation, Outcome.NOT_SENT, exc.code)
+            self.ctx.ledger.record(reservation, Outcome.NOT_SENT, exc.code)
             yield self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
                             f"{exc.message}", observed=exc.message, hint=exc.hint,
                             impact="whether the pilot can log in is unknown",
@@ -863,7 +863,7 @@ class _Evaluator:
             result = session.bind(dn, password)
         except DirectoryError as exc:
             # The bind may have reached the server: count it as a failure, never retry.
-            self._ledger().record(reservation, Outcome.FAILURE, exc.code)
+            self.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
             yield self._res(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
                             f"{exc.message}", observed=exc.message, hint=exc.hint,
                             impact="whether the pilot can log in is unknown",
@@ -873,10 +873,6 @@ class _Evaluator:
             session.close()
         yield from self._bind_result(probe, reservation, dn, result)
 
-    def _ledger(self) -> Any:
-        # RunContext.ledger opens the ledger lazily; make that happen once per sweep even
-        # when several directories' batches reach it at the same moment.
-        return self.ctx.shared(("identity", "ledger"), lambda: self.ctx.ledger)
 
     def _headroom_refusal(self, reader: _Reader, dn: str) -> str | None:
         """Read the account's lockout state fresh and refuse when headroom is low."""
@@ -912,7 +908,7 @@ class _Evaluator:
         message = str(result.get("message", "") or "")
         pp = ppolicy_control(result)
         if code == 0:
-            self._ledger().record(reservation, Outcome.SUCCESS, "success")
+            self.ctx.ledger.record(reservation, Outcome.SUCCESS, "success")
             if pp.get("error") == 2:
                 yield self._res(
                     probe, PILOT, Status.WARN, f"pilot bind as {dn} succeeded but the "
@@ -929,7 +925,7 @@ class _Evaluator:
                 expected="bind succeeds", observed="success",
                 details={"ppolicy": pp})
             return
-        self._ledger().record(reservation, Outcome.FAILURE,
+        self.ctx.ledger.record(reservation, Outcome.FAILURE,
                                f"{code} {result.get('description', '')}")
         reason, hint = map_failed_bind(self.d.kind, code, message, pp)
         yield self._res(

@@ -176,3 +176,11 @@ def test_a_result_counts_only_for_staff_at_sites_using_its_vantage(tmp_path: Pat
     assert {v.person.id: v.verdict for v in report.verdicts} == {
         "N1": Verdict.READY, "S1": Verdict.NOT_READY}
     assert report.blockers()[0].people == 1
+
+
+def test_a_person_nothing_checked_is_unknown_not_ready(tmp_path: Path) -> None:
+    inv = load(MINIMAL, [])
+    report = SweepReport(inv, inv.staff, [], dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC),
+                         inv.go_live)
+    assert {v.verdict for v in report.verdicts} == {Verdict.UNKNOWN}
+    assert report.exit_code == 0
