@@ -271,7 +271,9 @@ def _secret_file(path: Path, value: str) -> None:
     os.chmod(path.parent, 0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(value if value.endswith("\n") else value + "\n")
+        # Exactly the value: `ldapsearch -y FILE` sends a trailing newline as part of the
+        # password. (Keys passed in `extra` keep the newline PEM text ends with.)
+        out.write(value)
     path.chmod(0o600)
 
 
