@@ -102,7 +102,7 @@ class UpOptions:
 @dataclass
 class Component:
     name: str
-    status: str  # up | failed | skipped | todo
+    status: str  # up | failed | skipped
     where: str = ""
     seconds: float = 0.0
     error: str = ""
@@ -190,9 +190,8 @@ class _Run:
             self.say(f"  {name:<6} FAILED  ({seconds:.1f}s)\n" + _indent(str(exc)))
             return
         seconds = time.perf_counter() - t0
-        status = "todo" if where.startswith("TODO") else "up"
-        self.report.components.append(Component(name, status, where, seconds))
-        self.say(f"  {name:<6} {status:<6}  {where}  ({seconds:.1f}s)")
+        self.report.components.append(Component(name, "up", where, seconds))
+        self.say(f"  {name:<6} up      {where}  ({seconds:.1f}s)")
 
     def is_up(self, name: str) -> bool:
         return any(c.name == name and c.status == "up" for c in self.report.components)

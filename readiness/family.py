@@ -196,7 +196,7 @@ class RunContext:
     def resolve(self, host: str) -> list[str]:
         """Addresses of ``host`` as the sweep finds servers (``programme.resolvers``;
         none = the OS resolver), looked up once per sweep. Raises
-        readiness.naming.ResolveError. (Added by the network helper.)"""
+        readiness.naming.ResolveError."""
         from readiness import naming
 
         resolvers = tuple(self.inventory.programme.resolvers)
