@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,8 @@ class RunContext:
         ledger: AttemptLedger | None = None,
     ) -> None:
         self.inventory = inventory
+        # Identifies this sweep, e.g. to the attempt ledger (one attempt per account per sweep).
+        self.sweep_id = uuid.uuid4().hex
         self.go_live = go_live
         self.clock = clock
         self.secrets_dir = secrets_dir

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -836,10 +835,9 @@ class _Evaluator:
             return
         account = probe.account or f"{self.dir_id}/{_key_of(d, person)}"
         realm, _, acct = account.partition("/")
-        sweep = self.ctx.shared(("identity", "sweep-id"), lambda: uuid.uuid4().hex)
         try:
             reservation = self.ctx.ledger.reserve(
-                realm, acct, now=self.now, sweep=str(sweep), family=FAMILY,
+                realm, acct, now=self.now, sweep=self.ctx.sweep_id, family=FAMILY,
                 max_failures=d.attempt_budget,
                 window=dt.timedelta(hours=d.attempt_window_hours))
         except BudgetExceeded as exc:
