@@ -71,10 +71,10 @@ KINDS: dict[str, tuple[str, str, str]] = {
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_EXPIRED,
               PASSWORD_MUST_CHANGE, GROUP_MISSING, MAIL_MISSING, MAIL_WRONG_DOMAIN)
-# Faults injected per migrated person into the shared AD (pwdLastSet cannot fake an old
-# password there, so no password-expired).
+# Faults injected per migrated person into the shared AD (an expired password is a
+# pwdLastSet back-dated past maxPwdAge, written before the DC starts: lab/samba.py).
 AD_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_MUST_CHANGE,
-            GROUP_MISSING)
+            GROUP_MISSING, PASSWORD_EXPIRED)
 SMALL = 40
 WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certificate has
 

@@ -335,6 +335,8 @@ class _Run:
                 organisation=p.organisation, employee_id=p.id,
                 present=kind != ACCOUNT_MISSING, disabled=kind == ACCOUNT_DISABLED,
                 lock=kind == ACCOUNT_LOCKED, must_change=kind == PASSWORD_MUST_CHANGE,
+                # Older than the domain's maximum password age (90 days): expired.
+                password_age=dt.timedelta(days=120) if kind == PASSWORD_EXPIRED else None,
             ))
         spec = samba.SambaSpec(
             users=users, groups=[samba.ADGroupSpec(g) for g in self.estate.groups],
