@@ -177,6 +177,7 @@ class DnsFamily(CheckFamily):
                     family=self.name, check=CHECK, subject=ref.subject,
                     target=f"{ref.host} via {resolver}", vantage=vantage,
                     server=f"dns:{resolver}", batch=f"dns@{vantage}",
+                    sites=tuple(sorted(sites)),
                     timeout=self.default_timeout,
                     summary=f"resolve {ref.host} (A/AAAA) via {resolver} from {vantage}",
                     params={"host": ref.host, "resolver": resolver, "owner": ref.owner,

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import socket
 import time
 import urllib.parse
 from collections import Counter
@@ -172,6 +173,7 @@ class NetworkFamily(CheckFamily):
                 yield Probe(
                     family=self.name, check=CHECK, subject=subject, target=f"{host}:{port}",
                     vantage=vantage, server=f"{host}:{port}", batch=f"network@{vantage}",
+                    sites=tuple(sorted(sites)),
                     timeout=obj.timeout or self.default_timeout,
                     summary=f"TCP connect to {host}:{port} from {vantage}",
                     params={"host": host, "port": port, "resolvers": resolvers,
@@ -279,9 +281,12 @@ class NetworkFamily(CheckFamily):
                     attempts.append((address, "no-answer",
                                      f"no answer within {probe.timeout:g}s"))
                     continue
+                except socket.gaierror as exc:  # the jump host could not resolve the name
+                    attempts.append((address, "unresolved", exc.strerror or str(exc)))
+                    continue
                 except OSError as exc:
                     kind = "unreachable" if exc.errno in (
-                        errno.EHOSTUNREACH, errno.ENETUNREACH, None) else "error"
+                        errno.EHOSTUNREACH, errno.ENETUNREACH) else "error"
                     attempts.append((address, kind, exc.strerror or str(exc)))
                     continue
                 with contextlib.suppress(Exception):
@@ -310,6 +315,12 @@ class NetworkFamily(CheckFamily):
                         hint=f"a firewall probably drops traffic from {where[5:]} to {host}:{port};"
                              " open the flow (and check the return path: one-way blocks are "
                              "common), or check that the host is up")
+        if "unresolved" in outcomes:
+            return done(Status.ERROR, f"{where[5:]} cannot resolve {host}, so {host}:{port} "
+                        "could not be tested", observed=observed,
+                        root_cause=f"dns|{host.lower()}|via-{probe.vantage}",
+                        hint=f"check that {host} resolves at {where[5:]} (its resolvers, "
+                             "conditional forwarders for the other organisation's domain)")
         if "unreachable" in outcomes:
             return done(Status.FAIL, f"{host}:{port} is unreachable {where} (no route)",
                         observed=observed, root_cause=f"tcp|{host.lower()}:{port}|unreachable",

@@ -88,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="list what would be probed and each pilot account's lockout cost; no I/O")
     p.add_argument("--go-live", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
                    help="judge expiry as of this date instead of the programme's go-live")
-    p.add_argument("--workers", type=int, default=8, help="batches run at once (default 8)")
-    p.add_argument("--server-limit", type=int, default=8,
+    p.add_argument("--workers", type=_positive, default=8,
+                   help="batches run at once (default 8)")
+    p.add_argument("--server-limit", type=_positive, default=8,
                    help="concurrent probes per server (default 8)")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     p.set_defaults(handler=cmd_sweep)
@@ -103,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("lab", help="the lab of real servers: up|down|status|render (lab --help)")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _env_path(name: str) -> Path | None:
@@ -188,6 +199,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     from readiness.engine import make_plan, run_plan
     from readiness.family import RunContext
     from readiness.reports import console, jsonfile, staffcsv
+    from readiness.results import exit_code
     from readiness.sweep import SweepReport
 
     families = _families()
@@ -199,7 +211,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     plan = make_plan(inventory, families, selection, go_live)
     if ns.dry_run:
         _print_plan(plan)
-        return 0
+        return exit_code(plan.failed)
     state_dir = ns.state_dir or _env_path("READINESS_STATE_DIR") or (
         Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
         / "day1-readiness")

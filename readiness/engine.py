@@ -158,6 +158,7 @@ class _BatchRunner:
         self.pending = {p.id: p for p in probes}
         self.lock = threading.Lock()
         self.abandoned = False
+        self.current: str | None = None  # the probe whose results are arriving
         longest = max(p.timeout for p in probes)
         # A batch may need several rounds of its per-server limit; allow for that, then give up.
         rounds = math.ceil(len(probes) / max(ctx.server_limit, 1))
@@ -186,10 +187,16 @@ class _BatchRunner:
                 ))
 
     def _accept(self, result: Result) -> bool:
+        """Take a result. A probe counts as finished only once the family has moved on to
+        another probe (or ended): a crash or deadline in the middle of a probe's results
+        must still mark that probe as not determined, never leave only its early passes."""
         with self.lock:
             if self.abandoned:
                 return False
-            self.pending.pop(result.probe, None)
+            if result.probe != self.current:
+                if self.current is not None:
+                    self.pending.pop(self.current, None)
+                self.current = result.probe
             return True
 
     def _run(self) -> None:
@@ -210,6 +217,9 @@ class _BatchRunner:
                 duration_ms=(time.perf_counter() - started) * 1000,
             ))
             return
+        with self.lock:
+            if self.current is not None:
+                self.pending.pop(self.current, None)
         self._finish(lambda p: p.result(
             Status.ERROR, f"the {self.fam.name} family returned no result for this probe",
             impact="readiness of this subject is unknown",

@@ -75,6 +75,9 @@ class Probe:
     lockout_cost: int = 0  # authentication attempts this probe may spend
     account: str = ""  # "realm/account" the attempts are charged to
     summary: str = ""  # what the probe will check, for dry runs
+    # The sites whose view this probe gives (e.g. reachability from their vantage point
+    # through their resolvers); empty when it is not site-specific.
+    sites: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -91,6 +94,7 @@ class Probe:
             "vantage": self.vantage,
             "family": self.family,
             "probe": self.id,
+            "sites": self.sites,
         }
         base.update(fields)
         return Result(status=status, summary=summary, **base)

@@ -390,9 +390,13 @@ def _lookup(name: str, label: str, vantage: str, server: str, port: int, timeout
                     _, more = _records(answer, qname, rdtype)
                     chain.extend(c for c in more if c not in chain)
                 if outcome in ERROR_OUTCOMES:
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if addresses:  # IPv4 answered; a resolver that drops AAAA is common
+                        return Lookup(name, label, vantage, "ok", tuple(addresses),
+                                      tuple(chain), detail=f"{rdtype}: {outcome} ({detail})",
+                                      queries=queries, elapsed_ms=elapsed)
                     return Lookup(name, label, vantage, outcome, cnames=tuple(chain),
-                                  detail=detail, queries=queries,
-                                  elapsed_ms=(time.perf_counter() - started) * 1000)
+                                  detail=detail, queries=queries, elapsed_ms=elapsed)
                 outcomes.append(outcome)
                 break
             found, more = _records(answer, qname, rdtype)

@@ -64,4 +64,11 @@ def load_families() -> list[CheckFamily]:
                 f"two check families are named {fam.name!r}: {found[fam.name][1]} and {origin}"
             )
         found[fam.name] = (fam, origin)
+    owners: dict[str, str] = {}
+    for name in sorted(found):
+        for section in found[name][0].sections:
+            if section in owners:
+                raise RegistryError(f"inventory section {section!r} is claimed by two check "
+                                    f"families: {owners[section]} and {name}")
+            owners[section] = name
     return [found[name][0] for name in sorted(found)]

@@ -63,6 +63,7 @@ class Result:
     family: str = ""
     duration_ms: float = 0.0
     probe: str = ""  # id of the probe that produced it
+    sites: tuple[str, ...] = ()  # the sites whose view it gives; empty = not site-specific
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,6 +73,7 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
+        data["sites"] = list(self.sites)
         data["id"] = self.id
         data["duration_ms"] = round(self.duration_ms, 3)
         if not data["root_cause"]:

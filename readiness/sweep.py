@@ -61,11 +61,10 @@ class SweepReport:
             by_subject[result.subject].append(result)
         verdicts = []
         for person in self.staff:
-            # A probe run from another site's vantage point says nothing about this person.
             site = self.inventory.sites.get(person.site)
             here = {"local", *(site.vantage_points if site else ())}
             mine = [r for s in self.inventory.needs(person).subjects
-                    for r in by_subject.get(s, ()) if r.vantage in here]
+                    for r in by_subject.get(s, ()) if _speaks_for(r, person.site, here)]
             bad = sorted((r for r in mine if r.status in (Status.FAIL, Status.ERROR)),
                          key=lambda r: (-r.status.severity, r.id))
             # Nothing checked is not "ready": leadership must be able to trust the word.
@@ -136,6 +135,14 @@ class SweepReport:
             ],
             "results": [r.to_json() for r in self.results],
         }
+
+
+def _speaks_for(result: Result, site: str, vantages: set[str]) -> bool:
+    """Whether a result says something about a person at ``site``: a probe giving other
+    sites' view (their vantage point, their resolvers) says nothing about this person."""
+    if result.sites:
+        return site in result.sites
+    return result.vantage in vantages
 
 
 def _cause(result: Result) -> str:

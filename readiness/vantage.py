@@ -20,6 +20,7 @@ callers should report it as "we could not find out", never as the target's fault
 
 from __future__ import annotations
 
+import errno
 import io
 import socket
 import threading
@@ -275,6 +276,11 @@ class SSHVantage:
             if exc.code == 1:  # administratively prohibited: the jump host refused
                 raise VantageError(f"{self.label}: forwarding refused by the jump host "
                                    f"({exc.text})") from None
+            if any(w in text for w in ("name or service", "resolve", "name resolution",
+                                       "nodename")):
+                raise socket.gaierror(socket.EAI_NONAME, detail) from None
+            if "no route" in text or "unreachable" in text:
+                raise OSError(errno.EHOSTUNREACH, detail) from None
             raise OSError(detail) from None
         except paramiko.SSHException as exc:
             if "timeout" in str(exc).lower():

@@ -155,6 +155,14 @@ def _scalar(loader: Any, node: yaml.Node, path: Path) -> Any:
 CsvRows = tuple[list[str], Iterator[tuple[int, list[str]]]]
 
 
+class CsvError(Exception):
+    """A row the csv module cannot read (e.g. an unterminated quote or a huge field)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where, self.message = where, message
+
+
 def read_csv(path: Path, delimiter: str = ",") -> CsvRows | Problem:
     """The header and the (line number, row) pairs of an HR-style CSV export."""
     text, problem = decode(path)
@@ -165,12 +173,17 @@ def read_csv(path: Path, delimiter: str = ",") -> CsvRows | Problem:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return Problem(f"{path}:1", "the CSV file is empty (no header row)")
+    except csv.Error as exc:
+        return Problem(f"{path}:1", f"unreadable CSV header: {exc}")
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                yield start, row
-            start = reader.line_num + 1
+        try:
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield start, row
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise CsvError(f"{path}:{reader.line_num}", str(exc)) from None
 
     return header, rows()

@@ -143,8 +143,8 @@ class StaffSource(Strict):
     file: str = Field(description="CSV file, relative to the file it is written in")
     organisation: Id | None = Field(None, description="Organisation when there is no such column")
     site: Id | None = Field(None, description="Site when there is no such column")
-    list_separator: str = ";"
-    delimiter: str = ","
+    list_separator: str = Field(";", min_length=1, description="Separates list values in a cell")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="The CSV delimiter")
     columns: dict[
         Literal[
             "id", "organisation", "site", "roles", "name", "username", "upn", "old_mail",

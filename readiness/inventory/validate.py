@@ -12,7 +12,7 @@ import difflib
 import functools
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from readiness.family import CheckFamily, Problem
 from readiness.inventory import Inventory, InventoryError
-from readiness.inventory.loader import Locations, Path_, load_yaml, read_csv
+from readiness.inventory.loader import CsvError, Locations, Path_, load_yaml, read_csv
 from readiness.inventory.models import (
     LIST_COLUMNS,
     Id,
@@ -302,29 +302,40 @@ def _load_csv_staff(merged: dict[str, Any], locations: Locations) -> list[Proble
                                         f"column '{column}' (mapped to {inventory_field} at "
                                         f"{mapped_at}) is not in the CSV header", hint))
             continue
-        for line, row in rows:
-            person: dict[str, Any] = {}
-            if source.organisation:
-                person["organisation"] = source.organisation
-            if source.site:
-                person["site"] = source.site
-            for inventory_field, column in source.columns.items():
-                cell = row[index_of[column]].strip() if index_of[column] < len(row) else ""
-                if not cell:
-                    continue
-                if inventory_field in LIST_COLUMNS:
-                    person[inventory_field] = [
-                        part.strip() for part in cell.split(source.list_separator) if part.strip()
-                    ]
-                elif inventory_field == "pilot":
-                    person[inventory_field] = cell.lower() in ("1", "true", "yes", "y")
-                else:
-                    person[inventory_field] = cell
-            position = len(staff)
-            staff.append(person)
-            locations.where[("staff", position)] = f"{csv_path}:{line}"
-            locations.files[("staff", position)] = csv_path
+        try:
+            _csv_people(rows, source, index_of, staff, csv_path, locations)
+        except CsvError as exc:
+            problems.append(Problem(exc.where, f"unreadable CSV row: {exc.message}",
+                                    "check the quoting of this row"))
     return problems
+
+
+def _csv_people(rows: Iterable[tuple[int, list[str]]], source: StaffSource,
+                index_of: dict[str, int], staff: list[Any], csv_path: Path,
+                locations: Locations) -> None:
+    """Append one staff record per CSV row, each located at its CSV line."""
+    for line, row in rows:
+        person: dict[str, Any] = {}
+        if source.organisation:
+            person["organisation"] = source.organisation
+        if source.site:
+            person["site"] = source.site
+        for inventory_field, column in source.columns.items():
+            cell = row[index_of[column]].strip() if index_of[column] < len(row) else ""
+            if not cell:
+                continue
+            if inventory_field in LIST_COLUMNS:
+                person[inventory_field] = [
+                    part.strip() for part in cell.split(source.list_separator) if part.strip()
+                ]
+            elif inventory_field == "pilot":
+                person[inventory_field] = cell.lower() in ("1", "true", "yes", "y")
+            else:
+                person[inventory_field] = cell
+        position = len(staff)
+        staff.append(person)
+        locations.where[("staff", position)] = f"{csv_path}:{line}"
+        locations.files[("staff", position)] = csv_path
 
 
 def _explain(exc: ValidationError, model: type[BaseModel], locations: Locations,

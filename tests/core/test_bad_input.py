@@ -30,6 +30,8 @@ CASES = {
     "empty": ("", "the inventory is empty"),
     "csv_missing_column": ("hr.csv:1", "column 'EmployeeID' (mapped to id at"),
     "defined_twice": ("b.yaml:2", "site 'north-hq' is defined twice (also at"),
+    "csv_bad_delimiter": ("inventory.yaml:8", "staff_sources[0].delimiter: String should have "
+                          "at least 1 character"),
 }
 HINTS = {
     "unknown_key": "did you mean 'username'?",
@@ -84,3 +86,18 @@ def test_unknown_option_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as caught:
         main(["sweep", "--no-such-option"])
     assert caught.value.code == 2
+
+
+def test_a_csv_row_the_csv_module_cannot_read(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "inventory.yaml").write_text(
+        "programme: {name: x, go_live: 2027-01-04}\n"
+        "organisations: {north: {name: N}}\n"
+        "sites: {hq: {organisation: north}}\n"
+        "staff_sources:\n  - {file: hr.csv, organisation: north, columns: {id: Id, site: S}}\n",
+        encoding="utf-8")
+    (tmp_path / "hr.csv").write_text('Id,S\nN1,hq\nN2,"' + "x" * 200_000 + '"\n',
+                                     encoding="utf-8")
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'hr.csv'}:3: unreadable CSV row: field larger than field limit" in err

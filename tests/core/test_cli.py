@@ -70,3 +70,11 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_workers_and_server_limit_must_be_positive(value: str) -> None:
+    for option in ("--workers", "--server-limit"):
+        with pytest.raises(SystemExit) as caught:
+            main(["sweep", str(MINIMAL), option, value])
+        assert caught.value.code == 2

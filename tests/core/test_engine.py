@@ -146,10 +146,13 @@ class FromSouthOnly(CheckFamily):
     def plan(self, ctx: PlanContext) -> Iterable[Probe]:
         for vantage in ("vp-north", "vp-south"):
             yield Probe(self.name, "fromsouth.reach", "organisations:north", "share", vantage)
+        # Run from the sweeping machine, but through the south site's resolvers: its view.
+        yield Probe(self.name, "fromsouth.resolve", "organisations:north", "share", "local",
+                    sites=("south-hq",))
 
     def run(self, probes: Sequence[Probe], ctx: RunContext) -> Iterable[Result]:
         for probe in probes:
-            status = Status.FAIL if probe.vantage == "vp-south" else Status.PASS
+            status = Status.PASS if probe.vantage == "vp-north" else Status.FAIL
             yield probe.result(status, f"from {probe.vantage}")
 
 
@@ -175,7 +178,8 @@ def test_a_result_counts_only_for_staff_at_sites_using_its_vantage(tmp_path: Pat
                          dt.datetime.now(dt.UTC), inv.go_live)
     assert {v.person.id: v.verdict for v in report.verdicts} == {
         "N1": Verdict.READY, "S1": Verdict.NOT_READY}
-    assert report.blockers()[0].people == 1
+    assert all(b.people == 1 for b in report.blockers())
+    assert report.to_json()["results"][0]["sites"] in ([], ["south-hq"])
 
 
 def test_a_person_nothing_checked_is_unknown_not_ready(tmp_path: Path) -> None:
@@ -184,3 +188,29 @@ def test_a_person_nothing_checked_is_unknown_not_ready(tmp_path: Path) -> None:
                          inv.go_live)
     assert {v.verdict for v in report.verdicts} == {Verdict.UNKNOWN}
     assert report.exit_code == 0
+
+
+class PassThenRaise(CheckFamily):
+    """Yields the first assertion of the first person, then crashes."""
+
+    name = "passthenraise"
+
+    def plan(self, ctx: PlanContext) -> Iterable[Probe]:
+        for person in ctx.staff:
+            yield Probe(self.name, "passthenraise.ok", person.key, "d", batch="all")
+
+    def run(self, probes: Sequence[Probe], ctx: RunContext) -> Iterable[Result]:
+        yield probes[0].result(Status.PASS, "account exists")
+        raise RuntimeError("crashed before the other assertions")
+
+
+def test_a_crash_mid_probe_leaves_that_probe_undetermined(tmp_path: Path) -> None:
+    fam = PassThenRaise()
+    inv = load(MINIMAL, [fam])
+    plan = make_plan(inv, [fam], Selection())
+    results = run_plan(plan, _ctx(inv, tmp_path))
+    first = [r for r in results if r.subject == plan.probes[0].subject]
+    assert {r.status for r in first} == {Status.PASS, Status.ERROR} and len(first) == 2
+    report = SweepReport(inv, plan.staff, results, dt.datetime.now(dt.UTC),
+                         dt.datetime.now(dt.UTC), inv.go_live)
+    assert {v.verdict for v in report.verdicts} == {Verdict.UNKNOWN}

@@ -13,6 +13,7 @@ from readiness.family import CheckFamily
 
 class Printers(CheckFamily):
     name = "{name}"
+    sections = {sections}
     description = "Print queues accept jobs (a third-party family)"
     reads = ("printers.*.queue",)
 
@@ -26,9 +27,10 @@ family = {value}
 '''
 
 
-def _install(tmp_path: Path, name: str, value: str = "Printers()") -> dict[str, str]:
-    (tmp_path / "acme_printers.py").write_text(PLUGIN.format(name=name, value=value),
-                                               encoding="utf-8")
+def _install(tmp_path: Path, name: str, value: str = "Printers()",
+             sections: str = "{}") -> dict[str, str]:
+    source = PLUGIN.format(name=name, value=value, sections=sections)
+    (tmp_path / "acme_printers.py").write_text(source, encoding="utf-8")
     dist = tmp_path / "acme_printers-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-printers\nVersion: 1.0\n",
@@ -62,3 +64,10 @@ def test_a_plug_in_that_is_not_a_family_is_named(tmp_path: Path) -> None:
     proc = _checks(_install(tmp_path, "printers", value="object()"))
     assert proc.returncode == 2
     assert "entry point printers (acme_printers:family)" in proc.stderr
+
+
+def test_a_section_claimed_twice_is_a_clear_error(tmp_path: Path) -> None:
+    sections = "{'directories': __import__('readiness.inventory.models').inventory.models.Role}"
+    proc = _checks(_install(tmp_path, "printers", sections=sections))
+    assert proc.returncode == 2
+    assert "section 'directories' is claimed by two check families" in proc.stderr
