@@ -85,7 +85,8 @@ def make_plan(inventory: Inventory, families: Sequence[CheckFamily], selection: 
             failed.append(_crash(fam.name, f"family:{fam.name}", "plan", exc))
             continue
         for probe in planned:
-            if wanted is None or probe.subject in wanted:
+            # A family's own trouble (subject "family:<name>") is never filtered away.
+            if wanted is None or probe.subject in wanted or probe.subject.startswith("family:"):
                 probes.setdefault(probe.id, probe)
     ordered = sorted(probes.values(),
                      key=lambda p: (p.family, p.subject, p.check, p.target, p.vantage))
