@@ -215,6 +215,26 @@ class AttemptLedger:
             ).fetchone()
         return int(row[0])
 
+    def in_flight(self, realm: str, account: str, *, exclude: Reservation | None = None,
+                  now: dt.datetime | None = None,
+                  window: dt.timedelta | None = None) -> int:
+        """Attempts on ``realm/account`` reserved in the rolling window and not finished
+        yet (``pending``), other than ``exclude`` (the caller's own reservation).
+
+        The server cannot see these yet: a caller that read the account's lockout
+        headroom *after* taking this count subtracts it before sending its own attempt,
+        so concurrent sweeps never spend the last attempts together.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        since = _ts(now - (window or self.window))
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM attempts WHERE realm=? AND account=? AND at>=? "
+                "AND outcome='pending' AND id<>?",
+                (realm, account, since, exclude.id if exclude is not None else -1),
+            ).fetchone()
+        return int(row[0])
+
     def remaining(self, realm: str, account: str, *, now: dt.datetime | None = None,
                   max_failures: int | None = None,
                   window: dt.timedelta | None = None) -> int:

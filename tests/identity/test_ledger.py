@@ -92,3 +92,55 @@ def test_processes_racing_for_the_last_attempt(tmp_path: Path, racers: int) -> N
     assert outcomes == ["granted"] + ["refused"] * (racers - 1)
     with AttemptLedger(path, max_failures=2) as ledger:
         assert ledger.failures("north-ldap", "pilot", now=T0) == 2
+
+
+def test_in_flight_counts_other_pending_reservations(tmp_path: Path) -> None:
+    with AttemptLedger(tmp_path / "l.sqlite", max_failures=5) as ledger:
+        mine = ledger.reserve("r", "a", now=T0, sweep="s1")
+        assert ledger.in_flight("r", "a", exclude=mine, now=T0) == 0
+        other = ledger.reserve("r", "a", now=T0, sweep="s2")
+        assert ledger.in_flight("r", "a", exclude=mine, now=T0) == 1
+        assert ledger.in_flight("r", "a", now=T0) == 2
+        assert ledger.in_flight("r", "b", now=T0) == 0  # per account
+        ledger.record(other, Outcome.FAILURE)  # finished: the server has seen it
+        assert ledger.in_flight("r", "a", exclude=mine, now=T0) == 0
+        stale = ledger.reserve("r", "a", now=T0 - dt.timedelta(days=2), sweep="s3")
+        assert stale.id and ledger.in_flight("r", "a", exclude=mine, now=T0) == 0  # window
+
+
+def _headroom_racer(path: str, sweep: str, barrier: object, results: object) -> None:
+    """One sweep's pilot step: reserve, count the others in flight, then decide against
+    a server headroom of 2 (min_headroom 2), as the identity family does."""
+    ledger = AttemptLedger(Path(path), max_failures=10)
+    barrier.wait()  # type: ignore[attr-defined]
+    reservation = ledger.reserve("north-ldap", "pilot", now=T0, sweep=sweep)
+    others = ledger.in_flight("north-ldap", "pilot", exclude=reservation, now=T0)
+    server_headroom, min_headroom = 2, 2
+    if server_headroom - others >= min_headroom:
+        results.put("bind")  # type: ignore[attr-defined]
+        barrier.wait()  # type: ignore[attr-defined]  # every racer has decided
+        ledger.record(reservation, Outcome.FAILURE, "49")
+    else:
+        results.put("refused")  # type: ignore[attr-defined]
+        ledger.record(reservation, Outcome.NOT_SENT)
+        barrier.wait()  # type: ignore[attr-defined]
+    ledger.close()
+
+
+@pytest.mark.parametrize("racers", [2, 5])
+def test_concurrent_sweeps_never_both_spend_the_last_headroom(tmp_path: Path,
+                                                              racers: int) -> None:
+    path = tmp_path / "ledger.sqlite"
+    AttemptLedger(path).close()
+    mp = multiprocessing.get_context("spawn")
+    barrier = mp.Barrier(racers)
+    results = mp.Queue()
+    procs = [mp.Process(target=_headroom_racer, args=(str(path), f"s{i}", barrier, results))
+             for i in range(racers)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    # Headroom 2 with min 2 allows one failing bind: never two (that would lock at 0).
+    assert outcomes.count("bind") <= 1, outcomes
