@@ -37,7 +37,9 @@ AD semantics (MS-ADTS; traps from ``DOMAIN.md``):
   ``badPasswordTime`` is older than the observation window, as the DC resets it at
   the next failure; 0 headroom while locked). ``badPwdCount`` is per DC (not
   replicated): read it from the DC that authenticates (the PDC emulator) or take
-  the maximum over DCs before calling this.
+  the maximum over DCs before calling this. A threshold of 0 = no lockout (headroom
+  None); a ``msDS-ResultantPSO`` the service account cannot read leaves the headroom
+  UNKNOWN (``AccountState.lockout_unknown``), never the domain's threshold.
 
 :func:`map_bind_diagnostic` maps a failed bind's AD diagnostic (LDAP result 49,
 ``data 52e`` ...) to a reason code and a sentence.
@@ -180,12 +182,18 @@ class ADPolicy:
                                 self.lockout_duration, self.observation_window, "domain")
 
     def settings_for(self, resultant_pso: str | None) -> PasswordSettings:
-        """The PSO named by ``msDS-ResultantPSO`` if known, else the domain's."""
+        """The PSO named by ``msDS-ResultantPSO`` if known, else the domain's (callers
+        check :meth:`knows` first: an unreadable PSO is not the domain policy)."""
         if resultant_pso:
             found = self.psos.get(_norm_dn(resultant_pso))
             if found is not None:
                 return found
         return self.domain
+
+    def knows(self, resultant_pso: str | None) -> bool:
+        """Whether the settings applying to an entry with this msDS-ResultantPSO are
+        known (no PSO applies, or the service account could read it)."""
+        return not resultant_pso or _norm_dn(resultant_pso) in self.psos
 
 
 def policy_from_entries(domain_entry: Mapping[str, Any],
@@ -234,7 +242,11 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
     e = _ci(entry)
     uac = _int(e.get("useraccountcontrol")) or 0
     computed = _int(e.get("msds-user-account-control-computed"))
-    settings = policy.settings_for(_str(e.get("msds-resultantpso")))
+    resultant = _str(e.get("msds-resultantpso"))
+    settings = policy.settings_for(resultant)
+    unknown = "" if policy.knows(resultant) else (
+        f"msDS-ResultantPSO {resultant} is not readable by the service account: the "
+        "lockout threshold, lockout duration and password age that apply are unknown")
     findings: list[Finding] = []
     details: dict[str, str] = {"userAccountControl": hex(uac), "policy": settings.source}
     if computed is not None:
@@ -245,7 +257,7 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
             "disabled", "fail", f"userAccountControl {uac:#x} (ACCOUNTDISABLE 0x2)",
             "The person cannot log in to anything that uses this directory.",
             "Enable the account (clear userAccountControl bit 0x2) before go-live.",
-            expected="ACCOUNTDISABLE not set"))
+            expected="ACCOUNTDISABLE not set", blocks_now=True))
 
     locked, lock_end = _lock_state(e, computed, settings, now)
     if locked:
@@ -275,10 +287,15 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
             "blocker.", "Clear userAccountControl bit 0x20 and set a password.",
             expected="PASSWD_NOTREQD not set"))
 
-    headroom = _headroom(e, settings, locked, now)
+    headroom = None if unknown else _headroom(e, settings, locked, now)
+    expiry_unknown = ""
+    if (unknown and not never_expires and pwd_last_set != 0
+            and not _present(e.get("msds-userpasswordexpirytimecomputed"))):
+        expiry_unknown = unknown  # no DC-computed expiry to fall back on
     observed = ", ".join(f"{k}={v}" for k, v in details.items())
     return AccountState(findings=tuple(findings), lockout_headroom=headroom,
-                        observed=observed, details=details)
+                        observed=observed, details=details, lockout_unknown=unknown,
+                        expiry_unknown=expiry_unknown)
 
 
 def _lock_state(e: Mapping[str, Any], computed: int | None, settings: PasswordSettings,
@@ -305,14 +322,14 @@ def _locked_finding(lock_end: dt.datetime | None, go_live: dt.datetime,
             "Locked now; the lock runs out before go-live, but any bind until then fails "
             "and more failures extend it.",
             "Find the source of the failed logons (old password on a phone or mapped "
-            "drive) or unlock the account.", expected="not locked")
+            "drive) or unlock the account.", expected="not locked", blocks_now=True)
     until = "until an administrator unlocks it" if lock_end is None else (
         f"until {_fmt(lock_end)}, after go-live")
     return Finding(
         "locked", "fail", f"{source}; locked {until}",
         "The person cannot log in on go-live day.",
         "Unlock the account (lockoutTime 0) and find the source of the failed logons.",
-        expected="not locked")
+        expected="not locked", blocks_now=True)
 
 
 def _password_expiry(e: Mapping[str, Any], computed: int | None,
@@ -341,7 +358,8 @@ def _password_expiry(e: Mapping[str, Any], computed: int | None,
                if computed is not None else how)
         return [Finding("password-expired", "fail", f"{src}: password {when}",
                         "Logins fail until the password is changed; many apps cannot "
-                        "prompt for a change.", hint, expected="password valid at go-live")]
+                        "prompt for a change.", hint, expected="password valid at go-live",
+                        blocks_now=True)]
     if expiry is None:
         return []
     if expiry <= go_live:
@@ -372,7 +390,7 @@ def _account_expiry(e: Mapping[str, Any], policy: ADPolicy, go_live: dt.datetime
     if expires <= now:
         return [Finding("account-expired", "fail", f"accountExpires {_fmt(expires)} (past)",
                         "The account has expired: no login is possible.", hint,
-                        expected="accountExpires never or after go-live")]
+                        expected="accountExpires never or after go-live", blocks_now=True)]
     if expires <= go_live:
         return [Finding("account-expires-before-go-live", "fail",
                         f"accountExpires {_fmt(expires)}, before go-live {_fmt(go_live)}",

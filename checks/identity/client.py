@@ -64,11 +64,16 @@ class Endpoint:
 
     @classmethod
     def parse(cls, url: str) -> Endpoint:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise DirectoryError("config", f"not a valid ldap:// or ldaps:// URL: {url} "
+                                 f"({exc})") from None
         scheme = parts.scheme.lower()
-        if scheme not in ("ldap", "ldaps") or not parts.hostname:
+        if scheme not in ("ldap", "ldaps") or not parts.hostname or port == 0:
             raise DirectoryError("config", f"not an ldap:// or ldaps:// URL: {url}")
-        return cls(scheme, parts.hostname, parts.port or (636 if scheme == "ldaps" else 389))
+        return cls(scheme, parts.hostname, port or (636 if scheme == "ldaps" else 389))
 
     @property
     def server_key(self) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from readiness.inventory.models import Id, SecretRef, Strict
 
@@ -60,3 +61,18 @@ class Directory(Strict):
         description="Application id -> groups granting access to it in this directory",
     )
     people_filter: str | None = Field(None, description="LDAP filter selecting people")
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        """Host and port must parse (``ldaps://h:99999`` or ``ldaps://[::1`` do not)."""
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"not a valid ldap:// or ldaps:// URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError("the URL names no host")
+        if port == 0:
+            raise ValueError("port 0 is not a valid port")
+        return value

@@ -53,8 +53,23 @@ PILOT = "identity.pilot-login"
 # Findings of an AccountState go to the check they belong to.
 PASSWORD_CODES = frozenset({
     "must-change", "password-expired", "password-expired-grace", "grace-exhausted",
-    "password-expiring", "password-not-required",
+    "password-expiring", "password-not-required", "password-expires-before-go-live",
+    "password-expires-soon-after-go-live",
 })
+
+# Attributes holding password material (hashes, history, keys): their values would be
+# echoed into results, so the inventory may not ask for them and they are never read.
+SECRET_ATTRIBUTES = frozenset({
+    "userpassword", "unicodepwd", "sambantpassword", "sambalmpassword", "ntpwdhistory",
+    "lmpwdhistory", "supplementalcredentials", "dbcspwd", "userpkcs12", "authpassword",
+    "sambapasswordhistory", "unixuserpassword", "msds-managedpassword", "ms-mcs-admpwd",
+    "mslaps-password", "mslaps-encryptedpassword", "orclcommonattribute",
+})
+# LDAP results of a pilot bind that are the directory's answer about the credential or
+# the account (the pilot cannot log in); any other code means "could not find out".
+BIND_REFUSED = frozenset({48, 49, 50, 53})
+# The inventory field each match kind reads (for file:line in validation problems).
+MATCH_FIELD = {"username": "username", "upn": "upn", "mail": "new_mail"}
 
 OPENLDAP_PEOPLE_FILTER = "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))"
 AD_PEOPLE_FILTER = "(&(objectCategory=person)(objectClass=user))"
@@ -64,6 +79,20 @@ def _scope(directory: Directory, person: Staff) -> bool:
     if directory.organisations and person.organisation not in directory.organisations:
         return False
     return not directory.staff_tags or bool(set(directory.staff_tags) & set(person.tags))
+
+
+def _is_secret_attribute(name: str) -> bool:
+    return name.strip().split(";", 1)[0].lower() in SECRET_ATTRIBUTES
+
+
+def _member_dn(value: str) -> str:
+    """A ``member``/``uniqueMember`` value as a DN: uniqueMember (nameAndOptionalUID)
+    may carry a ``#'0101'B`` bit-string suffix after the DN."""
+    if value.endswith("'B"):
+        head, sep, tail = value.rpartition("#'")
+        if sep and all(ch in "01" for ch in tail[:-2]):
+            return head
+    return value
 
 
 def _key_of(directory: Directory, person: Staff) -> str:
@@ -120,7 +149,6 @@ class Snapshot:
     ad_policy: Any = None
     operations: int = 0
     seconds: float = 0.0
-    _ancestors: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def find(self, key: str) -> list[int]:
         return self.index.get(key.lower(), []) if key else []
@@ -134,10 +162,6 @@ class Snapshot:
             if g in seen:
                 continue
             seen.add(g)
-            cached = self._ancestors.get(g)
-            if cached is not None:
-                seen |= cached
-                continue
             stack.extend(self.parents.get(g, ()))
         return frozenset(seen)
 
@@ -152,15 +176,17 @@ def _match_attribute(directory: Directory) -> str:
     return {"username": "uid", "upn": "mail", "mail": "mail"}[directory.match]
 
 
-def people_attributes(directory: Directory) -> list[str]:
+def people_attributes(directory: Directory, extra: Iterable[str] = ()) -> list[str]:
+    """The attributes asked for on people entries (``extra``: the staff records'
+    ``attributes`` names); password material is never requested."""
     attrs = {"mail", "telephoneNumber", "memberOf", _match_attribute(directory)}
     if directory.kind == "ad":
         attrs |= {"proxyAddresses", "sAMAccountName", "userPrincipalName", "displayName"}
         attrs |= set(_ad().AD_ATTRIBUTES)
     else:
         attrs |= {"uid", *ppolicy.PPOLICY_ATTRIBUTES}
-    attrs |= set(directory.required_attributes)
-    return sorted(attrs)
+    attrs |= set(directory.required_attributes) | set(extra)
+    return sorted(a for a in attrs if not _is_secret_attribute(a))
 
 
 def _ad() -> Any:
@@ -195,9 +221,7 @@ class _Reader:
             from readiness import naming
 
             try:
-                found = naming.resolve(self.endpoint.host,
-                                       self.ctx.inventory.programme.resolvers,
-                                       timeout=min(self.directory.timeout, 5.0))
+                found = self.ctx.resolve(self.endpoint.host)  # cached per sweep
             except naming.ResolveError as exc:
                 raise DirectoryError("dns", f"cannot resolve {self.endpoint.host}: "
                                      f"{exc.detail}", "check the directory's DNS record and "
@@ -261,14 +285,17 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
     people_base = directory.people_base or base
     groups_base = directory.groups_base or base
     ad = directory.kind == "ad"
+    extra = {name for person in ctx.inventory.staff if _scope(directory, person)
+             for name in person.attributes}
     session = reader.service_session()
     try:
         people = session.search(
             people_base, directory.people_filter or (AD_PEOPLE_FILTER if ad
                                                       else OPENLDAP_PEOPLE_FILTER),
-            people_attributes(directory), page_size=directory.page_size,
+            people_attributes(directory, extra), page_size=directory.page_size,
         )
-        group_attrs = ["cn", "memberOf"] if ad else ["cn", "member", "memberOf"]
+        group_attrs = (["cn", "memberOf"] if ad
+                       else ["cn", "member", "uniqueMember", "memberOf"])
         groups = session.search(
             groups_base, "(objectClass=group)" if ad
             else "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
@@ -319,8 +346,8 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
             snap.group_names.setdefault(cn.lower(), gdn)
             snap.group_cn.setdefault(gdn, cn)
         snap.group_names[gdn] = gdn
-        for m in _vals(attrs, "member"):
-            snap.parents.setdefault(_norm(m), set()).add(gdn)
+        for m in [*_vals(attrs, "member"), *_vals(attrs, "uniqueMember")]:
+            snap.parents.setdefault(_norm(_member_dn(m)), set()).add(gdn)
         for g in _vals(attrs, "memberOf"):
             snap.parents.setdefault(gdn, set()).add(_norm(g))
     snap.operations = OPERATIONS.total(dir_id) - ops_before
@@ -379,6 +406,31 @@ class IdentityFamily(CheckFamily):
                 if app not in inventory.section("applications"):
                     yield Problem(inventory.where("directories", dir_id, "application_groups"),
                                   f"directory {dir_id}: unknown application {app!r}")
+            for n, name in enumerate(d.required_attributes):
+                if _is_secret_attribute(name):
+                    yield Problem(
+                        inventory.where("directories", dir_id, "required_attributes", n),
+                        f"directory {dir_id}: required_attributes names {name!r}, which holds "
+                        "password material; its values would be copied into results",
+                        "remove it: the identity family never reads password attributes")
+        directories: dict[str, Directory] = inventory.section("directories")
+        for i, person in enumerate(inventory.staff):
+            for name in person.attributes:
+                if _is_secret_attribute(name):
+                    yield Problem(
+                        inventory.where_staff(i, "attributes", name),
+                        f"{person.key}: attributes names {name!r}, which holds password "
+                        "material; its value would be copied into results",
+                        "remove it (a password never belongs in the inventory)")
+            for dir_id, d in sorted(directories.items()):
+                if d.match != "username" and _scope(d, person) and not _key_of(d, person):
+                    field_name = MATCH_FIELD[d.match]
+                    yield Problem(
+                        inventory.where_staff(i, field_name),
+                        f"{person.key} has no {field_name}, which directory {dir_id} "
+                        f"(match: {d.match}) needs to find the account",
+                        f"add {field_name} to the person's record (or change the "
+                        "directory's match)")
 
     def hosts(self, inventory: Inventory) -> Iterable[HostRef]:
         for dir_id, d in inventory.section("directories").items():
@@ -493,6 +545,16 @@ class IdentityFamily(CheckFamily):
             )
 
 
+_POLICY_HINT = {
+    "openldap": "grant the read-only service account read access to the password policy "
+                "entries (pwdPolicy under policies_base) and check the directory's "
+                "default_policy names the ppolicy overlay's default policy",
+    "ad": "grant the read-only service account read access to the Password Settings "
+          "Container (msDS-PasswordSettings objects) so the PSO named by msDS-ResultantPSO "
+          "can be read",
+}
+
+
 class _Evaluator:
     def __init__(self, fam: IdentityFamily, dir_id: str, directory: Directory, snap: Snapshot,
                  ctx: RunContext) -> None:
@@ -544,12 +606,15 @@ class _Evaluator:
         key = _key_of(self.d, person)
         where = f"{self.dir_id} ({self.d.url})"
         if not key:
+            # An inventory gap, not a finding about the directory: could not find out.
             yield self._res(
-                probe, EXISTS, Status.FAIL,
-                f"{person.key} has no {self.d.match} in the inventory, so its account in "
-                f"{self.dir_id} cannot be found",
-                expected=f"a {self.d.match} in the inventory", observed="empty",
-                impact="the account cannot be checked", hint=f"add the person's {self.d.match}",
+                probe, EXISTS, Status.ERROR,
+                f"{person.key} has no {MATCH_FIELD[self.d.match]} in the inventory, so its "
+                f"account in {self.dir_id} could not be looked up",
+                expected=f"a {MATCH_FIELD[self.d.match]} in the inventory", observed="empty",
+                impact="whether this person can log in on Day 1 is unknown",
+                hint=f"add the person's {MATCH_FIELD[self.d.match]} (`readiness validate` "
+                     "names the record)",
                 root_cause=f"{EXISTS}|{self.dir_id}|inventory")
             return
         rows = self.snap.find(key)
@@ -623,6 +688,19 @@ class _Evaluator:
         for check, label in ((USABLE, "account"), (PASSWORD, "password")):
             found = [f for f in state.findings
                      if (f.code in PASSWORD_CODES) == (check == PASSWORD)]
+            unknown = state.lockout_unknown if check == USABLE else state.expiry_unknown
+            if unknown and not any(f.severity == "fail" for f in found):
+                # Never "usable" (nor "no lockout") when the policy could not be read.
+                yield self._res(
+                    probe, check, Status.ERROR,
+                    f"could not determine whether the {label} of {dn} is usable at go-live: "
+                    f"{unknown}", expected=f"{label} usable at go-live",
+                    observed="; ".join([unknown, *(f"{f.code}: {f.observed}" for f in found)]),
+                    impact="whether this person can log in on Day 1 is unknown",
+                    hint=_POLICY_HINT[self.d.kind],
+                    root_cause=f"{check}|{self.dir_id}|policy-unknown",
+                    details={"codes": [f.code for f in found], "lockout_headroom": "unknown"})
+                continue
             if not found:
                 yield self._res(
                     probe, check, Status.PASS,
@@ -793,10 +871,19 @@ class _Evaluator:
             yield replace(result, duration_ms=(time.perf_counter() - started) * 1000)
 
     def _pilot(self, probe: Probe, person: Staff) -> Iterator[Result]:
-        from readiness.ledger import BudgetExceeded, Outcome
+        from readiness.ledger import BudgetExceeded
         from readiness.secrets import SecretError
 
         d = self.d
+        if not _key_of(d, person):
+            yield self._res(probe, PILOT, Status.ERROR,
+                            f"pilot login not attempted: {person.key} has no "
+                            f"{MATCH_FIELD[d.match]} in the inventory",
+                            expected=f"a {MATCH_FIELD[d.match]} in the inventory",
+                            observed="empty", impact="whether the pilot can log in is unknown",
+                            hint=f"add the person's {MATCH_FIELD[d.match]}",
+                            root_cause=f"{EXISTS}|{self.dir_id}|inventory")
+            return
         entry = self._entry(person)
         if entry is None:
             yield self._res(probe, PILOT, Status.FAIL,
@@ -813,18 +900,6 @@ class _Evaluator:
                             hint="add `credential: file:...` (or env:) to the pilot's record",
                             root_cause=f"{PILOT}|{self.dir_id}|no-credential")
             return
-        reader = _Reader(self.dir_id, d, self.ctx)
-        refusal = self._headroom_refusal(reader, dn)
-        if refusal is not None:
-            yield self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: {refusal}",
-                            expected=f">= {d.min_headroom} attempts of lockout headroom",
-                            observed=refusal,
-                            impact="whether the pilot can log in is unknown; a bind now "
-                                   "could lock the account",
-                            hint="wait for the failure counter to reset (or reset it), fix "
-                                 "the pilot's password, then sweep again",
-                            root_cause=f"{PILOT}|{self.dir_id}|headroom")
-            return
         try:
             password = self.ctx.secret(person.credential)
         except SecretError as exc:
@@ -833,13 +908,14 @@ class _Evaluator:
                             hint="fix the pilot's credential reference",
                             root_cause=f"{PILOT}|{self.dir_id}|secret")
             return
+        reader = _Reader(self.dir_id, d, self.ctx)
         account = probe.account or f"{self.dir_id}/{_key_of(d, person)}"
         realm, _, acct = account.partition("/")
+        window = dt.timedelta(hours=d.attempt_window_hours)
         try:
             reservation = self.ctx.ledger.reserve(
                 realm, acct, now=self.now, sweep=self.ctx.sweep_id, family=FAMILY,
-                max_failures=d.attempt_budget,
-                window=dt.timedelta(hours=d.attempt_window_hours))
+                max_failures=d.attempt_budget, window=window)
         except BudgetExceeded as exc:
             yield self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: {exc}",
                             expected="attempt budget available", observed=str(exc),
@@ -848,33 +924,69 @@ class _Evaluator:
                                  "or raise attempt_budget deliberately",
                             root_cause=f"{PILOT}|{self.dir_id}|budget")
             return
-        try:
-            session = reader.session()
-        except DirectoryError as exc:
-            self.ctx.ledger.record(reservation, Outcome.NOT_SENT, exc.code)
-            yield self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
-                            f"{exc.message}", observed=exc.message, hint=exc.hint,
-                            impact="whether the pilot can log in is unknown",
-                            root_cause=f"identity.directory|{self.dir_id}|{exc.code}")
-            return
-        try:
-            result = session.bind(dn, password)
-        except DirectoryError as exc:
-            # The bind may have reached the server: count it as a failure, never retry.
-            self.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
-            yield self._res(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
-                            f"{exc.message}", observed=exc.message, hint=exc.hint,
-                            impact="whether the pilot can log in is unknown",
-                            root_cause=f"identity.directory|{self.dir_id}|{exc.code}")
-            return
-        finally:
-            session.close()
-        yield from self._bind_result(probe, reservation, dn, result)
+        yield from self._attempt(probe, reader, reservation, dn, password)
 
+    def _attempt(self, probe: Probe, reader: _Reader, reservation: Any, dn: str,
+                 password: Any) -> list[Result]:
+        """After the reservation: the headroom check and at most one bind. The ledger
+        row is finished (NOT_SENT unless a bind was sent) before any result is handed
+        on, so other sweeps never wait on a reservation this one has given up."""
+        from readiness.ledger import Outcome
 
-    def _headroom_refusal(self, reader: _Reader, dn: str) -> str | None:
-        """Read the account's lockout state fresh and refuse when headroom is low."""
         d = self.d
+        realm, acct = reservation.realm, reservation.account
+        sent = False
+        try:
+            # Other sweeps' attempts on this account still in flight, counted BEFORE the
+            # server's headroom is read: their binds reaching the server after the read
+            # are subtracted here, those finished before it are in the read. So
+            # concurrent sweeps never spend the last attempts together.
+            others = self.ctx.ledger.in_flight(
+                realm, acct, exclude=reservation, now=self.now,
+                window=dt.timedelta(hours=d.attempt_window_hours))
+            refusal = self._headroom_refusal(reader, dn, others)
+            if refusal is not None:
+                reason, hint = refusal
+                return [self._res(
+                    probe, PILOT, Status.ERROR, f"pilot login not attempted: {reason}",
+                    expected=f">= {d.min_headroom} attempts of lockout headroom",
+                    observed=reason, impact="whether the pilot can log in is unknown; a bind "
+                                            "now could lock the account",
+                    hint=hint, root_cause=f"{PILOT}|{self.dir_id}|headroom")]
+            try:
+                session = reader.session()
+            except DirectoryError as exc:
+                return [self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
+                                  f"{exc.message}", observed=exc.message, hint=exc.hint,
+                                  impact="whether the pilot can log in is unknown",
+                                  root_cause=f"identity.directory|{self.dir_id}|{exc.code}")]
+            try:
+                sent = True
+                result = session.bind(dn, password)
+            except DirectoryError as exc:
+                # The bind may have reached the server: count it as a failure, never retry.
+                self.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
+                return [self._res(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
+                                  f"{exc.message}", observed=exc.message, hint=exc.hint,
+                                  impact="whether the pilot can log in is unknown",
+                                  root_cause=f"identity.directory|{self.dir_id}|{exc.code}")]
+            finally:
+                session.close()
+            return list(self._bind_result(probe, reservation, dn, result))
+        finally:
+            if not sent:
+                # Nothing reached the server (refused, unreachable, or a crash before the
+                # bind): the reserved attempt is free again.
+                self.ctx.ledger.record(reservation, Outcome.NOT_SENT, "not sent")
+
+    def _headroom_refusal(self, reader: _Reader, dn: str,
+                          in_flight: int = 0) -> tuple[str, str] | None:
+        """Read the account's lockout state fresh; (reason, hint) when a bind now is
+        refused: the account is unusable NOW, its lockout policy is unknown, or the
+        headroom minus other sweeps' in-flight attempts is below ``min_headroom``."""
+        d = self.d
+        retry = ("wait for the failure counter to reset (or reset it), fix the pilot's "
+                 "password, then sweep again")
         try:
             session = reader.service_session()
             try:
@@ -883,19 +995,27 @@ class _Evaluator:
             finally:
                 session.close()
         except DirectoryError as exc:
-            return f"the lockout headroom could not be read: {exc.message}"
+            return f"the lockout headroom could not be read: {exc.message}", exc.hint or retry
         if not fresh.entries:
-            return f"{dn} could not be read back"
+            return f"{dn} could not be read back", retry
         state = self.state(dn + "#fresh", fresh.entries[0][1])
-        headroom = state.lockout_headroom
-        blocking = [f for f in state.findings
-                    if f.code in ("disabled", "locked", "delayed", "locked-until-before-go-live")
-                    or (f.severity == "fail" and f.code not in PASSWORD_CODES)]
+        # Only states that hold NOW block the bind (go-live-judged ones do not).
+        blocking = [f for f in state.findings if f.blocks_now]
         if blocking:
-            return f"the account is not usable now ({blocking[0].code}: {blocking[0].observed})"
-        if headroom is not None and headroom < d.min_headroom:
-            return (f"only {headroom} attempt(s) left before the directory locks {dn} "
-                    f"(needs >= {d.min_headroom})")
+            return (f"the account is not usable now ({blocking[0].code}: "
+                    f"{blocking[0].observed})", blocking[0].hint)
+        if state.lockout_unknown:
+            return (f"the lockout headroom is unknown: {state.lockout_unknown}",
+                    _POLICY_HINT[d.kind])
+        headroom = state.lockout_headroom
+        if headroom is None:
+            return None  # the readable policy enforces no lockout
+        left = headroom - in_flight
+        if left < d.min_headroom:
+            others = (f" minus {in_flight} attempt(s) other sweeps have in flight"
+                      if in_flight else "")
+            return (f"only {headroom} attempt(s) left before the directory locks {dn}"
+                    f"{others} (needs >= {d.min_headroom})", retry)
         return None
 
     def _bind_result(self, probe: Probe, reservation: Any, dn: str,
@@ -925,6 +1045,21 @@ class _Evaluator:
             return
         self.ctx.ledger.record(reservation, Outcome.FAILURE,
                                f"{code} {result.get('description', '')}")
+        if code not in BIND_REFUSED:
+            # busy (51), unavailable (52), other (80), no answer (-1)...: the directory
+            # did not judge the credential, so whether the pilot can log in is unknown.
+            desc = str(result.get("description", "") or "")
+            yield self._res(
+                probe, PILOT, Status.ERROR, f"pilot bind as {dn} got no answer about the "
+                f"credential: LDAP result {code}{' ' + desc if desc else ''} (not retried)",
+                expected="bind succeeds",
+                observed=f"{result.get('description', code)} {message}".strip(),
+                impact="whether the pilot can log in on Day 1 is unknown",
+                hint="check the directory server's state and log for this bind, then sweep "
+                     "again (the attempt was charged to the budget)",
+                root_cause=f"{PILOT}|{self.dir_id}|ldap-{code}",
+                details={"result": code, "ppolicy": pp})
+            return
         reason, hint = map_failed_bind(self.d.kind, code, message, pp)
         yield self._res(
             probe, PILOT, Status.FAIL, f"pilot bind as {dn} failed: {reason} (not retried)",

@@ -16,13 +16,16 @@ Rules (DOMAIN.md, slapo-ppolicy(5)):
   ``pwdGraceUseTime`` values against ``pwdGraceAuthNLimit`` for the grace logins left.
 * ``pwdStartTime`` / ``pwdEndTime`` bound when the account may be used.
 * Headroom = ``pwdMaxFailure`` minus the ``pwdFailureTime`` values still counted
-  (within ``pwdFailureCountInterval`` when set).
+  (within ``pwdFailureCountInterval`` when set). Only a readable policy with
+  ``pwdLockout`` FALSE (or no ``pwdMaxFailure``) means "no lockout"; an applicable
+  policy the service account cannot read leaves lock state, headroom and expiry
+  UNKNOWN (``AccountState.lockout_unknown`` / ``expiry_unknown``), never unlimited.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .state import AccountState, Finding
@@ -175,17 +178,23 @@ def evaluate_ppolicy_account(
     now: dt.datetime,
     policy_note: str = "",
 ) -> AccountState:
-    """Evaluate one entry's ppolicy state at ``go_live`` (lockout headroom as of ``now``)."""
+    """Evaluate one entry's ppolicy state at ``go_live`` (lockout headroom as of ``now``).
+
+    ``policy`` None means the applicable policy is unknown (not readable): the state
+    then carries ``lockout_unknown``/``expiry_unknown`` instead of "no lockout".
+    """
     findings: list[Finding] = []
     locked_now = False
     lockout_on = bool(policy and policy.lockout)
-    pol = policy.describe() if policy else "no password policy found"
+    pol = policy.describe() if policy else "the applicable password policy is unknown"
     if policy_note:
         pol = f"{pol} ({policy_note})"
 
     locked_raw = _first(attrs, "pwdAccountLockedTime")
     if locked_raw is not None and not lockout_on:
-        pass  # pwdLockout FALSE: the stored lock time does not lock (slapo-ppolicy)
+        # pwdLockout FALSE: the stored lock time does not lock (slapo-ppolicy); with an
+        # unknown policy the lock is undetermined (lockout_unknown below).
+        pass
     elif locked_raw is not None and locked_raw.strip() == PERMANENT_LOCK:
         locked_now = True
         findings.append(Finding(
@@ -194,7 +203,7 @@ def evaluate_ppolicy_account(
             "disabled",
             "if the person should work on Day 1, an administrator removes "
             "pwdAccountLockedTime from the entry (ldapmodify ... delete: pwdAccountLockedTime)",
-            expected="no permanent lock",
+            expected="no permanent lock", blocks_now=True,
         ))
     elif locked_raw is not None:
         try:
@@ -207,6 +216,7 @@ def evaluate_ppolicy_account(
             findings.append(Finding(
                 "locked", "fail", f"pwdAccountLockedTime {locked_raw!r} (unparseable); {pol}",
                 "the server may refuse every login", "fix or remove pwdAccountLockedTime",
+                blocks_now=True,
             ))
         elif policy.lockout_duration == 0:
             locked_now = True
@@ -217,7 +227,7 @@ def evaluate_ppolicy_account(
                 "the person cannot log in on Day 1 until the lock is cleared",
                 "an administrator clears the lock (delete pwdAccountLockedTime) after checking "
                 "why it was locked (repeated failed logins)",
-                expected="not locked",
+                expected="not locked", blocks_now=True,
             ))
         else:
             ends = locked_at + dt.timedelta(seconds=policy.lockout_duration)
@@ -230,7 +240,7 @@ def evaluate_ppolicy_account(
                     f"{pol}", "the person cannot log in when Day 1 starts",
                     "clear the lock (delete pwdAccountLockedTime) and find out which device "
                     "keeps failing logins",
-                    expected="not locked at go-live",
+                    expected="not locked at go-live", blocks_now=ends > now,
                 ))
             elif ends > now:
                 findings.append(Finding(
@@ -238,6 +248,7 @@ def evaluate_ppolicy_account(
                     f"locked at {_fmt(locked_at)}; the lock ends {_fmt(ends)}, before go-live",
                     "no Day-1 impact if nothing fails again; repeated failures will lock it again",
                     "find the device or script that keeps failing logins for this account",
+                    blocks_now=True,
                 ))
             # else: an expired lock is not a lock.
     tmp_end = _one_time(attrs, "pwdAccountTmpLockoutEnd")
@@ -246,6 +257,7 @@ def evaluate_ppolicy_account(
         findings.append(Finding(
             "delayed", "warn", f"pwdAccountTmpLockoutEnd {_fmt(tmp_end)}: logins delayed",
             "logins are refused for a short time after failures", "wait, then retry once",
+            blocks_now=True,
         ))
 
     start = _one_time(attrs, "pwdStartTime")
@@ -254,7 +266,7 @@ def evaluate_ppolicy_account(
             "not-yet-valid", "fail", f"pwdStartTime {_fmt(start)}, after go-live",
             "the password cannot be used when Day 1 starts",
             "set pwdStartTime to go-live or earlier (or remove it)",
-            expected=f"pwdStartTime at or before {_fmt(go_live)}",
+            expected=f"pwdStartTime at or before {_fmt(go_live)}", blocks_now=start > now,
         ))
     end = _one_time(attrs, "pwdEndTime")
     if end is not None and end <= go_live:
@@ -262,7 +274,7 @@ def evaluate_ppolicy_account(
             "account-ended", "fail", f"pwdEndTime {_fmt(end)}, at or before go-live",
             "the password can no longer be used on Day 1 (account end date passed)",
             "remove pwdEndTime or move it past go-live if the person still works here",
-            expected=f"no pwdEndTime before {_fmt(go_live)}",
+            expected=f"no pwdEndTime before {_fmt(go_live)}", blocks_now=end <= now,
         ))
 
     must_change = _bool(attrs, "pwdReset")
@@ -294,6 +306,7 @@ def evaluate_ppolicy_account(
                         "that only bind will fail",
                         "ask the person to change the password before go-live",
                         expected=f"password valid at {_fmt(go_live)}",
+                        blocks_now=expires <= now,  # a bind now would spend a grace login
                     ))
                 else:
                     code = "grace-exhausted" if policy.grace_limit else "password-expired"
@@ -305,6 +318,7 @@ def evaluate_ppolicy_account(
                         "reset the password (an administrator sets a new one with pwdReset, or "
                         "the person changes it before go-live)",
                         expected=f"password valid at {_fmt(go_live)}",
+                        blocks_now=expires <= now,
                     ))
             elif expires <= go_live + EXPIRY_WARNING:
                 findings.append(Finding(
@@ -321,7 +335,16 @@ def evaluate_ppolicy_account(
                                             - counted_failures(attrs, policy, now))
     elif locked_now:
         headroom = 0
-    return AccountState(findings=findings, lockout_headroom=headroom, observed=pol)
+    unknown = expiry_unknown = ""
+    if policy is None:
+        why = policy_note or "the applicable password policy could not be read"
+        unknown = f"{why}: the lock state and lockout headroom cannot be judged"
+        if locked_raw is not None:
+            unknown += f" (pwdAccountLockedTime {locked_raw} is set)"
+        if _one_time(attrs, "pwdChangedTime") is not None:  # else it cannot expire
+            expiry_unknown = f"{why}: pwdMaxAge, so the password's expiry, is unknown"
+    return AccountState(findings=findings, lockout_headroom=headroom, observed=pol,
+                        lockout_unknown=unknown, expiry_unknown=expiry_unknown)
 
 
 def policy_for(
@@ -329,7 +352,11 @@ def policy_for(
     policies: Mapping[str, PPolicy],
     default_dn: str | None,
 ) -> tuple[PPolicy | None, str]:
-    """The applicable policy: the entry's pwdPolicySubentry, else the default."""
+    """The applicable policy: the entry's pwdPolicySubentry, else the default.
+
+    None (with the reason) when that policy is not in ``policies``: UNKNOWN, which the
+    caller must not treat as "no lockout".
+    """
     sub = _first(attrs, "pwdPolicySubentry")
     if sub:
         found = policies.get(normalise_dn(sub))
@@ -341,8 +368,6 @@ def policy_for(
         if found is not None:
             return found, "default policy"
         return None, f"default policy {default_dn} not found"
-    if len(policies) == 1:
-        return next(iter(policies.values())), "the only policy in the directory"
     return None, "no default policy configured (set default_policy on the directory)"
 
 
@@ -353,7 +378,3 @@ def normalise_dn(dn: str) -> str:
         return lowered
     return ",".join(part.strip() for part in lowered.split(","))
 
-
-def strictest(policies: Iterable[PPolicy]) -> PPolicy | None:
-    locking = [p for p in policies if p.lockout and p.max_failure > 0]
-    return min(locking, key=lambda p: p.max_failure) if locking else None

@@ -24,6 +24,9 @@ class Finding:
     impact: str  # the Day-1 consequence
     hint: str  # remediation
     expected: str = ""  # optional: what a usable account would show
+    # The condition holds already when the entry was read (not only at go-live): a
+    # pilot bind now cannot succeed (or would spend a grace login), so none is tried.
+    blocks_now: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +35,16 @@ class AccountState:
 
     findings: tuple[Finding, ...] | list[Finding] = ()
     # Bind attempts that may still fail before the directory locks the account;
-    # None when the directory enforces no lockout (unlimited).
+    # None when the directory enforces no lockout (unlimited) -- unless
+    # ``lockout_unknown`` says the policy could not be read (then it is UNKNOWN).
     lockout_headroom: int | None = None
     observed: str = ""  # optional one-line summary of the relevant attributes
     details: dict[str, str] = field(default_factory=dict)
+    # Non-empty (the reason) when the applicable lockout policy could not be read: the
+    # lock state and headroom are unknown, never "unlimited"; no pilot bind is tried.
+    lockout_unknown: str = ""
+    # Non-empty (the reason) when password expiry could not be judged (policy unknown).
+    expiry_unknown: str = ""
 
     @property
     def usable(self) -> bool:

@@ -270,3 +270,43 @@ def test_filetime_round_trip_and_in_chain_filter() -> None:
     for name in ("userAccountControl", "msDS-User-Account-Control-Computed", "lockoutTime",
                  "pwdLastSet", "accountExpires", "badPwdCount", "msDS-ResultantPSO"):
         assert name in AD_ATTRIBUTES
+
+
+def test_unreadable_resultant_pso_leaves_lockout_unknown_not_domain() -> None:
+    # The PSO named by msDS-ResultantPSO is not among those the service account read:
+    # neither the domain threshold nor "unlimited" may stand in for it.
+    hidden = "CN=hidden-pso,CN=Password Settings Container,CN=System,DC=ad,DC=valeshared,DC=test"
+    entry = user(**{"msDS-ResultantPSO": hidden, "badPwdCount": "2",
+                    "badPasswordTime": ft(NOW - dt.timedelta(minutes=1))})
+    state = evaluate_ad_account(entry, POLICY, go_live=GO_LIVE, now=NOW)
+    assert state.lockout_headroom is None
+    assert "hidden-pso" in state.lockout_unknown and "not readable" in state.lockout_unknown
+    assert state.expiry_unknown  # no DC-computed expiry to fall back on
+    computed = {**entry, "msDS-UserPasswordExpiryTimeComputed": [ft(NOW + 300 * ONE_DAY)]}
+    assert not evaluate_ad_account(computed, POLICY, go_live=GO_LIVE, now=NOW).expiry_unknown
+    # A readable PSO, and no PSO at all, are known.
+    for known in (user(**{"msDS-ResultantPSO": PSO_DN}), user()):
+        state = evaluate_ad_account(known, POLICY, go_live=GO_LIVE, now=NOW)
+        assert not state.lockout_unknown and state.lockout_headroom is not None
+
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+def test_only_states_holding_now_block_a_bind_now() -> None:
+    def blocking(entry: dict[str, Any]) -> dict[str, bool]:
+        state = evaluate_ad_account(entry, POLICY, go_live=GO_LIVE, now=NOW)
+        return {f.code: f.blocks_now for f in state.findings}
+
+    # Judged at go-live: valid now, so a pilot bind now is not refused for them.
+    assert blocking(user(pwdLastSet=ft(NOW - 80 * ONE_DAY))) == {
+        "password-expires-before-go-live": False}
+    assert blocking(user(pwdLastSet=ft(GO_LIVE - 85 * ONE_DAY))) == {
+        "password-expires-soon-after-go-live": False}
+    assert blocking(user(accountExpires=ft(NOW + 10 * ONE_DAY))) == {
+        "account-expires-before-go-live": False}
+    # Holding now.
+    assert blocking(user(userAccountControl="514")) == {"disabled": True}
+    assert blocking(user(pwdLastSet=ft(NOW - 100 * ONE_DAY))) == {"password-expired": True}
+    assert blocking(user(accountExpires=ft(NOW - ONE_DAY))) == {"account-expired": True}
+    assert blocking(user(lockoutTime=ft(NOW - dt.timedelta(minutes=1)))) == {"locked": True}

@@ -121,3 +121,51 @@ def test_ppolicy_response_control_decoding_and_bind_reasons() -> None:
     assert map_failed_bind("openldap", 49, "", {})[0] == "bad password"
     assert map_failed_bind("ad", 49, "AcceptSecurityContext error, data 775, v4563", {})[0] \
         == "locked"
+
+
+def test_unknown_policy_is_not_no_lockout() -> None:
+    # pwdPolicySubentry names a policy the service account cannot read (or the default
+    # policy is not where default_policy says): lock, headroom and expiry are unknown.
+    policies = {"cn=default,ou=p": POLICY}
+    for attrs, default in (({"pwdPolicySubentry": ["cn=hidden,ou=p"]}, "cn=default,ou=p"),
+                           ({}, "cn=missing,ou=p")):
+        policy, why = policy_for(attrs, policies, default)
+        assert policy is None
+        state = evaluate_ppolicy_account(
+            {**attrs, "pwdFailureTime": [gt(NOW - dt.timedelta(minutes=1))] * 2,
+             "pwdChangedTime": [gt(NOW - dt.timedelta(days=200))]}, policy,
+            go_live=GO_LIVE, now=NOW, policy_note=why)
+        assert state.lockout_headroom is None  # ... but NOT unlimited:
+        assert state.lockout_unknown and state.expiry_unknown
+        # Without pwdChangedTime slapd cannot age the password: expiry is not in doubt.
+        assert not evaluate_ppolicy_account(attrs, policy, go_live=GO_LIVE,
+                                            now=NOW).expiry_unknown
+        assert ("hidden" in state.lockout_unknown) or ("missing" in state.lockout_unknown)
+    locked = evaluate_ppolicy_account({"pwdAccountLockedTime": [PERMANENT_LOCK]}, None,
+                                      go_live=GO_LIVE, now=NOW)
+    assert PERMANENT_LOCK in locked.lockout_unknown
+    # Only a readable policy with pwdLockout FALSE means unlimited.
+    known = evaluate_ppolicy_account({}, PPolicy("cn=x", lockout=False), go_live=GO_LIVE,
+                                     now=NOW)
+    assert known.lockout_headroom is None and not known.lockout_unknown
+    # One policy in the directory is not "the" policy of an entry naming another one.
+    assert policy_for({}, {"cn=only,ou=p": POLICY}, None)[0] is None
+
+
+def test_findings_judged_at_go_live_do_not_block_a_bind_now() -> None:
+    def blocking(attrs: dict[str, list[str]]) -> dict[str, bool]:
+        state = evaluate_ppolicy_account(attrs, POLICY, go_live=GO_LIVE, now=NOW)
+        return {f.code: f.blocks_now for f in state.findings}
+
+    assert blocking({"pwdChangedTime": [gt(NOW - dt.timedelta(days=70))]}) == {
+        "password-expired": False}  # valid now, expired at go-live
+    assert blocking({"pwdChangedTime": [gt(NOW - dt.timedelta(days=100))]}) == {
+        "password-expired": True}  # expired now: a bind would spend a grace login
+    assert blocking({"pwdEndTime": [gt(NOW + dt.timedelta(days=3))]}) == {
+        "account-ended": False}
+    assert blocking({"pwdEndTime": [gt(NOW - dt.timedelta(days=3))]}) == {
+        "account-ended": True}
+    assert blocking({"pwdStartTime": [gt(GO_LIVE + dt.timedelta(days=1))]}) == {
+        "not-yet-valid": True}
+    assert blocking({"pwdAccountLockedTime": [PERMANENT_LOCK]}) == {"disabled": True}
+    assert blocking({"pwdReset": ["TRUE"]}) == {"must-change": False}
