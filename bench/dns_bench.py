@@ -24,14 +24,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from readiness_checks.dns import family as dns_family
-from readiness_checks.network import family as network_family
-from readiness_lab.process import Supervisor, run, tcp_ready
-
 from readiness import naming
 from readiness.family import PlanContext, Probe, RunContext
 from readiness.inventory import load
 from readiness.results import Result
+from readiness_checks.dns import family as dns_family
+from readiness_checks.network import family as network_family
+from readiness_lab.process import Supervisor, run, tcp_ready
 
 ADDRESS = "127.0.0.1"  # two resolvers: two ports of one named
 SITES = 20

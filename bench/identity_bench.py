@@ -23,16 +23,15 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from readiness.family import PlanContext, Probe, RunContext
+from readiness.inventory import load
+from readiness.registry import load_families
+from readiness.results import Result
 from readiness_checks.identity import IdentityFamily
 from readiness_checks.identity.client import OPERATIONS
 from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor
 from readiness_lab.slapd import PERMANENT_LOCK, DirectorySpec, GroupSpec, PersonSpec, start_slapd
-
-from readiness.family import PlanContext, Probe, RunContext
-from readiness.inventory import load
-from readiness.registry import load_families
-from readiness.results import Result
 
 ORGS = {
     "north": ("127.77.21.10", "dc=northvale,dc=test", "northvale.test", "N"),

@@ -101,6 +101,16 @@ def resolvers_for(inventory: Inventory, site_id: str | None) -> tuple[list[str],
     return programme or [SYSTEM], ["local"]
 
 
+def _own_view(inventory: Inventory, sites: Iterable[str]) -> tuple[str, ...]:
+    """The sites whose own resolvers a lookup used: only then is it their view. Through the
+    programme's resolvers it is the sweep's view, and counts for everyone who needs the name."""
+    chosen = sorted(sites)
+    if chosen and all((site := inventory.sites.get(s)) is not None and site.resolvers
+                      for s in chosen):
+        return tuple(chosen)
+    return ()
+
+
 def impact_text(subject: str, staff: int, sites: Sequence[str]) -> str:
     if staff:
         where = f" at {', '.join(sites)}" if sites else ""
@@ -177,7 +187,7 @@ class DnsFamily(CheckFamily):
                     family=self.name, check=CHECK, subject=ref.subject,
                     target=f"{ref.host} via {resolver}", vantage=vantage,
                     server=f"dns:{resolver}", batch=f"dns@{vantage}",
-                    sites=tuple(sorted(sites)),
+                    sites=_own_view(inventory, sites),
                     timeout=self.default_timeout,
                     summary=f"resolve {ref.host} (A/AAAA) via {resolver} from {vantage}",
                     params={"host": ref.host, "resolver": resolver, "owner": ref.owner,

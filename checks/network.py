@@ -43,12 +43,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
-from readiness_checks.dns import SYSTEM, cached_lookup, impact_text, staff_by_subject
 
 from readiness import naming
 from readiness.family import CheckFamily, HostRef, PlanContext, Probe, Problem, RunContext
 from readiness.inventory.models import Hostname, Id, Port, Strict
 from readiness.results import Result, Status
+from readiness_checks.dns import SYSTEM, cached_lookup, impact_text, staff_by_subject
 
 if TYPE_CHECKING:
     from readiness.inventory import Inventory

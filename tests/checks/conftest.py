@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from readiness_lab.process import Supervisor, run, tcp_ready
 
 if TYPE_CHECKING:
@@ -297,10 +298,9 @@ class Helpers:
     def load_inventory(folder: Path, text: str) -> Inventory:
         """Write ``text`` as the only file of an inventory folder and load it with the
         dns and network families."""
+        from readiness.inventory import load
         from readiness_checks.dns import family as dns_family
         from readiness_checks.network import family as network_family
-
-        from readiness.inventory import load
 
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "inventory.yaml").write_text(text)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from readiness_checks.dns import family as dns_family
-from readiness_checks.network import family as network_family
 
 from readiness import naming
 from readiness.family import HostRef
 from readiness.results import Result, Status
+from readiness_checks.dns import family as dns_family
+from readiness_checks.network import family as network_family
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from readiness_checks.network import family as network_family
 
 from readiness.family import CheckFamily
 from readiness.inventory import InventoryError
 from readiness.results import Result, Status
+from readiness_checks.network import family as network_family
 
 pytestmark = pytest.mark.integration
 
@@ -166,9 +166,8 @@ def test_both_families_through_the_engine(bind: Any, tcp_targets: Any, helpers: 
                                           tmp_path: Path) -> None:
     """The lead's engine runs the dns and network families together; one raising
     family (a broken hosts()) or a crashing run does not stop the others."""
-    from readiness_checks.dns import family as dns_family
-
     from readiness.engine import Selection, make_plan, run_plan
+    from readiness_checks.dns import family as dns_family
 
     inv = helpers.load_inventory(tmp_path / "inv", inventory_text(bind, tcp_targets))
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from readiness_lab.process import run
 
 pytestmark = pytest.mark.integration

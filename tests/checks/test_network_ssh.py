@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from readiness_checks.dns import family as dns_family
-from readiness_checks.network import family as network_family
 
 from readiness import naming
 from readiness.results import Status
 from readiness.vantage import SSHVantage, VantageError
+from readiness_checks.dns import family as dns_family
+from readiness_checks.network import family as network_family
 
 pytestmark = pytest.mark.integration
 

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from readiness.family import PlanContext, RunContext
+from readiness.inventory import Inventory, load
+from readiness.results import Result
 from readiness_checks.identity import IdentityFamily
 from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor
@@ -28,10 +32,6 @@ from readiness_lab.slapd import (
     SlapdInfo,
     start_slapd,
 )
-
-from readiness.family import PlanContext, RunContext
-from readiness.inventory import Inventory, load
-from readiness.results import Result
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 GO_LIVE = (NOW + dt.timedelta(days=30)).date()

@@ -21,6 +21,7 @@ from typing import Any
 import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPSocketOpenError, LDAPStrongerAuthRequiredResult
+
 from readiness_checks.identity.ad import (
     AD_ATTRIBUTES,
     DOMAIN_ATTRIBUTES,

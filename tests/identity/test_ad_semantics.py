@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+
 from readiness_checks.identity.ad import (
     AD_ATTRIBUTES,
     ADPolicy,

@@ -12,6 +12,11 @@ from pathlib import Path
 import ldap3
 import pytest
 from pydantic import ValidationError
+
+from readiness.family import PlanContext, Probe, RunContext
+from readiness.inventory import Inventory, InventoryError
+from readiness.ledger import AttemptLedger, Outcome
+from readiness.results import Result, Status
 from readiness_checks.identity import IdentityFamily
 from readiness_checks.identity.ad import BIND_DIAGNOSTICS
 from readiness_checks.identity.client import DirectoryError, Endpoint
@@ -25,11 +30,6 @@ from readiness_checks.identity.family import (
     fetch,
     people_attributes,
 )
-
-from readiness.family import PlanContext, Probe, RunContext
-from readiness.inventory import Inventory, InventoryError
-from readiness.ledger import AttemptLedger, Outcome
-from readiness.results import Result, Status
 
 from .conftest import (
     NORTH_HOST,

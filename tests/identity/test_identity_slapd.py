@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from readiness_checks.identity import IdentityFamily
-from readiness_checks.identity.client import OPERATIONS
 
 from readiness.family import PlanContext
 from readiness.inventory import Inventory
 from readiness.results import Result, Status
+from readiness_checks.identity import IdentityFamily
+from readiness_checks.identity.client import OPERATIONS
 
 from .conftest import (
     NORTH_HOST,
@@ -232,10 +232,9 @@ def test_ldap_operations_do_not_grow_with_staff(inventory: Inventory, tmp_path: 
 
 def test_cleartext_binds_are_refused_unless_allowed(identity_lab: IdentityLab,
                                                     tmp_path: Path) -> None:
-    from readiness_checks.identity.client import DirectoryError, Endpoint, LdapSession
-
     from readiness.inventory import InventoryError
     from readiness.secrets import Secret
+    from readiness_checks.identity.client import DirectoryError, Endpoint, LdapSession
 
     # The inventory may not ask for it silently...
     folder = write_inventory(identity_lab, "cleartext")

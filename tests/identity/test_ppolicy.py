@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from readiness_checks.identity.family import _decode_ppolicy, map_failed_bind
 from readiness_checks.identity.ppolicy import (
     PERMANENT_LOCK,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from readiness_lab import dns
 from readiness_lab.cli import main
 from readiness_lab.process import LabError

@@ -11,12 +11,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from readiness.inventory import load as load_inventory
 from readiness_lab.estate import MIGRATED_MAX, ascii_fold, generate
 from readiness_lab.faults import KINDS, PASSWORD_MUST_CHANGE, choose, load, observed
 from readiness_lab.up import render
 from readiness_lab.writer import FILES, inventory_documents, write_secrets
-
-from readiness.inventory import load as load_inventory
 from tests.lab.standins import families
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventories" / "example"

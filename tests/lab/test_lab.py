@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+
+from readiness.registry import load_families
 from readiness_lab import sip
 from readiness_lab import up as lab_up
 from readiness_lab.faults import DMARC_MISSING, SPF_MISSING_SHARED, observed
 from readiness_lab.gateway import twin
 from readiness_lab.process import alive
 from readiness_lab.pytest_fixtures import LabHandle
-
-from readiness.registry import load_families
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 

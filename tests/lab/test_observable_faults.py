@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
 from readiness_lab.estate import (
     DNS_IP,
     DNS_SITE_IP,

@@ -4,6 +4,7 @@ own state folder on a test layout (see tools.py) and stops them by PID."""
 from __future__ import annotations
 
 import pytest
+
 from readiness_lab.ca import LabCA
 
 

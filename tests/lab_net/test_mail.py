@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
 from readiness_lab import mail
 from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor

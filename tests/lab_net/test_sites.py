@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from readiness_lab import netns, ssh
 from readiness_lab.process import Supervisor
 

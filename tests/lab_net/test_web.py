@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+
 from readiness_lab import web
 from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor
