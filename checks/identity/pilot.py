@@ -1,0 +1,317 @@
+"""The pilot login: one real bind per pilot and sweep, only when it cannot lock the
+account (attempt reserved in the ledger, other sweeps' in-flight attempts counted, the
+headroom read fresh), never retried; and what the directory's answer to it means."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from readiness.family import Probe
+from readiness.inventory.models import Staff
+from readiness.results import Result, Status
+
+from .check_ids import EXISTS, FAMILY, PILOT
+from .client import DirectoryError
+from .evaluation import _POLICY_HINT, DirectoryEvaluation
+from .snapshot import MATCH_FIELD, _ad, _key_of, _Reader, people_attributes
+
+# LDAP results of a pilot bind that are the directory's answer about the credential or
+# the account (the pilot cannot log in); any other code means "could not find out".
+BIND_REFUSED = frozenset({48, 49, 50, 53})
+
+
+class PilotLogin(DirectoryEvaluation):
+    """At most one real bind as a pilot account, under the lockout-safety rules."""
+
+    def pilot(self, probe: Probe, person: Staff) -> Iterator[Result]:
+        started = time.perf_counter()
+        for result in self._pilot(probe, person):
+            yield replace(result, duration_ms=(time.perf_counter() - started) * 1000)
+
+    def _pilot(self, probe: Probe, person: Staff) -> Iterator[Result]:
+        from readiness.ledger import BudgetExceeded
+        from readiness.secrets import SecretError
+
+        d = self.d
+        if not _key_of(d, person):
+            yield self._res(probe, PILOT, Status.ERROR,
+                            f"pilot login not attempted: {person.key} has no "
+                            f"{MATCH_FIELD[d.match]} in the inventory",
+                            expected=f"a {MATCH_FIELD[d.match]} in the inventory",
+                            observed="empty", impact="whether the pilot can log in is unknown",
+                            hint=f"add the person's {MATCH_FIELD[d.match]}",
+                            root_cause=f"{EXISTS}|{self.dir_id}|inventory")
+            return
+        entry = self._entry(person)
+        if entry is None:
+            yield self._res(probe, PILOT, Status.FAIL,
+                            f"pilot login not attempted: no single account for {person.key}",
+                            expected="the pilot account exists", observed="not found",
+                            impact="the pilot cannot log in on Day 1",
+                            hint="see identity.account-exists",
+                            root_cause=f"{EXISTS}|{self.dir_id}")
+            return
+        dn = entry[0]
+        if person.credential is None:
+            yield self._res(probe, PILOT, Status.SKIP,
+                            f"{person.key} is a pilot without a credential reference",
+                            hint="add `credential: file:...` (or env:) to the pilot's record",
+                            root_cause=f"{PILOT}|{self.dir_id}|no-credential")
+            return
+        try:
+            password = self.ctx.secret(person.credential)
+        except SecretError as exc:
+            yield self._res(probe, PILOT, Status.ERROR, f"pilot credential unreadable: {exc}",
+                            impact="the pilot login was not attempted",
+                            hint="fix the pilot's credential reference",
+                            root_cause=f"{PILOT}|{self.dir_id}|secret")
+            return
+        reader = _Reader(self.dir_id, d, self.ctx)
+        account = probe.account or f"{self.dir_id}/{_key_of(d, person)}"
+        realm, _, acct = account.partition("/")
+        window = dt.timedelta(hours=d.attempt_window_hours)
+        try:
+            reservation = self.ctx.ledger.reserve(
+                realm, acct, now=self.now, sweep=self.ctx.sweep_id, family=FAMILY,
+                max_failures=d.attempt_budget, window=window)
+        except BudgetExceeded as exc:
+            yield self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: {exc}",
+                            expected="attempt budget available", observed=str(exc),
+                            impact="whether the pilot can log in is unknown",
+                            hint="fix the pilot's password and wait for the budget window, "
+                                 "or raise attempt_budget deliberately",
+                            root_cause=f"{PILOT}|{self.dir_id}|budget")
+            return
+        yield from self._attempt(probe, reader, reservation, dn, password)
+
+    def _attempt(self, probe: Probe, reader: _Reader, reservation: Any, dn: str,
+                 password: Any) -> list[Result]:
+        """After the reservation: the headroom check and at most one bind. The ledger
+        row is finished (NOT_SENT unless a bind was sent) before any result is handed
+        on, so other sweeps never wait on a reservation this one has given up."""
+        from readiness.ledger import Outcome
+
+        d = self.d
+        realm, acct = reservation.realm, reservation.account
+        sent = False
+        try:
+            # Other sweeps' attempts on this account still in flight, counted BEFORE the
+            # server's headroom is read: their binds reaching the server after the read
+            # are subtracted here, those finished before it are in the read. So
+            # concurrent sweeps never spend the last attempts together.
+            others = self.ctx.ledger.in_flight(
+                realm, acct, exclude=reservation, now=self.now,
+                window=dt.timedelta(hours=d.attempt_window_hours))
+            refusal = self._headroom_refusal(reader, dn, others)
+            if refusal is not None:
+                reason, hint = refusal
+                return [self._res(
+                    probe, PILOT, Status.ERROR, f"pilot login not attempted: {reason}",
+                    expected=f">= {d.min_headroom} attempts of lockout headroom",
+                    observed=reason, impact="whether the pilot can log in is unknown; a bind "
+                                            "now could lock the account",
+                    hint=hint, root_cause=f"{PILOT}|{self.dir_id}|headroom")]
+            try:
+                session = reader.session()
+            except DirectoryError as exc:
+                return [self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
+                                  f"{exc.message}", observed=exc.message, hint=exc.hint,
+                                  impact="whether the pilot can log in is unknown",
+                                  root_cause=f"identity.directory|{self.dir_id}|{exc.code}")]
+            try:
+                sent = True
+                result = session.bind(dn, password)
+            except DirectoryError as exc:
+                # The bind may have reached the server: count it as a failure, never retry.
+                self.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
+                return [self._res(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
+                                  f"{exc.message}", observed=exc.message, hint=exc.hint,
+                                  impact="whether the pilot can log in is unknown",
+                                  root_cause=f"identity.directory|{self.dir_id}|{exc.code}")]
+            finally:
+                session.close()
+            return list(self._bind_result(probe, reservation, dn, result))
+        finally:
+            if not sent:
+                # Nothing reached the server (refused, unreachable, or a crash before the
+                # bind): the reserved attempt is free again.
+                self.ctx.ledger.record(reservation, Outcome.NOT_SENT, "not sent")
+
+    def _headroom_refusal(self, reader: _Reader, dn: str,
+                          in_flight: int = 0) -> tuple[str, str] | None:
+        """Read the account's lockout state fresh; (reason, hint) when a bind now is
+        refused: the account is unusable NOW, its lockout policy is unknown, or the
+        headroom minus other sweeps' in-flight attempts is below ``min_headroom``."""
+        d = self.d
+        retry = ("wait for the failure counter to reset (or reset it), fix the pilot's "
+                 "password, then sweep again")
+        try:
+            session = reader.service_session()
+            try:
+                fresh = session.search(dn, "(objectClass=*)", people_attributes(d),
+                                       page_size=1, scope="BASE")
+            finally:
+                session.close()
+        except DirectoryError as exc:
+            return f"the lockout headroom could not be read: {exc.message}", exc.hint or retry
+        if not fresh.entries:
+            return f"{dn} could not be read back", retry
+        state = self.state(dn + "#fresh", fresh.entries[0][1])
+        # Only states that hold NOW block the bind (go-live-judged ones do not).
+        blocking = [f for f in state.findings if f.blocks_now]
+        if blocking:
+            return (f"the account is not usable now ({blocking[0].code}: "
+                    f"{blocking[0].observed})", blocking[0].hint)
+        if state.lockout_unknown:
+            return (f"the lockout headroom is unknown: {state.lockout_unknown}",
+                    _POLICY_HINT[d.kind])
+        headroom = state.lockout_headroom
+        if headroom is None:
+            return None  # the readable policy enforces no lockout
+        left = headroom - in_flight
+        if left < d.min_headroom:
+            others = (f" minus {in_flight} attempt(s) other sweeps have in flight"
+                      if in_flight else "")
+            return (f"only {headroom} attempt(s) left before the directory locks {dn}"
+                    f"{others} (needs >= {d.min_headroom})", retry)
+        return None
+
+    def _bind_result(self, probe: Probe, reservation: Any, dn: str,
+                     result: Mapping[str, Any]) -> Iterator[Result]:
+        from readiness.ledger import Outcome
+
+        code = int(result.get("result", -1))
+        message = str(result.get("message", "") or "")
+        pp = ppolicy_control(result)
+        if code == 0:
+            self.ctx.ledger.record(reservation, Outcome.SUCCESS, "success")
+            if pp.get("error") == 2:
+                yield self._res(
+                    probe, PILOT, Status.WARN, f"pilot bind as {dn} succeeded but the "
+                    "password must be changed first", observed="ppolicy changeAfterReset",
+                    impact="the pilot must change the password at first login",
+                    hint="have the pilot change the password before go-live",
+                    root_cause=f"{PILOT}|{self.dir_id}|must-change")
+                return
+            grace = pp.get("grace")
+            yield self._res(
+                probe, PILOT, Status.WARN if grace is not None else Status.PASS,
+                f"pilot bind as {dn} succeeded"
+                + (f" on a grace login ({grace} left)" if grace is not None else ""),
+                expected="bind succeeds", observed="success",
+                details={"ppolicy": pp})
+            return
+        self.ctx.ledger.record(reservation, Outcome.FAILURE,
+                               f"{code} {result.get('description', '')}")
+        if code not in BIND_REFUSED:
+            # busy (51), unavailable (52), other (80), no answer (-1)...: the directory
+            # did not judge the credential, so whether the pilot can log in is unknown.
+            desc = str(result.get("description", "") or "")
+            yield self._res(
+                probe, PILOT, Status.ERROR, f"pilot bind as {dn} got no answer about the "
+                f"credential: LDAP result {code}{' ' + desc if desc else ''} (not retried)",
+                expected="bind succeeds",
+                observed=f"{result.get('description', code)} {message}".strip(),
+                impact="whether the pilot can log in on Day 1 is unknown",
+                hint="check the directory server's state and log for this bind, then sweep "
+                     "again (the attempt was charged to the budget)",
+                root_cause=f"{PILOT}|{self.dir_id}|ldap-{code}",
+                details={"result": code, "ppolicy": pp})
+            return
+        reason, hint = map_failed_bind(self.d.kind, code, message, pp)
+        yield self._res(
+            probe, PILOT, Status.FAIL, f"pilot bind as {dn} failed: {reason} (not retried)",
+            expected="bind succeeds",
+            observed=f"{result.get('description', code)} {message}".strip(),
+            impact="the pilot cannot log in on Day 1 with the credential on record",
+            hint=hint, root_cause=f"{PILOT}|{self.dir_id}|{reason}",
+            details={"result": code, "ppolicy": pp})
+
+
+PPOLICY_ERRORS = {
+    0: "password expired", 1: "account locked", 2: "must change password (reset)",
+    3: "password modification not allowed", 4: "must supply old password",
+    5: "insufficient password quality", 6: "password too short", 7: "password too young",
+    8: "password in history",
+}
+
+
+def ppolicy_control(result: Mapping[str, Any]) -> dict[str, int]:
+    """Decode the password-policy response control of a bind result (if any)."""
+    controls = result.get("controls") or {}
+    ctl = controls.get("1.3.6.1.4.1.42.2.27.8.5.1")
+    if not ctl:
+        return {}
+    value = ctl.get("value")
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]
+    if not isinstance(value, (bytes, bytearray)):
+        return {}
+    return _decode_ppolicy(bytes(value))
+
+
+def _decode_ppolicy(data: bytes) -> dict[str, int]:
+    out: dict[str, int] = {}
+
+    def tlv(buf: bytes, i: int) -> tuple[int, bytes, int]:
+        tag = buf[i]
+        length = buf[i + 1]
+        i += 2
+        if length & 0x80:
+            n = length & 0x7F
+            length = int.from_bytes(buf[i:i + n], "big")
+            i += n
+        return tag, buf[i:i + length], i + length
+
+    try:
+        tag, body, _ = tlv(data, 0)
+        if tag != 0x30:
+            return out
+        i = 0
+        while i < len(body):
+            tag, value, i = tlv(body, i)
+            if tag == 0xA0 and value:  # warning CHOICE
+                wtag, wval, _ = tlv(value, 0)
+                key = "expire_in" if wtag == 0x80 else "grace"
+                out[key] = int.from_bytes(wval, "big")
+            elif tag == 0x81:
+                out["error"] = int.from_bytes(value, "big")
+    except IndexError:
+        return out
+    return out
+
+
+def map_failed_bind(kind: str, code: int, message: str,
+                    pp: Mapping[str, int]) -> tuple[str, str]:
+    """A failed bind's diagnostic mapped to (reason, hint)."""
+    if kind == "ad":
+        try:
+            mapped = _ad().map_bind_diagnostic(message)
+        except Exception:
+            mapped = None
+        if mapped:
+            if isinstance(mapped, tuple):
+                return str(mapped[0]), str(mapped[1]) if len(mapped) > 1 else ""
+            return str(mapped), "see the reason; fix the account or the pilot's credential"
+    error = pp.get("error")
+    if error is not None:
+        reason = PPOLICY_ERRORS.get(error, f"password policy error {error}")
+        hints = {
+            0: "reset the pilot's password (it has expired)",
+            1: "an administrator unlocks the account; find what keeps failing logins",
+            2: "the pilot changes the password, then sweep again",
+        }
+        return reason, hints.get(error, "fix the account's password policy state")
+    if code == 49:
+        return ("bad password", "the pilot's stored credential does not match the directory: "
+                "update the secret the credential reference points at (no retry was made)")
+    if code == 53:
+        return "unwilling to perform", "check the account state and the server's bind policy"
+    if code == 13:
+        return "confidentiality required", "use StartTLS or LDAPS"
+    return (f"LDAP result {code}", "check the server log for this bind")
+
