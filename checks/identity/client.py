@@ -15,9 +15,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from readiness.secrets import Secret
+
+from .config import split_ldap_url
 
 __all__ = ["OPERATIONS", "DirectoryError", "Endpoint", "LdapSession", "SearchResult"]
 
@@ -65,15 +66,9 @@ class Endpoint:
     @classmethod
     def parse(cls, url: str) -> Endpoint:
         try:
-            parts = urlsplit(url)
-            port = parts.port
+            return cls(*split_ldap_url(url))
         except ValueError as exc:
-            raise DirectoryError("config", f"not a valid ldap:// or ldaps:// URL: {url} "
-                                 f"({exc})") from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("ldap", "ldaps") or not parts.hostname or port == 0:
-            raise DirectoryError("config", f"not an ldap:// or ldaps:// URL: {url}")
-        return cls(scheme, parts.hostname, port or (636 if scheme == "ldaps" else 389))
+            raise DirectoryError("config", f"{url}: {exc}") from None
 
     @property
     def server_key(self) -> str:

@@ -66,13 +66,23 @@ class Directory(Strict):
     @classmethod
     def _url_parses(cls, value: str) -> str:
         """Host and port must parse (``ldaps://h:99999`` or ``ldaps://[::1`` do not)."""
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"not a valid ldap:// or ldaps:// URL: {exc}") from None
-        if not parts.hostname:
-            raise ValueError("the URL names no host")
-        if port == 0:
-            raise ValueError("port 0 is not a valid port")
+        split_ldap_url(value)
         return value
+
+
+def split_ldap_url(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an ldap:// or ldaps:// URL; ValueError says what is wrong.
+    The one parser of directory URLs: validation and connections both use it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid ldap:// or ldaps:// URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("ldap", "ldaps"):
+        raise ValueError("not an ldap:// or ldaps:// URL")
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
+    if port == 0:
+        raise ValueError("port 0 is not a valid port")
+    return scheme, parts.hostname, port or (636 if scheme == "ldaps" else 389)
