@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,8 +257,3 @@ class CheckFamily:
 
     def run(self, probes: Sequence[Probe], ctx: RunContext) -> Iterable[Result]:
         raise NotImplementedError
-
-
-def timed(start: float) -> float:
-    """Milliseconds since ``start`` (a ``time.perf_counter()`` reading)."""
-    return (time.perf_counter() - start) * 1000
