@@ -1,16 +1,16 @@
 """The ``network`` check family: can each site reach what its staff need?
 
-Sections owned
-    ``applications`` (id -> :class:`Application`) and ``network_resources``
-    (id -> :class:`NetworkResource`); roles and staff refer to their ids.
+Reads the core's service objects ``applications`` and ``network_resources``, and
+attaches a ``tcp`` block to them (``port``: test another port than the URL's or the
+resource's; ``timeout``).
 
 What is checked (check ``network.tcp-connect``, target ``"<host>:<port>"``)
-    A network resource's ``host:port``, and each application's URL host and port
-    (``port`` overrides the URL's), accepts a TCP connection within its
-    ``timeout``, from each vantage point of each site whose staff need it (the
+    A network resource's ``host:port``, and each application's URL host and port,
+    accepts a TCP connection within its timeout, from each vantage point of each
+    site whose staff need it (the
     who-needs-what graph). An object nobody needs is still tried from ``local``.
     The name is resolved through the site's resolvers from that vantage point
-    (shared with the ``dns`` family: one query per name, resolver and vantage);
+    (the core's DNS service: one query per name, resolver and vantage);
     a site without resolvers uses ``programme.resolvers`` from ``local`` and lets an
     SSH jump host resolve the name itself.
 
@@ -25,163 +25,121 @@ Statuses
 Root causes: ``tcp|<host>:<port>|<refused|no-answer|unreachable>``, ``dns|...``,
 ``dns-resolver|...``, ``vantage|<name>``.
 
-Inventory fields read: ``applications.*``, ``network_resources.*``,
-``sites.*.resolvers``, ``sites.*.vantage_points``, ``programme.resolvers``.
+Inventory fields read: ``applications.*.url``, ``network_resources.*.host/port``, the
+``tcp`` blocks, ``sites.*.resolvers``, ``sites.*.vantage_points``, ``programme.resolvers``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import errno
 import socket
 import time
-import urllib.parse
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from readiness import naming
-from readiness.family import CheckFamily, HostRef, PlanContext, Probe, Problem, RunContext
-from readiness.inventory.models import Hostname, Id, Port, Strict
+from readiness.family import CheckFamily, CheckSpec, PlanContext, Probe, RunContext, subject_impact
+from readiness.inventory.extension import block
+from readiness.inventory.inventory import Inventory
+from readiness.inventory.models import Port, ServiceObject, Strict
+from readiness.inventory.needs import NeedKind
+from readiness.net import dns
+from readiness.net.vantage import VantageError
 from readiness.results import Result, Status
-from readiness_checks.dns import SYSTEM, cached_lookup, impact_text, staff_by_subject
-
-if TYPE_CHECKING:
-    from readiness.inventory import Inventory
 
 CHECK = "network.tcp-connect"
 VIA_VANTAGE = "vantage"  # resolver label: let the SSH jump host resolve the name itself
 MAX_WORKERS = 32
-DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-class Application(Strict):
-    name: str = Field("", description="Display name")
-    url: str = Field(description="The application's URL (http:// or https://)")
-    health: str | None = Field(None, description="Health-check path, e.g. /health")
-    owner: str = Field("", description="Who fixes it")
-    port: Port | None = Field(None, description="TCP port to test instead of the URL's")
+class Tcp(Strict):
+    """The network family's block on an application or a network resource."""
+
+    port: Port | None = Field(None, description="TCP port to test instead of the URL's / "
+                                                "resource's")
     timeout: float | None = Field(None, gt=0, le=300, description="Connect timeout (seconds)")
-    tags: list[str] = Field(default_factory=list)
-    organisation: Id | None = Field(None, description="Organisation that runs it")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        parts = urllib.parse.urlsplit(value)
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise ValueError("url must be an http:// or https:// URL with a host name")
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-        return value
-
-    @property
-    def host(self) -> str:
-        return urllib.parse.urlsplit(self.url).hostname or ""
-
-    @property
-    def tcp_port(self) -> int:
-        parts = urllib.parse.urlsplit(self.url)
-        return self.port or parts.port or DEFAULT_PORTS[parts.scheme]
 
 
-class NetworkResource(Strict):
-    name: str = Field("", description="Display name")
-    host: Hostname = Field(description="Host name or address")
-    port: Port
-    owner: str = Field("", description="Who fixes it")
-    timeout: float | None = Field(None, gt=0, le=300, description="Connect timeout (seconds)")
-    tags: list[str] = Field(default_factory=list)
-    organisation: Id | None = Field(None, description="Organisation that runs it")
-
-    @property
-    def tcp_port(self) -> int:
-        return self.port
+@dataclass(frozen=True)
+class Connect:
+    host: str
+    port: int
+    resolvers: tuple[str, ...]  # in order; (VIA_VANTAGE,) = the jump host resolves
+    owner: str = ""
+    asking: tuple[str, ...] = ()  # the sites whose staff need it from this vantage point
 
 
-def _objects(inventory: Inventory) -> Iterator[tuple[str, str, Application | NetworkResource]]:
-    for section in ("applications", "network_resources"):
-        for obj_id, obj in sorted(inventory.section(section).items()):
-            yield section, obj_id, obj
+def _objects(inventory: Inventory) -> Iterator[tuple[str, str, ServiceObject, str, int]]:
+    """(section, id, object, host, port) of everything to connect to."""
+    for app_id, app in sorted(inventory.applications.items()):
+        tcp = block(app, "tcp", Tcp)
+        yield "applications", app_id, app, app.host, (tcp.port if tcp and tcp.port else app.port)
+    for res_id, res in sorted(inventory.network_resources.items()):
+        tcp = block(res, "tcp", Tcp)
+        yield "network_resources", res_id, res, res.host, (tcp.port if tcp and tcp.port
+                                                           else res.port)
 
 
-def _host(obj: Application | NetworkResource) -> str:
-    return obj.host
-
-
-class NetworkFamily(CheckFamily):
+class NetworkFamily(CheckFamily[Connect]):
     name = "network"
     description = ("Network resources and applications accept TCP connections from each "
                    "site whose staff need them")
-    sections: ClassVar[dict[str, type[BaseModel]]] = {
-        "applications": Application,
-        "network_resources": NetworkResource,
+    blocks: ClassVar[dict[tuple[str, str], type[BaseModel]]] = {
+        ("applications", "tcp"): Tcp,
+        ("network_resources", "tcp"): Tcp,
     }
+    checks: ClassVar[Sequence[CheckSpec]] = (
+        CheckSpec(CHECK, "the host:port accepts a connection from each site that needs it"),
+    )
+    verifies: ClassVar[frozenset[NeedKind]] = frozenset({NeedKind.APPLICATION,
+                                                         NeedKind.NETWORK_RESOURCE})
     reads: ClassVar[Sequence[str]] = (
-        "applications.*.url", "applications.*.port", "applications.*.timeout",
-        "network_resources.*.host", "network_resources.*.port", "network_resources.*.timeout",
-        "sites.*.resolvers", "sites.*.vantage_points", "programme.resolvers",
+        "applications.*.url", "applications.*.tcp", "network_resources.*.host",
+        "network_resources.*.port", "network_resources.*.tcp", "sites.*.resolvers",
+        "sites.*.vantage_points", "programme.resolvers",
     )
     default_timeout = 5.0
 
-    def validate(self, inventory: Inventory) -> Iterable[Problem]:
-        for section, obj_id, obj in _objects(inventory):
-            org = obj.organisation
-            if org is not None and org not in inventory.organisations:
-                close = difflib.get_close_matches(org, list(inventory.organisations), n=1)
-                yield Problem(inventory.where(section, obj_id, "organisation"),
-                              f"organisation '{org}' does not exist",
-                              f"did you mean '{close[0]}'?" if close
-                              else "define it under 'organisations:'")
-
-    def hosts(self, inventory: Inventory) -> Iterable[HostRef]:
-        for section, obj_id, obj in _objects(inventory):
-            yield HostRef(_host(obj), f"{section}:{obj_id}", obj.owner)
-
-    def plan(self, ctx: PlanContext) -> Iterator[Probe]:
+    def plan(self, ctx: PlanContext) -> Iterator[Probe[Connect]]:
         inventory = ctx.inventory
-        objects = list(_objects(inventory))
-        subjects = {f"{section}:{obj_id}" for section, obj_id, _ in objects}
-        needed = staff_by_subject(inventory, ctx.staff, subjects)
-        programme = [naming.format_resolver(r) for r in inventory.programme.resolvers]
-        for section, obj_id, obj in objects:
+        programme, _ = ctx.resolvers_for(None)
+        for section, obj_id, obj, host, port in _objects(inventory):
             subject = f"{section}:{obj_id}"
-            # vantage -> (resolvers in order, Counter(site -> staff))
-            routes: dict[str, tuple[list[str], Counter[str]]] = {}
-            for site_id, count in sorted(needed[subject].items()):
+            tcp = block(obj, "tcp", Tcp)
+            # vantage -> (resolvers in order, sites)
+            routes: dict[str, tuple[list[str], set[str]]] = {}
+            for site_id in sorted(ctx.sites_needing.get(subject, ())):
                 site = inventory.sites.get(site_id)
                 if site is None:
                     continue
                 for vantage in site.vantage_points or ["local"]:
+                    point = inventory.vantage_points.get(vantage)
                     if site.resolvers:
-                        resolvers = [naming.format_resolver(r) for r in site.resolvers]
-                    elif vantage == "local" or inventory.vantage_points.get(vantage) is None \
-                            or inventory.vantage_points[vantage].kind == "local":
-                        resolvers = programme or [SYSTEM]
+                        resolvers, _ = ctx.resolvers_for(site_id)
+                    elif point is None or point.kind == "local":
+                        resolvers = programme
                     else:
                         resolvers = [VIA_VANTAGE]
-                    known, sites = routes.setdefault(vantage, ([], Counter()))
+                    known, sites = routes.setdefault(vantage, ([], set()))
                     known.extend(r for r in resolvers if r not in known)
-                    sites[site_id] += count
+                    sites.add(site_id)
             if not routes:
-                routes["local"] = (programme or [SYSTEM], Counter())
-            host, port = _host(obj), obj.tcp_port
+                routes["local"] = (programme, set())
             for vantage, (resolvers, sites) in sorted(routes.items()):
                 yield Probe(
-                    family=self.name, check=CHECK, subject=subject, target=f"{host}:{port}",
+                    self.name, CHECK, subject, f"{host}:{port}",
+                    Connect(host, port, tuple(resolvers), obj.owner, tuple(sorted(sites))),
                     vantage=vantage, server=f"{host}:{port}", batch=f"network@{vantage}",
                     sites=tuple(sorted(sites)),
-                    timeout=obj.timeout or self.default_timeout,
+                    timeout=(tcp.timeout if tcp and tcp.timeout else self.default_timeout),
                     summary=f"TCP connect to {host}:{port} from {vantage}",
-                    params={"host": host, "port": port, "resolvers": resolvers,
-                            "staff": sum(sites.values()), "sites": sorted(sites),
-                            "owner": obj.owner, "name": obj.name or subject},
                 )
 
-    def run(self, probes: Sequence[Probe], ctx: RunContext) -> Iterator[Result]:
+    def run(self, probes: Sequence[Probe[Connect]], ctx: RunContext) -> Iterator[Result]:
         if not probes:
             return
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(probes)),
@@ -191,7 +149,7 @@ class NetworkFamily(CheckFamily):
                 yield future.result()
 
     # ------------------------------------------------------------------ one probe
-    def _probe(self, probe: Probe, ctx: RunContext) -> Result:
+    def _probe(self, probe: Probe[Connect], ctx: RunContext) -> Result:
         started = time.perf_counter()
         try:
             return self._check(probe, ctx, started)
@@ -204,19 +162,17 @@ class NetworkFamily(CheckFamily):
                 duration_ms=(time.perf_counter() - started) * 1000)
 
     @staticmethod
-    def _impact(probe: Probe) -> str:
-        return impact_text(probe.subject, probe.params.get("staff", 0),
-                           probe.params.get("sites", []))
+    def _impact(probe: Probe[Connect]) -> str:
+        return subject_impact(probe.subject, probe.params.asking)
 
-    def _check(self, probe: Probe, ctx: RunContext, started: float) -> Result:
-        host, port = probe.params["host"], probe.params["port"]
-        resolvers: list[str] = probe.params["resolvers"]
-        owner = probe.params.get("owner", "")
+    def _check(self, probe: Probe[Connect], ctx: RunContext, started: float) -> Result:
+        params = probe.params
+        host, port, owner = params.host, params.port, params.owner
+        resolvers = list(params.resolvers)
         common: dict[str, Any] = {"impact": self._impact(probe),
                                   "expected": "the connection is accepted"}
         details: dict[str, Any] = {"host": host, "port": port, "resolvers": resolvers,
-                                   "staff": probe.params.get("staff", 0),
-                                   "sites": probe.params.get("sites", [])}
+                                   "sites": list(params.asking)}
 
         def done(status: Status, summary: str, **fields: Any) -> Result:
             return probe.result(status, summary, details=details,
@@ -224,14 +180,14 @@ class NetworkFamily(CheckFamily):
                                 **{**common, **fields})
 
         # 1. Addresses (as the site finds them).
-        if naming.is_ip(host):
+        if dns.is_ip(host):
             addresses = [host.strip("[]")]
         elif resolvers == [VIA_VANTAGE]:
             addresses = [host]  # the jump host resolves it
         else:
-            found: list[naming.Lookup] = []
+            found: list[dns.Lookup] = []
             for resolver in resolvers:
-                answer = cached_lookup(ctx, host, resolver, probe.vantage)
+                answer = ctx.dns.lookup(host, resolver, probe.vantage)
                 found.append(answer)
                 if answer.ok or answer.is_failure:
                     break
@@ -262,8 +218,6 @@ class NetworkFamily(CheckFamily):
                         hint="check the vantage point definition in the inventory")
 
         # 3. Connect to each address until one accepts.
-        from readiness.vantage import VantageError
-
         attempts: list[tuple[str, str, str]] = []  # (address, outcome, detail)
         with ctx.limit(probe.server):
             for address in addresses:

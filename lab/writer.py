@@ -149,10 +149,10 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True,
     docs["directories.yaml"] = _header(estate, "Directories (identity check family).") + \
         _dump({"directories": directories})
     docs["applications.yaml"] = _header(
-        estate, "Shared applications and site network resources (network check family).") + \
+        estate, "Shared applications and site network resources (service objects).") + \
         _dump({
             "applications": {
-                a.id: {"name": a.name, "url": a.url, "health": a.health, "owner": a.owner}
+                a.id: {"name": a.name, "url": a.url, "owner": a.owner}
                 for a in estate.applications
             },
             "network_resources": {

@@ -1,9 +1,10 @@
 """The ``readiness`` command line.
 
-Exit codes (computed in readiness.results.exit_code for sweeps):
-0 nothing failed or errored; 1 something failed; 3 nothing failed but something
-could not be determined; 2 invalid input or usage; 4 an internal error.
-Heavy libraries are imported only by the subcommand that needs them.
+Exit codes are :class:`readiness.results.ExitCode`: 0 nothing failed or errored;
+1 something failed; 3 nothing failed but something could not be determined; 2 invalid
+input or usage; 4 an internal error; 130 interrupted. Heavy libraries are imported only
+by the subcommand that needs them. Other packages add subcommands through the
+entry-point group ``readiness.commands`` (the lab's ``readiness lab`` is one).
 """
 
 from __future__ import annotations
@@ -17,38 +18,64 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from readiness.family import CheckFamily
-    from readiness.inventory import Inventory
+from readiness.results import ExitCode
 
-EXIT_INVALID = 2
-EXIT_INTERNAL = 4
+if TYPE_CHECKING:
+    from readiness.engine import Plan
+    from readiness.family import CheckFamily
+    from readiness.inventory import Inventory, Selection
+    from readiness.record import SweepRecord
+
+COMMANDS_GROUP = "readiness.commands"
 
 
 class UsageError(Exception):
     """Bad input or usage: printed without a traceback, exit code 2."""
 
 
+BUILT_IN = ("validate", "sweep", "checks", "schema")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["lab"]:
-        return _lab(args[1:])
+    if args and not args[0].startswith("-") and args[0] not in BUILT_IN:
+        command = _plugin_command(args[0])
+        if command is not None:
+            return int(command(args[1:]))
     parser = _parser()
     ns = parser.parse_args(args)
     try:
         return int(ns.handler(ns))
     except UsageError as exc:
         print(f"readiness: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.INVALID
     except KeyboardInterrupt:
         print("readiness: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # never a traceback for the user; READINESS_DEBUG shows one
         if os.environ.get("READINESS_DEBUG"):
             raise
         print(f"readiness: internal error: {type(exc).__name__}: {exc}\n"
               "  (set READINESS_DEBUG=1 for a traceback, and please report it)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
+
+
+def _plugin_commands() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+
+def _plugin_command(name: str) -> Any:
+    """A subcommand another package provides (e.g. ``lab``), or None."""
+    ep = _plugin_commands().get(name)
+    if ep is None:
+        return None
+    try:
+        return ep.load()
+    except ImportError as exc:
+        print(f"readiness: the {name} command is not available: {exc}", file=sys.stderr)
+        return lambda _args: ExitCode.INVALID
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,8 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="readiness",
         description="Day-1 readiness sweeps for merging organisations: can every staff member "
                     "log in and reach what they need on go-live day?",
-        epilog="Exit codes: 0 ready, 1 something failed, 3 something could not be determined, "
-               "2 invalid input or usage, 4 internal error.",
+        epilog="Exit codes: " + "; ".join(f"{int(c)} {c.meaning}" for c in ExitCode) + ".",
     )
     from readiness import __version__
 
@@ -102,7 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write to this file instead of standard output")
     p.set_defaults(handler=cmd_schema)
 
-    sub.add_parser("lab", help="the lab of real servers: up|down|status|render (lab --help)")
+    for name, ep in sorted(_plugin_commands().items()):
+        sub.add_parser(name, help=f"provided by {ep.value.partition(':')[0]} "
+                                  f"(readiness {name} --help)")
     return parser
 
 
@@ -121,7 +149,7 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
-def _families() -> list[CheckFamily]:
+def _families() -> list[CheckFamily[Any]]:
     from readiness.registry import RegistryError, load_families
 
     try:
@@ -130,7 +158,7 @@ def _families() -> list[CheckFamily]:
         raise UsageError(str(exc)) from None
 
 
-def _load(path: Path, families: Sequence[CheckFamily]) -> Inventory:
+def _load(path: Path, families: Sequence[CheckFamily[Any]]) -> Inventory:
     from readiness.inventory import InventoryError, load
 
     try:
@@ -143,7 +171,9 @@ def _load(path: Path, families: Sequence[CheckFamily]) -> Inventory:
 
 def cmd_validate(ns: argparse.Namespace) -> int:
     inventory = _load(ns.inventory, _families())
-    sections = ", ".join(f"{len(v)} {k}" for k, v in sorted(inventory.sections.items()) if v)
+    counted = {k: len(v) for k, v in inventory.objects.items()}
+    counted.update({k: len(v) for k, v in inventory.sections.items()})
+    sections = ", ".join(f"{n} {k}" for k, n in sorted(counted.items()) if n)
     print(f"{ns.inventory}: valid. {len(inventory.organisations)} organisations, "
           f"{len(inventory.sites)} sites, {len(inventory.roles)} roles, "
           f"{len(inventory.staff)} staff" + (f", {sections}" if sections else ""))
@@ -166,16 +196,23 @@ def cmd_schema(ns: argparse.Namespace) -> int:
 def cmd_checks(ns: argparse.Namespace) -> int:
     for fam in _families():
         print(f"{fam.name}: {fam.description}")
+        if fam.verifies:
+            print(f"  verifies: {', '.join(sorted(fam.verifies))}")
         if fam.sections:
             print(f"  owns sections: {', '.join(sorted(fam.sections))}")
+        if fam.blocks:
+            print(f"  blocks: {', '.join(f'{s}.*.{k}' for s, k in sorted(fam.blocks))}")
         if fam.reads:
             print(f"  reads: {', '.join(fam.reads)}")
+        for spec in fam.checks:
+            need = f" [{spec.need}]" if spec.need else ""
+            print(f"  - {spec.id}{need}: {spec.title}")
     return 0
 
 
 def _selection(ns: argparse.Namespace, inventory: Inventory,
-               families: Sequence[CheckFamily]) -> Any:
-    from readiness.engine import Selection
+               families: Sequence[CheckFamily[Any]]) -> Selection:
+    from readiness.inventory import Selection
 
     known: dict[str, list[str]] = {
         "org": list(inventory.organisations), "site": list(inventory.sites),
@@ -195,12 +232,22 @@ def _color() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+def _state_dir(ns: argparse.Namespace) -> Path:
+    found: Path = ns.state_dir or _env_path("READINESS_STATE_DIR") or (
+        Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+        / "day1-readiness")
+    return found
+
+
 def cmd_sweep(ns: argparse.Namespace) -> int:
+    import time
+    import uuid
+
+    from readiness import __version__
     from readiness.engine import make_plan, run_plan
     from readiness.family import RunContext
-    from readiness.reports import console, jsonfile, staffcsv
-    from readiness.results import exit_code
-    from readiness.sweep import SweepReport
+    from readiness.record import SweepMeta
+    from readiness.record.rollup import build
 
     families = _families()
     inventory = _load(ns.inventory, families)
@@ -208,17 +255,17 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     go_live = inventory.go_live
     if ns.go_live:
         go_live = dt.datetime.combine(ns.go_live, dt.time(0, 0), tzinfo=dt.UTC)
+    started_plan = time.perf_counter()
     plan = make_plan(inventory, families, selection, go_live)
+    plan_s = time.perf_counter() - started_plan
     if ns.dry_run:
         _print_plan(plan)
-        return exit_code(plan.failed)
-    state_dir = ns.state_dir or _env_path("READINESS_STATE_DIR") or (
-        Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-        / "day1-readiness")
+        return ExitCode.of_statuses(r.status for r in plan.failed)
     ctx = RunContext(inventory, go_live=go_live, clock=lambda: dt.datetime.now(dt.UTC),
-                     secrets_dir=ns.secrets_dir or inventory.root, state_dir=state_dir,
+                     secrets_dir=ns.secrets_dir or inventory.root, state_dir=_state_dir(ns),
                      server_limit=ns.server_limit)
     started = dt.datetime.now(dt.UTC)
+    started_run = time.perf_counter()
     try:
         if ns.no_progress or not _color():
             results = run_plan(plan, ctx, workers=ns.workers)
@@ -226,23 +273,45 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
             results = _run_with_progress(plan, ctx, ns.workers)
     finally:
         ctx.close()
-    report = SweepReport(inventory, plan.staff, results, started, dt.datetime.now(dt.UTC),
-                         go_live, selection.to_json(), str(ns.inventory))
+    run_s = time.perf_counter() - started_run
+    meta = SweepMeta(
+        sweep_id=ctx.sweep_id or uuid.uuid4().hex, tool_version=__version__,
+        programme=inventory.programme.name, go_live=go_live,
+        go_live_source="--go-live" if ns.go_live else "programme",
+        inventory=str(ns.inventory), fingerprint=inventory.fingerprint(),
+        selection=selection.to_json(), families=tuple(f.name for f in plan.families),
+        started_at=started, finished_at=dt.datetime.now(dt.UTC),
+        timings={"plan_s": round(plan_s, 3), "run_s": round(run_s, 3)},
+    )
+    record = build(inventory, plan.staff, results, meta, families)
+    _show(record)
+    if ns.out:
+        written = [_write(name, record, ns.out) for name in ("json", "csv")]
+        print("Written: " + ", ".join(str(path) for path in written))
+    return record.exit_code
+
+
+def _show(record: SweepRecord) -> None:
+    from readiness.reports import RenderOptions, renderer
+
     color = _color()
-    text = console.render(report, color=color)
+    text = renderer("console").render(record, RenderOptions(color=color))
     if color:
         from rich.console import Console
 
         Console(highlight=False).print(text)
     else:
         print(text)
-    if ns.out:
-        written = [jsonfile.write(report, ns.out), staffcsv.write(report, ns.out)]
-        print("Written: " + ", ".join(str(path) for path in written))
-    return report.exit_code
 
 
-def _run_with_progress(plan: Any, ctx: Any, workers: int) -> Any:
+def _write(name: str, record: SweepRecord, out_dir: Path) -> Path:
+    from readiness.reports import RenderOptions, renderer, write
+
+    chosen = renderer(name)
+    return write(chosen.render(record, RenderOptions()), out_dir / chosen.filename)
+
+
+def _run_with_progress(plan: Plan, ctx: Any, workers: int) -> Any:
     from collections import Counter
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -265,7 +334,7 @@ def _run_with_progress(plan: Any, ctx: Any, workers: int) -> Any:
         return run_plan(plan, ctx, on_result, workers=workers)
 
 
-def _print_plan(plan: Any) -> None:
+def _print_plan(plan: Plan) -> None:
     from collections import Counter, defaultdict
 
     by_family: dict[str, list[Any]] = defaultdict(list)
@@ -275,8 +344,10 @@ def _print_plan(plan: Any) -> None:
           f"go-live {plan.go_live.date().isoformat()} (dry run: nothing is contacted)")
     for fam in plan.families:
         probes = by_family.get(fam.name, [])
+        checks = Counter(c for p in probes for c in p.checks)
+        print(f"\n{fam.name}: {len(probes)} probes, checking "
+              + ", ".join(f"{c} x{n}" for c, n in sorted(checks.items())))
         targets = Counter(p.server or p.target for p in probes)
-        print(f"\n{fam.name}: {len(probes)} probes")
         for target, n in sorted(targets.items()):
             print(f"  {target}: {n}")
     costly = [p for p in plan.probes if p.lockout_cost]
@@ -287,15 +358,6 @@ def _print_plan(plan: Any) -> None:
               f"{probe.server or probe.target} ({probe.check})")
     for failed in plan.failed:
         print(f"\nPLANNING ERROR: {failed.summary}")
-
-
-def _lab(args: list[str]) -> int:
-    try:
-        from readiness_lab.cli import main as lab_main
-    except ImportError as exc:
-        print(f"readiness: the lab is not available: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    return int(lab_main(args))
 
 
 if __name__ == "__main__":

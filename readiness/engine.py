@@ -16,57 +16,32 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from readiness.family import CheckFamily, PlanContext, Probe, RunContext
-from readiness.inventory import Inventory
+from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Staff
+from readiness.inventory.selection import Selection
 from readiness.results import Result, Status
 
-
-@dataclass(frozen=True)
-class Selection:
-    """Filters of a sweep. Empty sets select everything."""
-
-    organisations: frozenset[str] = frozenset()
-    sites: frozenset[str] = frozenset()
-    roles: frozenset[str] = frozenset()
-    staff: frozenset[str] = frozenset()  # staff ids, or "org/id"
-    families: frozenset[str] = frozenset()
-    tags: frozenset[str] = frozenset()
-
-    @property
-    def narrows_staff(self) -> bool:
-        return bool(self.organisations or self.sites or self.roles or self.staff or self.tags)
-
-    def wants(self, person: Staff) -> bool:
-        return (
-            (not self.organisations or person.organisation in self.organisations)
-            and (not self.sites or person.site in self.sites)
-            and (not self.roles or bool(self.roles.intersection(person.roles)))
-            and (not self.staff or person.id in self.staff
-                 or f"{person.organisation}/{person.id}" in self.staff)
-            and (not self.tags or bool(self.tags.intersection(person.tags)))
-        )
-
-    def to_json(self) -> dict[str, list[str]]:
-        return {name: sorted(getattr(self, name)) for name in
-                ("organisations", "sites", "roles", "staff", "families", "tags")}
+__all__ = ["Plan", "make_plan", "run_plan"]
 
 
 @dataclass
 class Plan:
     inventory: Inventory
-    families: list[CheckFamily]
+    families: list[CheckFamily[Any]]  # the families that run
     staff: list[Staff]
-    probes: list[Probe]
+    probes: list[Probe[Any]]
     go_live: dt.datetime
     selection: Selection
-    failed: list[Result] = field(default_factory=list)  # families whose planning raised
+    failed: list[Result] = field(default_factory=list)  # families whose planning broke
 
 
-def make_plan(inventory: Inventory, families: Sequence[CheckFamily], selection: Selection,
+def make_plan(inventory: Inventory, families: Sequence[CheckFamily[Any]], selection: Selection,
               go_live: dt.datetime | None = None) -> Plan:
-    """Expand the inventory into probes. Pure: no network I/O."""
+    """Expand the inventory into probes. Pure: no network I/O. ``families`` are all the
+    installed ones (their hosts matter to DNS); the selection chooses which run."""
     go_live = go_live or inventory.go_live
     chosen = [f for f in families if not selection.families or f.name in selection.families]
     staff = [p for p in inventory.staff if selection.wants(p)]
@@ -74,15 +49,21 @@ def make_plan(inventory: Inventory, families: Sequence[CheckFamily], selection: 
     if selection.narrows_staff:
         wanted = set()
         for person in staff:
-            wanted |= inventory.needs(person).subjects
-    ctx = PlanContext(inventory, staff, go_live)
-    probes: dict[str, Probe] = {}
+            wanted.update(inventory.needs(person).subjects)
+    ctx = PlanContext(inventory, staff, go_live, families)
+    probes: dict[str, Probe[Any]] = {}
     failed: list[Result] = []
     for fam in chosen:
         try:
             planned = list(fam.plan(ctx))
         except Exception as exc:
-            failed.append(_crash(fam.name, f"family:{fam.name}", "plan", exc))
+            failed.append(_crash(fam.name, "plan", exc))
+            continue
+        known = {spec.id for spec in fam.checks}
+        undeclared = sorted({c for p in planned for c in p.checks if c not in known})
+        if undeclared:
+            failed.append(_contract(fam.name, "plan", f"probes name check ids missing from "
+                                    f"its `checks` catalogue: {', '.join(undeclared)}"))
             continue
         for probe in planned:
             # A family's own trouble (subject "family:<name>") is never filtered away.
@@ -93,9 +74,9 @@ def make_plan(inventory: Inventory, families: Sequence[CheckFamily], selection: 
     return Plan(inventory, chosen, staff, ordered, go_live, selection, failed)
 
 
-def _crash(family: str, subject: str, phase: str, exc: BaseException) -> Result:
+def _crash(family: str, phase: str, exc: BaseException) -> Result:
     return Result(
-        subject=subject, check=f"{family}.{phase}", target=family, vantage="local",
+        subject=f"family:{family}", check=f"{family}.{phase}", target=family, vantage="local",
         status=Status.ERROR, family=family,
         summary=f"the {family} check family failed while {phase}ning: {type(exc).__name__}: {exc}",
         impact="the readiness of everything this family checks is unknown",
@@ -105,25 +86,53 @@ def _crash(family: str, subject: str, phase: str, exc: BaseException) -> Result:
     )
 
 
+def _contract(family: str, phase: str, what: str, target: str = "") -> Result:
+    return Result(
+        subject=f"family:{family}", check=f"{family}.contract", target=target or phase,
+        vantage="local", status=Status.ERROR, family=family,
+        summary=f"the {family} check family broke the engine contract while {phase}ning: "
+                f"{what}",
+        impact="what this family checks is unknown or incomplete",
+        hint="a defect in the family (see the engine contract in readiness/family.py); "
+             "report it with the message above",
+        root_cause=f"contract|{family}",
+    )
+
+
 def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | None = None,
              workers: int = 8) -> list[Result]:
     """Run every batch of the plan; return all results in a deterministic order."""
     by_family = {f.name: f for f in plan.families}
-    batches: dict[tuple[str, str], list[Probe]] = {}
+    batches: dict[tuple[str, str], list[Probe[Any]]] = {}
     for probe in plan.probes:
         batches.setdefault((probe.family, probe.batch or probe.id), []).append(probe)
-    results: list[Result] = list(plan.failed)
-    for r in plan.failed:
-        if on_result:
-            on_result(r)
+    results: list[Result] = []
+    index: dict[str, int] = {}  # result id -> position in results
     lock = threading.Lock()
 
-    def emit(result: Result) -> None:
+    def emit(result: Result, by_engine: bool = False) -> None:
+        """Keep ``result``. Ids are unique: the engine's own verdict on a probe (crashed,
+        abandoned) replaces an early result of that probe with the same id; a family
+        repeating an id breaks the contract."""
         with lock:
-            results.append(result)
+            at = index.get(result.id)
+            if at is not None and by_engine:
+                results[at] = result
+            elif at is not None:
+                result = _contract(result.family, "run", f"two results with the id {result.id}",
+                                   target=result.id)
+                if result.id in index:
+                    return
+                index[result.id] = len(results)
+                results.append(result)
+            else:
+                index[result.id] = len(results)
+                results.append(result)
         if on_result:
             on_result(result)
 
+    for failed in plan.failed:
+        emit(failed, True)
     # Biggest batches first, so one long directory search starts before many small probes.
     runners = [_BatchRunner(by_family[family_name], probes, ctx, emit)
                for (family_name, _), probes in sorted(batches.items(), key=lambda kv: -len(kv[1]))]
@@ -149,14 +158,16 @@ def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | 
 
 
 class _BatchRunner:
-    """Runs one batch in its own daemon thread so a hung library cannot hang the sweep."""
+    """Runs one batch in its own daemon thread so a hung library cannot hang the sweep,
+    and holds the family to the engine contract (readiness/family.py)."""
 
     BUDGET_SLACK = 30.0  # seconds allowed beyond the probes' own timeouts
 
-    def __init__(self, fam: CheckFamily, probes: list[Probe], ctx: RunContext,
-                 emit: Callable[[Result], None]) -> None:
+    def __init__(self, fam: CheckFamily[Any], probes: list[Probe[Any]], ctx: RunContext,
+                 emit: Callable[[Result, bool], None]) -> None:
         self.fam, self.probes, self.ctx, self.emit = fam, probes, ctx, emit
-        self.pending = {p.id: p for p in probes}
+        self.by_id = {p.id: p for p in probes}
+        self.pending = dict(self.by_id)
         self.lock = threading.Lock()
         self.abandoned = False
         self.current: str | None = None  # the probe whose results are arriving
@@ -185,27 +196,47 @@ class _BatchRunner:
                     hint="check that the server answers; raise the check's timeout if it is slow",
                     root_cause=f"timeout|{self.fam.name}|{probe.server or probe.target}",
                     duration_ms=waited * 1000,
-                ))
+                ), True)
 
-    def _accept(self, result: Result) -> bool:
-        """Take a result. A probe counts as finished only once the family has moved on to
-        another probe (or ended): a crash or deadline in the middle of a probe's results
-        must still mark that probe as not determined, never leave only its early passes."""
+    def _violation(self, result: Result) -> str:
+        """What is wrong with ``result`` under the engine contract ("" = nothing)."""
+        probe = self.by_id.get(result.probe)
+        if probe is None:
+            return f"a result for a probe it was not given ({result.id})"
+        if result.check not in probe.checks:
+            return (f"check {result.check!r} is not one of the probe's declared checks "
+                    f"({', '.join(probe.checks)})")
+        if result.subject != probe.subject or result.vantage != probe.vantage:
+            return f"the result {result.id} changes the probe's subject or vantage point"
+        if result.probe != self.current and result.probe not in self.pending:
+            return f"a result for the finished probe {result.probe} (results of one probe " \
+                   "must arrive together)"
+        return ""
+
+    def _accept(self, result: Result) -> Result | None:
+        """Take a result (or the contract error replacing it). A probe counts as finished
+        only once the family has moved on to another probe (or ended): a crash or
+        deadline in the middle of a probe's results must still mark that probe as not
+        determined, never leave only its early passes."""
         with self.lock:
             if self.abandoned:
-                return False
+                return None
+            problem = self._violation(result)
+            if problem:
+                return _contract(self.fam.name, "run", problem, target=result.id)
             if result.probe != self.current:
                 if self.current is not None:
                     self.pending.pop(self.current, None)
                 self.current = result.probe
-            return True
+            return result
 
     def _run(self) -> None:
         started = time.perf_counter()
         try:
             for result in self.fam.run(self.probes, self.ctx):
-                if self._accept(result):
-                    self.emit(result)
+                accepted = self._accept(result)
+                if accepted is not None:
+                    self.emit(accepted, False)
         except Exception as exc:
             crash = f"the {self.fam.name} check failed unexpectedly: {type(exc).__name__}: {exc}"
             self._finish(lambda p: p.result(
@@ -228,13 +259,11 @@ class _BatchRunner:
             root_cause=f"missing|{self.fam.name}",
         ))
 
-    def _finish(self, make: Callable[[Probe], Result]) -> None:
+    def _finish(self, make: Callable[[Probe[Any]], Result]) -> None:
         with self.lock:
             if self.abandoned:
                 return
             left = list(self.pending.values())
             self.pending.clear()
         for probe in left:
-            self.emit(make(probe))
-
-
+            self.emit(make(probe), True)

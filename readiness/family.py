@@ -1,16 +1,35 @@
 """The check-family plug-in interface: one shape for every family.
 
-A family declares its name, the inventory sections it owns (typed models: the
-schema), the fields it reads, and two steps:
+A family declares its name, the inventory sections it owns and the typed blocks it
+attaches to the core's objects (typed models: the schema), the checks it may report
+(its catalogue: id, title, and the need of a person each verifies), the needs it
+verifies, and two steps:
 
 * ``plan``: inventory -> probes, with no network I/O (dry runs, the pytest plugin's
-  collection and parallel runners use the plan alone);
+  collection and sharded runners use the plan alone);
 * ``run``: a batch of probes -> results. Probes sharing ``(family, batch)`` are
   handed to one call, so a family can answer 10,000 accounts with one paged search.
 
-Built-in families live in ``checks/`` (package ``readiness_checks``) and are found
-automatically; third-party packages register theirs in the entry-point group
-``readiness.families`` (see :mod:`readiness.registry`). Both go through one door.
+Every family, built in or not, is found through the entry-point group
+``readiness.families`` (:mod:`readiness.registry`).
+
+The engine contract (written here, enforced by :mod:`readiness.engine`)
+-----------------------------------------------------------------------
+1. ``plan`` does no I/O. Each probe names the check ids it may produce (``check`` and
+   ``also``), all of them in the family's ``checks`` catalogue.
+2. ``run`` yields results of the probes it was given only, made with
+   :meth:`Probe.result`: the probe's subject and vantage point, one of its check ids,
+   any target. One result per property checked.
+3. All results of one probe arrive together: once ``run`` yields a result of another
+   probe, the previous probe is finished, and a later result for it is refused.
+4. Every probe gets at least one result; result ids (``subject|check|target|vantage``)
+   are unique in a sweep.
+5. ``details`` hold JSON-native values only (str, int, float, bool, None, list, dict).
+6. ``run`` honours each probe's ``timeout`` in its libraries. A batch that outlives
+   its budget is abandoned: its unfinished probes become ``error`` results.
+7. A ``run`` that raises turns its unfinished probes into ``error`` results; the sweep
+   goes on. Breaking 2-5 gives ``error`` results naming the family (root cause
+   ``contract|<family>``): a defect to report, never a silent pass.
 """
 
 from __future__ import annotations
@@ -19,35 +38,50 @@ import contextlib
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from readiness.inventory.inventory import Inventory
+from readiness.inventory.models import Staff
+from readiness.inventory.needs import NeedEdge, NeedKind
+from readiness.ledger import AttemptLedger
+from readiness.net.dns import SYSTEM, DnsService, format_resolver
+from readiness.net.trust import TrustStore
+from readiness.net.vantage import Vantage, open_vantage
+from readiness.problems import Problem
 from readiness.results import Result, Status, result_id
 from readiness.secrets import Secret, resolve
 
-if TYPE_CHECKING:
-    from readiness.inventory import Inventory
-    from readiness.ledger import AttemptLedger
-    from readiness.vantage import Vantage
+__all__ = ["CheckFamily", "CheckSpec", "HostRef", "PlanContext", "Probe", "RunContext",
+           "subject_impact"]
 
 Clock = Callable[[], dt.datetime]
+P = TypeVar("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Problem:
-    """An inventory problem: where (file:line), what, and how to fix it."""
+class CheckSpec:
+    """One check a family may report: its id, a title, and the need of a person a result
+    about that person speaks about (results about a service object speak about the
+    need that object serves: ``applications:payroll`` -> ``application:payroll``)."""
 
-    where: str
-    message: str
-    hint: str = ""
+    id: str
+    title: str
+    need: NeedKind | None = None
 
-    def __str__(self) -> str:
-        text = f"{self.where}: {self.message}"
-        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+def subject_impact(subject: str, sites: Sequence[str]) -> str:
+    """The Day-1 impact of a fault in a shared object, in words (the roll-up counts the
+    people: a family never does, so a fault reads the same under any filter)."""
+    if sites:
+        return f"staff at {', '.join(sites)} who need {subject} depend on it on Day 1"
+    return f"no staff need {subject} directly; the sweep and other checks use it"
 
 
 @dataclass(frozen=True)
@@ -60,56 +94,90 @@ class HostRef:
 
 
 @dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(Generic[P]):
     """One planned check of one subject against one target from one vantage point."""
 
     family: str
-    check: str
+    check: str  # the probe's own check id (part of its id)
     subject: str
     target: str
+    params: P  # the family's typed parameters
+    also: tuple[str, ...] = ()  # other check ids its results may carry
     vantage: str = "local"
     server: str = ""  # per-server concurrency limits are keyed on this
     batch: str = ""  # probes of one family with the same batch key run in one call
     timeout: float = 10.0  # seconds; flows into the library's own timeouts
     lockout_cost: int = 0  # authentication attempts this probe may spend
-    account: str = ""  # "realm/account" the attempts are charged to
+    account: str = ""  # the account the attempts are charged to
     summary: str = ""  # what the probe will check, for dry runs
     # The sites whose view this probe gives (e.g. reachability from their vantage point
     # through their resolvers); empty when it is not site-specific.
     sites: tuple[str, ...] = ()
-    params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def id(self) -> str:
         return result_id(self.subject, self.check, self.target, self.vantage)
 
-    def result(self, status: Status, summary: str, **fields: Any) -> Result:
-        """A result of this probe; ``check``/``target``/``subject`` may be overridden
-        for sub-assertions (one result per property checked)."""
-        base: dict[str, Any] = {
-            "subject": self.subject,
-            "check": self.check,
-            "target": self.target,
-            "vantage": self.vantage,
-            "family": self.family,
-            "probe": self.id,
-            "sites": self.sites,
-        }
-        base.update(fields)
-        return Result(status=status, summary=summary, **base)
+    @property
+    def checks(self) -> tuple[str, ...]:
+        return (self.check, *self.also)
+
+    def result(self, status: Status, summary: str, *, check: str | None = None,
+               target: str | None = None, **fields: Any) -> Result:
+        """A result of this probe; ``check``/``target`` may differ from the probe's for
+        sub-assertions (one result per property checked)."""
+        return Result(subject=self.subject, check=check or self.check,
+                      target=self.target if target is None else target,
+                      vantage=self.vantage, status=status, summary=summary,
+                      family=self.family, probe=self.id, sites=self.sites, **fields)
 
 
 @dataclass
 class PlanContext:
-    """What ``plan`` may look at: the inventory and the filtered selection. No I/O."""
+    """What ``plan`` may look at: the inventory, the selected staff, every installed
+    family (for the hosts they name), the go-live moment. No I/O."""
 
     inventory: Inventory
-    staff: Sequence[Any]  # the selected readiness.inventory.models.Staff
+    staff: Sequence[Staff]  # the selected staff
     go_live: dt.datetime
+    families: Sequence[CheckFamily[Any]] = ()
+
+    @cached_property
+    def sites_needing(self) -> dict[str, frozenset[str]]:
+        """subject -> the sites of the selected staff who need it (the who-needs-what
+        graph, once per plan)."""
+        found: dict[str, set[str]] = {}
+        for person in self.staff:
+            for subject in self.inventory.needs(person).subjects:
+                found.setdefault(subject, set()).add(person.site)
+        return {subject: frozenset(sites) for subject, sites in found.items()}
+
+    def resolvers_for(self, site_id: str | None) -> tuple[list[str], list[str]]:
+        """(resolvers, vantage points) a site uses; ``None`` = the sweep's own view
+        (``programme.resolvers`` from this machine; none = the operating system's)."""
+        inventory = self.inventory
+        site = inventory.sites.get(site_id) if site_id else None
+        if site is not None and site.resolvers:
+            return ([format_resolver(r) for r in site.resolvers],
+                    list(site.vantage_points) or ["local"])
+        programme = [format_resolver(r) for r in inventory.programme.resolvers]
+        return programme or [SYSTEM], ["local"]
+
+    def own_view(self, sites: Iterable[str]) -> tuple[str, ...]:
+        """The sites whose own resolvers a lookup used: only then is it their view.
+        Through the programme's resolvers it is the sweep's view, for everyone."""
+        chosen = sorted(sites)
+        if chosen and all((site := self.inventory.sites.get(s)) is not None and site.resolvers
+                          for s in chosen):
+            return tuple(chosen)
+        return ()
 
 
 class RunContext:
-    """What ``run`` receives: time (injectable), secrets, limits, vantage points, ledger."""
+    """What ``run`` receives: time (injectable), secrets, limits, vantage points, the
+    attempt ledger, and the core's shared services, each fact fetched once per sweep:
+    ``dns`` (any record type, any resolver, any vantage point) and ``trust`` (the
+    organisations' CA bundles)."""
 
     def __init__(
         self,
@@ -134,8 +202,11 @@ class RunContext:
         self._limits: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._vantages: dict[str, Vantage] = {}
-        self._cache: dict[Any, Any] = {}
-        self._computing: dict[Any, threading.Event] = {}
+        self._cache: dict[Hashable, Any] = {}
+        self._computing: dict[Hashable, threading.Event] = {}
+        self.dns = DnsService(inventory.programme.resolvers, self.shared, self._dns_via,
+                              self.limit)
+        self.trust = TrustStore(inventory)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -154,7 +225,7 @@ class RunContext:
         with sem:
             yield
 
-    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T | BaseException:
         """Compute a fact once per sweep and share it between batches and families.
 
         Concurrent callers of the same key wait for the first one; an exception raised
@@ -162,14 +233,15 @@ class RunContext:
         """
         with self._lock:
             if key in self._cache:
-                return self._cache[key]
+                return self._cache[key]  # type: ignore[no-any-return]
             event = self._computing.get(key)
             owner = event is None
             if event is None:
                 event = self._computing[key] = threading.Event()
         if not owner:
             event.wait()
-            return self._cache[key]
+            return self._cache[key]  # type: ignore[no-any-return]
+        value: T | BaseException
         try:
             value = compute()
         except Exception as exc:
@@ -185,42 +257,31 @@ class RunContext:
         """The persistent credential-attempt ledger (lockout budget), shared by families."""
         with self._lock:
             if self._ledger is None:
-                from readiness.ledger import AttemptLedger
-
                 self._ledger = AttemptLedger(self.state_dir / "ledger.sqlite")
             return self._ledger
 
     def vantage(self, name: str) -> Vantage:
-        """The vantage point ``name`` (``local`` or an inventory vantage point)."""
+        """The vantage point ``name`` (``local`` or an inventory vantage point): one per
+        sweep, so an SSH jump host is logged in to once and reused by every probe."""
         with self._lock:
             if name not in self._vantages:
-                from readiness.vantage import open_vantage
-
-                self._vantages[name] = open_vantage(name, self)
+                inv = self.inventory
+                point = inv.vantage_points.get(name)
+                known = (str(inv.resolve_path(point.known_hosts, "vantage_points", name,
+                                              "known_hosts"))
+                         if point is not None and point.known_hosts else None)
+                self._vantages[name] = open_vantage(name, point, known_hosts=known,
+                                                    secret=self.secret,
+                                                    resolve=self.dns.resolve)
             return self._vantages[name]
 
-    def resolve(self, host: str) -> list[str]:
-        """Addresses of ``host`` as the sweep finds servers (``programme.resolvers``;
-        none = the OS resolver), looked up once per sweep. Raises
-        readiness.naming.ResolveError."""
-        from readiness import naming
-
-        resolvers = tuple(self.inventory.programme.resolvers)
-
-        def lookup(name: str, resolver: str) -> naming.Lookup:
-            key = ("dns.lookup", name.lower(), naming.format_resolver(resolver), "local")
-            found = self.shared(key, lambda: naming.lookup(name, resolver))
-            if isinstance(found, BaseException):
-                raise found
-            return found  # type: ignore[no-any-return]
-
-        value = self.shared(("naming.resolve", host.lower(), resolvers),
-                            lambda: naming.resolve(host, resolvers, lookup_fn=lookup))
-        if isinstance(value, BaseException):
-            raise value
-        return list(value)
+    def _dns_via(self, name: str) -> Vantage | None:
+        """How DNS is asked from vantage point ``name``: None = over UDP from here."""
+        vantage = self.vantage(name)
+        return None if vantage.supports_udp else vantage
 
     def close(self) -> None:
+        self.dns.close()
         for vantage in self._vantages.values():
             with contextlib.suppress(Exception):
                 vantage.close()
@@ -228,32 +289,44 @@ class RunContext:
             self._ledger.close()
 
 
-class CheckFamily:
-    """Base class of check families. Subclass, set the class attributes, implement
-    ``plan`` and ``run``; expose an instance as the module attribute ``family``."""
+class CheckFamily(Generic[P]):
+    """Base class of check families. Subclass with the type of your probes' parameters,
+    set the class attributes, implement ``plan`` and ``run``; expose an instance as the
+    module attribute ``family`` and register it in the entry-point group
+    ``readiness.families``."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    # Sections this family owns: section name -> model of one object (a mapping id -> object).
+    # Sections this family owns: section name -> model of one object (id -> object).
     sections: ClassVar[Mapping[str, type[BaseModel]]] = {}
+    # Blocks it attaches to the core's objects: (core section, key) -> model.
+    blocks: ClassVar[Mapping[tuple[str, str], type[BaseModel]]] = {}
+    # Every check id it may report.
+    checks: ClassVar[Sequence[CheckSpec]] = ()
+    # The needs of a person it verifies (coverage: what a sweep without it leaves unsaid).
+    verifies: ClassVar[frozenset[NeedKind]] = frozenset()
     # Inventory fields the family reads (for `readiness checks`), e.g. "sites.*.resolvers".
     reads: ClassVar[Sequence[str]] = ()
     default_timeout: ClassVar[float] = 10.0
 
     def validate(self, inventory: Inventory) -> Iterable[Problem]:
-        """Cross-reference checks of this family's sections (dangling ids...)."""
+        """Cross-reference checks of this family's sections and blocks."""
         return ()
 
     def hosts(self, inventory: Inventory) -> Iterable[HostRef]:
-        """Host names this family's sections name (the DNS family resolves them all)."""
+        """Host names this family's sections and blocks name (the DNS family resolves
+        them all, with the core's service objects)."""
         return ()
 
-    def needs(self, inventory: Inventory) -> Iterable[tuple[str, str]]:
-        """Extra edges of the who-needs-what graph: (staff key, subject id)."""
+    def needs(self, inventory: Inventory) -> Iterable[NeedEdge]:
+        """Edges of the who-needs-what graph only this family knows."""
         return ()
 
-    def plan(self, ctx: PlanContext) -> Iterable[Probe]:
+    def plan(self, ctx: PlanContext) -> Iterable[Probe[P]]:
         raise NotImplementedError
 
-    def run(self, probes: Sequence[Probe], ctx: RunContext) -> Iterable[Result]:
+    def run(self, probes: Sequence[Probe[P]], ctx: RunContext) -> Iterable[Result]:
         raise NotImplementedError
+
+    def spec(self, check_id: str) -> CheckSpec | None:
+        return next((c for c in self.checks if c.id == check_id), None)

@@ -235,12 +235,6 @@ class AttemptLedger:
             ).fetchone()
         return int(row[0])
 
-    def remaining(self, realm: str, account: str, *, now: dt.datetime | None = None,
-                  max_failures: int | None = None,
-                  window: dt.timedelta | None = None) -> int:
-        limit = self.max_failures if max_failures is None else max_failures
-        return max(0, limit - self.failures(realm, account, now=now, window=window))
-
     def history(self, realm: str, account: str) -> list[AttemptRecord]:
         with self._lock:
             rows = self._db.execute(

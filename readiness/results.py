@@ -1,4 +1,4 @@
-"""The one result model every check family produces and every report renders.
+"""The one result model every check family produces and every report renders: a leaf.
 
 A result is one assertion about one subject, checked against one target from one
 vantage point. ``fail`` means the target answered and the answer was wrong;
@@ -11,12 +11,14 @@ results changes meaning or disappears (docs/results-format.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
 from typing import Any
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "ExitCode", "Result", "Status", "Verdict", "result_id"]
+
+SCHEMA_VERSION = 2
 
 
 class Status(StrEnum):
@@ -31,6 +33,11 @@ class Status(StrEnum):
         """Higher is worse; used to sort failures first and to roll results up."""
         return _SEVERITY[self]
 
+    @property
+    def bad(self) -> bool:
+        """A fail or an error: something stands between a person and Day 1."""
+        return self in (Status.FAIL, Status.ERROR)
+
 
 _SEVERITY = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
 
@@ -39,6 +46,47 @@ class Verdict(StrEnum):
     READY = "ready"
     NOT_READY = "not ready"
     UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, statuses: Iterable[Status]) -> Verdict:
+        """Any fail -> not ready; else any error -> unknown; else ready."""
+        worst = max((s.severity for s in statuses), default=0)
+        if worst >= Status.FAIL.severity:
+            return cls.NOT_READY
+        if worst >= Status.ERROR.severity:
+            return cls.UNKNOWN
+        return cls.READY
+
+
+class ExitCode(IntEnum):
+    """Every exit code of the command line, in one place."""
+
+    OK = 0  # nothing failed or errored
+    FAILED = 1  # something failed
+    INVALID = 2  # invalid input or usage
+    UNKNOWN = 3  # nothing failed, but something could not be determined
+    INTERNAL = 4  # a defect: please report it
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM
+
+    @property
+    def meaning(self) -> str:
+        return _MEANING[self]
+
+    @classmethod
+    def of_statuses(cls, statuses: Iterable[Status]) -> ExitCode:
+        """The exit code of a sweep with results of these statuses."""
+        verdict = Verdict.of(statuses)
+        return {Verdict.NOT_READY: cls.FAILED, Verdict.UNKNOWN: cls.UNKNOWN}.get(verdict, cls.OK)
+
+
+_MEANING = {
+    ExitCode.OK: "nothing failed or errored",
+    ExitCode.FAILED: "something failed",
+    ExitCode.INVALID: "invalid input or usage",
+    ExitCode.UNKNOWN: "nothing failed, but something could not be determined",
+    ExitCode.INTERNAL: "internal error",
+    ExitCode.INTERRUPTED: "interrupted",
+}
 
 
 def result_id(subject: str, check: str, target: str, vantage: str) -> str:
@@ -56,7 +104,7 @@ class Result:
     summary: str  # what was checked and what was seen, one sentence
     expected: str = ""
     observed: str = ""
-    impact: str = ""  # why it matters on Day 1
+    impact: str = ""  # why it matters on Day 1 (qualitative: the roll-up counts people)
     hint: str = ""  # how to fix it
     root_cause: str = ""  # grouping key: one DNS record breaking 600 people is one blocker
     owner: str = ""  # who fixes it
@@ -64,43 +112,43 @@ class Result:
     duration_ms: float = 0.0
     probe: str = ""  # id of the probe that produced it
     sites: tuple[str, ...] = ()  # the sites whose view it gives; empty = not site-specific
-    details: dict[str, Any] = field(default_factory=dict)
+    # The need of a person this result speaks about ("account", "mailbox", "phone",
+    # "application:<id>", "network_resource:<id>"); empty = decided by the roll-up from
+    # the subject and the check's declared need.
+    need: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # JSON-native values only
+
+    def __post_init__(self) -> None:
+        # Normalised once here, so that a result read back from results.json is equal.
+        if not self.root_cause:
+            object.__setattr__(self, "root_cause", f"{self.check}|{self.target}")
+        object.__setattr__(self, "duration_ms", round(self.duration_ms, 3))
 
     @property
     def id(self) -> str:
         return result_id(self.subject, self.check, self.target, self.vantage)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = self.status.value
-        data["sites"] = list(self.sites)
-        data["id"] = self.id
-        data["duration_ms"] = round(self.duration_ms, 3)
-        if not data["root_cause"]:
-            data["root_cause"] = f"{self.check}|{self.target}"
-        return data
+        return {
+            "id": self.id, "subject": self.subject, "check": self.check, "target": self.target,
+            "vantage": self.vantage, "status": self.status.value, "summary": self.summary,
+            "expected": self.expected, "observed": self.observed, "impact": self.impact,
+            "hint": self.hint, "root_cause": self.root_cause, "owner": self.owner,
+            "family": self.family, "duration_ms": self.duration_ms,
+            "probe": self.probe, "sites": list(self.sites), "need": self.need,
+            "details": self.details,
+        }
 
-
-def exit_code(results: Iterable[Result]) -> int:
-    """The one place exit codes are computed.
-
-    0: nothing failed or errored; 1: something failed; 3: nothing failed but
-    something could not be determined. (2, invalid input or usage, is decided
-    before any result exists.)
-    """
-    worst = max((r.status.severity for r in results), default=0)
-    if worst >= Status.FAIL.severity:
-        return 1
-    if worst >= Status.ERROR.severity:
-        return 3
-    return 0
-
-
-def verdict(results: Iterable[Result]) -> Verdict:
-    """Roll one person's results up: any fail -> not ready; else any error -> unknown."""
-    worst = max((r.status.severity for r in results), default=0)
-    if worst >= Status.FAIL.severity:
-        return Verdict.NOT_READY
-    if worst >= Status.ERROR.severity:
-        return Verdict.UNKNOWN
-    return Verdict.READY
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Result:
+        """The inverse of :meth:`to_json` (``id`` is derived, so it is not read)."""
+        return cls(
+            subject=data["subject"], check=data["check"], target=data["target"],
+            vantage=data["vantage"], status=Status(data["status"]), summary=data["summary"],
+            expected=data.get("expected", ""), observed=data.get("observed", ""),
+            impact=data.get("impact", ""), hint=data.get("hint", ""),
+            root_cause=data.get("root_cause", ""), owner=data.get("owner", ""),
+            family=data.get("family", ""), duration_ms=float(data.get("duration_ms", 0.0)),
+            probe=data.get("probe", ""), sites=tuple(data.get("sites", ())),
+            need=data.get("need", ""), details=dict(data.get("details", {})),
+        )

@@ -3,8 +3,8 @@ snapshot, each account's state computed once, and one way to build a result."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from readiness.family import Probe, RunContext
 from readiness.inventory.models import Staff
@@ -15,9 +15,6 @@ from .check_ids import FAMILY
 from .config import Directory
 from .snapshot import Snapshot, _ad, _key_of
 from .state import AccountState
-
-if TYPE_CHECKING:
-    from .family import IdentityFamily
 
 _POLICY_HINT = {
     "openldap": "grant the read-only service account read access to the password policy "
@@ -30,11 +27,12 @@ _POLICY_HINT = {
 
 
 class DirectoryEvaluation:
-    """One directory's snapshot, evaluated for the probes of one batch."""
+    """One directory's snapshot, evaluated for the probes of one batch: what the
+    per-person assertions and the pilot login share (each holds one of these)."""
 
-    def __init__(self, fam: IdentityFamily, dir_id: str, directory: Directory, snap: Snapshot,
-                 ctx: RunContext) -> None:
-        self.fam = fam
+    def __init__(self, dir_id: str, directory: Directory, snap: Snapshot, ctx: RunContext,
+                 snapshot_of: Callable[[str], Snapshot | BaseException]) -> None:
+        self.snapshot_of = snapshot_of  # another directory's snapshot (near misses)
         self.dir_id = dir_id
         self.d = directory
         self.snap = snap
@@ -45,7 +43,7 @@ class DirectoryEvaluation:
         self._states: dict[str, AccountState] = {}
         self.duration_ms = 0.0
 
-    def _entry(self, person: Staff) -> tuple[str, Mapping[str, Any]] | None:
+    def entry(self, person: Staff) -> tuple[str, Mapping[str, Any]] | None:
         rows = self.snap.find(_key_of(self.d, person))
         if len(rows) != 1:
             return None
@@ -66,8 +64,8 @@ class DirectoryEvaluation:
         self._states[dn] = state
         return state
 
-    def _res(self, probe: Probe, check: str, status: Status, summary: str, *,
-             target: str | None = None, **fields: Any) -> Result:
+    def result(self, probe: Probe[Any], check: str, status: Status, summary: str, *,
+               target: str | None = None, **fields: Any) -> Result:
         fields.setdefault("owner", self.owner)
         fields.setdefault("root_cause", f"{check}|{self.dir_id}")
         fields.setdefault("duration_ms", self.duration_ms)

@@ -25,32 +25,69 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import BaseModel
 
-from readiness.family import CheckFamily, HostRef, PlanContext, Probe, Problem, RunContext
-from readiness.inventory import Inventory
+from readiness.family import CheckFamily, CheckSpec, HostRef, PlanContext, Probe, RunContext
+from readiness.inventory.inventory import Inventory
+from readiness.inventory.needs import NeedEdge, NeedKind
+from readiness.problems import Problem
 from readiness.results import Result, Status
 
-from .assertions import PASSWORD_CODES as PASSWORD_CODES
 from .assertions import PersonAssertions
-from .check_ids import EXISTS, FAMILY, PILOT
+from .check_ids import (
+    ATTRIBUTES,
+    EXISTS,
+    EXTENSION,
+    FAMILY,
+    GROUP,
+    MAIL,
+    PASSWORD,
+    PILOT,
+    USABLE,
+)
 from .client import DirectoryError, Endpoint
 from .config import Directory
+from .evaluation import DirectoryEvaluation
 from .pilot import PilotLogin
-from .pilot import _decode_ppolicy as _decode_ppolicy
-from .pilot import map_failed_bind as map_failed_bind
 from .snapshot import MATCH_FIELD, Snapshot, _is_secret_attribute, _key_of, _scope, fetch
-from .snapshot import _member_dn as _member_dn
-from .snapshot import people_attributes as people_attributes
 
 
-class IdentityFamily(CheckFamily):
+@dataclass(frozen=True)
+class InDirectory:
+    """The parameters of every identity probe: which directory to read."""
+
+    directory: str
+
+
+def directories(inventory: Inventory) -> dict[str, Directory]:
+    return inventory.section("directories", Directory)
+
+
+class IdentityFamily(CheckFamily[InDirectory]):
     name = "identity"
     description = ("Every staff member's account exists, is usable at go-live, carries the "
                    "attributes and groups the role needs; pilot accounts can really log in")
     sections: ClassVar[Mapping[str, type[BaseModel]]] = {"directories": Directory}
+    checks: ClassVar[Sequence[CheckSpec]] = (
+        CheckSpec(EXISTS, "the account exists (found by username, UPN or mail)",
+                  NeedKind.ACCOUNT),
+        CheckSpec(USABLE, "the account is usable at go-live (not disabled, locked, ended)",
+                  NeedKind.ACCOUNT),
+        CheckSpec(PASSWORD, "the password is valid at go-live", NeedKind.ACCOUNT),
+        CheckSpec(MAIL, "the directory carries the new address and keeps the old ones",
+                  NeedKind.MAILBOX),
+        CheckSpec(EXTENSION, "the directory carries the person's extension", NeedKind.PHONE),
+        CheckSpec(ATTRIBUTES, "the attributes the inventory requires are present",
+                  NeedKind.ACCOUNT),
+        CheckSpec(GROUP, "a member of each group the role and its applications need",
+                  NeedKind.ACCOUNT),
+        CheckSpec(PILOT, "a pilot account really logs in (lockout-safe)", NeedKind.ACCOUNT),
+    )
+    verifies: ClassVar[frozenset[NeedKind]] = frozenset({NeedKind.ACCOUNT, NeedKind.MAILBOX,
+                                                         NeedKind.PHONE})
     reads: ClassVar[Sequence[str]] = (
         "directories.*", "staff.*.username", "staff.*.upn", "staff.*.new_mail",
         "staff.*.old_mail", "staff.*.extension", "staff.*.attributes", "staff.*.pilot",
@@ -62,7 +99,7 @@ class IdentityFamily(CheckFamily):
 
     # -- inventory-level hooks ------------------------------------------------------
     def validate(self, inventory: Inventory) -> Iterable[Problem]:
-        for dir_id, d in inventory.section("directories").items():
+        for dir_id, d in directories(inventory).items():
             for org in d.organisations:
                 if org not in inventory.organisations:
                     yield Problem(inventory.where("directories", dir_id, "organisations"),
@@ -81,7 +118,7 @@ class IdentityFamily(CheckFamily):
                               "use ldaps://, or start_tls: true (allow_cleartext_bind: true "
                               "only for a lab)")
             for app in d.application_groups:
-                if app not in inventory.section("applications"):
+                if app not in inventory.applications:
                     yield Problem(inventory.where("directories", dir_id, "application_groups"),
                                   f"directory {dir_id}: unknown application {app!r}")
             for n, name in enumerate(d.required_attributes):
@@ -91,7 +128,7 @@ class IdentityFamily(CheckFamily):
                         f"directory {dir_id}: required_attributes names {name!r}, which holds "
                         "password material; its values would be copied into results",
                         "remove it: the identity family never reads password attributes")
-        directories: dict[str, Directory] = inventory.section("directories")
+        found = directories(inventory)
         for i, person in enumerate(inventory.staff):
             for name in person.attributes:
                 if _is_secret_attribute(name):
@@ -100,7 +137,7 @@ class IdentityFamily(CheckFamily):
                         f"{person.key}: attributes names {name!r}, which holds password "
                         "material; its value would be copied into results",
                         "remove it (a password never belongs in the inventory)")
-            for dir_id, d in sorted(directories.items()):
+            for dir_id, d in sorted(found.items()):
                 if d.match != "username" and _scope(d, person) and not _key_of(d, person):
                     field_name = MATCH_FIELD[d.match]
                     yield Problem(
@@ -111,24 +148,23 @@ class IdentityFamily(CheckFamily):
                         "directory's match)")
 
     def hosts(self, inventory: Inventory) -> Iterable[HostRef]:
-        for dir_id, d in inventory.section("directories").items():
+        for dir_id, d in directories(inventory).items():
             try:
                 host = Endpoint.parse(d.url).host
             except DirectoryError:
                 continue
             yield HostRef(host, f"directories:{dir_id}", d.owner)
 
-    def needs(self, inventory: Inventory) -> Iterable[tuple[str, str]]:
-        directories = inventory.section("directories")
+    def needs(self, inventory: Inventory) -> Iterable[NeedEdge]:
+        found = directories(inventory)
         for person in inventory.staff:
-            for dir_id, d in directories.items():
+            for dir_id, d in found.items():
                 if _scope(d, person):
-                    yield person.key, f"directories:{dir_id}"
+                    yield NeedEdge(person.key, NeedKind.ACCOUNT.value, f"directories:{dir_id}")
 
     # -- plan ------------------------------------------------------------------------
-    def plan(self, ctx: PlanContext) -> Iterator[Probe]:
-        directories: dict[str, Directory] = ctx.inventory.section("directories")
-        for dir_id, d in sorted(directories.items()):
+    def plan(self, ctx: PlanContext) -> Iterator[Probe[InDirectory]]:
+        for dir_id, d in sorted(directories(ctx.inventory).items()):
             try:
                 endpoint = Endpoint.parse(d.url)
             except DirectoryError:
@@ -140,34 +176,34 @@ class IdentityFamily(CheckFamily):
                     continue
                 key = _key_of(d, person)
                 yield Probe(
-                    FAMILY, EXISTS, person.key, target, server=endpoint.server_key,
-                    batch=batch, timeout=d.timeout,
+                    FAMILY, EXISTS, person.key, target, InDirectory(dir_id),
+                    also=(USABLE, PASSWORD, MAIL, EXTENSION, ATTRIBUTES, GROUP),
+                    server=endpoint.server_key, batch=batch, timeout=d.timeout,
                     summary=f"look up {key or person.id} ({d.match}) in {dir_id} and check "
                             "usability, password, mail, extension, attributes and groups",
-                    params={"directory": dir_id},
                 )
                 if person.pilot:
                     account = f"{dir_id}/{key or person.id}"
                     yield Probe(
-                        FAMILY, PILOT, person.key, target, server=endpoint.server_key,
+                        FAMILY, PILOT, person.key, target, InDirectory(dir_id),
+                        server=endpoint.server_key,
                         batch=batch, timeout=d.timeout, lockout_cost=1, account=account,
                         summary=f"one real bind as {key} on {d.url} "
                                 f"({'StartTLS' if d.start_tls else endpoint.scheme}); lockout "
                                 f"cost 1 attempt, only with >= {d.min_headroom} attempts of "
                                 "headroom",
-                        params={"directory": dir_id},
                     )
 
     # -- run -------------------------------------------------------------------------
-    def run(self, probes: Sequence[Probe], ctx: RunContext) -> Iterator[Result]:
-        by_dir: dict[str, list[Probe]] = {}
+    def run(self, probes: Sequence[Probe[InDirectory]], ctx: RunContext) -> Iterator[Result]:
+        by_dir: dict[str, list[Probe[InDirectory]]] = {}
         for probe in probes:
-            by_dir.setdefault(str(probe.params["directory"]), []).append(probe)
+            by_dir.setdefault(probe.params.directory, []).append(probe)
         for dir_id, group in by_dir.items():
             yield from self._run_directory(dir_id, group, ctx)
 
     def _snapshot(self, dir_id: str, ctx: RunContext) -> Snapshot | BaseException:
-        directory: Directory = ctx.inventory.section("directories")[dir_id]
+        directory = directories(ctx.inventory)[dir_id]
         server = Endpoint.parse(directory.url).server_key
 
         def compute() -> Snapshot:
@@ -178,27 +214,30 @@ class IdentityFamily(CheckFamily):
         assert isinstance(value, (Snapshot, BaseException))
         return value
 
-    def _run_directory(self, dir_id: str, probes: list[Probe],
+    def _run_directory(self, dir_id: str, probes: list[Probe[InDirectory]],
                        ctx: RunContext) -> Iterator[Result]:
-        directory: Directory = ctx.inventory.section("directories")[dir_id]
+        directory = directories(ctx.inventory)[dir_id]
         started = time.perf_counter()
         snap = self._snapshot(dir_id, ctx)
         if isinstance(snap, BaseException):
             yield from self._directory_error(dir_id, directory, probes, snap, started)
             return
-        evaluator = _Evaluator(self, dir_id, directory, snap, ctx)
+        ev = DirectoryEvaluation(dir_id, directory, snap, ctx,
+                                 lambda other: self._snapshot(other, ctx))
         # The directory was read once for the whole batch: share its time out.
-        evaluator.duration_ms = snap.seconds * 1000 / max(1, len(probes))
+        ev.duration_ms = snap.seconds * 1000 / max(1, len(probes))
+        assertions, pilot = PersonAssertions(ev), PilotLogin(ev)
         for probe in probes:
             person = ctx.inventory.staff_by_key.get(probe.subject)
             if person is None:
                 continue
             if probe.check == PILOT:
-                yield from evaluator.pilot(probe, person)
+                yield from pilot.pilot(probe, person)
             else:
-                yield from evaluator.person(probe, person)
+                yield from assertions.person(probe, person)
 
-    def _directory_error(self, dir_id: str, directory: Directory, probes: list[Probe],
+    def _directory_error(self, dir_id: str, directory: Directory,
+                         probes: list[Probe[InDirectory]],
                          exc: BaseException, started: float) -> Iterator[Result]:
         if isinstance(exc, DirectoryError):
             code, message, hint = exc.code, exc.message, exc.hint
@@ -221,7 +260,3 @@ class IdentityFamily(CheckFamily):
                 owner=directory.owner, duration_ms=ms,
                 details={"directory": dir_id, "error": code},
             )
-
-
-class _Evaluator(PersonAssertions, PilotLogin):
-    """One directory's batch: the per-person assertions and the pilot login."""

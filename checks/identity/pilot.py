@@ -24,78 +24,81 @@ from .snapshot import MATCH_FIELD, _ad, _key_of, _Reader, people_attributes
 BIND_REFUSED = frozenset({48, 49, 50, 53})
 
 
-class PilotLogin(DirectoryEvaluation):
+class PilotLogin:
     """At most one real bind as a pilot account, under the lockout-safety rules."""
 
-    def pilot(self, probe: Probe, person: Staff) -> Iterator[Result]:
+    def __init__(self, ev: DirectoryEvaluation) -> None:
+        self.ev = ev
+
+    def pilot(self, probe: Probe[Any], person: Staff) -> Iterator[Result]:
         started = time.perf_counter()
         for result in self._pilot(probe, person):
             yield replace(result, duration_ms=(time.perf_counter() - started) * 1000)
 
-    def _pilot(self, probe: Probe, person: Staff) -> Iterator[Result]:
+    def _pilot(self, probe: Probe[Any], person: Staff) -> Iterator[Result]:
         from readiness.ledger import BudgetExceeded
         from readiness.secrets import SecretError
 
-        d = self.d
+        d = self.ev.d
         if not _key_of(d, person):
-            yield self._res(probe, PILOT, Status.ERROR,
+            yield self.ev.result(probe, PILOT, Status.ERROR,
                             f"pilot login not attempted: {person.key} has no "
                             f"{MATCH_FIELD[d.match]} in the inventory",
                             expected=f"a {MATCH_FIELD[d.match]} in the inventory",
                             observed="empty", impact="whether the pilot can log in is unknown",
                             hint=f"add the person's {MATCH_FIELD[d.match]}",
-                            root_cause=f"{EXISTS}|{self.dir_id}|inventory")
+                            root_cause=f"{EXISTS}|{self.ev.dir_id}|inventory")
             return
-        entry = self._entry(person)
+        entry = self.ev.entry(person)
         if entry is None:
-            yield self._res(probe, PILOT, Status.FAIL,
+            yield self.ev.result(probe, PILOT, Status.FAIL,
                             f"pilot login not attempted: no single account for {person.key}",
                             expected="the pilot account exists", observed="not found",
                             impact="the pilot cannot log in on Day 1",
                             hint="see identity.account-exists",
-                            root_cause=f"{EXISTS}|{self.dir_id}")
+                            root_cause=f"{EXISTS}|{self.ev.dir_id}")
             return
         dn = entry[0]
         if person.credential is None:
-            yield self._res(probe, PILOT, Status.SKIP,
+            yield self.ev.result(probe, PILOT, Status.SKIP,
                             f"{person.key} is a pilot without a credential reference",
                             hint="add `credential: file:...` (or env:) to the pilot's record",
-                            root_cause=f"{PILOT}|{self.dir_id}|no-credential")
+                            root_cause=f"{PILOT}|{self.ev.dir_id}|no-credential")
             return
         try:
-            password = self.ctx.secret(person.credential)
+            password = self.ev.ctx.secret(person.credential)
         except SecretError as exc:
-            yield self._res(probe, PILOT, Status.ERROR, f"pilot credential unreadable: {exc}",
+            yield self.ev.result(probe, PILOT, Status.ERROR, f"pilot credential unreadable: {exc}",
                             impact="the pilot login was not attempted",
                             hint="fix the pilot's credential reference",
-                            root_cause=f"{PILOT}|{self.dir_id}|secret")
+                            root_cause=f"{PILOT}|{self.ev.dir_id}|secret")
             return
-        reader = _Reader(self.dir_id, d, self.ctx)
-        account = probe.account or f"{self.dir_id}/{_key_of(d, person)}"
+        reader = _Reader(self.ev.dir_id, d, self.ev.ctx)
+        account = probe.account or f"{self.ev.dir_id}/{_key_of(d, person)}"
         realm, _, acct = account.partition("/")
         window = dt.timedelta(hours=d.attempt_window_hours)
         try:
-            reservation = self.ctx.ledger.reserve(
-                realm, acct, now=self.now, sweep=self.ctx.sweep_id, family=FAMILY,
+            reservation = self.ev.ctx.ledger.reserve(
+                realm, acct, now=self.ev.now, sweep=self.ev.ctx.sweep_id, family=FAMILY,
                 max_failures=d.attempt_budget, window=window)
         except BudgetExceeded as exc:
-            yield self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: {exc}",
+            yield self.ev.result(probe, PILOT, Status.ERROR, f"pilot login not attempted: {exc}",
                             expected="attempt budget available", observed=str(exc),
                             impact="whether the pilot can log in is unknown",
                             hint="fix the pilot's password and wait for the budget window, "
                                  "or raise attempt_budget deliberately",
-                            root_cause=f"{PILOT}|{self.dir_id}|budget")
+                            root_cause=f"{PILOT}|{self.ev.dir_id}|budget")
             return
         yield from self._attempt(probe, reader, reservation, dn, password)
 
-    def _attempt(self, probe: Probe, reader: _Reader, reservation: Any, dn: str,
+    def _attempt(self, probe: Probe[Any], reader: _Reader, reservation: Any, dn: str,
                  password: Any) -> list[Result]:
         """After the reservation: the headroom check and at most one bind. The ledger
         row is finished (NOT_SENT unless a bind was sent) before any result is handed
         on, so other sweeps never wait on a reservation this one has given up."""
         from readiness.ledger import Outcome
 
-        d = self.d
+        d = self.ev.d
         realm, acct = reservation.realm, reservation.account
         sent = False
         try:
@@ -103,35 +106,35 @@ class PilotLogin(DirectoryEvaluation):
             # server's headroom is read: their binds reaching the server after the read
             # are subtracted here, those finished before it are in the read. So
             # concurrent sweeps never spend the last attempts together.
-            others = self.ctx.ledger.in_flight(
-                realm, acct, exclude=reservation, now=self.now,
+            others = self.ev.ctx.ledger.in_flight(
+                realm, acct, exclude=reservation, now=self.ev.now,
                 window=dt.timedelta(hours=d.attempt_window_hours))
             refusal = self._headroom_refusal(reader, dn, others)
             if refusal is not None:
                 reason, hint = refusal
-                return [self._res(
+                return [self.ev.result(
                     probe, PILOT, Status.ERROR, f"pilot login not attempted: {reason}",
                     expected=f">= {d.min_headroom} attempts of lockout headroom",
                     observed=reason, impact="whether the pilot can log in is unknown; a bind "
                                             "now could lock the account",
-                    hint=hint, root_cause=f"{PILOT}|{self.dir_id}|headroom")]
+                    hint=hint, root_cause=f"{PILOT}|{self.ev.dir_id}|headroom")]
             try:
                 session = reader.session()
             except DirectoryError as exc:
-                return [self._res(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
+                return [self.ev.result(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
                                   f"{exc.message}", observed=exc.message, hint=exc.hint,
                                   impact="whether the pilot can log in is unknown",
-                                  root_cause=f"identity.directory|{self.dir_id}|{exc.code}")]
+                                  root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}")]
             try:
                 sent = True
                 result = session.bind(dn, password)
             except DirectoryError as exc:
                 # The bind may have reached the server: count it as a failure, never retry.
-                self.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
-                return [self._res(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
+                self.ev.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
+                return [self.ev.result(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
                                   f"{exc.message}", observed=exc.message, hint=exc.hint,
                                   impact="whether the pilot can log in is unknown",
-                                  root_cause=f"identity.directory|{self.dir_id}|{exc.code}")]
+                                  root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}")]
             finally:
                 session.close()
             return list(self._bind_result(probe, reservation, dn, result))
@@ -139,14 +142,14 @@ class PilotLogin(DirectoryEvaluation):
             if not sent:
                 # Nothing reached the server (refused, unreachable, or a crash before the
                 # bind): the reserved attempt is free again.
-                self.ctx.ledger.record(reservation, Outcome.NOT_SENT, "not sent")
+                self.ev.ctx.ledger.record(reservation, Outcome.NOT_SENT, "not sent")
 
     def _headroom_refusal(self, reader: _Reader, dn: str,
                           in_flight: int = 0) -> tuple[str, str] | None:
         """Read the account's lockout state fresh; (reason, hint) when a bind now is
         refused: the account is unusable NOW, its lockout policy is unknown, or the
         headroom minus other sweeps' in-flight attempts is below ``min_headroom``."""
-        d = self.d
+        d = self.ev.d
         retry = ("wait for the failure counter to reset (or reset it), fix the pilot's "
                  "password, then sweep again")
         try:
@@ -160,7 +163,7 @@ class PilotLogin(DirectoryEvaluation):
             return f"the lockout headroom could not be read: {exc.message}", exc.hint or retry
         if not fresh.entries:
             return f"{dn} could not be read back", retry
-        state = self.state(dn + "#fresh", fresh.entries[0][1])
+        state = self.ev.state(dn + "#fresh", fresh.entries[0][1])
         # Only states that hold NOW block the bind (go-live-judged ones do not).
         blocking = [f for f in state.findings if f.blocks_now]
         if blocking:
@@ -180,7 +183,7 @@ class PilotLogin(DirectoryEvaluation):
                     f"{others} (needs >= {d.min_headroom})", retry)
         return None
 
-    def _bind_result(self, probe: Probe, reservation: Any, dn: str,
+    def _bind_result(self, probe: Probe[Any], reservation: Any, dn: str,
                      result: Mapping[str, Any]) -> Iterator[Result]:
         from readiness.ledger import Outcome
 
@@ -188,30 +191,30 @@ class PilotLogin(DirectoryEvaluation):
         message = str(result.get("message", "") or "")
         pp = ppolicy_control(result)
         if code == 0:
-            self.ctx.ledger.record(reservation, Outcome.SUCCESS, "success")
+            self.ev.ctx.ledger.record(reservation, Outcome.SUCCESS, "success")
             if pp.get("error") == 2:
-                yield self._res(
+                yield self.ev.result(
                     probe, PILOT, Status.WARN, f"pilot bind as {dn} succeeded but the "
                     "password must be changed first", observed="ppolicy changeAfterReset",
                     impact="the pilot must change the password at first login",
                     hint="have the pilot change the password before go-live",
-                    root_cause=f"{PILOT}|{self.dir_id}|must-change")
+                    root_cause=f"{PILOT}|{self.ev.dir_id}|must-change")
                 return
             grace = pp.get("grace")
-            yield self._res(
+            yield self.ev.result(
                 probe, PILOT, Status.WARN if grace is not None else Status.PASS,
                 f"pilot bind as {dn} succeeded"
                 + (f" on a grace login ({grace} left)" if grace is not None else ""),
                 expected="bind succeeds", observed="success",
                 details={"ppolicy": pp})
             return
-        self.ctx.ledger.record(reservation, Outcome.FAILURE,
+        self.ev.ctx.ledger.record(reservation, Outcome.FAILURE,
                                f"{code} {result.get('description', '')}")
         if code not in BIND_REFUSED:
             # busy (51), unavailable (52), other (80), no answer (-1)...: the directory
             # did not judge the credential, so whether the pilot can log in is unknown.
             desc = str(result.get("description", "") or "")
-            yield self._res(
+            yield self.ev.result(
                 probe, PILOT, Status.ERROR, f"pilot bind as {dn} got no answer about the "
                 f"credential: LDAP result {code}{' ' + desc if desc else ''} (not retried)",
                 expected="bind succeeds",
@@ -219,16 +222,16 @@ class PilotLogin(DirectoryEvaluation):
                 impact="whether the pilot can log in on Day 1 is unknown",
                 hint="check the directory server's state and log for this bind, then sweep "
                      "again (the attempt was charged to the budget)",
-                root_cause=f"{PILOT}|{self.dir_id}|ldap-{code}",
+                root_cause=f"{PILOT}|{self.ev.dir_id}|ldap-{code}",
                 details={"result": code, "ppolicy": pp})
             return
-        reason, hint = map_failed_bind(self.d.kind, code, message, pp)
-        yield self._res(
+        reason, hint = map_failed_bind(self.ev.d.kind, code, message, pp)
+        yield self.ev.result(
             probe, PILOT, Status.FAIL, f"pilot bind as {dn} failed: {reason} (not retried)",
             expected="bind succeeds",
             observed=f"{result.get('description', code)} {message}".strip(),
             impact="the pilot cannot log in on Day 1 with the credential on record",
-            hint=hint, root_cause=f"{PILOT}|{self.dir_id}|{reason}",
+            hint=hint, root_cause=f"{PILOT}|{self.ev.dir_id}|{reason}",
             details={"result": code, "ppolicy": pp})
 
 

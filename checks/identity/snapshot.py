@@ -155,24 +155,25 @@ class _Reader:
         self.endpoint = Endpoint.parse(directory.url)
 
     def ca_file(self) -> str | None:
-        inv = self.ctx.inventory
-        if self.directory.ca_bundle:
-            return str(inv.resolve_path(self.directory.ca_bundle, "directories", self.dir_id,
-                                        "ca_bundle"))
-        for org_id in self.directory.organisations or list(inv.organisations):
-            org = inv.organisations.get(org_id)
-            if org and org.ca_bundle:
-                return str(inv.resolve_path(org.ca_bundle, "organisations", org_id,
-                                            "ca_bundle"))
-        return None
+        """The directory's own CA bundle, else its organisations' (the core's trust store)."""
+        from readiness.net.trust import TrustError
+
+        try:
+            bundle = self.ctx.trust.bundle(
+                self.directory.organisations, override=self.directory.ca_bundle,
+                where=("directories", self.dir_id, "ca_bundle"))
+        except TrustError as exc:
+            raise DirectoryError("ca-bundle", str(exc), "fix the ca_bundle path in the "
+                                 "inventory (a configuration problem of the sweep)") from None
+        return str(bundle) if bundle else None
 
     def address(self) -> str:
         def compute() -> Any:
-            from readiness import naming
+            from readiness.net.dns import ResolveError
 
             try:
-                found = self.ctx.resolve(self.endpoint.host)  # cached per sweep
-            except naming.ResolveError as exc:
+                found = self.ctx.dns.resolve(self.endpoint.host)  # cached per sweep
+            except ResolveError as exc:
                 raise DirectoryError("dns", f"cannot resolve {self.endpoint.host}: "
                                      f"{exc.detail}", "check the directory's DNS record and "
                                      "the programme's resolvers") from None

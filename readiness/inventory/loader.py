@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from readiness.family import Problem
+from readiness.problems import Problem
 
 Path_ = tuple[str | int, ...]
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

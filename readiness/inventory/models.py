@@ -1,18 +1,49 @@
-"""Typed models of the sections the core owns. The models are the schema.
+"""Typed models of what the core owns: the programme, organisations, sites, vantage
+points, roles, staff, and the service objects everyone refers to. The models are the
+schema.
 
-Check families declare their own sections with the same base class
-(:class:`Strict`) and the field types below (:data:`SecretRef`, :data:`HostPort`),
-so the whole inventory is validated in one pass and described by one JSON Schema.
+Service objects (:class:`Application`, :class:`NetworkResource`, :class:`MailDomain`,
+:class:`TelephonyEndpoint`) carry only what every family needs (id, name, owner,
+organisation, and how to reach them where that is protocol-neutral). A check family
+attaches its own typed block to them (``applications.<id>.http``...): see
+:mod:`readiness.inventory.extension`. Families declare their own sections and blocks
+with the same base class (:class:`Strict`) and the field types below.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import urllib.parse
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from readiness.secrets import REFERENCE_HELP, is_reference
+
+__all__ = [
+    "CORE_OBJECT_SECTIONS",
+    "Application",
+    "HostPort",
+    "Hostname",
+    "Id",
+    "MailDomain",
+    "NeedsDelta",
+    "NetworkResource",
+    "Organisation",
+    "Port",
+    "Programme",
+    "Role",
+    "SecretRef",
+    "ServiceObject",
+    "Site",
+    "Staff",
+    "StaffSource",
+    "Strict",
+    "TelephonyEndpoint",
+    "VantagePoint",
+    "split_host_port",
+]
 
 
 class Strict(BaseModel):
@@ -39,11 +70,45 @@ SecretRef = Annotated[
     ),
 ]
 
+
+def split_host_port(spec: str, default_port: int = 53) -> tuple[str, int]:
+    """``host``, ``host:port``, ``v6`` or ``[v6]:port`` -> (host, port); ValueError says
+    what is wrong (``ns1:abc``, ``1.2.3.4:99999``)."""
+    spec = spec.strip()
+    if spec.startswith("["):
+        host, sep, rest = spec[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"{spec!r} is not [IPv6]:port")
+        port_text = rest[1:]
+    elif spec.count(":") == 1:
+        host, port_text = spec.split(":")
+    else:
+        host, port_text = spec, ""
+    if not host:
+        raise ValueError(f"{spec!r} names no host")
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"port {port_text!r} of {spec!r} is not a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def _host_port(value: str) -> str:
+    split_host_port(value)
+    return value
+
+
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")]
 Hostname = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9_.:-]+$")]
 HostPort = Annotated[
     str,
     Field(pattern=r"^[A-Za-z0-9_.:\[\]-]+$", description="host, host:port or [v6]:port"),
+    AfterValidator(_host_port),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -91,6 +156,75 @@ class VantagePoint(Strict):
     )
 
 
+# ----------------------------------------------------------------------------- service objects
+
+
+class ServiceObject(Strict):
+    """Something staff need on Day 1 that several families may check."""
+
+    name: str = Field("", description="Display name")
+    owner: str = Field("", description="Who fixes it")
+    organisation: Id | None = Field(None, description="Organisation that runs it (none: shared)")
+    tags: list[str] = Field(default_factory=list)
+
+
+class Application(ServiceObject):
+    url: str = Field(description="The application's URL (http:// or https://)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            parts = urllib.parse.urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            raise ValueError(f"url is not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an http:// or https:// URL with a host name")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urllib.parse.urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urllib.parse.urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class NetworkResource(ServiceObject):
+    host: Hostname = Field(description="Host name or address")
+    port: Port
+
+
+class MailDomain(ServiceObject):
+    """A mail domain of the programme (an organisation's old domain or the new shared
+    one). Its id is the domain name; staff need it through their addresses."""
+
+
+class TelephonyEndpoint(ServiceObject):
+    """A registrar, proxy, trunk, SBC or PBX of the telephony system."""
+
+    serves: list[Id] = Field(
+        default_factory=list,
+        description="Organisations whose staff's phones depend on it (empty: everyone "
+                    "who needs a phone)",
+    )
+
+
+# Core sections of service objects, in the order reports list them.
+CORE_OBJECT_SECTIONS: dict[str, type[ServiceObject]] = {
+    "applications": Application,
+    "network_resources": NetworkResource,
+    "mail_domains": MailDomain,
+    "telephony_endpoints": TelephonyEndpoint,
+}
+
+
+# ----------------------------------------------------------------------------- people
+
+
 class NeedsDelta(Strict):
     applications: list[Id] = Field(default_factory=list)
     network_resources: list[Id] = Field(default_factory=list)
@@ -132,10 +266,6 @@ class Staff(Strict):
         return f"staff:{self.organisation}/{self.id}"
 
 
-STAFF_COLUMNS = (
-    "id", "organisation", "site", "roles", "name", "username", "upn", "old_mail",
-    "new_mail", "extension", "tags", "pilot",
-)
 LIST_COLUMNS = frozenset({"roles", "old_mail", "tags"})
 
 

@@ -18,10 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from readiness.family import CheckFamily, Problem
-from readiness.inventory import Inventory, InventoryError
+from readiness.inventory.extension import BLOCK_SECTIONS, InventoryExtension
+from readiness.inventory.inventory import Inventory, InventoryError
 from readiness.inventory.loader import CsvError, Locations, Path_, load_yaml, read_csv
 from readiness.inventory.models import (
+    CORE_OBJECT_SECTIONS,
     LIST_COLUMNS,
     Id,
     Organisation,
@@ -32,44 +33,72 @@ from readiness.inventory.models import (
     StaffSource,
     VantagePoint,
 )
+from readiness.inventory.needs import NeedEdge
+from readiness.problems import Problem
 
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "organisations": Organisation,
     "sites": Site,
     "vantage_points": VantagePoint,
     "roles": Role,
+    **CORE_OBJECT_SECTIONS,
 }
 LIST_SECTIONS = ("staff", "staff_sources")
 _ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
+# Sections of service objects that roles and staff refer to by id.
 REFERENCED_SECTIONS = ("applications", "network_resources")
 
 
-def inventory_model(families: Sequence[CheckFamily]) -> type[BaseModel]:
-    """The model of a whole inventory: core sections plus every family's sections."""
-    return _inventory_model(tuple(families))
+def inventory_model(extensions: Sequence[InventoryExtension]) -> type[BaseModel]:
+    """The model of a whole inventory: core sections (with the families' blocks on their
+    objects) plus every family's own sections."""
+    return _inventory_model(tuple(extensions))
 
 
 @functools.lru_cache(maxsize=8)
-def _inventory_model(families: tuple[CheckFamily, ...]) -> type[BaseModel]:
+def _inventory_model(extensions: tuple[InventoryExtension, ...]) -> type[BaseModel]:
     fields: dict[str, Any] = {
         "programme": (Programme, Field(description="The merger programme")),
         "staff": (list[Staff], Field(default_factory=list)),
         "staff_sources": (list[StaffSource], Field(default_factory=list)),
     }
-    for name, model in CORE_SECTIONS.items():
-        fields[name] = (dict[Id, model], Field(default_factory=dict))  # type: ignore[valid-type]
-    for fam in families:
-        for name, model in fam.sections.items():
-            description = f"Owned by the {fam.name} check family"
-            fields[name] = (dict[Id, model], Field(default_factory=dict, description=description))  # type: ignore[valid-type]
+    for name, model in section_models(extensions).items():
+        owner = next((e.name for e in extensions if name in e.sections), None)
+        description = f"Owned by the {owner} check family" if owner else None
+        fields[name] = (dict[Id, model], Field(default_factory=dict,  # type: ignore[valid-type]
+                                               description=description))
     return create_model(
         "Inventory", __config__=ConfigDict(extra="forbid", title="Day-1 readiness inventory"),
         **fields,
     )
 
 
-def json_schema(families: Sequence[CheckFamily]) -> dict[str, Any]:
-    schema = inventory_model(families).model_json_schema()
+def section_models(extensions: Sequence[InventoryExtension]) -> dict[str, type[BaseModel]]:
+    """Model of one object of each section: the core's (extended with the blocks families
+    attach to it) and each family's own."""
+    return _section_models(tuple(extensions))
+
+
+@functools.lru_cache(maxsize=8)
+def _section_models(extensions: tuple[InventoryExtension, ...]) -> dict[str, type[BaseModel]]:
+    models = dict(CORE_SECTIONS)
+    for section in BLOCK_SECTIONS:
+        blocks = {key: (ext.name, model) for ext in extensions
+                  for (sect, key), model in ext.blocks.items() if sect == section}
+        if blocks:
+            base = models[section]
+            extra: dict[str, Any] = {
+                key: (model | None, Field(None, description=f"{owner} check family: {key} "
+                                          "settings"))
+                for key, (owner, model) in sorted(blocks.items())}
+            models[section] = create_model(base.__name__, __base__=base, **extra)
+    for ext in extensions:
+        models.update(ext.sections)
+    return models
+
+
+def json_schema(extensions: Sequence[InventoryExtension]) -> dict[str, Any]:
+    schema = inventory_model(extensions).model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
 
@@ -85,7 +114,7 @@ def inventory_files(path: Path) -> list[Path] | Problem:
     return files
 
 
-def build(path: Path, families: Sequence[CheckFamily]) -> Inventory:
+def build(path: Path, extensions: Sequence[InventoryExtension]) -> Inventory:
     files = inventory_files(path)
     if isinstance(files, Problem):
         raise InventoryError([files])
@@ -108,23 +137,26 @@ def build(path: Path, families: Sequence[CheckFamily]) -> Inventory:
     if not merged:
         raise InventoryError([Problem(str(path), "the inventory is empty",
                                       "start from inventories/example")])
-    problems += _load_csv_staff(merged, locations)
-    validated, schema_problems = _validate_each(merged, families, locations)
+    csv_files: list[Path] = []
+    problems += _load_csv_staff(merged, locations, csv_files)
+    validated, schema_problems = _validate_each(merged, extensions, locations)
     problems += schema_problems
+    programme = validated.get("programme")
+    if programme is None:
+        raise InventoryError(problems)
     inventory = Inventory(
         root=path if path.is_dir() else path.parent,
-        programme=validated.get("programme"),  # type: ignore[arg-type]
+        programme=programme,
         organisations=validated["organisations"],
         sites=validated["sites"],
         vantage_points=validated["vantage_points"],
         roles=validated["roles"],
         staff=validated["staff"],
-        sections={name: validated[name] for fam in families for name in fam.sections},
+        objects={name: validated[name] for name in CORE_OBJECT_SECTIONS},
+        sections={name: validated[name] for ext in extensions for name in ext.sections},
         locations=locations,
-        families=list(families),
+        files=[*files, *csv_files],
     )
-    if inventory.programme is None:
-        raise InventoryError(problems)
     # Objects that failed schema validation still count as declared for references,
     # so one typo is reported once, not again as a dangling reference.
     inventory.declared = {
@@ -132,25 +164,29 @@ def build(path: Path, families: Sequence[CheckFamily]) -> Inventory:
         if isinstance(items, dict) and section != "programme"
     }
     inventory.staff_positions = validated["staff_positions"]
-    problems += _references(inventory, families)
-    for fam in families:
+    problems += _references(inventory)
+    for ext in extensions:
         try:
-            problems += list(fam.validate(inventory))
+            problems += list(ext.validate(inventory))
+            edges: Iterable[NeedEdge] = list(ext.needs(inventory))
         except Exception as exc:  # a plug-in defect must not hide the inventory's problems
-            problems.append(Problem(str(path), f"the {fam.name} check family could not validate "
+            problems.append(Problem(str(path), f"the {ext.name} check family could not validate "
                                     f"its sections: {type(exc).__name__}: {exc}"))
+            continue
+        for edge in edges:
+            inventory.need_edges.setdefault(edge.person, []).append(edge)
     if problems:
         raise InventoryError(problems)
     return inventory
 
 
-def _validate_each(merged: dict[str, Any], families: Sequence[CheckFamily],
+def _validate_each(merged: dict[str, Any], extensions: Sequence[InventoryExtension],
                    locations: Locations) -> tuple[dict[str, Any], list[Problem]]:
     """Validate object by object, so one bad object never hides another's problems."""
-    model = inventory_model(families)
+    model = inventory_model(extensions)
     problems: list[Problem] = []
     out: dict[str, Any] = {"staff": [], "staff_positions": []}
-    sections = {**CORE_SECTIONS, **{n: m for f in families for n, m in f.sections.items()}}
+    sections = section_models(extensions)
     for name in sections:
         out[name] = {}
     unknown = {k: v for k, v in merged.items() if k not in model.model_fields}
@@ -174,7 +210,7 @@ def _validate_each(merged: dict[str, Any], families: Sequence[CheckFamily],
             continue
         for key, raw in items.items():
             try:
-                TypeAdapter_validate_id(key)
+                _ID_ADAPTER.validate_python(key)
                 out[name][key] = item_model.model_validate(raw)
             except ValidationError as exc:
                 problems += _explain(exc, model, locations, (name, key))
@@ -193,10 +229,6 @@ def _validate_each(merged: dict[str, Any], families: Sequence[CheckFamily],
                 out["staff"].append(valid)
                 out["staff_positions"].append(index)
     return out, problems
-
-
-def TypeAdapter_validate_id(key: Any) -> None:
-    _ID_ADAPTER.validate_python(key)
 
 
 def _merge(merged: dict[str, Any], data: dict[str, Any], locs: dict[Path_, str],
@@ -265,7 +297,8 @@ def _singular(section: str) -> str:
             "roles": "role", "vantage_points": "vantage point"}.get(section, section.rstrip("s"))
 
 
-def _load_csv_staff(merged: dict[str, Any], locations: Locations) -> list[Problem]:
+def _load_csv_staff(merged: dict[str, Any], locations: Locations,
+                    read_files: list[Path]) -> list[Problem]:
     """Append the staff of every HR CSV source to ``staff``, located by CSV line."""
     problems: list[Problem] = []
     sources = merged.get("staff_sources")
@@ -284,6 +317,7 @@ def _load_csv_staff(merged: dict[str, Any], locations: Locations) -> list[Proble
         if not csv_path.is_absolute():
             file = locations.file_of(at)
             csv_path = (file.parent if file else Path.cwd()) / csv_path
+        read_files.append(csv_path)
         read = read_csv(csv_path, source.delimiter)
         if isinstance(read, Problem):
             problems.append(Problem(read.where, read.message,
@@ -407,10 +441,9 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _references(inv: Inventory, families: Sequence[CheckFamily]) -> list[Problem]:
+def _references(inv: Inventory) -> list[Problem]:
     """Dangling references and duplicate ids between core objects."""
     problems: list[Problem] = []
-    owned = {name for fam in families for name in fam.sections}
 
     def ref(kind: str, value: str, section: str, path: Path_, hint: str = "") -> None:
         known = inv.declared_ids(section)
@@ -430,16 +463,20 @@ def _references(inv: Inventory, families: Sequence[CheckFamily]) -> list[Problem
             problems.append(Problem(inv.where("vantage_points", vp_id),
                                     f"ssh vantage point '{vp_id}' needs host, user and key "
                                     "(or password)"))
+    for section, objects in inv.objects.items():
+        for obj_id, obj in objects.items():
+            if obj.organisation is not None:
+                ref("organisation", obj.organisation, "organisations",
+                    (section, obj_id, "organisation"), hint="define it under 'organisations:'")
+            for i, org in enumerate(getattr(obj, "serves", ())):
+                ref("organisation", org, "organisations", (section, obj_id, "serves", i),
+                    hint="define it under 'organisations:'")
     for section in REFERENCED_SECTIONS:
         kind = _singular(section).replace("_", " ")
         for role_id, role in inv.roles.items():
             for i, item in enumerate(getattr(role, section)):
-                if section not in owned:
-                    problems.append(Problem(inv.where("roles", role_id, section, i),
-                                            f"no installed check family provides '{section}'"))
-                else:
-                    ref(kind, item, section, ("roles", role_id, section, i),
-                        hint=f"define it under '{section}:'")
+                ref(kind, item, section, ("roles", role_id, section, i),
+                    hint=f"define it under '{section}:'")
     seen: dict[tuple[str, str], int] = {}
     for person, index in zip(inv.staff, inv.staff_positions, strict=True):
         key = (person.organisation, person.id)

@@ -6,16 +6,27 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
+from readiness.record.model import SweepRecord
+from readiness.reports import RenderOptions
 from readiness.results import Status
-from readiness.sweep import SweepReport
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "skip": "dim", "error": "magenta",
                 "fail": "bold red"}
-EXIT_MEANING = {0: "nothing failed or errored", 1: "something failed",
-                3: "nothing failed, but something could not be determined"}
 
 
-def render(report: SweepReport, *, color: bool, limit: int = 15) -> str:
+class ConsoleRenderer:
+    name = "console"
+    description = "the terminal summary: verdicts per organisation, blockers with their fix"
+    filename = ""
+
+    def render(self, record: SweepRecord, options: RenderOptions) -> str:
+        return render(record, color=options.color, limit=options.limit)
+
+
+renderer = ConsoleRenderer()
+
+
+def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
     """The summary as text; with ``color`` it carries rich markup."""
     from rich.markup import escape as rich_escape
 
@@ -26,15 +37,14 @@ def render(report: SweepReport, *, color: bool, limit: int = 15) -> str:
         body = escape(text if text is not None else status.upper())
         return f"[{STATUS_STYLE[status]}]{body}[/]" if color else body
 
-    programme = report.inventory.programme
-    days = (report.go_live.date() - report.finished_at.date()).days
+    meta = record.meta
+    days = (meta.go_live.date() - meta.finished_at.date()).days
     when = f"in {days} days" if days > 0 else ("today" if days == 0 else f"{-days} days ago")
-    lines = [f"Day-1 readiness: {escape(programme.name)}, go-live "
-             f"{report.go_live.date().isoformat()} ({when})"]
-    total = report.verdict_counts()
-    in_scope = len(report.verdicts)
+    lines = [f"Day-1 readiness: {escape(meta.programme)}, go-live "
+             f"{meta.go_live.date().isoformat()} ({when})"]
+    total = record.verdict_counts()
     lines.append(
-        f"Staff in scope: {in_scope}: " + st("pass", f"{total['ready']} ready") + ", "
+        f"Staff in scope: {len(record.people)}: " + st("pass", f"{total['ready']} ready") + ", "
         + st("fail", f"{total['not ready']} not ready") + ", "
         + st("error", f"{total['unknown']} unknown")
     )
@@ -42,12 +52,16 @@ def render(report: SweepReport, *, color: bool, limit: int = 15) -> str:
         ["organisation", "staff", "ready", "not ready", "unknown", "% ready"],
         [[org, str(sum(c.values())), str(c["ready"]), str(c["not ready"]), str(c["unknown"]),
           _pct(c["ready"], sum(c.values()))]
-         for org in sorted(report.inventory.organisations)
-         for c in [report.verdict_counts(org)] if sum(c.values())],
+         for org in sorted(record.organisations)
+         for c in [record.verdict_counts(org)] if sum(c.values())],
         escape,
     )]
+    gaps = [f"{kind} {c.needed - c.verified} of {c.needed}"
+            for kind, c in record.coverage.items() if c.verified < c.needed]
+    if gaps:
+        lines += ["", "Not verified by any check in this sweep: " + ", ".join(gaps)]
     per_family: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in report.results:
+    for r in record.results:
         per_family[r.family or r.check.split(".")[0]][r.status.value] += 1
     order = [s.value for s in sorted(Status, key=lambda s: -s.severity)]
     lines += ["", _table(["check family", *order],
@@ -56,7 +70,7 @@ def render(report: SweepReport, *, color: bool, limit: int = 15) -> str:
                                                key=lambda kv: (-kv[1]["fail"], -kv[1]["error"],
                                                                kv[0]))],
                          escape)]
-    blockers = report.blockers()
+    blockers = record.blockers
     if blockers:
         lines += ["", f"Blockers, ranked by people affected ({len(blockers)}):"]
         for b in blockers[:limit]:
@@ -71,12 +85,12 @@ def render(report: SweepReport, *, color: bool, limit: int = 15) -> str:
                 lines.append(f"        fix: {escape(b.hint)}")
         if len(blockers) > limit:
             lines.append(f"  ... and {len(blockers) - limit} more in results.json")
-    warnings = Counter(r.check for r in report.results if r.status is Status.WARN)
+    warnings = Counter(r.check for r in record.results if r.status is Status.WARN)
     if warnings:
         lines += ["", "Warnings: " + ", ".join(f"{escape(c)} x{n}"
                                                for c, n in sorted(warnings.items()))]
-    code = report.exit_code
-    lines += ["", f"Exit code {code}: {EXIT_MEANING[code]}"]
+    code = record.exit_code
+    lines += ["", f"Exit code {int(code)}: {code.meaning}"]
     return "\n".join(lines)
 
 

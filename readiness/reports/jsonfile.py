@@ -1,19 +1,21 @@
-"""``results.json``: the documented, versioned machine format (docs/results-format.md)."""
+"""``results.json``: the documented, versioned machine format (docs/results-format.md),
+which :meth:`readiness.record.SweepRecord.from_json` reads back unchanged."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
-from readiness.sweep import SweepReport
+from readiness.record.model import SweepRecord
+from readiness.reports import RenderOptions
 
 
-def write(report: SweepReport, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "results.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report.to_json(), indent=1, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+class JsonRenderer:
+    name = "json"
+    description = "results.json: every result, verdict, need and blocker (versioned)"
+    filename = "results.json"
+
+    def render(self, record: SweepRecord, options: RenderOptions) -> str:
+        return json.dumps(record.to_json(), indent=1, ensure_ascii=False) + "\n"
+
+
+renderer = JsonRenderer()

@@ -7,29 +7,35 @@ the fail/error results behind each verdict, worst first.
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
+import io
 
-from readiness.sweep import SweepReport
+from readiness.record.model import SweepRecord
+from readiness.reports import RenderOptions
 
 COLUMNS = ("subject", "organisation", "id", "name", "site", "verdict", "problems", "checks",
            "why")
+REASONS_SHOWN = 3
 
 
-def write(report: SweepReport, out_dir: Path, reasons_shown: int = 3) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "staff.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+class StaffCsvRenderer:
+    name = "csv"
+    description = "staff.csv: one row per person, ready or not and why"
+    filename = "staff.csv"
+
+    def render(self, record: SweepRecord, options: RenderOptions) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
         writer.writerow(COLUMNS)
-        for v in report.verdicts:
-            person = v.person
-            checks = sorted({r.check for r in v.reasons})
-            why = "; ".join(f"{r.status.value}: {r.summary}" for r in v.reasons[:reasons_shown])
-            if len(v.reasons) > reasons_shown:
-                why += f"; ... {len(v.reasons) - reasons_shown} more in results.json"
+        for person in record.people:
+            reasons = record.results_of(person.reasons)
+            checks = sorted({r.check for r in reasons})
+            why = "; ".join(f"{r.status.value}: {r.summary}" for r in reasons[:REASONS_SHOWN])
+            if len(reasons) > REASONS_SHOWN:
+                why += f"; ... {len(reasons) - REASONS_SHOWN} more in results.json"
             writer.writerow((person.key, person.organisation, person.id, person.name,
-                             person.site, v.verdict.value, len(v.reasons), " ".join(checks), why))
-    os.replace(tmp, path)
-    return path
+                             person.site, person.verdict.value, len(reasons), " ".join(checks),
+                             why))
+        return out.getvalue()
+
+
+renderer = StaffCsvRenderer()

@@ -21,17 +21,17 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from readiness_lab.process import Supervisor, run, tcp_ready
 
 if TYPE_CHECKING:
-    from readiness.family import CheckFamily, Probe, RunContext
+    from readiness.family import CheckFamily, RunContext
     from readiness.inventory import Inventory
     from readiness.results import Result
 
@@ -314,17 +314,18 @@ class Helpers:
                           secrets_dir=inventory.root, state_dir=state)
 
     @staticmethod
-    def plan_and_run(fam: CheckFamily, inventory: Inventory, ctx: RunContext) -> list[Result]:
-        from readiness.family import PlanContext
+    def plan_and_run(fam: CheckFamily[Any], inventory: Inventory, ctx: RunContext,
+                     others: Sequence[CheckFamily[Any]] = ()) -> list[Result]:
+        """Plan and run ``fam`` alone through the engine (``others``: installed beside it,
+        e.g. for the hosts they name)."""
+        from readiness.engine import make_plan, run_plan
+        from readiness.inventory import Selection
 
-        probes = list(fam.plan(PlanContext(inventory, inventory.staff, GO_LIVE)))
-        batches: dict[str, list[Probe]] = {}
-        for probe in probes:
-            batches.setdefault(probe.batch or probe.id, []).append(probe)
-        results: list[Result] = []
-        for batch in batches.values():
-            results.extend(fam.run(batch, ctx))
-        assert sorted(r.probe for r in results) == sorted(p.id for p in probes)
+        plan = make_plan(inventory, [fam, *others], Selection(families=frozenset({fam.name})),
+                         GO_LIVE)
+        results = run_plan(plan, ctx)
+        assert not plan.failed
+        assert {r.probe for r in results} == {p.id for p in plan.probes}
         return results
 
 

