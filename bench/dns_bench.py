@@ -9,7 +9,7 @@ use the first port as resolver, south's the second), applications and network re
 (5% of resource names are missing: NXDOMAIN); then plans and runs the ``dns``
 family and, in the same sweep context, the ``network`` family's name resolution.
 Prints wall times, probes, results by status and the DNS queries sent (counted
-by readiness.naming and by BIND's query log). Stops named by PID.
+by readiness.net.dns and by BIND's query log). Stops named by PID.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from readiness import naming
-from readiness.family import PlanContext, Probe, RunContext
+from readiness.family import CheckFamily, PlanContext, Probe, RunContext
 from readiness.inventory import load
+from readiness.net import dns
 from readiness.results import Result
+from readiness_checks.dns import Lookup as DnsLookup
 from readiness_checks.dns import family as dns_family
 from readiness_checks.network import family as network_family
 from readiness_lab.process import Supervisor, run, tcp_ready
@@ -123,13 +125,14 @@ staff_sources:
     return inv
 
 
-def run_family(fam: object, probes: list[Probe], ctx: RunContext) -> list[Result]:
-    batches: dict[str, list[Probe]] = {}
+def run_family(fam: CheckFamily[Any], probes: list[Probe[Any]],
+               ctx: RunContext) -> list[Result]:
+    batches: dict[str, list[Probe[Any]]] = {}
     for probe in probes:
         batches.setdefault(probe.batch or probe.id, []).append(probe)
     results: list[Result] = []
     for batch in batches.values():
-        results.extend(fam.run(batch, ctx))  # type: ignore[attr-defined]
+        results.extend(fam.run(batch, ctx))
     return results
 
 
@@ -156,39 +159,39 @@ def main() -> int:
             go_live = inventory.go_live
             ctx = RunContext(inventory, go_live=go_live, clock=lambda: dt.datetime.now(dt.UTC),
                              secrets_dir=inv_dir, state_dir=base / "state")
-            naming.QUERIES.reset()
+            dns.QUERIES.reset()
             t0 = time.perf_counter()
-            probes = list(dns_family.plan(PlanContext(inventory, inventory.staff, go_live)))
+            families: list[CheckFamily[Any]] = [dns_family, network_family]
+            probes = list(dns_family.plan(PlanContext(inventory, inventory.staff, go_live,
+                                                      families)))
             t_plan = time.perf_counter() - t0
             t0 = time.perf_counter()
             results = run_family(dns_family, probes, ctx)
             t_run = time.perf_counter() - t0
-            sent_dns = naming.QUERIES.total
+            sent_dns = dns.QUERIES.total
             t0 = time.perf_counter()
             net_probes = list(network_family.plan(
-                PlanContext(inventory, inventory.staff, go_live)))
-            unique = {(p.params["host"], r, p.vantage) for p in net_probes
-                      for r in p.params["resolvers"]}
+                PlanContext(inventory, inventory.staff, go_live, families)))
+            unique = {(p.params.host, r, p.vantage) for p in net_probes
+                      for r in p.params.resolvers}
             for host, resolver, vantage in sorted(unique):
-                from readiness_checks.dns import cached_lookup
-
-                cached_lookup(ctx, host, resolver, vantage)
+                ctx.dns.lookup(host, resolver, vantage)
             t_net = time.perf_counter() - t0
             time.sleep(0.5)
             logged = sum(1 for line in (base / "query.log").read_text().splitlines()
                          if "query:" in line)
         finally:
             supervisor.stop()
-    names = {p.params["host"] for p in probes if "host" in p.params}
+    names = {p.params.host for p in probes if isinstance(p.params, DnsLookup)}
     print(f"inventory: {args.staff:,} staff per organisation, {SITES} sites, "
           f"{args.apps} applications, {args.resources} network resources")
     print(f"load + validate: {t_load:.2f} s")
     print(f"dns plan: {t_plan:.2f} s, {len(probes):,} probes ({len(names)} names)")
     print(f"dns run: {t_run:.2f} s, {len(results):,} results "
           f"{dict(sorted(Counter(r.status.value for r in results).items()))}")
-    print(f"dns queries sent: {sent_dns:,} (naming counter)")
+    print(f"dns queries sent: {sent_dns:,} (core DNS counter)")
     print(f"network family name resolution afterwards: {t_net:.3f} s, "
-          f"{naming.QUERIES.total - sent_dns} new queries (shared per sweep)")
+          f"{dns.QUERIES.total - sent_dns} new queries (shared per sweep)")
     print(f"queries logged by BIND: {logged:,}")
     print(f"total dns wall time (plan + run): {t_plan + t_run:.2f} s")
     return 0

@@ -22,6 +22,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from readiness.family import PlanContext, Probe, RunContext
 from readiness.inventory import load
@@ -124,13 +125,13 @@ def run_family(inv_dir: Path, state: Path, *, trace: bool = False) -> dict[str, 
     ctx = RunContext(inventory, go_live=inventory.go_live,
                      clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inv_dir,
                      state_dir=state)
-    batches: dict[str, list[Probe]] = {}
+    batches: dict[str, list[Probe[Any]]] = {}
     for p in probes:
         batches.setdefault(p.batch, []).append(p)
     results: list[Result] = []
     lock = threading.Lock()
 
-    def work(group: list[Probe]) -> None:
+    def work(group: list[Probe[Any]]) -> None:
         out = list(fam.run(group, ctx))
         with lock:
             results.extend(out)

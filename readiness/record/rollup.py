@@ -113,10 +113,9 @@ def _need_outcomes(per_need: Mapping[str, list[Result]],
         carried = account_bad if key != ACCOUNT and need_kind(key) in DEPENDS_ON_ACCOUNT else []
         bad = [r for r in _worst_first(own) if r.status.bad]
         verdict = Verdict.of(r.status for r in [*own, *carried])
-        if verdict is Verdict.READY and not verified[key]:
-            outcome = NOT_VERIFIED  # nothing wrong seen, but nothing that proves it either
-        else:
-            outcome = verdict.value
+        # Nothing wrong seen, but nothing that proves it either: "not verified".
+        outcome = NOT_VERIFIED if verdict is Verdict.READY and not verified[key] \
+            else verdict.value
         out.append(NeedOutcome(key, outcome, tuple(r.id for r in [*bad, *carried])))
     return out
 

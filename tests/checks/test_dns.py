@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from readiness.family import HostRef
 from readiness.inventory.models import split_host_port
 from readiness.net import dns
-from readiness.family import HostRef
 from readiness.results import Result, Status
 from readiness_checks.dns import family as dns_family
 from readiness_checks.network import family as network_family

@@ -5,9 +5,11 @@ is the sweep's own view and counts for everyone who needs the name."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from readiness.engine import Selection, make_plan
-from readiness.inventory import load
+from readiness.engine import make_plan
+from readiness.family import CheckFamily
+from readiness.inventory import Selection, load
 from readiness_checks.dns import family as dns_family
 from readiness_checks.network import family as network_family
 
@@ -29,7 +31,7 @@ staff:
 
 def test_lookups_name_the_sites_whose_view_they_give(tmp_path: Path) -> None:
     (tmp_path / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
-    families = [dns_family, network_family]
+    families: list[CheckFamily[Any]] = [dns_family, network_family]
     inventory = load(tmp_path, families)
     plan = make_plan(inventory, families, Selection(families=frozenset({"dns"})))
     views = {p.target: p.sites for p in plan.probes}

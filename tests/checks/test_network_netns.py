@@ -70,7 +70,8 @@ SCRIPT = textwrap.dedent("""
 
 def test_firewall_outcomes(namespace: str, tmp_path: Path) -> None:
     resources = "\n".join(
-        f"  {name}: {{host: 127.0.0.1, port: {port}, tcp: {{timeout: 1}}}}" for name, port in PORTS.items())
+        f"  {name}: {{host: 127.0.0.1, port: {port}, tcp: {{timeout: 1}}}}"
+        for name, port in PORTS.items())
     (tmp_path / "inventory.yaml").write_text(f"""
 programme: {{name: T, go_live: 2027-01-04}}
 organisations: {{north: {{name: North}}}}

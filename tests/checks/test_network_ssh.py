@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from readiness.net import dns
-from readiness.results import Status
 from readiness.net.vantage import SSHVantage, VantageError
+from readiness.results import Status
 from readiness_checks.dns import family as dns_family
 from readiness_checks.network import family as network_family
 

@@ -19,10 +19,10 @@ from readiness.ledger import AttemptLedger, Outcome
 from readiness.results import Result, Status
 from readiness_checks.identity import IdentityFamily
 from readiness_checks.identity.ad import BIND_DIAGNOSTICS
-from readiness_checks.identity.client import DirectoryError, Endpoint
-from readiness_checks.identity.config import Directory
 from readiness_checks.identity.assertions import PASSWORD_CODES
 from readiness_checks.identity.check_ids import PILOT
+from readiness_checks.identity.client import DirectoryError, Endpoint
+from readiness_checks.identity.config import Directory
 from readiness_checks.identity.evaluation import DirectoryEvaluation
 from readiness_checks.identity.family import InDirectory
 from readiness_checks.identity.pilot import PilotLogin

@@ -156,7 +156,7 @@ def test_dry_run_plan_lists_lockout_cost(inventory: Inventory) -> None:
     pilots = {p.account: p.lockout_cost for p in probes if p.lockout_cost}
     assert pilots == {"north-ldap/pilot.ok": 1, "north-ldap/pilot.bad": 1,
                       "north-ldap/pilot.low": 1, "north-ldap/pilot.reset": 1}
-    assert all(p.batch == f"identity:{p.params['directory']}" for p in probes)
+    assert all(p.batch == f"identity:{p.params.directory}" for p in probes)
 
 
 def _locked(lab: IdentityLab, uid: str) -> tuple[bool, int]:
@@ -214,7 +214,7 @@ def test_ldap_operations_do_not_grow_with_staff(inventory: Inventory, tmp_path: 
     for staff in (non_pilots[:2], non_pilots):
         OPERATIONS.reset()
         probes = [p for p in fam.plan(PlanContext(inventory, staff, inventory.go_live))
-                  if p.params["directory"] == "north-ldap"]
+                  if p.params.directory == "north-ldap"]
         from readiness.family import RunContext
 
         ctx = RunContext(inventory, go_live=inventory.go_live,
