@@ -255,8 +255,8 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
     if uac & UF_ACCOUNTDISABLE:
         findings.append(Finding(
             "disabled", "fail", f"userAccountControl {uac:#x} (ACCOUNTDISABLE 0x2)",
-            "The person cannot log in to anything that uses this directory.",
-            "Enable the account (clear userAccountControl bit 0x2) before go-live.",
+            "the person cannot log in to anything that uses this directory",
+            "enable the account (clear userAccountControl bit 0x2) before go-live",
             expected="ACCOUNTDISABLE not set", blocks_now=True))
 
     locked, lock_end = _lock_state(e, computed, settings, now)
@@ -269,10 +269,10 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
         if not never_expires:
             findings.append(Finding(
                 "must-change", "warn", "pwdLastSet 0 (must change password at next logon)",
-                "The first login must happen on a device that can change the password "
-                "(not a web app, VPN or SSO that cannot prompt for it).",
-                "Have the person set their password before go-live, or plan the first "
-                "login on a domain-joined device.", expected="pwdLastSet set"))
+                "the first login must happen on a device that can change the password "
+                "(not a web app, VPN or SSO that cannot prompt for it)",
+                "have the person set their password before go-live, or plan the first "
+                "login on a domain-joined device", expected="pwdLastSet set"))
     elif not never_expires:
         findings += _password_expiry(e, computed, settings, pwd_last_set, policy,
                                      go_live, now, details)
@@ -283,8 +283,8 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
         findings.append(Finding(
             "password-not-required", "warn",
             f"userAccountControl {uac:#x} (PASSWD_NOTREQD 0x20)",
-            "The account may hold an empty password: a security finding, not a login "
-            "blocker.", "Clear userAccountControl bit 0x20 and set a password.",
+            "the account may hold an empty password: a security finding, not a login "
+            "blocker", "clear userAccountControl bit 0x20 and set a password",
             expected="PASSWD_NOTREQD not set"))
 
     headroom = None if unknown else _headroom(e, settings, locked, now)
@@ -319,16 +319,16 @@ def _locked_finding(lock_end: dt.datetime | None, go_live: dt.datetime,
     if lock_end is not None and lock_end <= go_live:
         return Finding(
             "locked", "warn", f"{source}; the lock ends {_fmt(lock_end)}",
-            "Locked now; the lock runs out before go-live, but any bind until then fails "
-            "and more failures extend it.",
-            "Find the source of the failed logons (old password on a phone or mapped "
-            "drive) or unlock the account.", expected="not locked", blocks_now=True)
+            "locked now; the lock runs out before go-live, but any bind until then fails "
+            "and more failures extend it",
+            "find the source of the failed logons (old password on a phone or mapped "
+            "drive) or unlock the account", expected="not locked", blocks_now=True)
     until = "until an administrator unlocks it" if lock_end is None else (
         f"until {_fmt(lock_end)}, after go-live")
     return Finding(
         "locked", "fail", f"{source}; locked {until}",
-        "The person cannot log in on go-live day.",
-        "Unlock the account (lockoutTime 0) and find the source of the failed logons.",
+        "the person cannot log in on go-live day",
+        "unlock the account (lockoutTime 0) and find the source of the failed logons",
         expected="not locked", blocks_now=True)
 
 
@@ -350,15 +350,15 @@ def _password_expiry(e: Mapping[str, Any], computed: int | None,
                    else expiry is not None and expiry <= now)
     if expiry is not None:
         details["passwordExpires"] = _fmt(expiry)
-    hint = ("Have the person change the password before go-live (or extend it under "
-            "the policy).")
+    hint = ("have the person change the password before go-live (or extend it under "
+            "the policy)")
     if expired_now:
         when = f"expired {_fmt(expiry)}" if expiry else "expired"
         src = ("msDS-User-Account-Control-Computed PASSWORD_EXPIRED 0x800000"
                if computed is not None else how)
         return [Finding("password-expired", "fail", f"{src}: password {when}",
-                        "Logins fail until the password is changed; many apps cannot "
-                        "prompt for a change.", hint, expected="password valid at go-live",
+                        "logins fail until the password is changed; many apps cannot "
+                        "prompt for a change", hint, expected="password valid at go-live",
                         blocks_now=True)]
     if expiry is None:
         return []
@@ -366,14 +366,14 @@ def _password_expiry(e: Mapping[str, Any], computed: int | None,
         return [Finding("password-expires-before-go-live", "fail",
                         f"{how}: password expires {_fmt(expiry)}, before go-live "
                         f"{_fmt(go_live)}",
-                        "On go-live day the password has expired and logins fail.", hint,
+                        "on go-live day the password has expired and logins fail", hint,
                         expected=f"password valid on {_fmt(go_live)}")]
     if expiry <= go_live + policy.expiry_warning:
         days = (expiry - go_live).days
         return [Finding("password-expires-soon-after-go-live", "warn",
                         f"{how}: password expires {_fmt(expiry)}, {days} day(s) after go-live",
-                        "The password will need changing in the first days after go-live, "
-                        "when support is busiest.", hint,
+                        "the password will need changing in the first days after go-live, "
+                        "when support is busiest", hint,
                         expected=f"valid for more than {policy.expiry_warning.days} days "
                                  "after go-live")]
     return []
@@ -386,20 +386,20 @@ def _account_expiry(e: Mapping[str, Any], policy: ADPolicy, go_live: dt.datetime
     if expires is None:
         return []
     details["accountExpires"] = _fmt(expires)
-    hint = "Extend or clear accountExpires if the person is staying after go-live."
+    hint = "extend or clear accountExpires if the person is staying after go-live"
     if expires <= now:
         return [Finding("account-expired", "fail", f"accountExpires {_fmt(expires)} (past)",
-                        "The account has expired: no login is possible.", hint,
+                        "the account has expired: no login is possible", hint,
                         expected="accountExpires never or after go-live", blocks_now=True)]
     if expires <= go_live:
         return [Finding("account-expires-before-go-live", "fail",
                         f"accountExpires {_fmt(expires)}, before go-live {_fmt(go_live)}",
-                        "The account will have expired on go-live day.", hint,
+                        "the account will have expired on go-live day", hint,
                         expected="accountExpires never or after go-live")]
     if expires <= go_live + policy.expiry_warning:
         return [Finding("account-expires-soon-after-go-live", "warn",
                         f"accountExpires {_fmt(expires)}, shortly after go-live",
-                        "The account stops working in the first days after go-live.", hint,
+                        "the account stops working in the first days after go-live", hint,
                         expected=f"more than {policy.expiry_warning.days} days after go-live")]
     return []
 
@@ -438,36 +438,50 @@ def _escape_filter(value: str) -> str:
 
 # --------------------------------------------------------------------------- binds
 
-# AD's "data <code>" in the diagnostic of an invalidCredentials (49) bind result.
-BIND_DIAGNOSTICS: dict[str, tuple[str, str]] = {
-    "525": ("no-such-user", "The directory has no account with this name."),
-    "52e": ("bad-password", "The password is wrong (the account itself is usable)."),
-    "530": ("logon-hours", "The account may not log in at this time (logon hours)."),
-    "531": ("workstation", "The account may not log in from this workstation."),
-    "532": ("password-expired", "The password has expired and must be changed."),
-    "533": ("disabled", "The account is disabled."),
-    "568": ("too-many-sids", "The account is in too many groups (token too large)."),
-    "701": ("account-expired", "The account has expired (accountExpires)."),
-    "773": ("must-change", "The password must be changed before the first login "
-                           "(pwdLastSet 0 / reset by an administrator)."),
-    "775": ("locked", "The account is locked out after too many failed logons."),
+# AD's "data <code>" in the diagnostic of an invalidCredentials (49) bind result:
+# (reason code, what it means, what to do).
+BIND_DIAGNOSTICS: dict[str, tuple[str, str, str]] = {
+    "525": ("no-such-user", "the directory has no account with this name",
+            "create the account, or fix the pilot's username in the inventory"),
+    "52e": ("bad-password", "the password is wrong (the account itself is usable)",
+            "update the secret the pilot's credential reference points at (no retry was "
+            "made)"),
+    "530": ("logon-hours", "the account may not log in at this time (logon hours)",
+            "allow logons at the Day-1 hours (logonHours)"),
+    "531": ("workstation", "the account may not log in from this workstation",
+            "allow logons from the Day-1 devices (userWorkstations)"),
+    "532": ("password-expired", "the password has expired and must be changed",
+            "have the pilot change the password before go-live"),
+    "533": ("disabled", "the account is disabled",
+            "enable the account (clear userAccountControl bit 0x2)"),
+    "568": ("too-many-sids", "the account is in too many groups (token too large)",
+            "remove the account from the groups it does not need"),
+    "701": ("account-expired", "the account has expired (accountExpires)",
+            "extend or clear accountExpires"),
+    "773": ("must-change", "the password must be changed before the first login "
+                           "(pwdLastSet 0 / reset by an administrator)",
+            "have the pilot change the password on a domain-joined device before go-live"),
+    "775": ("locked", "the account is locked out after too many failed logons",
+            "unlock the account and find the source of the failed logons"),
 }
 _DATA = re.compile(r"\bdata\s+([0-9a-f]{3,8})\b", re.IGNORECASE)
 
 
-def map_bind_diagnostic(message: str) -> tuple[str, str]:
-    """(reason code, explanation) for a failed AD bind's diagnostic message.
+def map_bind_diagnostic(message: str) -> tuple[str, str, str]:
+    """(reason code, what it means, what to do) for a failed AD bind's diagnostic.
 
     ``"80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error,
-    data 775, v1db1"`` -> ``("locked", "...")``. Unknown or missing codes give
+    data 775, v1db1"`` -> ``("locked", ...)``. Unknown or missing codes give
     ``("unknown", ...)``; the message itself is not echoed.
     """
     match = _DATA.search(message or "")
     if match is None:
-        return ("unknown", "The bind was refused without an AD reason code.")
+        return ("unknown", "the bind was refused without an AD reason code",
+                "read the domain controller's security log for this bind")
     code = match.group(1).lower().lstrip("0") or "0"
     return BIND_DIAGNOSTICS.get(
-        code, ("unknown", f"The bind was refused with AD reason code {code}."))
+        code, ("unknown", f"the bind was refused with AD reason code {code}",
+               "read the domain controller's security log for this bind"))
 
 
 # --------------------------------------------------------------------------- values

@@ -292,14 +292,8 @@ def map_failed_bind(kind: str, code: int, message: str,
                     pp: Mapping[str, int]) -> tuple[str, str]:
     """A failed bind's diagnostic mapped to (reason, hint)."""
     if kind == "ad":
-        try:
-            mapped = _ad().map_bind_diagnostic(message)
-        except Exception:
-            mapped = None
-        if mapped:
-            if isinstance(mapped, tuple):
-                return str(mapped[0]), str(mapped[1]) if len(mapped) > 1 else ""
-            return str(mapped), "see the reason; fix the account or the pilot's credential"
+        reason, meaning, hint = _ad().map_bind_diagnostic(message)
+        return reason, f"{meaning}: {hint}"
     error = pp.get("error")
     if error is not None:
         reason = PPOLICY_ERRORS.get(error, f"password policy error {error}")

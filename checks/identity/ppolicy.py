@@ -294,10 +294,14 @@ def evaluate_ppolicy_account(
             expires = changed + dt.timedelta(seconds=policy.max_age)
             grace_used = len(_get(attrs, "pwdGraceUseTime"))
             grace_left = max(0, policy.grace_limit - grace_used)
+            # pwdGraceExpiry: grace logins are allowed only so long after the expiry.
+            grace_ends = (expires + dt.timedelta(seconds=policy.grace_expiry)
+                          if policy.grace_expiry > 0 else None)
+            grace_over = grace_ends is not None and grace_ends <= go_live
             if expires <= go_live:
                 observed = (f"pwdChangedTime {_fmt(changed)} + pwdMaxAge {policy.max_age}s = "
                             f"expiry {_fmt(expires)}, before go-live {_fmt(go_live)}")
-                if grace_left > 0:
+                if grace_left > 0 and not grace_over:
                     findings.append(Finding(
                         "password-expired", "fail",
                         f"{observed}; {grace_left} of {policy.grace_limit} grace login(s) left",
@@ -310,8 +314,13 @@ def evaluate_ppolicy_account(
                     ))
                 else:
                     code = "grace-exhausted" if policy.grace_limit else "password-expired"
-                    extra = (f"; grace logins used up ({grace_used} of {policy.grace_limit})"
-                             if policy.grace_limit else "")
+                    if grace_over and grace_ends is not None and grace_left > 0:
+                        extra = (f"; the grace period ended {_fmt(grace_ends)} "
+                                 f"(pwdGraceExpiry {policy.grace_expiry}s)")
+                    elif policy.grace_limit:
+                        extra = f"; grace logins used up ({grace_used} of {policy.grace_limit})"
+                    else:
+                        extra = ""
                     findings.append(Finding(
                         code, "fail", observed + extra,
                         "the person cannot log in on Day 1: the password has expired",

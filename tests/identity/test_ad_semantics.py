@@ -17,6 +17,7 @@ from readiness_checks.identity.ad import (
     map_bind_diagnostic,
     policy_from_entries,
 )
+from tests.style import assert_sentence
 
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
 GO_LIVE = dt.datetime(2027, 4, 1, 8, 0, tzinfo=dt.UTC)
@@ -61,6 +62,9 @@ def user(**attrs: Any) -> dict[str, Any]:
 def codes(entry: dict[str, Any], policy: ADPolicy = POLICY, now: dt.datetime = NOW,
           go_live: dt.datetime = GO_LIVE) -> dict[str, str]:
     state = evaluate_ad_account(entry, policy, go_live=go_live, now=now)
+    for finding in state.findings:  # every finding reads the same way
+        assert_sentence(finding.impact)
+        assert_sentence(finding.hint)
     return {f.code: f.severity for f in state.findings}
 
 
@@ -253,8 +257,10 @@ def test_naive_datetimes_are_utc() -> None:
 def test_map_bind_diagnostic(code: str, reason: str) -> None:
     message = ("80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, "
                f"data {code}, v1db1")
-    got, text = map_bind_diagnostic(message)
-    assert got == reason and text
+    got, meaning, hint = map_bind_diagnostic(message)
+    assert got == reason and meaning and hint
+    assert_sentence(meaning)
+    assert_sentence(hint)
     assert map_bind_diagnostic(message.upper())[0] == reason
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -14,6 +15,7 @@ from readiness_checks.identity.ppolicy import (
     parse_gentime,
     policy_for,
 )
+from tests.style import assert_sentence
 
 NOW = dt.datetime(2027, 1, 1, 9, 0, tzinfo=dt.UTC)
 GO_LIVE = dt.datetime(2027, 2, 1, tzinfo=dt.UTC)
@@ -28,6 +30,9 @@ def gt(value: dt.datetime) -> str:
 def codes(attrs: dict[str, list[str]], policy: PPolicy | None = POLICY,
           go_live: dt.datetime = GO_LIVE) -> list[tuple[str, str]]:
     state = evaluate_ppolicy_account(attrs, policy, go_live=go_live, now=NOW)
+    for finding in state.findings:  # every finding reads the same way
+        assert_sentence(finding.impact)
+        assert_sentence(finding.hint)
     return [(f.code, f.severity) for f in state.findings]
 
 
@@ -170,3 +175,17 @@ def test_findings_judged_at_go_live_do_not_block_a_bind_now() -> None:
         "not-yet-valid": True}
     assert blocking({"pwdAccountLockedTime": [PERMANENT_LOCK]}) == {"disabled": True}
     assert blocking({"pwdReset": ["TRUE"]}) == {"must-change": False}
+
+
+def test_grace_logins_end_with_pwd_grace_expiry() -> None:
+    """slapo-ppolicy: grace logins after expiry are allowed only for pwdGraceExpiry
+    seconds; once that period has ended by go-live, the password cannot be used."""
+    changed = {"pwdChangedTime": [gt(GO_LIVE - dt.timedelta(days=100))]}  # expired day 90
+    assert codes(changed) == [("password-expired", "fail")]  # grace logins remain
+    long_grace = dataclasses.replace(POLICY, grace_expiry=30 * 86400)
+    assert codes(changed, long_grace) == [("password-expired", "fail")]
+    short_grace = dataclasses.replace(POLICY, grace_expiry=86400)
+    state = evaluate_ppolicy_account(changed, short_grace, go_live=GO_LIVE, now=NOW)
+    (finding,) = state.findings
+    assert (finding.code, finding.severity) == ("grace-exhausted", "fail")
+    assert "pwdGraceExpiry" in finding.observed

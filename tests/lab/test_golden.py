@@ -13,6 +13,7 @@ import pytest
 from readiness.record import SweepRecord
 from readiness_lab.estate import DEFAULT_SEED, DEFAULT_STAFF
 from readiness_lab.pytest_fixtures import LabHandle
+from tests.style import assert_sentence
 
 from .golden import findings, golden
 
@@ -41,3 +42,6 @@ def test_the_demo_sweep_finds_what_it_found_before(lab: LabHandle, tmp_path: Pat
         + "\n- ".join(missing[:15]) + "\n+ " + "\n+ ".join(extra[:15]))
     record = SweepRecord.from_json(data)
     assert record.to_json() == data
+    for result in record.results:  # every hint and impact in the one style
+        assert_sentence(result.hint)
+        assert_sentence(result.impact)
