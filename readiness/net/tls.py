@@ -224,12 +224,10 @@ class _PumpedTlsStream(TlsStream):
                 result = operation()
             except ssl.SSLWantReadError:
                 self._flush()
-                if self._incoming.eof:
-                    raise TlsClosed("the peer closed the connection") from None
                 data = self._stream.recv(_CHUNK)
                 if data:
                     self._incoming.write(data)
-                else:
+                else:  # OpenSSL then raises SSLEOFError (or SSLZeroReturnError)
                     self._incoming.write_eof()
             except ssl.SSLError:
                 with contextlib.suppress(OSError):
