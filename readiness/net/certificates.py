@@ -23,12 +23,16 @@ Importing cryptography costs about 0.1 s: families import this module inside ``r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import ipaddress
+import os
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -47,9 +51,6 @@ from readiness.net.tls import (
 )
 from readiness.results import Status
 from readiness.vantage import VantageError
-
-if TYPE_CHECKING:
-    import ssl
 
 __all__ = [
     "CHAIN",
@@ -159,7 +160,9 @@ def parse_certificate(der: bytes) -> CertificateFacts:
     try:
         cert = x509.load_der_x509_certificate(der)
         return _facts(cert)
-    except ValueError as exc:
+    # cryptography parses lazily: these come from reading a field, not only from loading.
+    except (ValueError, x509.InvalidVersion, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType, UnsupportedAlgorithm) as exc:
         raise CertificateError(f"not a readable X.509 certificate: {str(exc)[:200]}") from None
 
 
@@ -245,7 +248,7 @@ def observe(connect: Callable[[], Stream], *, server_name: str | None, ca_file: 
     seen = TlsObservation(server_name, ca_file)
     if verify:
         try:
-            context = client_context(ca_file, verify=True)
+            context = _context(ca_file, verify=True)
         except TlsConfigError as exc:
             seen = replace(seen, verify_message=str(exc))
         else:
@@ -258,13 +261,31 @@ def observe(connect: Callable[[], Stream], *, server_name: str | None, ca_file: 
                 if isinstance(opened, Failure):
                     return replace(seen, failure=opened)
                 return _session(replace(seen, verified=True), opened)
-    opened = _open(connect, preamble, client_context(None, verify=False), server_name, timeout)
+    opened = _open(connect, preamble, _context(None, verify=False), server_name, timeout)
     if isinstance(opened, TlsStream):
         return _session(seen, opened)
     if seen.verified is False:
         return replace(seen, certificate_error="the certificate could not be read without "
                                                f"verification either: {opened.message}")
     return replace(seen, failure=opened)
+
+
+def _context(ca_file: str | None, *, verify: bool) -> ssl.SSLContext:
+    """client_context, made once per version of the CA bundle: loading the system store
+    costs about 50 ms of CPU, and a sweep observes many servers against one bundle."""
+    stamp = None
+    if ca_file is not None:
+        with contextlib.suppress(OSError):
+            status = os.stat(ca_file)
+            stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+    return _cached_context(ca_file, verify, stamp)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_context(ca_file: str | None, verify: bool,
+                    stamp: tuple[int, int, int] | None) -> ssl.SSLContext:
+    """``stamp`` (the bundle's inode, time and size) is only part of the cache key."""
+    return client_context(ca_file, verify=verify)
 
 
 def _open(connect: Callable[[], Stream], preamble: Callable[[Stream], None] | None,
