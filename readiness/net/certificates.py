@@ -118,8 +118,7 @@ class Failure:
     """Why no TLS session came about."""
 
     stage: str  # connect, preamble or handshake
-    code: str  # refused, timeout, unreachable, resolve, vantage, preamble, closed,
-    #            handshake or protocol
+    code: str  # refused, timeout, unreachable, resolve, vantage, preamble, closed or handshake
     message: str
 
 
@@ -229,7 +228,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
     except InvalidSignature:
         return False
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        return True
+        pass  # e.g. SHA-1, which cryptography no longer verifies: the names decide
     return True
 
 
@@ -398,9 +397,8 @@ _FAILURE_HINTS = {
     "preamble": "the server refused the plain-text step before TLS: enable STARTTLS on it",
     "handshake": "serve TLS on this port (with a certificate), or point the inventory at "
                  "the TLS port; if versions or ciphers are the problem, enable TLS 1.2+",
-    "closed": "the server dropped the connection: check its TLS configuration (protocols, "
-              "ciphers, certificate for this name) and its log",
-    "protocol": "the server's TLS is broken: check its log",
+    "closed": "the server dropped the connection: see its log (for TLS: its protocols, "
+              "ciphers and certificate for this name)",
 }
 
 

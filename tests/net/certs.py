@@ -103,11 +103,12 @@ _SHA256_RSA = bytes.fromhex("2a864886f70d01010b")  # DER of OID 1.2.840.113549.1
 _SHA1_RSA = bytes.fromhex("2a864886f70d010105")  # 1.2.840.113549.1.1.5, the same length
 
 
-def sha1_signed(subject: str, issuer: Issued) -> bytes:
+def sha1_signed(subject: str, issuer: Issued, *, own_key: bool = False) -> bytes:
     """DER of a certificate ``issuer`` (an RSA CA) signed with SHA-1, which cryptography
-    no longer signs: its SHA-256 twin with both algorithm OIDs swapped, signed again."""
+    no longer signs: its SHA-256 twin with both algorithm OIDs swapped, signed again.
+    With ``own_key`` it holds the issuer's key (a self-signed twin of the issuer)."""
     assert isinstance(issuer.key, rsa.RSAPrivateKey)
-    twin = build(subject, issuer=issuer).cert
+    twin = build(subject, issuer=issuer, key=issuer.key if own_key else None).cert
     tbs = twin.tbs_certificate_bytes.replace(_SHA256_RSA, _SHA1_RSA)
     signature = issuer.key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
     der = twin.public_bytes(serialization.Encoding.DER)
