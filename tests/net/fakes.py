@@ -75,6 +75,10 @@ class MemoryTlsPeer:
             return data
         raise TimeoutError("timed out")  # the server has nothing more to say
 
+    def inject(self, raw: bytes) -> None:
+        """Bytes that are not TLS, in the middle of the session."""
+        self._outgoing.write(raw)
+
     def close_notify(self) -> None:
         """The server ends the session cleanly."""
         with contextlib.suppress(ssl.SSLWantReadError):  # it waits for the client's reply

@@ -14,6 +14,7 @@ from readiness.net.tls import (
     TlsConfigError,
     TlsError,
     TlsHandshakeError,
+    TlsProtocolError,
     TlsStream,
     TlsTimeout,
     TlsVerifyError,
@@ -121,6 +122,15 @@ def test_a_refused_chain_keeps_openssl_code_and_reason(pki: Pki) -> None:
                                  "certificate (OpenSSL verify code 20)")
     assert peer.closed
     assert peer.failed is not None, "the peer was told why (an alert)"
+
+
+def test_garbage_in_the_session_is_a_protocol_error(pki: Pki) -> None:
+    peer = MemoryTlsPeer(*pki.files["good"])
+    tls = start_tls(peer, server_name="good.test", context=_context(), timeout=1)
+    peer.inject(b"\x17\x03\x03\x00\x10not a TLS record")
+    with pytest.raises(TlsProtocolError, match=r"^TLS failed during the read \(") as caught:
+        tls.recv(100)
+    assert caught.value.code == "protocol"
 
 
 def test_reads_after_the_handshake_report_closed_and_bad_sizes(pki: Pki) -> None:
