@@ -242,7 +242,6 @@ _HANDSHAKE_REASONS = {
     "WRONG_VERSION_NUMBER": "the server did not answer with TLS (is this a plain-text port?)",
     "UNSUPPORTED_PROTOCOL": "no TLS version in common with the server",
     "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version in common with the server",
-    "NO_PROTOCOLS_AVAILABLE": "no TLS version in common with the server",
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the handshake "
                                      "(no cipher or key exchange in common?)",
 }

@@ -110,6 +110,28 @@ def test_old_protocols_are_negotiated_so_they_can_be_flagged(pki: Pki) -> None:
     assert tls.version() == "TLSv1.2"
 
 
+def _limited(maximum: ssl.TLSVersion, ciphers: str = "DEFAULT:@SECLEVEL=0") -> ssl.SSLContext:
+    context = _context()
+    context.maximum_version = maximum
+    context.set_ciphers(ciphers)
+    return context
+
+
+@pytest.mark.parametrize(("server", "context", "message"), [
+    (ssl.TLSVersion.TLSv1_3, _limited(ssl.TLSVersion.TLSv1_2),
+     "no TLS version in common with the server"),
+    # The server's certificate has an EC key: no RSA cipher suite can use it.
+    (ssl.TLSVersion.TLSv1_2, _limited(ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES256-GCM-SHA384"),
+     "the server refused the handshake (no cipher or key exchange in common?)"),
+])
+def test_handshake_refusals_say_why(pki: Pki, server: ssl.TLSVersion, context: ssl.SSLContext,
+                                    message: str) -> None:
+    peer = MemoryTlsPeer(*pki.files["good"], version=server)
+    with pytest.raises(TlsHandshakeError) as caught:
+        start_tls(peer, server_name="good.test", context=context, timeout=1)
+    assert (caught.value.code, str(caught.value)) == ("handshake", message)
+
+
 def test_a_refused_chain_keeps_openssl_code_and_reason(pki: Pki) -> None:
     peer = MemoryTlsPeer(*pki.files["unknown-ca"])
     with pytest.raises(TlsVerifyError) as caught:
