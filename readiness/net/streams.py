@@ -1,16 +1,29 @@
-"""The shape of a byte stream every protocol runs over: a socket, an SSH channel, TLS."""
+"""The one shape of a connection every network helper accepts.
+
+A probe's connection is a ``socket.socket`` when it runs from the sweeping machine and a
+paramiko ``Channel`` when it runs from a site's jump host (``readiness.net.vantage``). Both
+already have these four methods, so helpers written against :class:`Stream` work from
+any vantage point without adapters.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 __all__ = ["Stream"]
 
 
 class Stream(Protocol):
-    """What ``socket.socket`` and ``paramiko.Channel`` both offer."""
+    """A connected, blocking byte stream with a per-operation timeout.
 
-    def sendall(self, data: bytes, /) -> Any: ...
-    def recv(self, size: int, /) -> bytes: ...
-    def settimeout(self, value: float | None, /) -> Any: ...
-    def close(self) -> Any: ...
+    ``recv`` returns ``b""`` at end of stream and raises ``TimeoutError`` when nothing
+    arrives within the timeout; other failures are ``OSError``.
+    """
+
+    def sendall(self, data: bytes, /) -> None: ...
+
+    def recv(self, bufsize: int, /) -> bytes: ...
+
+    def settimeout(self, timeout: float | None, /) -> None: ...
+
+    def close(self) -> None: ...

@@ -9,8 +9,6 @@ of the family that happened to ask first.
 
 from __future__ import annotations
 
-import ssl
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,10 +22,11 @@ class TrustError(Exception):
 
 
 class TrustStore:
+    """Finds and checks the bundle; ``readiness.net.tls.client_context`` and
+    ``readiness.net.certificates.observe`` turn it into verification."""
+
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
-        self._contexts: dict[tuple[str | None, bool], ssl.SSLContext] = {}
-        self._lock = threading.Lock()
 
     def bundle(self, organisations: Sequence[str] = (), *, override: str | None = None,
                where: Sequence[str | int] = ()) -> Path | None:
@@ -51,16 +50,3 @@ class TrustStore:
             raise TrustError(f"the CA bundle {path} ({'.'.join(map(str, at))} at "
                              f"{self.inventory.where(*at)}) {state}")
         return path
-
-    def context(self, bundle: Path | None, *, verify: bool = True) -> ssl.SSLContext:
-        """One client context per bundle and sweep (loading a bundle costs)."""
-        key = (str(bundle) if bundle else None, verify)
-        with self._lock:
-            found = self._contexts.get(key)
-            if found is None:
-                found = ssl.create_default_context(cafile=key[0])
-                found.check_hostname = False  # names are judged apart (certificate-name)
-                if not verify:
-                    found.verify_mode = ssl.CERT_NONE
-                self._contexts[key] = found
-            return found
