@@ -1,10 +1,10 @@
 """OpenSSH jump hosts: each site's vantage point.
 
-One ``sshd`` per site, inside the site namespace (10.77.x.10:22) or, in the
-loopback fallback, on 127.77.7.1:2201 / 127.77.7.2:2202. Each has its own config
-and its own host key; the lab writes ``<state>/ssh/known_hosts`` for the inventory.
-Login is key-only as the system user ``readiness`` (created if missing, password
-field ``*``); the private half of the lab-generated client key
+One ``sshd`` per site, inside the site namespace (10.N.x.10:22, N: the lab's
+slot) or, in the loopback fallback, on 127.N.7.1:2201 / 127.N.7.2:2202. Each has
+its own config and its own host key; the lab writes ``<state>/ssh/known_hosts``
+for the inventory. Login is key-only as the system user ``readiness`` (created if
+missing, password field ``*``); the private half of the lab-generated client key
 (``<state>/ssh/readiness.key``, mode 0600) is a lab secret. TCP forwarding
 (direct-tcpip) is allowed, so the sweep opens connections through the jump host.
 
@@ -37,7 +37,7 @@ class JumpHost:
     """One site's jump host."""
 
     site: str  # e.g. "north-hq"
-    address: str  # 10.77.1.10 (namespace) or 127.77.7.1 (fallback)
+    address: str  # 10.N.1.10 (namespace) or 127.N.7.1 (fallback)
     port: int  # 22 or 2201
     netns: str | None = None  # run sshd inside this namespace
     names: tuple[str, ...] = ()  # DNS names for known_hosts, e.g. jump.north-hq.northvale.test
