@@ -11,8 +11,8 @@ an exclusive ``flock`` of ``<root>/lock``, so two claimers never pick the same s
 out last: a slot just released (a lab restarted on its own slot) is not taken by
 another lab in between. A slot whose ``10.N.0.0/16`` carries a route on this
 machine that no lab of that slot made (a real network, a VPN, a container bridge)
-is refused, so the lab's routes never shadow it; the lab tags its own host routes
-with :data:`ROUTE_PROTO`::
+is refused, so the lab's routes never shadow it (lab/netns.py tags the host routes
+it adds with ``proto`` ROUTE_PROTO, which tells them apart)::
 
     number = claim(state)               # auto; SlotInUse when none is free
     claim(state, 77)                    # that slot, or SlotInUse saying who holds it
@@ -31,12 +31,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .netns import ROUTE_PROTO
 from .process import LabError, alive, recorded, run
 from .slot import Slot
 
 ROOT = Path("/run/readiness-lab")
 AUTO = range(100, 200)
-ROUTE_PROTO = "177"  # `ip route add ... proto 177`: a host route a lab added
 
 
 class SlotInUse(LabError):

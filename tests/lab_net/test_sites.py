@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from readiness_lab import netns, ssh
-from readiness_lab.claim import claimed
+from readiness_lab.claim import SlotInUse, claim, claimed
 from readiness_lab.process import Supervisor
 from readiness_lab.slot import Slot
 
@@ -189,6 +189,23 @@ def test_stop_removes_only_routes_a_lab_made(tmp_path_factory: pytest.TempPathFa
             assert ours == [f"unreachable {slot.site_range} metric 4001"]
         finally:
             sh(["ip", "route", "del", *foreign])
+
+
+def test_a_slot_whose_range_is_routed_here_is_refused(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A network on 10.N.0.0/16 that is not a lab's (here: a route this test adds) makes
+    slot N unusable: the lab's routes would shadow it."""
+    state = tmp_path_factory.mktemp("sites-routed")
+    with claimed(state) as slot:
+        foreign = ["unreachable", slot.site(5, 0) + "/24"]
+        sh(["ip", "route", "add", *foreign])
+        try:
+            with pytest.raises(SlotInUse, match=f"route {slot.site(5, 0)}/24 covers "
+                               f"{slot.site_range} and no lab of slot {slot.number} made it"):
+                claim(state, slot.number)
+        finally:
+            sh(["ip", "route", "del", *foreign])
+        assert claim(state, slot.number) == slot.number
 
 
 def test_loopback_fallback(tmp_path_factory: pytest.TempPathFactory) -> None:
