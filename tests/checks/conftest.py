@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import pwd
 import re
 import shutil
 import socket
@@ -36,6 +35,7 @@ import pytest
 from readiness_lab.claim import claimed
 from readiness_lab.process import Supervisor, run, tcp_ready
 from readiness_lab.slot import Slot
+from readiness_lab.ssh import ensure_user
 
 if TYPE_CHECKING:
     from readiness.family import CheckFamily, Probe, RunContext
@@ -246,17 +246,6 @@ class SshServer:
     directory: Path
 
 
-def _ensure_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        # A system user with password '*': key logins only.
-        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", name])
-    # '*' rather than useradd's locked '!': sshd (without PAM) refuses locked accounts.
-    run(["usermod", "-p", "*", name])
-
-
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory, checks_slot: Slot) -> Iterator[SshServer]:
     sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -264,7 +253,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory, checks_slot: Slot) -> Iterato
         pytest.fail("sshd (Debian package openssh-server) is not installed: the SSH tests need it")
     base = tmp_path_factory.mktemp("sshd")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    _ensure_user(SSH_USER)
+    ensure_user(SSH_USER)  # key-only, no shell
     for name in ("host_key", "client_key", "other_key", "wrong_host_key"):
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(base / name)])
     # sshd reads authorized_keys as the user: it must sit outside pytest's 0700 folders.

@@ -4,8 +4,11 @@ the one-way firewall block, the blackhole, teardown; and the loopback fallback."
 
 from __future__ import annotations
 
+import os
+import pwd
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,3 +237,18 @@ def test_loopback_fallback(tmp_path_factory: pytest.TempPathFactory) -> None:
         assert f"127.{slot.number}." not in sh(["ip", "addr", "show", "lo"]).stdout
         assert f"{slot.prefix}_lab" not in subprocess.run(
             ["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+
+
+def test_labs_starting_together_create_the_ssh_user_once() -> None:
+    """Labs and test runs that start at the same moment all ensure the same system user:
+    none fails on the user another one just created, or on the passwd lock it holds."""
+    user = f"rdt-race-{os.getpid()}"
+    code = f"from readiness_lab.ssh import ensure_user; ensure_user({user!r})"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    try:
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+        assert pwd.getpwnam(user).pw_shell == "/usr/sbin/nologin"
+    finally:
+        sh(["userdel", user])
