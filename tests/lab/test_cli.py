@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,18 @@ def test_status_and_down_of_an_empty_state(tmp_path: Path,
     assert main(["status", "--state", str(tmp_path / "none")]) == 0
     assert "nothing running" in capsys.readouterr().out
     assert main(["down", "--state", str(tmp_path / "none")]) == 0
+
+
+def test_down_of_a_dead_lab_leaves_its_former_slot_alone(tmp_path: Path) -> None:
+    """A lab that died lost its slot to another lab: its `down` must not tear down the
+    namespaces, routes or addresses of that slot, which are the other lab's now."""
+    dead = tmp_path / "dead"
+    with claimed(tmp_path / "other") as slot:
+        dead.mkdir()
+        (dead / "lab.json").write_text(json.dumps({"slot": slot.number}))
+        (dead / "net.json").write_text("{}")  # would be read (and fail) by a teardown
+        said: list[str] = []
+        assert down(dead, said.append) == []
+        assert f"slot {slot.number} belongs to the lab in {tmp_path / 'other'}" in said[-1]
+        held = holder(slot.number)
+        assert held is not None and held.state == str(tmp_path / "other")
