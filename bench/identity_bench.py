@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/identity_bench.py [--staff 10000] [--pilots 5]
 
-Starts one slapd per organisation (lab/slapd.py, on 127.77.21.10 / 127.77.22.10 so a
-running lab is not disturbed), bulk-loaded with N people (a few faults sprinkled in),
-writes an inventory describing them, then runs the identity family's plan and run
-over every directory (as the engine does: one batch per directory, batches in
-parallel threads) and reports wall time, LDAP operations and peak memory
-(tracemalloc, Python allocations) of the sweep. Servers are stopped by PID at the end.
+Starts one slapd per organisation (lab/slapd.py, on 127.N.1.10 / 127.N.2.10 of a
+slot claimed for the run, so a running lab or test run is not disturbed),
+bulk-loaded with N people (a few faults sprinkled in), writes an inventory
+describing them, then runs the identity family's plan and run over every directory
+(as the engine does: one batch per directory, batches in parallel threads) and
+reports wall time, LDAP operations and peak memory (tracemalloc, Python
+allocations) of the sweep. Servers are stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -31,17 +32,21 @@ from readiness.results import Result
 from readiness_checks.identity import IdentityFamily
 from readiness_checks.identity.client import OPERATIONS
 from readiness_lab.ca import LabCA
+from readiness_lab.claim import claimed
 from readiness_lab.process import Supervisor
 from readiness_lab.slapd import PERMANENT_LOCK, DirectorySpec, GroupSpec, PersonSpec, start_slapd
+from readiness_lab.slot import Slot
 
+# organisation -> (third octet of its address, base DN, mail domain, staff id prefix)
 ORGS = {
-    "north": ("127.77.21.10", "dc=northvale,dc=test", "northvale.test", "N"),
-    "south": ("127.77.22.10", "dc=southmere,dc=test", "southmere.test", "S"),
+    "north": (1, "dc=northvale,dc=test", "northvale.test", "N"),
+    "south": (2, "dc=southmere,dc=test", "southmere.test", "S"),
 }
 PILOT_PASSWORD = "Bench-Pilot-1"
 
 
-def build(root: Path, staff: int, pilots: int) -> tuple[Path, Supervisor, dict[str, float]]:
+def build(root: Path, slot: Slot, staff: int,
+          pilots: int) -> tuple[Path, Supervisor, dict[str, float]]:
     supervisor = Supervisor(root / "state")
     ca = LabCA(root / "state" / "ca")
     now = dt.datetime.now(dt.UTC)
@@ -58,7 +63,8 @@ def build(root: Path, staff: int, pilots: int) -> tuple[Path, Supervisor, dict[s
     lines += ["roles:", "  officer:", "    groups: [app-housing]", "    extension: true",
               "    mailbox: true", "directories:"]
     staff_lines: list[str] = ["staff:"]
-    for org, (host, base, domain, prefix) in ORGS.items():
+    for org, (octet, base, domain, prefix) in ORGS.items():
+        host = slot.host(octet, 10)
         people = []
         for i in range(staff):
             uid = f"{org[0]}user{i:05d}"
@@ -167,11 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--staff", type=int, default=10_000, help="staff per organisation")
     parser.add_argument("--pilots", type=int, default=5, help="pilot accounts per organisation")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="identity-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="identity-bench-") as tmp, \
+            claimed(Path(tmp)) as slot:
         root = Path(tmp)
         supervisor: Supervisor | None = None
         try:
-            inv, supervisor, timings = build(root, args.staff, args.pilots)
+            inv, supervisor, timings = build(root, slot, args.staff, args.pilots)
             report: dict[str, object] = {"staff_per_organisation": args.staff,
                                          **{k: round(v, 3) for k, v in timings.items()}}
             timed = run_family(inv, root / "sweep-timed")

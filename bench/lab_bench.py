@@ -4,8 +4,8 @@
 
 Prints the wall time of `readiness lab up`, of a full `readiness sweep` of the
 inventory the lab wrote (every installed check family), and of `readiness lab down`,
-and checks that nothing the lab started is left running. Uses its own state folder,
-so it must not run while another lab is up (the lab owns its addresses).
+and checks that nothing the lab started is left running. Uses its own state folder
+and a free slot (`--slot auto`), so it runs next to other labs.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
         state = Path(tmp) / "lab"
-        up = [READINESS, "lab", "up", "--staff", str(args.staff), "--state", str(state)]
+        up = [READINESS, "lab", "up", "--staff", str(args.staff), "--state", str(state),
+              "--slot", "auto"]
         if args.no_samba:
             up.append("--no-samba")
         try:

@@ -1,12 +1,12 @@
 """``lab up|down|status|render``: the lab by hand (``readiness lab ...`` calls :func:`main`).
 
-    lab up [--staff N] [--seed S] [--state DIR] [--no-samba] [--only net,dns,...]
+    lab up [--staff N] [--seed S] [--state DIR] [--slot N|auto] [--no-samba] [--only ...]
     lab down [--state DIR]
     lab status [--state DIR]
-    lab render --out DIR [--staff N] [--seed S] [--state DIR]
+    lab render --out DIR [--staff N] [--seed S] [--state DIR] [--slot N]
 
-Exit codes: 0 done; 1 a component failed (the message says which and why);
-2 bad usage.
+Exit codes: 0 done; 1 a component failed, or the slot is held by another lab (the
+message says which and why); 2 bad usage.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .estate import DEFAULT_SEED, DEFAULT_STAFF, MAX_STAFF, MIN_STAFF
 from .process import LabError
+from .slot import DEFAULT, HIGHEST, LOWEST, Slot
 
 __all__ = ["main", "parser"]
 
@@ -29,6 +30,24 @@ def _staff(value: str) -> int:
     if not MIN_STAFF <= n <= MAX_STAFF:
         raise argparse.ArgumentTypeError(f"must be between {MIN_STAFF} and {MAX_STAFF}")
     return n
+
+
+def _slot(value: str) -> int | None:
+    """A slot number, or None for ``auto``."""
+    if value == "auto":
+        return None
+    try:
+        return Slot(int(value)).number
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or a number between {LOWEST} and {HIGHEST}") from None
+
+
+def _fixed_slot(value: str) -> int:
+    number = _slot(value)
+    if number is None:
+        raise argparse.ArgumentTypeError("render needs a slot number (nothing is claimed)")
+    return number
 
 
 def parser(prog: str = "lab") -> argparse.ArgumentParser:
@@ -46,6 +65,10 @@ def parser(prog: str = "lab") -> argparse.ArgumentParser:
     u.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the estate "
                    f"and its faults (default {DEFAULT_SEED})")
     u.add_argument("--state", type=Path, default=Path(".lab"), help=state_help)
+    u.add_argument("--slot", type=_slot, default=DEFAULT,
+                   help=f"the lab's addresses: 127.N.x.x and 10.N.x.x, namespaces rlN-* "
+                   f"(default {DEFAULT}: rl-*); 'auto' takes a free one, recorded in the "
+                   "state folder for `down` and `status`")
     u.add_argument("--no-samba", action="store_true", help="skip the Samba AD DC")
     u.add_argument("--no-faults", action="store_true", help="inject no faults")
     u.add_argument("--loopback", action="store_true",
@@ -60,6 +83,8 @@ def parser(prog: str = "lab") -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True, help="folder to write the inventory to")
     r.add_argument("--staff", type=_staff, default=DEFAULT_STAFF)
     r.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    r.add_argument("--slot", type=_fixed_slot, default=DEFAULT,
+                   help=f"the slot whose addresses to write (default {DEFAULT})")
     r.add_argument("--state", type=Path, default=Path(".lab"),
                    help="the state folder of the lab it describes (default .lab); "
                    "only its name is written (../../NAME/ca/ca.pem)")
@@ -80,7 +105,8 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
                 only = frozenset(c.strip() for c in args.only.split(",") if c.strip())
             opts = lab.UpOptions(staff=args.staff, seed=args.seed, state=args.state,
                                  samba=not args.no_samba, only=only,
-                                 faults=not args.no_faults, force_loopback=args.loopback)
+                                 faults=not args.no_faults, force_loopback=args.loopback,
+                                 slot=args.slot)
             report = lab.up(opts, say)
             if not report.ok:
                 failed = ", ".join(c.name for c in report.components if c.status == "failed")
@@ -97,6 +123,9 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
             if not rows:
                 print(f"lab status: nothing running from {args.state.resolve()}")
                 return 0
+            slot = lab.slot_of(args.state)
+            print(f"slot   {slot.number}: {slot.loopback_range} on the host, "
+                  f"{slot.site_range} for the sites, namespaces {slot.prefix}-*")
             for c in lab.components(args.state):
                 detail = (c.where or c.error).splitlines()[:1]
                 print(f"{c.name:<6} {c.status:<7} {''.join(detail)}")
@@ -106,7 +135,8 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
                       f"{'running' if running else 'GONE'}")
             return 0 if all(r[2] for r in rows) else 1
         if args.command == "render":
-            written = lab.render(args.out, args.staff, args.seed, state=args.state)
+            written = lab.render(args.out, args.staff, args.seed, state=args.state,
+                                 slot=Slot(args.slot))
             print(f"lab render: {len(written)} files in {args.out}")
             return 0
     except ValueError as exc:

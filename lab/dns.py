@@ -2,16 +2,16 @@
 
 Public API (lab/up.py calls it)::
 
-    info = start(estate, plan, sup, state_dir, hosts=hosts, extra_listen=["10.77.0.1"])
+    info = start(estate, plan, sup, state_dir, hosts=hosts, site_hosts=..., site_listen=...)
     stop(sup, state_dir)
 
 Everything lives in ``<state>/dns/``: ``named.conf``, one zone file per domain,
 the DKIM key pair of the shared domain. Configuration and zones are checked with
 ``named-checkconf`` / ``named-checkzone`` before named starts (``named -4 -f``,
-``recursion no``). named listens on 127.77.0.53:53 (udp+tcp; the address is added
-to ``lo`` if missing and removed again by :func:`stop`) and, when the site
-namespaces exist, on the host side of the router link (10.77.0.1) so that site
-resolvers work.
+``recursion no``). named listens on the slot's DNS address, 127.N.0.53:53
+(udp+tcp; the address is added to ``lo`` if missing and removed again by
+:func:`stop`) and, when the site namespaces exist, on the host side of the router
+link (10.N.0.1) so that site resolvers work.
 
 Records: A for every server of the address plan, MX (every domain -> the shared
 platform, coexistence), SPF, DMARC, DKIM (TXT at the shared domain, CNAMEs from the
@@ -33,7 +33,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .estate import AD_DOMAIN, DNS_IP, SHARED_DOMAIN, Estate
+from .estate import AD_DOMAIN, SHARED_DOMAIN, Estate
 from .faults import DMARC_MISSING, SPF_MISSING_SHARED, FaultPlan
 from .process import LabError, Supervisor, run, tcp_ready
 
@@ -181,12 +181,13 @@ def _conf(directory: Path, listen: Sequence[str], zones: Mapping[str, Path],
 
 def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
            hosts: Mapping[str, str] | None = None,
-           listen: Sequence[str] = (DNS_IP,),
+           listen: Sequence[str] = (),
            site_hosts: Mapping[str, str] | None = None,
            site_listen: str = "", sip_tls: bool = True) -> tuple[Path, dict[str, Path]]:
     """Write ``<state>/dns/named.conf`` and the zones, and check them with BIND's tools.
 
-    With ``site_hosts``, queries sent to ``site_listen`` (the site resolver) get those
+    named listens on ``listen`` (default: the estate's DNS address). With
+    ``site_hosts``, queries sent to ``site_listen`` (the site resolver) get those
     addresses instead (a ``sites`` view; see lab/gateway.py).
     """
     directory = (state_dir / "dns").resolve()
@@ -207,7 +208,8 @@ def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
     zones = write_zones("", hosts)
     site_zones = write_zones(".sites", site_hosts) if site_hosts and site_listen else None
     conf = directory / "named.conf"
-    conf.write_text(_conf(directory, listen, zones, site_zones, site_listen),
+    conf.write_text(_conf(directory, listen or (estate.slot.dns,), zones, site_zones,
+                          site_listen),
                     encoding="utf-8")
     run(["named-checkconf", "-z", str(conf)])
     return conf, zones
@@ -226,26 +228,27 @@ def start(estate: Estate, faults: FaultPlan, sup: Supervisor, state_dir: Path, *
           hosts: Mapping[str, str] | None = None,
           site_hosts: Mapping[str, str] | None = None,
           site_listen: str = "", sip_tls: bool = True) -> DnsInfo:
-    """Render, check and start named; returns once it answers on 127.77.0.53:53.
+    """Render, check and start named; returns once it answers on the slot's 127.N.0.53:53.
 
-    ``site_listen`` (10.77.0.1 when the namespaces exist) is listened on too and
+    ``site_listen`` (10.N.0.1 when the namespaces exist) is listened on too and
     answers with ``site_hosts``.
     """
     sup.stop(NAME)
-    listen = (DNS_IP, site_listen) if site_listen else (DNS_IP,)
+    dns_ip = estate.slot.dns
+    listen = (dns_ip, site_listen) if site_listen else (dns_ip,)
     conf, zones = render(estate, faults, state_dir, hosts=hosts, listen=listen,
                          site_hosts=site_hosts, site_listen=site_listen, sip_tls=sip_tls)
     added: list[str] = []
-    if not _has_address(DNS_IP):
-        run(["ip", "addr", "add", f"{DNS_IP}/32", "dev", "lo"])
-        added.append(DNS_IP)
+    if not _has_address(dns_ip):
+        run(["ip", "addr", "add", f"{dns_ip}/32", "dev", "lo"])
+        added.append(dns_ip)
     _added_file(state_dir).write_text(json.dumps(added))
     missing = [a for a in listen if not _has_address(a)]
     if missing:
         raise LabError(f"named cannot listen on {', '.join(missing)}: no such local address "
                        "(are the site namespaces up?)")
     managed = sup.start(NAME, ["named", "-4", "-f", "-c", str(conf)],
-                        ready=tcp_ready(DNS_IP, 53), ready_timeout=30)
+                        ready=tcp_ready(dns_ip, 53), ready_timeout=30)
     return DnsInfo(managed.pid, listen, conf, zones)
 
 

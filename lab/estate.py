@@ -1,14 +1,16 @@
 """The estate of two merging organisations, generated from a size and a seed.
 
-Pure data, no I/O: the same ``(staff_per_org, seed)`` always gives the same estate.
-Every other lab module (directories, DNS, nginx, mail, SIP, sites, the inventory
-writer, the fault switch) reads its facts from here::
+Pure data, no I/O: the same ``(staff_per_org, seed, slot)`` always gives the same
+estate. Every other lab module (directories, DNS, nginx, mail, SIP, sites, the
+inventory writer, the fault switch) reads its facts from here; every address comes
+from the slot (lab/slot.py), the people do not depend on it::
 
     from readiness_lab.estate import generate
-    estate = generate(150, seed=1)
+    estate = generate(150, seed=1)       # slot 77: 127.77.x.x, 10.77.x.x
     estate.org("north").domain          # 'northvale.test'
     estate.people_of("north")            # Person objects, inventory staff and others
     estate.hosts(namespaces=True)        # fqdn -> IPv4 address (the DNS A records)
+    estate.slot.dns                      # '127.77.0.53'
 
 Who is who:
 
@@ -31,6 +33,8 @@ import random
 import unicodedata
 from dataclasses import dataclass, field, replace
 
+from .slot import DEFAULT_SLOT, Slot
+
 SHARED_DOMAIN = "valeshared.test"
 AD_REALM = "AD.VALESHARED.TEST"
 AD_DOMAIN = "ad.valeshared.test"
@@ -39,14 +43,6 @@ GO_LIVE = dt.date(2027, 1, 4)
 MIN_STAFF, MAX_STAFF, DEFAULT_STAFF, DEFAULT_SEED = 10, 10_000, 150, 1
 MIGRATED_MAX = 200  # over both organisations: Samba holds only these
 PILOTS_PER_ORG = 3
-
-# Host loopback addresses (docs/HELPERS.md, lab address plan).
-DNS_IP = "127.77.0.53"
-DNS_SITE_IP = "10.77.0.1"  # BIND also listens here so the site namespaces can resolve
-AD_IP = "127.77.3.10"
-WEB_IP = "127.77.4.10"
-MAIL_IP = "127.77.5.25"
-SIP_IP = "127.77.6.60"
 
 
 @dataclass(frozen=True)
@@ -89,8 +85,8 @@ class Site:
     id: str
     organisation: str
     name: str
-    namespace: str | None  # rl-north-hq ... when the site is a network namespace
-    subnet: str | None  # 10.77.1.0/24 ...
+    namespace: str | None  # rl-north-hq (slot 77) ... when the site is a network namespace
+    subnet: str | None  # 10.77.1.0/24 (slot 77) ...
     jump_ip: str | None  # the SSH jump host (vantage point) inside the namespace
     fallback_jump: tuple[str, int] | None  # (ip, port) when namespaces are unavailable
     weight: int  # share of the organisation's staff
@@ -227,6 +223,7 @@ class Person:
 class Estate:
     staff_per_org: int
     seed: int
+    slot: Slot  # where it lives: every address below comes from it
     go_live: dt.date
     organisations: tuple[Organisation, ...]
     sites: tuple[Site, ...]
@@ -272,17 +269,18 @@ class Estate:
 
     def hosts(self, namespaces: bool = True) -> dict[str, str]:
         """Every server name of the address plan -> its IPv4 address (DNS A records)."""
+        slot = self.slot
         out: dict[str, str] = {
-            f"ns1.{SHARED_DOMAIN}": DNS_IP,
-            f"dc1.{AD_DOMAIN}": AD_IP,
-            f"mail.{SHARED_DOMAIN}": MAIL_IP,
-            f"sip.{SHARED_DOMAIN}": SIP_IP,
-            f"login.{SHARED_DOMAIN}": WEB_IP,
+            f"ns1.{SHARED_DOMAIN}": slot.dns,
+            f"dc1.{AD_DOMAIN}": slot.ad,
+            f"mail.{SHARED_DOMAIN}": slot.mail,
+            f"sip.{SHARED_DOMAIN}": slot.sip,
+            f"login.{SHARED_DOMAIN}": slot.web,
         }
         for app in self.applications:
-            out[app.host] = WEB_IP
+            out[app.host] = slot.web
         for org in self.organisations:
-            out[f"ns1.{org.domain}"] = DNS_IP
+            out[f"ns1.{org.domain}"] = slot.dns
             out[org.ldap_host] = org.ldap_ip
             out[f"smtp.{org.domain}"] = org.smtp_ip
         for ep in self.sip_endpoints:
@@ -339,25 +337,25 @@ def ascii_fold(text: str) -> str:
 
 # --------------------------------------------------------------------------- the plan
 
-def _organisations() -> tuple[Organisation, ...]:
+def _organisations(slot: Slot) -> tuple[Organisation, ...]:
     return (
         Organisation("north", "Northvale Borough Council", "northvale.test", "N",
-                     "dc=northvale,dc=test", "127.77.1.10", 20000, "Northvale IT",
-                     "Northvale identity team", "127.77.5.31", "127.77.6.11"),
+                     "dc=northvale,dc=test", slot.host(1, 10), 20000, "Northvale IT",
+                     "Northvale identity team", slot.host(5, 31), slot.host(6, 11)),
         Organisation("south", "Southmere District Council", "southmere.test", "S",
-                     "dc=southmere,dc=test", "127.77.2.10", 60000, "Southmere IT",
-                     "Southmere identity team", "127.77.5.32", "127.77.6.12"),
+                     "dc=southmere,dc=test", slot.host(2, 10), 60000, "Southmere IT",
+                     "Southmere identity team", slot.host(5, 32), slot.host(6, 12)),
     )
 
 
-def _sites() -> tuple[Site, ...]:
+def _sites(slot: Slot) -> tuple[Site, ...]:
     return (
-        Site("north-hq", "north", "Northvale Town Hall", "rl-north-hq", "10.77.1.0/24",
-             "10.77.1.10", ("127.77.7.1", 2201), 6),
+        Site("north-hq", "north", "Northvale Town Hall", slot.site_ns("north-hq"),
+             slot.site(1, 0) + "/24", slot.site(1, 10), (slot.host(7, 1), 2201), 6),
         Site("north-depot", "north", "Northvale Depot", None, None, None, None, 2),
         Site("north-library", "north", "Northvale Central Library", None, None, None, None, 1),
-        Site("south-hq", "south", "Southmere Civic Centre", "rl-south-hq", "10.77.2.0/24",
-             "10.77.2.10", ("127.77.7.2", 2202), 7),
+        Site("south-hq", "south", "Southmere Civic Centre", slot.site_ns("south-hq"),
+             slot.site(2, 0) + "/24", slot.site(2, 10), (slot.host(7, 2), 2202), 7),
         Site("south-leisure", "south", "Southmere Leisure Centre", None, None, None, None, 2),
     )
 
@@ -372,23 +370,23 @@ def _applications() -> tuple[Application, ...]:
     )
 
 
-def _resources() -> tuple[NetworkResource, ...]:
+def _resources(slot: Slot) -> tuple[NetworkResource, ...]:
     return (
         NetworkResource("north-files", "Northvale file share", "north-hq", "north",
-                        "files.north-hq.northvale.test", "10.77.1.20", "127.77.8.20", 445,
-                        "Northvale infrastructure"),
+                        "files.north-hq.northvale.test", slot.site(1, 20), slot.host(8, 20),
+                        445, "Northvale infrastructure"),
         NetworkResource("north-printers", "Northvale print server", "north-hq", "north",
-                        "printers.north-hq.northvale.test", "10.77.1.21", "127.77.8.21", 9100,
-                        "Northvale infrastructure"),
+                        "printers.north-hq.northvale.test", slot.site(1, 21), slot.host(8, 21),
+                        9100, "Northvale infrastructure"),
         NetworkResource("south-files", "Southmere file share", "south-hq", "south",
-                        "files.south-hq.southmere.test", "10.77.2.20", "127.77.8.22", 445,
-                        "Southmere infrastructure"),
+                        "files.south-hq.southmere.test", slot.site(2, 20), slot.host(8, 22),
+                        445, "Southmere infrastructure"),
         NetworkResource("south-printers", "Southmere print server", "south-hq", "south",
-                        "printers.south-hq.southmere.test", "10.77.2.21", "127.77.8.23", 631,
-                        "Southmere infrastructure"),
+                        "printers.south-hq.southmere.test", slot.site(2, 21), slot.host(8, 23),
+                        631, "Southmere infrastructure"),
         NetworkResource("south-records", "Southmere records database", "south-hq", "south",
-                        "records.south-hq.southmere.test", "10.77.2.22", "127.77.8.24", 5432,
-                        "Southmere infrastructure"),
+                        "records.south-hq.southmere.test", slot.site(2, 22), slot.host(8, 24),
+                        5432, "Southmere infrastructure"),
     )
 
 
@@ -424,7 +422,7 @@ def _roles(resources: tuple[NetworkResource, ...]) -> tuple[Role, ...]:
     return tuple(roles)
 
 
-def _directories(orgs: tuple[Organisation, ...]) -> tuple[Directory, ...]:
+def _directories(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[Directory, ...]:
     out = [
         Directory(o.directory_id, "openldap", (o.id,), (), f"ldap://{o.ldap_host}:389", True,
                   o.base_dn, o.people_base, o.groups_base, o.bind_dn,
@@ -436,7 +434,7 @@ def _directories(orgs: tuple[Organisation, ...]) -> tuple[Directory, ...]:
                          f"OU=Staff,{AD_BASE_DN}", f"OU=Groups,{AD_BASE_DN}",
                          f"CN=svc-readiness,OU=Service Accounts,{AD_BASE_DN}",
                          "shared-ad-readiness.secret",
-                         "upn", "Shared service identity team", AD_IP))
+                         "upn", "Shared service identity team", slot.ad))
     return tuple(out)
 
 
@@ -451,20 +449,22 @@ def validate_size(staff_per_org: int) -> None:
                          f"not {staff_per_org}")
 
 
-def generate(staff_per_org: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED) -> Estate:
-    """The estate for ``staff_per_org`` people per organisation (10..10,000)."""
+def generate(staff_per_org: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
+             slot: Slot = DEFAULT_SLOT) -> Estate:
+    """The estate for ``staff_per_org`` people per organisation (10..10,000), with the
+    addresses of ``slot``."""
     validate_size(staff_per_org)
-    orgs = _organisations()
-    sites = _sites()
-    resources = _resources()
+    orgs = _organisations(slot)
+    sites = _sites(slot)
+    resources = _resources(slot)
     roles = _roles(resources)
     people: list[Person] = []
     for org in orgs:
         people += _people(org, staff_per_org, seed, sites, roles, borrow=people)
     people = _new_mail(people)
     people = _migrate(people, seed, staff_per_org)
-    return Estate(staff_per_org, seed, GO_LIVE, orgs, sites, _applications(), resources, roles,
-                  _directories(orgs), _sip_endpoints(orgs), tuple(people))
+    return Estate(staff_per_org, seed, slot, GO_LIVE, orgs, sites, _applications(), resources,
+                  roles, _directories(orgs, slot), _sip_endpoints(orgs), tuple(people))
 
 
 def _weighted(rng: random.Random, items: list[tuple[str, int]]) -> str:

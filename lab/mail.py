@@ -1,4 +1,4 @@
-"""Postfix: the shared service's SMTP server (127.77.5.25:25, STARTTLS).
+"""Postfix: the shared service's SMTP server (the lab's 127.N.5.25:25, STARTTLS).
 
 Only known mailboxes get ``250`` at RCPT: the addresses of ``valeshared.test`` in
 :class:`MailSpec` ``mailboxes`` (and the old-domain addresses listed there where
@@ -41,7 +41,7 @@ class MailSpec:
     mailboxes: list[str]  # addresses that get 250 at RCPT
     domains: list[str] = field(default_factory=lambda: ["valeshared.test"])  # served domains
     rejected: list[str] = field(default_factory=list)  # fault: known, but the server rejects
-    address: str = "127.77.5.25"
+    address: str = field(kw_only=True)  # the lab's: Slot.mail
     port: int = 25
     hostname: str = "mail.valeshared.test"
 

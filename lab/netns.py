@@ -1,6 +1,6 @@
 """Two sites joined by a router: network namespaces, veth pairs, nftables.
 
-Layout with the defaults (address plan in docs/HELPERS.md)::
+Layout at the default slot 77 (lab/slot.py: at slot N, 10.N.x and ``rlN-*``)::
 
     host (root ns)   rl-host0 10.77.0.1/30
         |
@@ -11,8 +11,10 @@ Layout with the defaults (address plan in docs/HELPERS.md)::
 
 The host routes 10.77.1.0/24 and 10.77.2.0/24 via the router and keeps an
 ``unreachable 10.77.0.0/16`` route (higher metric), so no lab packet ever leaves
-the machine, even while a link is down. IPv6 is off inside the namespaces and
-forwarding is on in the router only.
+the machine, even while a link is down. These host routes carry ``proto``
+:data:`ROUTE_PROTO`, so teardown removes only routes a lab made (and lab/claim.py
+can tell them from a network that is really there). IPv6 is off inside the
+namespaces and forwarding is on in the router only.
 
 Resources ("files", "printers", ...) are real TCP listeners: one small Python
 process per site, started through the Supervisor inside the site namespace.
@@ -31,9 +33,8 @@ returned :class:`Network` has ``fallback=True``. The blackhole and blocks then
 live in an nftables table of the root namespace (``inet rl_lab``) matching only
 127.77.8.x destinations; blocks there cannot tell sites apart (src_net ignored).
 
-``NetSpec.prefix``/``octet`` give a second, independent layout (e.g. "rlt" and
-78: namespaces rlt-*, addresses 10.78.x / 127.78.x) so tests can run next to a
-lab that is up.
+``NetSpec.slot`` picks the layout: each slot's is independent of the others', so
+labs and tests on different slots run side by side.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .process import LabError, Supervisor, run
+from .slot import DEFAULT_SLOT, Slot
 
 # --------------------------------------------------------------------------- specs
 
 SITE_KEYS = ("north-hq", "south-hq")
+ROUTE_PROTO = "177"  # `ip route add ... proto 177`: the host routes a lab made
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,7 @@ class NetSpec:
     resources: list[Resource] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     force_loopback: bool = False  # build the loopback fallback even if netns works
-    prefix: str = "rl"  # namespace / interface / nftables names
-    octet: int = 77  # 10.<octet>.x.y inside, 127.<octet>.7-8.x in the fallback
+    slot: Slot = DEFAULT_SLOT  # 10.N.x.y inside, 127.N.7-8.x in the fallback, rlN-* names
 
 
 @dataclass
@@ -110,10 +112,10 @@ class Network:
     resources: dict[str, tuple[str, tuple[int, ...]]]  # name -> (address, ports)
     blackhole: str  # an address that never answers
     blocks: list[Block] = field(default_factory=list)
-    prefix: str = "rl"
-    octet: int = 77
-    host_address: str = "10.77.0.1"  # host end of the host<->router link
-    router_netns: str | None = "rl-router"
+    prefix: str = field(kw_only=True)  # of the slot's names: "rl" (slot 77), "rl120" ...
+    octet: int = field(kw_only=True)  # the slot
+    host_address: str = field(kw_only=True)  # host end of the host<->router link
+    router_netns: str | None = field(kw_only=True)
 
 
 # --------------------------------------------------------------------------- public API
@@ -141,12 +143,12 @@ def plan(spec: NetSpec, *, fallback: bool) -> Network:
 
     Deterministic, so DNS zones and the inventory can be written from it first.
     """
-    lay = _Layout(spec.prefix, spec.octet)
+    lay = _Layout(spec.slot)
     sites: dict[str, SiteNet] = {}
     for i, key in enumerate(SITE_KEYS, start=1):
         if fallback:
-            jump = f"127.{lay.octet}.7.{i}"
-            sites[key] = SiteNet(key, None, f"{jump}/32", jump, 2200 + i, "127.77.0.53")
+            jump = lay.slot.host(7, i)
+            sites[key] = SiteNet(key, None, f"{jump}/32", jump, 2200 + i, lay.slot.dns)
         else:
             sites[key] = SiteNet(key, lay.site_ns(key), f"{lay.subnet(key)}.0/24",
                                  f"{lay.subnet(key)}.10", 22, lay.host_address)
@@ -157,14 +159,14 @@ def plan(spec: NetSpec, *, fallback: bool) -> Network:
         if r.site not in SITE_KEYS:
             raise LabError(f"resource {r.name}: unknown site {r.site!r} (known: {SITE_KEYS})")
         if fallback:
-            resources[r.name] = (f"127.{lay.octet}.8.{fallback_n}", r.ports)
+            resources[r.name] = (lay.slot.host(8, fallback_n), r.ports)
             fallback_n += 1
         else:
             resources[r.name] = (f"{lay.subnet(r.site)}.{counters[r.site]}", r.ports)
             counters[r.site] += 1
-    blackhole = f"127.{lay.octet}.8.99" if fallback else f"{lay.subnet('north-hq')}.99"
-    return Network(fallback, sites, resources, blackhole, list(spec.blocks), spec.prefix,
-                   spec.octet, lay.host_address, None if fallback else lay.router)
+    return Network(fallback, sites, resources, blackhole_address(spec.slot, fallback),
+                   list(spec.blocks), prefix=spec.slot.prefix, octet=spec.slot.number,
+                   host_address=lay.host_address, router_netns=None if fallback else lay.router)
 
 
 def start(spec: NetSpec, sup: Supervisor) -> Network:
@@ -174,7 +176,7 @@ def start(spec: NetSpec, sup: Supervisor) -> Network:
     :class:`Network` (``fallback`` says whether namespaces were used) and writes
     it to ``<state>/net.json``.
     """
-    teardown(sup, spec.prefix, spec.octet)
+    teardown(sup, spec.slot)
     fallback = spec.force_loopback or not namespaces_available()
     net = plan(spec, fallback=fallback)
     try:
@@ -187,27 +189,28 @@ def start(spec: NetSpec, sup: Supervisor) -> Network:
         for b in spec.blocks:
             block_flow(net, b)
     except BaseException:
-        teardown(sup, spec.prefix, spec.octet)
+        teardown(sup, spec.slot)
         raise
     save(net, sup)
     return net
 
 
 def stop(sup: Supervisor) -> None:
-    """Stop the listeners and remove namespaces, links, routes and nftables tables."""
+    """Stop the listeners and remove the namespaces, links, routes and nftables tables
+    that :func:`start` recorded in ``net.json`` (without it, only the listeners)."""
     net = load(sup)
     if net is None:
-        teardown(sup)
+        _stop_listeners(sup)
     else:
-        teardown(sup, net.prefix, net.octet)
+        teardown(sup, Slot(net.octet))
 
 
-def blackhole_address(fallback: bool = False) -> str:
-    """The default layout's address that never answers (10.77.1.99 / 127.77.8.99).
+def blackhole_address(slot: Slot, fallback: bool = False) -> str:
+    """The slot's address that never answers (10.N.1.99, or 127.N.8.99 in the fallback).
 
     Packets to it are silently dropped by nftables, so a TCP connect times out.
     """
-    return "127.77.8.99" if fallback else "10.77.1.99"
+    return slot.host(8, 99) if fallback else slot.site(1, 99)
 
 
 def block_flow(net: Network, block: Block) -> None:
@@ -216,7 +219,7 @@ def block_flow(net: Network, block: Block) -> None:
     ``net`` is what :func:`start` returned (or :func:`load`); call :func:`save`
     afterwards if another process should see the block in ``net.json``.
     """
-    lay = _Layout(net.prefix, net.octet)
+    lay = _Layout(Slot(net.octet))
     src = "" if net.fallback else f"ip saddr {block.src_net} "
     rule = f'{src}ip daddr {block.dst} tcp dport {block.port} drop comment "{_tag(block)}"'
     chain, ns = ("out", None) if net.fallback else ("forward", lay.router)
@@ -227,7 +230,7 @@ def block_flow(net: Network, block: Block) -> None:
 
 def unblock_flow(net: Network, block: Block) -> None:
     """Remove a block added by :func:`block_flow` (no error if it is not there)."""
-    lay = _Layout(net.prefix, net.octet)
+    lay = _Layout(Slot(net.octet))
     chain, ns = ("out", None) if net.fallback else ("forward", lay.router)
     listing = run(["nft", "-a", "list", "chain", "inet", lay.table, chain], netns=ns,
                   check=False).stdout
@@ -256,19 +259,21 @@ def load(sup: Supervisor) -> Network | None:
     return Network(**raw)
 
 
-def teardown(sup: Supervisor, prefix: str = "rl", octet: int = 77) -> None:
-    """Remove everything of one layout this module may have created (idempotent)."""
-    lay = _Layout(prefix, octet)
-    for m in sup.processes():
-        if m.name.startswith(LISTENER_PREFIX):
-            sup.stop(m.name)
+def teardown(sup: Supervisor, slot: Slot) -> None:
+    """Remove everything this module may have created for ``slot`` (idempotent).
+
+    Only for a slot the caller holds (lab/claim.py): its names and addresses are then
+    no one else's. Host routes go only if a lab made them (``proto`` ROUTE_PROTO);
+    the routes to the sites go with the link they use.
+    """
+    lay = _Layout(slot)
+    _stop_listeners(sup)
     for ns in (*(lay.site_ns(k) for k in SITE_KEYS), lay.router):
         _kill_netns_pids(ns)
         run(["ip", "netns", "del", ns], check=False)
     run(["ip", "link", "del", lay.host_if], check=False)
-    run(["ip", "route", "del", "unreachable", lay.lab_range], check=False)
-    for key in SITE_KEYS:
-        run(["ip", "route", "del", f"{lay.subnet(key)}.0/24"], check=False)
+    run(["ip", "route", "del", "unreachable", lay.lab_range, "metric", _UNREACHABLE_METRIC,
+         "proto", ROUTE_PROTO], check=False)
     if shutil.which("nft"):
         run(["nft", "delete", "table", "inet", lay.table], check=False)
     for addr in lay.fallback_addresses():
@@ -280,56 +285,56 @@ def teardown(sup: Supervisor, prefix: str = "rl", octet: int = 77) -> None:
 # --------------------------------------------------------------------------- layout
 
 LISTENER_PREFIX = "net-listener-"
+_UNREACHABLE_METRIC = "4000"
 
 
 @dataclass(frozen=True)
 class _Layout:
-    prefix: str
-    octet: int
+    slot: Slot
 
     @property
     def router(self) -> str:
-        return f"{self.prefix}-router"
+        return self.slot.router_ns
 
     @property
     def host_if(self) -> str:
-        return f"{self.prefix}-host0"
+        return self.slot.host_if
 
     @property
     def host_address(self) -> str:
-        return f"10.{self.octet}.0.1"
+        return self.slot.dns_site
 
     @property
     def router_uplink(self) -> str:
-        return f"10.{self.octet}.0.2"
+        return self.slot.site(0, 2)
 
     @property
     def lab_range(self) -> str:
-        return f"10.{self.octet}.0.0/16"
+        return self.slot.site_range
 
     @property
     def table(self) -> str:
-        return f"{self.prefix}_lab"
+        return f"{self.slot.prefix}_lab"
 
     def site_ns(self, key: str) -> str:
-        return f"{self.prefix}-{key}"
+        return self.slot.site_ns(key)
 
     def subnet(self, key: str) -> str:
-        return f"10.{self.octet}.{SITE_KEYS.index(key) + 1}"
+        return f"10.{self.slot.number}.{SITE_KEYS.index(key) + 1}"
 
     def router_if(self, key: str) -> str:
-        return f"{self.prefix}-{key.split('-')[0]}"
+        return f"{self.slot.prefix}-{key.split('-')[0]}"
 
     def fallback_addresses(self) -> list[str]:
-        return ([f"127.{self.octet}.7.{i}" for i in range(1, len(SITE_KEYS) + 1)]
-                + [f"127.{self.octet}.8.{n}" for n in range(20, 100)])
+        return ([self.slot.host(7, i) for i in range(1, len(SITE_KEYS) + 1)]
+                + [self.slot.host(8, n) for n in range(20, 100)])
 
 
 # --------------------------------------------------------------------------- building
 
 
 def _build_namespaces(net: Network) -> None:
-    lay = _Layout(net.prefix, net.octet)
+    lay = _Layout(Slot(net.octet))
     run(["ip", "netns", "add", lay.router])
     for key in SITE_KEYS:
         run(["ip", "netns", "add", lay.site_ns(key)])
@@ -367,8 +372,9 @@ def _build_namespaces(net: Network) -> None:
     # host: the sites via the router; everything else of the range unreachable
     for key in SITE_KEYS:
         run(["ip", "route", "add", f"{lay.subnet(key)}.0/24", "via", lay.router_uplink,
-             "dev", lay.host_if])
-    run(["ip", "route", "add", "unreachable", lay.lab_range, "metric", "4000"])
+             "dev", lay.host_if, "proto", ROUTE_PROTO])
+    run(["ip", "route", "add", "unreachable", lay.lab_range, "metric", _UNREACHABLE_METRIC,
+         "proto", ROUTE_PROTO])
     # router firewall (blocks go into its forward chain) and the blackhole
     _nft(f"add table inet {lay.table}", netns=lay.router)
     _nft(f"add chain inet {lay.table} forward {{ type filter hook forward priority 0; "
@@ -381,7 +387,7 @@ def _build_namespaces(net: Network) -> None:
 
 
 def _build_fallback(net: Network) -> None:
-    lay = _Layout(net.prefix, net.octet)
+    lay = _Layout(Slot(net.octet))
     addrs = [s.jump_address for s in net.sites.values()]
     addrs += [a for a, _ in net.resources.values()]
     for addr in addrs:
@@ -395,7 +401,7 @@ def _build_fallback(net: Network) -> None:
 
 
 def _site_resources(net: Network, site: str) -> list[tuple[str, tuple[int, ...]]]:
-    prefix = _Layout(net.prefix, net.octet).subnet(site) + "."
+    prefix = _Layout(Slot(net.octet)).subnet(site) + "."
     return [v for v in net.resources.values() if v[0].startswith(prefix)]
 
 
@@ -423,7 +429,7 @@ asyncio.run(main())
 
 
 def _start_listeners(net: Network, sup: Supervisor) -> None:
-    lay = _Layout(net.prefix, net.octet)
+    lay = _Layout(Slot(net.octet))
     groups: dict[str | None, list[tuple[str, int]]] = {}
     if net.fallback:
         for addr, ports in net.resources.values():
@@ -441,6 +447,12 @@ def _start_listeners(net: Network, sup: Supervisor) -> None:
             ready=functools.partial(_connectable, *endpoints[0]),
             ready_timeout=15,
         )
+
+
+def _stop_listeners(sup: Supervisor) -> None:
+    for m in sup.processes():
+        if m.name.startswith(LISTENER_PREFIX):
+            sup.stop(m.name)
 
 
 def _connectable(host: str, port: int) -> bool:

@@ -41,9 +41,7 @@ class Supervisor:
         self.pid_file = state_dir / "pids.json"
 
     def _load(self) -> list[Managed]:
-        if not self.pid_file.exists():
-            return []
-        return [Managed(**m) for m in json.loads(self.pid_file.read_text())]
+        return recorded(self.state_dir)
 
     def _save(self, managed: list[Managed]) -> None:
         tmp = self.pid_file.with_suffix(".tmp")
@@ -114,6 +112,14 @@ class Supervisor:
 
     def status(self) -> list[tuple[Managed, bool]]:
         return [(m, alive(m.pid)) for m in self._load()]
+
+
+def recorded(state_dir: Path) -> list[Managed]:
+    """The processes recorded in a state folder, read without creating anything."""
+    pid_file = state_dir / "pids.json"
+    if not pid_file.exists():
+        return []
+    return [Managed(**m) for m in json.loads(pid_file.read_text())]
 
 
 def alive(pid: int) -> bool:

@@ -6,19 +6,23 @@ Use from a conftest.py::
 
     def test_something(lab):            # lab: LabHandle
         lab.inventory, lab.secrets_dir, lab.plan, lab.estate, lab.state
+        lab.slot.dns, lab.estate.hosts()    # its addresses: never hard-code 127.77.x
 
 or, for a lab that lives only as long as one package's tests::
 
     from readiness_lab.pytest_fixtures import make_lab_fixture
     lab = make_lab_fixture("package")
 
-Only one lab can run at a time (it owns the 127.77.x addresses and the rl-*
-namespaces), so every fixture made here shares one process-wide lab: the first one
-to ask starts it, the one that started it stops it, the others reuse it.
+Each test session's lab takes a free slot (``lab up --slot auto``: its own
+127.N.x / 10.N.x addresses and rlN-* namespaces, lab/slot.py), so several test runs
+and hand-started labs share the machine. Within a session every fixture made here
+shares one process-wide lab (starting one takes seconds): the first one to ask
+starts it, the one that started it stops it, the others reuse it.
 
 Environment:
 
 * ``READINESS_LAB_STAFF`` / ``READINESS_LAB_SEED``: size and seed (default 150 / 1);
+* ``READINESS_LAB_SLOT=N``: that slot instead of a free one;
 * ``READINESS_LAB_NO_SAMBA=1``: without the Samba AD DC;
 * ``READINESS_LAB_STATE=DIR``: use a lab already brought up with ``lab up --state DIR``
   (never stopped by the tests).
@@ -40,7 +44,9 @@ import pytest
 
 from .estate import DEFAULT_SEED, DEFAULT_STAFF, Estate, generate
 from .faults import FaultPlan, load
-from .up import LabReport, UpOptions, down, up
+from .process import LabError
+from .slot import Slot
+from .up import LabReport, UpOptions, down, slot_of, up
 
 __all__ = ["LabHandle", "lab", "make_lab_fixture", "start_lab", "stop_lab"]
 
@@ -54,6 +60,10 @@ class LabHandle:
     plan: FaultPlan  # the ground truth of injected faults
     options: UpOptions
     report: LabReport | None  # None when the lab was started outside the tests
+
+    @property
+    def slot(self) -> Slot:
+        return self.estate.slot
 
     @property
     def inventory(self) -> Path:
@@ -78,25 +88,32 @@ Scope = Literal["session", "package", "module", "class", "function"]
 
 
 def _options(state: Path) -> UpOptions:
+    slot = os.environ.get("READINESS_LAB_SLOT", "auto")
     return UpOptions(
         staff=int(os.environ.get("READINESS_LAB_STAFF", DEFAULT_STAFF)),
         seed=int(os.environ.get("READINESS_LAB_SEED", DEFAULT_SEED)),
         state=state,
         samba=os.environ.get("READINESS_LAB_NO_SAMBA", "") not in ("1", "true", "yes"),
+        slot=None if slot == "auto" else int(slot),
     )
 
 
-def start_lab(state: Path) -> LabHandle:
-    """Bring the lab up in ``state``; raise pytest's failure if a component fails."""
-    opts = _options(state)
+def start_lab(state: Path, opts: UpOptions | None = None) -> LabHandle:
+    """Bring the lab up in ``state`` (options from the environment unless given); raise
+    pytest's failure if its slot is taken or a component fails."""
+    opts = opts or _options(state)
     lines: list[str] = []
-    report = up(opts, lines.append)
+    try:
+        report = up(opts, lines.append)
+    except LabError as exc:
+        pytest.fail(f"the lab could not start: {exc}", pytrace=False)
     if not report.ok:
         with_errors = "\n".join(lines)
         down(opts.state)
         pytest.fail(f"the lab could not start:\n{with_errors}", pytrace=False)
-    return LabHandle(report.state, generate(opts.staff, opts.seed), load(report.state), opts,
-                     report)
+    opts.slot = report.slot  # brought up again (after a `down`), it keeps its addresses
+    return LabHandle(report.state, generate(opts.staff, opts.seed, Slot(report.slot)),
+                     load(report.state), opts, report)
 
 
 def stop_lab(handle: LabHandle) -> None:
@@ -113,8 +130,9 @@ def _external() -> LabHandle | None:
         pytest.fail(f"READINESS_LAB_STATE={state}: no lab there (run `readiness lab up "
                     f"--state {state}` first)", pytrace=False)
     info = json.loads(lab_json.read_text())
-    opts = UpOptions(staff=info["staff"], seed=info["seed"], state=path)
-    return LabHandle(path, generate(opts.staff, opts.seed), load(path), opts, None)
+    slot = slot_of(path)
+    opts = UpOptions(staff=info["staff"], seed=info["seed"], state=path, slot=slot.number)
+    return LabHandle(path, generate(opts.staff, opts.seed, slot), load(path), opts, None)
 
 
 def make_lab_fixture(scope: Scope = "session") -> Callable[..., Any]:

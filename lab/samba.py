@@ -3,6 +3,7 @@
 Public API (the lab orchestrator ``lab/up.py`` calls it)::
 
     spec = SambaSpec(
+        address="127.77.3.10",
         users=[ADUserSpec(username="jsmith", given_name="Jo", surname="Smith",
                           password="...", mail="jo.smith@valeshared.test",
                           proxy_addresses=["smtp:jo.smith@northvale.test"],
@@ -17,7 +18,7 @@ Public API (the lab orchestrator ``lab/up.py`` calls it)::
 
 The DC (realm ``AD.VALESHARED.TEST``, NetBIOS domain ``VALESHARED``, host
 ``dc1.ad.valeshared.test``) is provisioned with ``samba-tool domain provision
---dns-backend=NONE`` into ``state_dir/samba/``, bound to ``127.77.3.10`` only (the
+--dns-backend=NONE`` into ``state_dir/samba/``, bound to ``SambaSpec.address`` only (the
 address is added to ``lo`` when missing and removed again by :func:`stop_samba`),
 runs only the ``ldap`` and ``kdc`` server services, and serves LDAPS on 636 and
 StartTLS on 389 with a certificate from the lab CA for ``dc1.ad.valeshared.test``.
@@ -85,7 +86,6 @@ __all__ = [
     "stop_samba",
 ]
 
-SAMBA_ADDRESS = "127.77.3.10"
 FILETIME_NEVER = 0x7FFFFFFFFFFFFFFF
 _EPOCH_1601 = dt.datetime(1601, 1, 1, tzinfo=dt.UTC)
 
@@ -190,7 +190,7 @@ class SambaSpec:
     realm: str = "AD.VALESHARED.TEST"
     domain: str = "VALESHARED"  # NetBIOS domain
     host_name: str = "dc1"
-    address: str = SAMBA_ADDRESS
+    address: str = field(kw_only=True)  # the lab's: Slot.ad
     users_ou: str = "Staff"
     groups_ou: str = "Groups"
     service_ou: str = "Service Accounts"
@@ -375,8 +375,7 @@ def stop_samba(info: SambaInfo, supervisor: Supervisor) -> None:
         remove_address(info.address)
 
 
-def stop_samba_state(state_dir: Path, supervisor: Supervisor,
-                     address: str = SAMBA_ADDRESS) -> None:
+def stop_samba_state(state_dir: Path, supervisor: Supervisor, address: str) -> None:
     """Teardown from another process (``lab down``), from what the state folder records."""
     supervisor.stop("samba-dc")
     marker = state_dir / "samba" / "address-added"

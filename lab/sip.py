@@ -1,14 +1,14 @@
 """Telephony: kamailio registrar/proxy and SIPp endpoints.
 
 - kamailio (own cfg, checked with ``kamailio -c`` first, run ``-DD -E``) on
-  127.77.6.60:5060 (udp+tcp), domain ``valeshared.test``. REGISTER is saved in
+  ADDRESS:5060 (udp+tcp; the lab's is 127.N.6.60), domain ``valeshared.test``. REGISTER is saved in
   memory (usrloc); OPTIONS to the server itself answers 200; a request for
   ``sip:EXT@valeshared.test`` is looked up and relayed to the registered contact,
   or answered ``404`` when the extension is not registered. Registrations are
-  visible with JSON-RPC ``ul.dump`` over HTTP: ``POST http://127.77.6.60:5080/RPC``
+  visible with JSON-RPC ``ul.dump`` over HTTP: ``POST http://ADDRESS:5080/RPC``
   (see :func:`registered`). Shared memory is sized from the registrations.
   TLS on 5061 is not offered: Debian's kamailio-tls-modules is not installed.
-- SIPp "phones": one UAS on 127.77.6.61:5060 answering OPTIONS for every
+- SIPp "phones": one UAS on PHONES_ADDRESS:5060 (127.N.6.61) answering OPTIONS for every
   registered extension (their contacts point at it), then a one-shot SIPp client
   registers the extensions with ``registered=True``. Fault "extension not
   registered" = ``registered=False`` (or :func:`unregister`).
@@ -48,7 +48,7 @@ class Endpoint:
     """A SIP trunk / SBC endpoint: a SIPp UAS answering OPTIONS."""
 
     name: str  # e.g. "sbc-north"
-    address: str  # e.g. "127.77.6.62"
+    address: str  # e.g. "127.77.6.11"
     port: int = 5060
     up: bool = True  # False: fault "SIP endpoint down" (not started)
 
@@ -58,10 +58,10 @@ class SipSpec:
     extensions: list[Extension] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
     domain: str = "valeshared.test"
-    address: str = "127.77.6.60"
+    address: str = field(kw_only=True)  # the lab's: Slot.sip
     port: int = 5060
     rpc_port: int = 5080  # HTTP JSON-RPC (ul.dump)
-    phones_address: str = "127.77.6.61"  # the UAS behind every registered extension
+    phones_address: str = field(kw_only=True)  # the UAS behind every registered extension
     phones_port: int = 5060
     # SIP over TLS on tls_port with a LabCA certificate for sip.<domain>: True requires
     # Debian's kamailio-tls-modules (LabError if missing); None = if it is installed

@@ -1,10 +1,10 @@
 """OpenSSH jump hosts: each site's vantage point.
 
-One ``sshd`` per site, inside the site namespace (10.77.x.10:22) or, in the
-loopback fallback, on 127.77.7.1:2201 / 127.77.7.2:2202. Each has its own config
-and its own host key; the lab writes ``<state>/ssh/known_hosts`` for the inventory.
-Login is key-only as the system user ``readiness`` (created if missing, password
-field ``*``); the private half of the lab-generated client key
+One ``sshd`` per site, inside the site namespace (10.N.x.10:22, N: the lab's
+slot) or, in the loopback fallback, on 127.N.7.1:2201 / 127.N.7.2:2202. Each has
+its own config and its own host key; the lab writes ``<state>/ssh/known_hosts``
+for the inventory. Login is key-only as the system user ``readiness`` (created if
+missing, password field ``*``); the private half of the lab-generated client key
 (``<state>/ssh/readiness.key``, mode 0600) is a lab secret. TCP forwarding
 (direct-tcpip) is allowed, so the sweep opens connections through the jump host.
 
@@ -24,6 +24,7 @@ import os
 import pwd
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class JumpHost:
     """One site's jump host."""
 
     site: str  # e.g. "north-hq"
-    address: str  # 10.77.1.10 (namespace) or 127.77.7.1 (fallback)
+    address: str  # 10.N.1.10 (namespace) or 127.N.7.1 (fallback)
     port: int  # 22 or 2201
     netns: str | None = None  # run sshd inside this namespace
     names: tuple[str, ...] = ()  # DNS names for known_hosts, e.g. jump.north-hq.northvale.test
@@ -125,15 +126,47 @@ def stop(sup: Supervisor) -> list[str]:
     return stopped
 
 
-def ensure_user(user: str, home: Path) -> None:
-    """Create the system user if missing; key-only login (password field ``*``)."""
+_USER_ATTEMPTS = 25  # 0.2 s apart
+
+
+def ensure_user(user: str, home: Path | None = None) -> None:
+    """Create the system user if missing, for key-only logins (password field ``*``);
+    without ``home``, the user has no home and no shell (TCP forwarding only).
+
+    Other labs and test runs may do the same at the same moment: a user they created
+    meanwhile is fine, and a passwd file they hold locked is waited for.
+    """
+    for attempt in range(_USER_ATTEMPTS):
+        try:
+            if not _user_exists(user):
+                where = (["--home-dir", str(home), "--create-home", "--shell", "/bin/sh"]
+                         if home else ["--no-create-home", "--home-dir", "/nonexistent",
+                                       "--shell", "/usr/sbin/nologin"])
+                run(["useradd", "--system", *where, user])
+            # '!' (locked) would refuse even key logins without PAM; '*' refuses passwords.
+            if _password_field(user) != "*":
+                run(["usermod", "-p", "*", user])
+            return
+        except LabError:
+            if attempt == _USER_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2)
+
+
+def _user_exists(user: str) -> bool:
     try:
         pwd.getpwnam(user)
     except KeyError:
-        run(["useradd", "--system", "--home-dir", str(home), "--create-home",
-             "--shell", "/bin/sh", user])
-    # '!' (locked) would refuse even key logins without PAM; '*' refuses passwords only.
-    run(["usermod", "-p", "*", user])
+        return False
+    return True
+
+
+def _password_field(user: str) -> str:
+    for line in Path("/etc/shadow").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name == user:
+            return rest.split(":", 1)[0]
+    return ""
 
 
 # --------------------------------------------------------------------------- internals

@@ -3,10 +3,16 @@
 Public API::
 
     report = up(UpOptions(staff=150, seed=1, state=Path(".lab")))   # -> LabReport
-    report.ok, report.components, report.seconds
+    report.ok, report.components, report.seconds, report.slot
     down(Path(".lab"))            # -> list of stopped process names
     status(Path(".lab"))          # -> list of (name, pid, alive, where)
     render(Path("out"), staff=150, seed=1)   # the inventory only, no servers
+
+Every address comes from the lab's slot (lab/slot.py): ``UpOptions.slot`` 77 by
+default, another number, or None for a free one. :func:`up` claims it first
+(lab/claim.py; refused while another live lab holds it) and records it in
+``<state>/lab.json`` before anything starts, so :func:`down` and :func:`status` find
+it; :func:`down` releases the claim.
 
 Order of :func:`up`: ground truth -> CA -> secrets -> network namespaces (site
 resources, the blocked flow) -> SSH jump hosts -> BIND -> slapd x2 -> Samba AD DC
@@ -15,7 +21,7 @@ is reported with its error and the rest still comes up (what depends on it is
 skipped); ``report.ok`` is then False and ``lab up`` exits non-zero. Everything
 started is recorded in ``<state>/pids.json`` (lab/process.py) and in
 ``<state>/lab.json``; :func:`down` stops it all by PID and removes the namespaces
-and addresses the lab added.
+and addresses the lab added (only while its slot is still its own).
 """
 
 from __future__ import annotations
@@ -28,18 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import dns, gateway, writer
+from . import claim, dns, gateway, writer
 from .ca import LabCA
-from .estate import (
-    DEFAULT_SEED,
-    DEFAULT_STAFF,
-    DNS_IP,
-    DNS_SITE_IP,
-    SHARED_DOMAIN,
-    Estate,
-    Person,
-    generate,
-)
+from .estate import DEFAULT_SEED, DEFAULT_STAFF, SHARED_DOMAIN, Estate, Person, generate
 from .faults import (
     ACCOUNT_DISABLED,
     ACCOUNT_LOCKED,
@@ -59,7 +56,8 @@ from .faults import (
     FaultPlan,
     choose,
 )
-from .process import LabError, Supervisor, alive
+from .process import LabError, Supervisor, alive, recorded
+from .slot import DEFAULT, DEFAULT_SLOT, Slot
 
 if TYPE_CHECKING:
     from .slapd import PersonSpec
@@ -72,6 +70,7 @@ __all__ = [
     "components",
     "down",
     "render",
+    "slot_of",
     "status",
     "up",
 ]
@@ -89,6 +88,7 @@ class UpOptions:
     only: frozenset[str] | None = None  # None: every component
     faults: bool = True
     force_loopback: bool = False  # skip namespaces even where they work
+    slot: int | None = DEFAULT  # None: a free one (``--slot auto``)
 
     def wanted(self, component: str) -> bool:
         if component == "samba" and not self.samba:
@@ -113,6 +113,7 @@ class LabReport:
     state: Path
     staff: int
     seed: int
+    slot: int
     namespaces: bool
     components: list[Component] = field(default_factory=list)
     seconds: float = 0.0
@@ -140,11 +141,12 @@ def _quiet(_: str) -> None:
 
 
 def render(out: Path, staff: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
-           *, namespaces: bool = True, state: Path = Path(writer.DEFAULT_STATE)) -> list[Path]:
+           *, namespaces: bool = True, state: Path = Path(writer.DEFAULT_STATE),
+           slot: Slot = DEFAULT_SLOT) -> list[Path]:
     """Write the inventory of the estate (no servers, no secrets): what ``lab up
-    --state STATE`` writes (only the state folder's name matters: see
+    --state STATE --slot N`` writes (only the state folder's name matters: see
     :func:`readiness_lab.writer.state_paths`)."""
-    return writer.write_inventory(generate(staff, seed), out, namespaces=namespaces,
+    return writer.write_inventory(generate(staff, seed, slot), out, namespaces=namespaces,
                                   state_name=state.resolve().name)
 
 
@@ -154,19 +156,20 @@ def render(out: Path, staff: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
 class _Run:
     """One ``lab up``: the shared context of the component steps."""
 
-    def __init__(self, opts: UpOptions, say: Say) -> None:
+    def __init__(self, opts: UpOptions, slot: Slot, say: Say) -> None:
         self.opts = opts
         self.say = say
+        self.slot = slot
         self.state = opts.state.resolve()
         self.sup = Supervisor(self.state)
-        self.estate: Estate = generate(opts.staff, opts.seed)
+        self.estate: Estate = generate(opts.staff, opts.seed, slot)
         self.plan: FaultPlan = choose(self.estate, enabled=opts.faults)
         self.ca = LabCA(self.state / "ca")
         self.now = dt.datetime.now(dt.UTC)
         self.namespaces = False
         self.hosts: dict[str, str] = self.estate.hosts(namespaces=False)
         self.secrets: dict[str, str] = {}
-        self.report = LabReport(self.state, opts.staff, opts.seed, False,
+        self.report = LabReport(self.state, opts.staff, opts.seed, slot.number, False,
                                 faults=len(self.plan.faults))
 
     def step(self, name: str, action: Callable[[], str], *, needs: Iterable[str] = ()) -> None:
@@ -196,6 +199,9 @@ class _Run:
     def is_up(self, name: str) -> bool:
         return any(c.name == name and c.status == "up" for c in self.report.components)
 
+    def write_report(self) -> None:
+        (self.state / "lab.json").write_text(json.dumps(self.report.to_json(), indent=1) + "\n")
+
     # ------------------------------------------------------------------ components
 
     def net(self) -> str:
@@ -208,7 +214,7 @@ class _Run:
             blocks.append(netns.Block(f.detail("src_net"), dst, int(f.detail("port"))))
         spec = netns.NetSpec(
             resources=[netns.Resource(r.id, r.site, (r.port,)) for r in self.estate.resources],
-            blocks=blocks, force_loopback=fallback)
+            blocks=blocks, force_loopback=fallback, slot=self.slot)
         net = netns.start(spec, self.sup)
         self.namespaces = not net.fallback
         self.report.namespaces = self.namespaces
@@ -220,11 +226,11 @@ class _Run:
             self.hosts[site.jump_host(self.estate.org(site.organisation).domain)] = \
                 s.jump_address
         if not net.fallback:
-            gateway.start(a for a in self.hosts.values() if a.startswith("127.77."))
+            gateway.start(self.slot, self.hosts.values())
         if net.fallback:
             return ("FELL BACK to loopback (no network namespaces here): resources on "
                     + ", ".join(f"{k} {v[0]}" for k, v in sorted(net.resources.items())))
-        return ("namespaces rl-router, " + ", ".join(
+        return (f"namespaces {self.slot.router_ns}, " + ", ".join(
             f"{s.netns} {s.subnet}" for s in net.sites.values()) + "; resources "
             + ", ".join(f"{k} {v[0]}:{v[1][0]}" for k, v in sorted(net.resources.items())))
 
@@ -248,9 +254,10 @@ class _Run:
     def dns(self) -> str:
         from . import sip
 
-        site_hosts = gateway.site_hosts(self.hosts, DNS_IP) if self.namespaces else None
+        site_hosts = gateway.site_hosts(self.hosts, self.slot) if self.namespaces else None
         info = dns.start(self.estate, self.plan, self.sup, self.state, hosts=self.hosts,
-                         site_hosts=site_hosts, site_listen=DNS_SITE_IP if site_hosts else "",
+                         site_hosts=site_hosts,
+                         site_listen=self.slot.dns_site if site_hosts else "",
                          sip_tls=sip.tls_available())
         return f"named pid {info.pid} on " + ", ".join(f"{a}:53" for a in info.listen)
 
@@ -339,6 +346,7 @@ class _Run:
                 password_age=dt.timedelta(days=120) if kind == PASSWORD_EXPIRED else None,
             ))
         spec = samba.SambaSpec(
+            address=self.slot.ad,
             users=users, groups=[samba.ADGroupSpec(g) for g in self.estate.groups],
             service_password=self.secrets[ad.bind_secret], admin_password=writer.new_password(),
             # As in the directories: a lock lasts until an administrator unlocks it.
@@ -363,8 +371,8 @@ class _Run:
                 for a in self.estate.applications]
         apps.append(web.App("login", login, "Vale Shared sign-in"))
         pilots = {p.username: self.secrets[p.credential_secret] for p in self.estate.pilots}
-        lab = web.start(web.WebSpec(apps, pilots), self.sup, self.ca)
-        return "nginx https://127.77.4.10:443 for " + ", ".join(sorted(lab.url))
+        lab = web.start(web.WebSpec(apps, pilots, address=self.slot.web), self.sup, self.ca)
+        return f"nginx https://{self.slot.web}:443 for " + ", ".join(sorted(lab.url))
 
     def mail(self) -> str:
         from . import mail
@@ -375,8 +383,9 @@ class _Run:
                        | {a for p in self.estate.staff for a in p.old_mail})
         rejected = sorted(f.detail("address") for f in self.plan.of_kind(MAILBOX_REJECTED))
         domains = [SHARED_DOMAIN, *(o.domain for o in self.estate.organisations)]
-        mail.start(mail.MailSpec(boxes, domains, rejected), self.sup, self.ca)
-        return f"postfix smtp://127.77.5.25:25 (STARTTLS), {len(boxes)} addresses"
+        mail.start(mail.MailSpec(boxes, domains, rejected, address=self.slot.mail), self.sup,
+                   self.ca)
+        return f"postfix smtp://{self.slot.mail}:25 (STARTTLS), {len(boxes)} addresses"
 
     def sip(self) -> str:
         from . import sip
@@ -388,7 +397,9 @@ class _Run:
                       if p.extension]
         endpoints = [sip.Endpoint(e.id, e.ip, e.port, up=f"sip_endpoints:{e.id}" not in down)
                      for e in self.estate.sip_endpoints]
-        lab = sip.start(sip.SipSpec(extensions, endpoints), self.sup, self.ca)
+        spec = sip.SipSpec(extensions, endpoints, address=self.slot.sip,
+                           phones_address=self.slot.sip_phones)
+        lab = sip.start(spec, self.sup, self.ca)
         host, port = lab.registrar
         tls = f", sips:{lab.tls[0]}:{lab.tls[1]}" if lab.tls else " (no TLS module)"
         return (f"kamailio sip:{host}:{port} (udp+tcp){tls}, {len(lab.registered)} of "
@@ -408,11 +419,14 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
         if unknown:
             raise ValueError(f"unknown component(s) {', '.join(unknown)}; "
                              f"choose from {', '.join(COMPONENTS)}")
-    run = _Run(opts, say)
-    say(f"lab up: {opts.staff} staff per organisation, seed {opts.seed}, state {run.state}")
-    if any(running for _, running in run.sup.status()):
-        say("  (a lab is already running from this state folder: stopping it first)")
-        down(run.state)
+    state = opts.state.resolve()
+    if any(alive(m.pid) for m in recorded(state)):
+        say("lab up: a lab is already running from this state folder: stopping it first")
+        down(state)
+    run = _Run(opts, Slot(claim.claim(state, opts.slot)), say)
+    say(f"lab up: {opts.staff} staff per organisation, seed {opts.seed}, slot {run.slot.number}, "
+        f"state {run.state}")
+    run.write_report()  # the slot is on record before anything starts
     run.plan.write(run.state)
     run.secrets = writer.write_secrets(run.estate, run.state / "secrets")
     say(f"  {'ca':<6} up      {run.ca.cert_path}")
@@ -429,7 +443,7 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
                            state_name=run.state.name)
     writer.write_facts(run.estate, run.state, namespaces=run.namespaces)
     run.report.seconds = time.perf_counter() - t0
-    (run.state / "lab.json").write_text(json.dumps(run.report.to_json(), indent=1) + "\n")
+    run.write_report()
     say(f"inventory:    {inventory}  (readiness validate {inventory})")
     say(f"secrets:      {run.state / 'secrets'}  (--secrets-dir)")
     say(f"ground truth: {run.state / 'ground-truth.json'}  ({len(run.plan.faults)} faults)")
@@ -444,13 +458,26 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
 
 
 def down(state: Path, say: Say = _quiet) -> list[str]:
-    """Stop everything the lab started in ``state`` (by PID) and remove its network."""
+    """Stop everything the lab started in ``state`` (by PID), remove its network and
+    release its slot.
+
+    If the slot has meanwhile gone to another lab (this one died and its claim was
+    taken over), the namespaces, routes and addresses of that slot are the other
+    lab's: only this folder's own processes are stopped.
+    """
     state = state.resolve()
     if not state.exists():
         say(f"lab down: nothing at {state}")
         return []
     sup = Supervisor(state)
-    recorded = [m.name for m in sup.processes()]
+    names = [m.name for m in sup.processes()]
+    slot = slot_of(state)
+    held = claim.holder(slot.number)
+    if held is not None and held.state != str(state):
+        sup.stop()
+        say(f"lab down: stopped {len(names)} process(es); slot {slot.number} belongs to the "
+            f"lab in {held.state} now, so its network was left alone")
+        return names
     errors: list[str] = []
 
     def attempt(name: str, action: Callable[[], object]) -> None:
@@ -474,24 +501,35 @@ def down(state: Path, say: Say = _quiet) -> list[str]:
     if (state / "samba").exists():
         from . import samba
 
-        attempt("samba", lambda: samba.stop_samba_state(state, sup))
+        attempt("samba", lambda: samba.stop_samba_state(state, sup, slot.ad))
     attempt("slapd", lambda: [sup.stop(n) for n in ("slapd-north", "slapd-south")])
     attempt("dns", lambda: dns.stop(sup, state))
     from . import netns, ssh
 
     attempt("ssh", lambda: ssh.stop(sup))
-    attempt("gateway", gateway.stop)
+    if (state / "net.json").exists():
+        attempt("gateway", lambda: gateway.stop(slot))
     attempt("net", lambda: netns.stop(sup))
     sup.stop()  # anything else recorded
     left = [f"{m.name} (pid {m.pid})" for m, running in sup.status() if running]
     if left:
         errors.append("still running: " + ", ".join(left))
+    else:  # a slot with processes of ours still on it must not go to another lab
+        claim.release(slot.number, state)
     for e in errors:
         say(f"lab down: {e}")
-    say(f"lab down: stopped {len(recorded)} process(es)" + (", with errors" if errors else ""))
+    say(f"lab down: stopped {len(names)} process(es)" + (", with errors" if errors else ""))
     if errors:
         raise LabError("; ".join(errors))
-    return recorded
+    return names
+
+
+def slot_of(state: Path) -> Slot:
+    """The slot the lab in ``state`` was brought up on (77 for labs older than slots)."""
+    lab_json = state.resolve() / "lab.json"
+    if not lab_json.exists():
+        return DEFAULT_SLOT
+    return Slot(int(json.loads(lab_json.read_text()).get("slot", DEFAULT)))
 
 
 def status(state: Path) -> list[tuple[str, int, bool, str]]:

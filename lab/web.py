@@ -1,6 +1,7 @@
 """nginx serving the shared applications over TLS (one server block per app, SNI).
 
-All applications listen on 127.77.4.10:443; each has its own certificate from the
+All applications listen on one address (the lab's 127.N.4.10) and port 443; each
+has its own certificate from the
 LabCA, ``/health`` (200 "ok"), ``/`` (200 with the application's name), and
 optionally ``/pilot/`` behind HTTP basic auth (htpasswd of the pilot accounts) and
 ``/login`` answering 302 to an identity provider URL (like an SSO front). A name
@@ -50,7 +51,7 @@ class App:
 class WebSpec:
     apps: list[App]
     pilots: dict[str, str] = field(default_factory=dict)  # username -> password (plain)
-    address: str = "127.77.4.10"
+    address: str = field(kw_only=True)  # the lab's: Slot.web
     port: int = 443
 
 

@@ -32,16 +32,7 @@ from typing import Any
 import yaml
 
 from .dns import DKIM_SELECTOR
-from .estate import (
-    AD_DOMAIN,
-    DNS_IP,
-    DNS_SITE_IP,
-    MAIL_IP,
-    SHARED_DOMAIN,
-    SIP_IP,
-    Estate,
-    Person,
-)
+from .estate import AD_DOMAIN, SHARED_DOMAIN, Estate, Person
 
 PROGRAMME = "Vale Shared Service"
 DEFAULT_STATE = ".lab"
@@ -84,6 +75,7 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True,
                         state_name: str = DEFAULT_STATE) -> dict[str, str]:
     """Relative file name -> content of every inventory file (pure)."""
     ca_bundle, known_hosts = state_paths(state_name)
+    dns, dns_site = estate.slot.dns, estate.slot.dns_site
     docs: dict[str, str] = {}
     docs["programme.yaml"] = _header(estate, "The merger programme and its organisations.") + \
         _dump({
@@ -92,7 +84,7 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True,
                 "go_live": estate.go_live,
                 "description": (f"Lab estate of two merging councils: {estate.staff_per_org} "
                                 f"staff per organisation, seed {estate.seed}"),
-                "resolvers": [DNS_IP],
+                "resolvers": [dns],
             },
             "organisations": {
                 o.id: {
@@ -110,14 +102,14 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True,
         entry: dict[str, Any] = {"organisation": s.organisation, "name": s.name}
         if s.vantage_point and s.jump_ip and s.fallback_jump:
             entry["vantage_points"] = [s.vantage_point]
-            entry["resolvers"] = [DNS_SITE_IP if namespaces else DNS_IP]
+            entry["resolvers"] = [dns_site if namespaces else dns]
             host, port = (s.jump_ip, 22) if namespaces else s.fallback_jump
             vantage_points[s.vantage_point] = {
                 "kind": "ssh", "host": host, "port": port, "user": SSH_USER,
                 "key": f"file:{s.vantage_point}.key", "known_hosts": known_hosts,
             }
         else:
-            entry["resolvers"] = [DNS_IP]
+            entry["resolvers"] = [dns]
         entry["owner"] = estate.org(s.organisation).owner
         sites[s.id] = entry
     docs["sites.yaml"] = _header(estate, "Sites and the vantage points probes run from.") + \
@@ -316,13 +308,14 @@ def lab_facts(estate: Estate, *, namespaces: bool = True) -> dict[str, Any]:
     domains = [SHARED_DOMAIN, *(o.domain for o in estate.organisations)]
     mailboxes = sorted(p.new_mail for p in estate.staff if p.new_mail)
     old = sorted(a for p in estate.staff for a in p.old_mail)
+    slot = estate.slot
     return {
         "staff_per_org": estate.staff_per_org,
         "seed": estate.seed,
-        "dns": {"server": f"{DNS_IP}:53", "site_server": f"{DNS_SITE_IP}:53",
+        "dns": {"server": f"{slot.dns}:53", "site_server": f"{slot.dns_site}:53",
                 "zones": domains, "hosts": estate.hosts(namespaces)},
         "mail": {
-            "smtp": f"{MAIL_IP}:25", "mx": f"mail.{SHARED_DOMAIN}", "starttls": True,
+            "smtp": f"{slot.mail}:25", "mx": f"mail.{SHARED_DOMAIN}", "starttls": True,
             "domains": {d: {"mx": f"mail.{SHARED_DOMAIN}", "dkim_selector": DKIM_SELECTOR,
                             "dmarc": f"_dmarc.{d}"} for d in domains},
             "sending_hosts": {o.domain: f"smtp.{o.domain}" for o in estate.organisations},
@@ -331,8 +324,8 @@ def lab_facts(estate: Estate, *, namespaces: bool = True) -> dict[str, Any]:
             "autodiscover": f"autodiscover.{SHARED_DOMAIN}",
         },
         "sip": {
-            "registrar": f"sip.{SHARED_DOMAIN}", "address": f"{SIP_IP}:5060",
-            "tls": f"{SIP_IP}:5061 (when kamailio-tls-modules is installed)",
+            "registrar": f"sip.{SHARED_DOMAIN}", "address": f"{slot.sip}:5060",
+            "tls": f"{slot.sip}:5061 (when kamailio-tls-modules is installed)",
             "endpoints": {e.id: {"host": e.host, "address": f"{e.ip}:{e.port}",
                                  "owner": e.owner} for e in estate.sip_endpoints},
             "extensions": {p.extension: p.key for p in sorted(estate.staff, key=lambda x: x.key)

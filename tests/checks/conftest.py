@@ -6,8 +6,13 @@
   (``BindServer.queries()``) to count what was asked.
 * ``tcp_targets``: a listening socket, a port that refuses, and a listener that
   never accepts (its backlog is full, so new SYNs go unanswered: a host that does
-  not answer, without any address outside loopback).
+  not answer, without any address outside loopback); all three held for the session
+  (ports from the kernel), so no other process can take them meanwhile.
 * ``sshd``: OpenSSH on loopback with its own config and host key, a key-only user.
+
+BIND and sshd listen on addresses of a slot claimed for the session
+(``checks_slot``, readiness_lab.claim), so two test runs, or a lab, never meet on
+them; their ports, and the dead resolver's, are free ports of those addresses.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import pwd
 import re
 import shutil
 import socket
@@ -28,15 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from readiness_lab.claim import claimed
 from readiness_lab.process import Supervisor, run, tcp_ready
+from readiness_lab.slot import Slot
+from readiness_lab.ssh import ensure_user
 
 if TYPE_CHECKING:
     from readiness.family import CheckFamily, RunContext
     from readiness.inventory import Inventory
     from readiness.results import Result
-
-BIND_ADDRESS = "127.0.0.1"
-
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free for both TCP and UDP on ``host``."""
@@ -98,6 +102,11 @@ class BindServer:
             return [(m.group(1).lower(), m.group(2)) for m in pattern.finditer(text)]
         return []
 
+    def dead_resolver(self) -> str:
+        """A port of this server's address where nothing listens (ICMP port unreachable):
+        the address is the session's own, so nothing else starts listening there."""
+        return f"{self.address}:{free_port(self.address)}"
+
     def wait_logged(self, count: int, timeout: float = 3.0) -> list[tuple[str, str]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -109,11 +118,27 @@ class BindServer:
 
 
 @pytest.fixture(scope="session")
-def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BindServer]:
+def checks_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slot]:
+    with claimed(tmp_path_factory.mktemp("checks-slot")) as slot:
+        yield slot
+
+
+@pytest.fixture(scope="session")
+def bind(tmp_path_factory: pytest.TempPathFactory, checks_slot: Slot) -> Iterator[BindServer]:
     if shutil.which("named") is None:
         pytest.fail("named (Debian package bind9) is not installed: the DNS tests need it")
     base = tmp_path_factory.mktemp("bind")
-    port = free_port(BIND_ADDRESS)
+    address = checks_slot.dns
+    # named listens only on addresses of an interface.
+    run(["ip", "addr", "replace", f"{address}/32", "dev", "lo"])
+    try:
+        yield from _bind(base, address)
+    finally:
+        run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
+
+
+def _bind(base: Path, address: str) -> Iterator[BindServer]:
+    port = free_port(address)
     (base / "good.test.zone").write_text(GOOD_ZONE)
     (base / "alias.test.zone").write_text(ALIAS_ZONE)
     (base / "broken.test.zone").write_text(BROKEN_ZONE)
@@ -124,7 +149,7 @@ options {{
     directory "{base}";
     pid-file "{base}/named.pid";
     session-keyfile "{base}/session.key";
-    listen-on port {port} {{ {BIND_ADDRESS}; }};
+    listen-on port {port} {{ {address}; }};
     listen-on-v6 {{ none; }};
     recursion no;
     querylog yes;
@@ -148,10 +173,10 @@ zone "broken.test" {{ type primary; file "{base}/broken.test.zone"; }};
     supervisor.start(
         "named",
         ["named", "-f", "-4", "-u", "root", "-c", str(conf), "-n", "1"],
-        ready=tcp_ready(BIND_ADDRESS, port),
+        ready=tcp_ready(address, port),
         ready_timeout=20,
     )
-    server = BindServer(BIND_ADDRESS, port, base, log, supervisor)
+    server = BindServer(address, port, base, log, supervisor)
     try:
         yield server
     finally:
@@ -192,10 +217,11 @@ def tcp_targets() -> Iterator[TcpTargets]:
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listening.bind((host, 0))
     listening.listen(128)
-    closed_port = free_port(host)
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind((host, 0))  # bound, never listening: refused, and the port stays ours
     silent, fillers, silent_port = _backlog_full_listener(host)
-    targets = TcpTargets(host, int(listening.getsockname()[1]), closed_port, silent_port,
-                         [listening, silent, *fillers])
+    targets = TcpTargets(host, int(listening.getsockname()[1]), int(closed.getsockname()[1]),
+                         silent_port, [listening, closed, silent, *fillers])
     try:
         yield targets
     finally:
@@ -220,25 +246,14 @@ class SshServer:
     directory: Path
 
 
-def _ensure_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        # A system user with password '*': key logins only.
-        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", name])
-    # '*' rather than useradd's locked '!': sshd (without PAM) refuses locked accounts.
-    run(["usermod", "-p", "*", name])
-
-
 @pytest.fixture(scope="session")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+def sshd(tmp_path_factory: pytest.TempPathFactory, checks_slot: Slot) -> Iterator[SshServer]:
     sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd_bin).exists():
         pytest.fail("sshd (Debian package openssh-server) is not installed: the SSH tests need it")
     base = tmp_path_factory.mktemp("sshd")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    _ensure_user(SSH_USER)
+    ensure_user(SSH_USER)  # key-only, no shell
     for name in ("host_key", "client_key", "other_key", "wrong_host_key"):
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(base / name)])
     # sshd reads authorized_keys as the user: it must sit outside pytest's 0700 folders.
@@ -247,11 +262,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     authorized = keys_dir / "authorized_keys"
     authorized.write_text((base / "client_key.pub").read_text())
     os.chmod(authorized, 0o644)
-    port = free_port("127.0.0.1")
+    host = checks_slot.host(0, 22)
+    port = free_port(host)
     conf = base / "sshd_config"
     conf.write_text(f"""
 Port {port}
-ListenAddress 127.0.0.1
+ListenAddress {host}
 HostKey {base}/host_key
 PidFile {base}/sshd.pid
 AuthorizedKeysFile {authorized}
@@ -271,14 +287,14 @@ LogLevel VERBOSE
     hostkey = (base / "host_key.pub").read_text().split()
     wrongkey = (base / "wrong_host_key.pub").read_text().split()
     known = base / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{port} {hostkey[0]} {hostkey[1]}\n")
+    known.write_text(f"[{host}]:{port} {hostkey[0]} {hostkey[1]}\n")
     wrong = base / "wrong_known_hosts"
-    wrong.write_text(f"[127.0.0.1]:{port} {wrongkey[0]} {wrongkey[1]}\n")
+    wrong.write_text(f"[{host}]:{port} {wrongkey[0]} {wrongkey[1]}\n")
     supervisor = Supervisor(base / "state")
     supervisor.start("sshd", [sshd_bin, "-D", "-e", "-f", str(conf)],
-                     ready=tcp_ready("127.0.0.1", port), ready_timeout=15)
+                     ready=tcp_ready(host, port), ready_timeout=15)
     try:
-        yield SshServer("127.0.0.1", port, SSH_USER, base / "client_key", base / "other_key",
+        yield SshServer(host, port, SSH_USER, base / "client_key", base / "other_key",
                         known, wrong, base)
     finally:
         supervisor.stop()

@@ -32,13 +32,6 @@ def silent_udp() -> Iterator[str]:
         sock.close()
 
 
-def dead_resolver() -> str:
-    """A port where nothing listens (ICMP port unreachable)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
-
-
 # ----------------------------------------------------------------------------- the service
 
 
@@ -68,8 +61,8 @@ def test_lookup_follows_cname_chain(bind: Any) -> None:
     assert "via CNAME target.alias.test" in found.describe()
 
 
-def test_lookup_dead_and_silent_resolvers(silent_udp: str) -> None:
-    dead = dns.lookup("www.good.test", dead_resolver(), 2.0)
+def test_lookup_dead_and_silent_resolvers(bind: Any, silent_udp: str) -> None:
+    dead = dns.lookup("www.good.test", bind.dead_resolver(), 2.0)
     assert dead.outcome == "unreachable"
     silent = dns.lookup("www.good.test", silent_udp, 0.5)
     assert silent.outcome == "timeout"
@@ -172,7 +165,7 @@ def by_key(results: list[Result]) -> dict[tuple[str, str, str], Result]:
 
 
 def test_dns_family_statuses(bind: Any, helpers: Any, tmp_path: Path, silent_udp: str) -> None:
-    dead = dead_resolver()
+    dead = bind.dead_resolver()
     inv = helpers.load_inventory(tmp_path / "inv", inventory_text(bind.resolver, dead))
     ctx = helpers.run_context(inv, tmp_path / "state")
     results = by_key(helpers.plan_and_run(dns_family, inv, ctx))
@@ -272,5 +265,5 @@ def test_lookup_over_tcp_through_a_connector_reuses_one_connection(bind: Any) ->
     assert found.outcome == "ok" and found.addresses == ("127.0.0.20",)
     assert found.queries == 4 and len(opened) == 1  # A, A of target, AAAA, AAAA of target
     assert len(bind.wait_logged(before + 4)) - before == 4
-    refused = dns.lookup("www.good.test", dead_resolver(), 1.0, via=Counting())
+    refused = dns.lookup("www.good.test", bind.dead_resolver(), 1.0, via=Counting())
     assert refused.outcome == "unreachable"

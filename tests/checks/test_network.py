@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,6 @@ from readiness_checks.network import family as network_family
 pytestmark = pytest.mark.integration
 
 
-def dead_resolver() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
-
-
 def inventory_text(bind: Any, tcp: Any, extra: str = "") -> str:
     return f"""
 programme: {{name: T, go_live: 2027-01-04, resolvers: ["{bind.resolver}"]}}
@@ -30,7 +23,7 @@ organisations:
   north: {{name: North, owner: North IT}}
 sites:
   hq: {{organisation: north, resolvers: ["{bind.resolver}"]}}
-  annex: {{organisation: north, resolvers: ["{dead_resolver()}"]}}
+  annex: {{organisation: north, resolvers: ["{bind.dead_resolver()}"]}}
 roles:
   clerk:
     network_resources: [open, closed, silent, named, unknown-name]
@@ -108,7 +101,7 @@ def test_dead_resolver_is_an_error(bind: Any, tcp_targets: Any, helpers: Any,
                                    tmp_path: Path) -> None:
     text = inventory_text(bind, tcp_targets).replace(
         f'hq: {{organisation: north, resolvers: ["{bind.resolver}"]}}',
-        f'hq: {{organisation: north, resolvers: ["{dead_resolver()}"]}}')
+        f'hq: {{organisation: north, resolvers: ["{bind.dead_resolver()}"]}}')
     inv = helpers.load_inventory(tmp_path / "inv", text)
     ctx = helpers.run_context(inv, tmp_path / "state")
     by = {r.subject: r for r in helpers.plan_and_run(network_family, inv, ctx)}

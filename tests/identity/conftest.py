@@ -2,7 +2,9 @@
 account per fault kind, an inventory describing them, and helpers to sweep.
 
 The directories are started once per test session (``identity_lab``) by PID through the
-lab Supervisor and stopped at the end. A machine without slapd fails these tests loudly.
+lab Supervisor and stopped at the end, on addresses of a slot claimed for the session
+(readiness_lab.claim), so a lab or another test run on this machine never collides with
+them. A machine without slapd fails these tests loudly.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from readiness.inventory import Inventory, load
 from readiness.results import Result
 from readiness_checks.identity import IdentityFamily
 from readiness_lab.ca import LabCA
+from readiness_lab.claim import claimed
 from readiness_lab.process import Supervisor
 from readiness_lab.slapd import (
     PERMANENT_LOCK,
@@ -32,16 +35,11 @@ from readiness_lab.slapd import (
     SlapdInfo,
     start_slapd,
 )
+from readiness_lab.slot import Slot
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 GO_LIVE = (NOW + dt.timedelta(days=30)).date()
 DAY = dt.timedelta(days=1)
-# Addresses of these tests' own directories (not the lab's 127.77.1.10/127.77.2.10, so
-# the tests run while a lab is up).
-NORTH_HOST = "127.77.11.10"
-SOUTH_HOST = "127.77.12.10"
-DEAD_HOST = "127.77.11.99"  # nothing listens there: connection refused
-SILENT_HOST = "127.77.11.98"  # a listener that never answers: timeout
 PILOT_PASSWORD = "Pilot-Correct-1"
 POLICIES = (
     PolicySpec("default", max_failure=3, lockout=True, lockout_duration=900,
@@ -93,28 +91,53 @@ NORTH_PEOPLE: dict[str, dict[str, Any]] = {
 NORTH_MISSING = ["jsmith", "ghost"]  # in the inventory, not in the directory
 
 
-def north_spec(extra_people: int = 0) -> DirectorySpec:
+@dataclass(frozen=True)
+class Hosts:
+    """The addresses of these tests' directories, on the session's own slot."""
+
+    slot: Slot
+
+    @property
+    def north(self) -> str:
+        return self.slot.host(1, 10)
+
+    @property
+    def south(self) -> str:
+        return self.slot.host(2, 10)
+
+    @property
+    def dead(self) -> str:
+        """Nothing listens there: connection refused."""
+        return self.slot.host(1, 99)
+
+    @property
+    def silent(self) -> str:
+        """A listener that never answers: timeout."""
+        return self.slot.host(1, 98)
+
+
+def north_spec(hosts: Hosts, extra_people: int = 0) -> DirectorySpec:
     people = [person(uid, **kw) for uid, kw in NORTH_PEOPLE.items()]
     people += [person(f"bulk{i:05d}") for i in range(extra_people)]
     everyone = [p.uid for p in people if p.uid not in ("nogroup", "nested")]
     return DirectorySpec(
-        org="north", base_dn="dc=northvale,dc=test", host=NORTH_HOST,
+        org="north", base_dn="dc=northvale,dc=test", host=hosts.north,
         dns_name="ldap.northvale.test", people=people, policies=POLICIES,
         groups=[
             GroupSpec("app-housing", members=everyone, member_groups=["housing-team"]),
             GroupSpec("housing-team", members=["nested"]),
             GroupSpec("all-staff", members=[p.uid for p in people]),
         ],
-        referrals={"ou=elsewhere": f"ldap://{SOUTH_HOST}/ou=people,dc=southmere,dc=test"},
+        referrals={"ou=elsewhere": f"ldap://{hosts.south}/ou=people,dc=southmere,dc=test"},
         limited_services={"readiness-small": "size=5"},
         organisation_name="Northvale Borough Council",
     )
 
 
-def south_spec() -> DirectorySpec:
+def south_spec(hosts: Hosts) -> DirectorySpec:
     people = [person("southie", "southmere.test"), person("jsmith", "southmere.test")]
     return DirectorySpec(
-        org="south", base_dn="dc=southmere,dc=test", host=SOUTH_HOST,
+        org="south", base_dn="dc=southmere,dc=test", host=hosts.south,
         dns_name="ldap.southmere.test", people=people, policies=POLICIES,
         groups=[GroupSpec("app-housing", members=["southie", "jsmith"])],
         organisation_name="Southmere District Council",
@@ -124,6 +147,7 @@ def south_spec() -> DirectorySpec:
 @dataclass
 class IdentityLab:
     root: Path
+    hosts: Hosts
     supervisor: Supervisor
     ca: LabCA
     north: SlapdInfo
@@ -135,19 +159,21 @@ class IdentityLab:
 @pytest.fixture(scope="session")
 def identity_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityLab]:
     root = tmp_path_factory.mktemp("identity-lab")
-    supervisor = Supervisor(root / "state")
-    ca = LabCA(root / "state" / "ca")
-    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    silent.bind((SILENT_HOST, 389))
-    silent.listen(16)  # accepts into the backlog, never answers
-    try:
-        north = start_slapd(north_spec(), supervisor, ca, root / "state")
-        south = start_slapd(south_spec(), supervisor, ca, root / "state")
-        yield IdentityLab(root, supervisor, ca, north, south, silent)
-    finally:
-        supervisor.stop()
-        silent.close()
+    with claimed(root) as slot:
+        hosts = Hosts(slot)
+        supervisor = Supervisor(root / "state")
+        ca = LabCA(root / "state" / "ca")
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind((hosts.silent, 389))
+        silent.listen(16)  # accepts into the backlog, never answers
+        try:
+            north = start_slapd(north_spec(hosts), supervisor, ca, root / "state")
+            south = start_slapd(south_spec(hosts), supervisor, ca, root / "state")
+            yield IdentityLab(root, hosts, supervisor, ca, north, south, silent)
+        finally:
+            supervisor.stop()
+            silent.close()
 
 
 def _staff_yaml(uid: str, org: str = "north", *, tags: tuple[str, ...] = (),
@@ -190,9 +216,10 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
     for tag in ("err-unreachable", "err-service", "err-referral", "err-size", "err-timeout"):
         staff += _staff_yaml(f"{tag}.person", tags=(tag,)).replace(
             f"username: {tag}.person", "username: healthy")
+    hosts = lab.hosts
     north_dir = f"""
     kind: openldap
-    url: ldap://{NORTH_HOST}:389
+    url: ldap://{hosts.north}:389
     start_tls: true
     base_dn: dc=northvale,dc=test
     people_base: ou=people,dc=northvale,dc=test
@@ -237,18 +264,18 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
     text += "directories:\n  north-ldap:\n" + textwrap.indent(
         textwrap.dedent(north_dir + "    organisations: [north]\n    staff_tags: []\n"), "    ")
     text += "  south-ldap:\n" + textwrap.indent(textwrap.dedent(
-        north_dir.replace("northvale", "southmere").replace(NORTH_HOST, SOUTH_HOST)
+        north_dir.replace("northvale", "southmere").replace(hosts.north, hosts.south)
         .replace("north-service", "south-service").replace("Northvale", "Southmere")
         .replace(lab.north.service_dn, lab.south.service_dn)
         + "    organisations: [south]\n"), "    ")
     variants = {
-        "err-unreachable": variant("err-unreachable", url=f"ldap://{DEAD_HOST}:389"),
+        "err-unreachable": variant("err-unreachable", url=f"ldap://{hosts.dead}:389"),
         "err-service": variant("err-service", bind_password="file:wrong-service.secret"),
         "err-referral": variant("err-referral",
                                 people_base="ou=elsewhere,dc=northvale,dc=test"),
         "err-size": variant("err-size",
                             bind_dn="cn=readiness-small,ou=services,dc=northvale,dc=test"),
-        "err-timeout": variant("err-timeout", url=f"ldap://{SILENT_HOST}:389", timeout="1"),
+        "err-timeout": variant("err-timeout", url=f"ldap://{hosts.silent}:389", timeout="1"),
     }
     for tag, body in variants.items():
         text += f"  {tag.replace('err-', 'north-')}:\n" + textwrap.indent(

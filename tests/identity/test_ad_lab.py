@@ -33,6 +33,7 @@ from readiness_checks.identity.ad import (
     policy_from_entries,
 )
 from readiness_lab.ca import LabCA
+from readiness_lab.claim import claimed
 from readiness_lab.process import LabError, Supervisor, alive
 from readiness_lab.samba import (
     ADGroupSpec,
@@ -44,11 +45,11 @@ from readiness_lab.samba import (
     start_samba,
     stop_samba,
 )
+from readiness_lab.slot import Slot
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "Lab-Pass-4711"
-TEST_ADDRESS = "127.77.3.11"
 GO_LIVE_IN = dt.timedelta(days=30)
 DAYS = dt.timedelta(days=1)
 
@@ -124,12 +125,16 @@ def dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DC]:
         pytest.fail("samba is not installed: this test needs a real Samba AD DC "
                     "(Debian packages samba, ldb-tools)")
     state = tmp_path_factory.mktemp("samba-lab")
+    with claimed(state) as slot:  # a lab or another test run must not collide with it
+        yield from _dc(state, slot)
+
+
+def _dc(state: Path, slot: Slot) -> Iterator[DC]:
     now = dt.datetime.now(dt.UTC)
     go_live = now + GO_LIVE_IN
     users = _users(now)
     spec = SambaSpec(
-        # Not the lab's 127.77.3.10: a lab that is up must not collide with this test.
-        address=TEST_ADDRESS,
+        address=slot.ad,
         users=users,
         groups=[ADGroupSpec("housing", member_of=["all-staff"]), ADGroupSpec("all-staff"),
                 ADGroupSpec("housing-team", member_of=["housing"]),
@@ -406,19 +411,21 @@ def test_service_account_binds_by_dn_over_starttls(dc: DC) -> None:
 def test_spec_errors_are_caught_before_provisioning(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path)
     ca = LabCA(tmp_path / "ca")
-    bad_specs = [
-        (SambaSpec(users=[_user("a", groups=["nope"])]), "unknown group"),
-        (SambaSpec(users=[_user("a"), _user("A")], groups=[ADGroupSpec("housing")]),
-         "duplicate"),
-        (SambaSpec(groups=[ADGroupSpec("x", member_of=["y"]),
-                           ADGroupSpec("y", member_of=["x"])]), "cycle"),
-        # Under the default policy a lock lasts until unlocked: it cannot have run out.
-        (SambaSpec(users=[_user("a", expired_lock_age=dt.timedelta(hours=2))],
-                   groups=[ADGroupSpec("housing")]), "has not run out"),
-    ]
-    for spec, message in bad_specs:
-        with pytest.raises(LabError, match=message):
-            start_samba(spec, sup, ca, tmp_path)
+    with claimed(tmp_path) as slot:  # the address is never used: the specs are refused first
+        bad_specs = [
+            (SambaSpec(address=slot.ad, users=[_user("a", groups=["nope"])]), "unknown group"),
+            (SambaSpec(address=slot.ad, users=[_user("a"), _user("A")],
+                       groups=[ADGroupSpec("housing")]), "duplicate"),
+            (SambaSpec(address=slot.ad, groups=[ADGroupSpec("x", member_of=["y"]),
+                                                ADGroupSpec("y", member_of=["x"])]), "cycle"),
+            # Under the default policy a lock lasts until unlocked: it cannot have run out.
+            (SambaSpec(address=slot.ad,
+                       users=[_user("a", expired_lock_age=dt.timedelta(hours=2))],
+                       groups=[ADGroupSpec("housing")]), "has not run out"),
+        ]
+        for spec, message in bad_specs:
+            with pytest.raises(LabError, match=message):
+                start_samba(spec, sup, ca, tmp_path)
     assert not sup.processes()
 
 

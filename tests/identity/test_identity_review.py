@@ -1,6 +1,7 @@
 """Fixes from the identity family's code review, proven against the real test slapd
-(unknown lockout policy, in-flight attempts of other sweeps, groupOfUniqueNames) and,
-for pure logic, without a server (bind result codes, URLs, password attributes)."""
+(unknown lockout policy, in-flight attempts of other sweeps, groupOfUniqueNames, bind
+result codes, URLs and password attributes in an inventory of it: marked
+``integration``) and, for pure logic, without a server."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from readiness_checks.identity.pilot import PilotLogin
 from readiness_checks.identity.snapshot import Snapshot, _member_dn, fetch, people_attributes
 
 from .conftest import (
-    NORTH_HOST,
     PILOT_PASSWORD,
     IdentityLab,
     by_id,
@@ -71,6 +71,7 @@ def _rewrite(folder: Path, old: str, new: str, count: int = -1) -> None:
 # ------------------------------------------------------------ 1: unknown lockout policy
 
 
+@pytest.mark.integration  # the real test slapd
 def test_unknown_default_policy_refuses_the_pilot_and_is_an_error(
         identity_lab: IdentityLab) -> None:
     # default_policy names an entry that is not there: the lockout policy of every
@@ -101,6 +102,7 @@ def test_unknown_default_policy_refuses_the_pilot_and_is_an_error(
 # ------------------------------------------------ 2: other sweeps' attempts in flight
 
 
+@pytest.mark.integration  # the real test slapd
 def test_other_sweeps_in_flight_attempts_reduce_the_headroom(
         identity_lab: IdentityLab) -> None:
     # pilot.ok has 3 attempts of headroom on the server (pwdMaxFailure 3); min_headroom 2.
@@ -126,12 +128,13 @@ def test_other_sweeps_in_flight_attempts_reduce_the_headroom(
 # ---------------------------------------------------------------- 4: groupOfUniqueNames
 
 
+@pytest.mark.integration  # the real test slapd
 def test_group_of_unique_names_members_are_read(identity_lab: IdentityLab,
                                                 tmp_path: Path) -> None:
     lab = identity_lab.north
     group_dn = f"cn=app-unique,{lab.groups_base}"
     tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(identity_lab.ca.cert_path))
-    admin = ldap3.Connection(ldap3.Server(NORTH_HOST, port=389, tls=tls), lab.admin_dn,
+    admin = ldap3.Connection(ldap3.Server(lab.host, port=389, tls=tls), lab.admin_dn,
                              lab.admin_password_file.read_text().strip())
     admin.open()
     assert admin.start_tls() and admin.bind(), admin.result
@@ -178,6 +181,7 @@ def test_ad_password_expiry_codes_are_password_findings() -> None:
 # ---------------------------------------------------------- 5: bind results, match keys
 
 
+@pytest.mark.integration  # the real test slapd
 @pytest.mark.parametrize(("code", "status"), [
     (49, Status.FAIL), (53, Status.FAIL), (51, Status.ERROR), (52, Status.ERROR),
     (80, Status.ERROR), (-1, Status.ERROR), (13, Status.ERROR),
@@ -206,6 +210,7 @@ def test_only_a_judged_credential_is_fail(identity_lab: IdentityLab, tmp_path: P
         ctx.close()
 
 
+@pytest.mark.integration  # the real test slapd
 def test_empty_match_key_is_a_validation_problem(identity_lab: IdentityLab) -> None:
     folder = write_inventory(identity_lab, "match-upn")
     _rewrite(folder, NORTH_DIR_LINE, NORTH_DIR_LINE + "    match: upn\n", 1)
@@ -219,12 +224,15 @@ def test_empty_match_key_is_a_validation_problem(identity_lab: IdentityLab) -> N
 # --------------------------------------------------------------------- 6: bad URLs
 
 
-@pytest.mark.parametrize("url", [f"ldaps://{NORTH_HOST}:99999", "ldaps://[::1",
+@pytest.mark.integration  # the real test slapd
+@pytest.mark.parametrize("url", ["ldaps://{north}:99999", "ldaps://[::1",
                                  "ldap://h:port", "ldaps://h:0"])
 def test_unparseable_url_is_reported_with_its_line(identity_lab: IdentityLab,
                                                    url: str) -> None:
+    north = identity_lab.hosts.north
+    url = url.format(north=north)
     folder = write_inventory(identity_lab, "bad-url")
-    _rewrite(folder, f"url: ldap://{NORTH_HOST}:389\n", f"url: {url}\n", 1)
+    _rewrite(folder, f"url: ldap://{north}:389\n", f"url: {url}\n", 1)
     with pytest.raises(InventoryError) as err:
         load_inventory(folder)
     (problem,) = err.value.problems
@@ -246,6 +254,7 @@ def test_directory_model_rejects_unparseable_urls() -> None:
 # -------------------------------------------------------------- 7: password attributes
 
 
+@pytest.mark.integration  # the real test slapd
 def test_password_attributes_are_rejected_and_never_requested(
         identity_lab: IdentityLab) -> None:
     folder = write_inventory(identity_lab, "secret-attrs")

@@ -16,7 +16,6 @@ from readiness_checks.identity import IdentityFamily
 from readiness_checks.identity.client import OPERATIONS
 
 from .conftest import (
-    NORTH_HOST,
     PILOT_PASSWORD,
     IdentityLab,
     by_id,
@@ -100,7 +99,7 @@ def test_expiry_judged_at_go_live_not_today(identity_lab: IdentityLab) -> None:
     """The 'expiring' account's password works today (a real bind succeeds)."""
     env = {**os.environ, "LDAPTLS_CACERT": str(identity_lab.ca.cert_path)}
     out = subprocess.run(
-        ["ldapwhoami", "-x", "-ZZ", "-H", f"ldap://{NORTH_HOST}", "-D",
+        ["ldapwhoami", "-x", "-ZZ", "-H", f"ldap://{identity_lab.hosts.north}", "-D",
          "uid=expiring,ou=people,dc=northvale,dc=test", "-w", "pw-expiring"],
         capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 0, out.stderr
@@ -162,7 +161,7 @@ def test_dry_run_plan_lists_lockout_cost(inventory: Inventory) -> None:
 def _locked(lab: IdentityLab, uid: str) -> tuple[bool, int]:
     env = {**os.environ, "LDAPTLS_CACERT": str(lab.ca.cert_path)}
     out = subprocess.run(
-        ["ldapsearch", "-LLL", "-x", "-ZZ", "-H", f"ldap://{NORTH_HOST}", "-D",
+        ["ldapsearch", "-LLL", "-x", "-ZZ", "-H", f"ldap://{lab.hosts.north}", "-D",
          lab.north.admin_dn, "-y", str(lab.north.admin_password_file), "-b",
          f"uid={uid},ou=people,dc=northvale,dc=test", "-s", "base",
          "pwdAccountLockedTime", "pwdFailureTime"],
@@ -186,7 +185,7 @@ def test_many_sweeps_with_a_wrong_pilot_password_never_lock(
     # The real password still works: the account was never locked.
     env = {**os.environ, "LDAPTLS_CACERT": str(identity_lab.ca.cert_path)}
     ok = subprocess.run(
-        ["ldapwhoami", "-x", "-ZZ", "-H", f"ldap://{NORTH_HOST}", "-D",
+        ["ldapwhoami", "-x", "-ZZ", "-H", f"ldap://{identity_lab.hosts.north}", "-D",
          "uid=pilot.bad,ou=people,dc=northvale,dc=test", "-w", PILOT_PASSWORD],
         capture_output=True, text=True, env=env, check=False)
     assert ok.returncode == 0, ok.stderr
@@ -245,7 +244,8 @@ def test_cleartext_binds_are_refused_unless_allowed(identity_lab: IdentityLab,
         load_inventory(folder)
     assert "would send the bind password in clear" in str(err.value.problems[0])
     # ... and the session refuses to send a password over a cleartext connection.
-    session = LdapSession("t", Endpoint.parse(f"ldap://{NORTH_HOST}:389"), NORTH_HOST,
+    north = identity_lab.hosts.north
+    session = LdapSession("t", Endpoint.parse(f"ldap://{north}:389"), north,
                           start_tls=False, ca_file=str(identity_lab.ca.cert_path),
                           tls_verify=True, allow_cleartext=False, timeout=3)
     session.open()

@@ -41,16 +41,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from readiness_lab.estate import (
-    DNS_IP,
-    DNS_SITE_IP,
-    MAIL_IP,
-    SHARED_DOMAIN,
-    SIP_IP,
-    WEB_IP,
-    Directory,
-    Person,
-)
+from readiness_lab.estate import SHARED_DOMAIN, Directory, Person
 from readiness_lab.faults import (
     ACCOUNT_DISABLED,
     ACCOUNT_LOCKED,
@@ -75,6 +66,7 @@ from readiness_lab.faults import (
 from readiness_lab.pytest_fixtures import LabHandle
 from readiness_lab.sip import options_scenario
 from readiness_lab.slapd import PERMANENT_LOCK
+from readiness_lab.slot import Slot
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -120,6 +112,11 @@ class Probe:
     @property
     def ca(self) -> Path:
         return self.lab.ca_bundle
+
+    @property
+    def slot(self) -> Slot:
+        """Where the lab under test lives: every address is read from it."""
+        return self.lab.slot
 
     # ---------------------------------------------------------------- ldapsearch
 
@@ -197,8 +194,8 @@ class Probe:
 
     # ---------------------------------------------------------------- dig
 
-    def dig(self, *args: str, server: str = DNS_IP, netns: str | None = None) -> str:
-        argv = ["dig", f"@{server}", "+time=2", "+tries=1", *args]
+    def dig(self, *args: str, server: str | None = None, netns: str | None = None) -> str:
+        argv = ["dig", f"@{server or self.slot.dns}", "+time=2", "+tries=1", *args]
         if netns:
             argv = ["ip", "netns", "exec", netns, *argv]
         out = self.run(argv)
@@ -221,7 +218,7 @@ class Probe:
         body = json.dumps({"jsonrpc": "2.0", "method": "ul.dump", "id": 1})
         out = self.run(["curl", "-sS", "--max-time", "10", "-H",
                         "Content-Type: application/json", "--data", body,
-                        f"http://{SIP_IP}:5080/RPC"])
+                        f"http://{self.slot.sip}:5080/RPC"])
         assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout)["result"]
         return {str(aor["Info"]["AoR"]) for domain in result.get("Domains", [])
@@ -230,7 +227,7 @@ class Probe:
     # ---------------------------------------------------------------- TLS / HTTP
 
     def s_client(self, host: str, *, check_name: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = ["openssl", "s_client", "-connect", f"{WEB_IP}:443", "-servername", host,
+        argv = ["openssl", "s_client", "-connect", f"{self.slot.web}:443", "-servername", host,
                 "-CAfile", str(self.ca), "-verify_return_error"]
         if check_name:
             argv += ["-verify_hostname", host]
@@ -239,7 +236,7 @@ class Probe:
     def certificate(self, host: str) -> str:
         """``openssl x509`` of what the server presents for ``host`` (dates, names),
         with the exit status of ``-checkend 0`` (1: expired) on the first line."""
-        shown = self.run(["openssl", "s_client", "-connect", f"{WEB_IP}:443",
+        shown = self.run(["openssl", "s_client", "-connect", f"{self.slot.web}:443",
                           "-servername", host])
         pem = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n",
                         shown.stdout, re.S)
@@ -252,7 +249,7 @@ class Probe:
     def curl(self, host: str, path: str = "/health") -> tuple[int, str, str]:
         """(curl exit, HTTP status, body + stderr) for ``https://host/path``."""
         out = self.run(["curl", "-sS", "--max-time", "10", "--cacert", str(self.ca),
-                        "--resolve", f"{host}:443:{WEB_IP}", "-w", "\n%{http_code}",
+                        "--resolve", f"{host}:443:{self.slot.web}", "-w", "\n%{http_code}",
                         f"https://{host}{path}"])
         body, _, code = out.stdout.rpartition("\n")
         return out.returncode, code, body + out.stderr
@@ -468,10 +465,10 @@ def observe_dmarc_missing(probe: Probe, f: Fault) -> None:
     for site in probe.lab.estate.sites:
         if not site.namespace:
             continue
-        seen = probe.dig("TXT", f.target, server=DNS_SITE_IP, netns=site.namespace)
+        seen = probe.dig("TXT", f.target, server=probe.slot.dns_site, netns=site.namespace)
         assert "status: NXDOMAIN" in seen, (site.id, seen)
         for other in healthy:
-            txt = probe.dig("+short", "TXT", f"_dmarc.{other}", server=DNS_SITE_IP,
+            txt = probe.dig("+short", "TXT", f"_dmarc.{other}", server=probe.slot.dns_site,
                             netns=site.namespace)
             assert "v=DMARC1" in txt, (site.id, other, txt)
 
@@ -503,7 +500,7 @@ def observe_spf_missing_shared(probe: Probe, f: Fault) -> None:
     domain = f.subject.removeprefix("domains:")
     shared = f.detail("missing") or f"mail.{SHARED_DOMAIN}"
     shared_ip = probe.dig("+short", "A", shared).strip()
-    assert shared_ip == MAIL_IP, shared_ip
+    assert shared_ip == probe.slot.mail, shared_ip
     record, allowed = spf_addresses(probe, domain)
     assert shared_ip not in allowed, f"{domain} SPF {record!r} authorises {shared}"
     legacy = probe.dig("+short", "A", f"smtp.{domain}").strip()
@@ -519,7 +516,7 @@ def observe_spf_missing_shared(probe: Probe, f: Fault) -> None:
 
 def swaks_rcpt(probe: Probe, address: str) -> tuple[int, str]:
     """(exit, the server's reply to RCPT TO) over verified STARTTLS; quits after RCPT."""
-    out = probe.run(["swaks", "--server", f"{MAIL_IP}:25",
+    out = probe.run(["swaks", "--server", f"{probe.slot.mail}:25",
                      "--helo", f"readiness-probe.{SHARED_DOMAIN}",
                      "--from", f"readiness-probe@{SHARED_DOMAIN}", "--to", address,
                      "--tls", "--tls-verify", "--tls-ca-path", str(probe.ca),
@@ -550,7 +547,7 @@ def observe_mailbox_rejected(probe: Probe, f: Fault) -> None:
 
 def observe_extension_unregistered(probe: Probe, f: Fault) -> None:
     ext = f.detail("extension")
-    registrar = f"{SIP_IP}:5060"
+    registrar = f"{probe.slot.sip}:5060"
     out = probe.sipp_options(registrar, ext, 404)
     assert out.returncode == 0, f"OPTIONS to {ext}: not 404: {out.stderr[-1500:]}"
     ok = next(p for p in sorted(probe.lab.estate.staff, key=lambda p: p.key)

@@ -14,8 +14,9 @@ import pytest
 from readiness_lab import mail
 from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor
+from readiness_lab.slot import Slot
 
-from .tools import MAIL_ADDRESS, all_gone, sh
+from .tools import all_gone, sh
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +34,12 @@ class Mail:
 
 
 @pytest.fixture(scope="module")
-def postfix(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> Iterator[Mail]:
+def postfix(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
+            net_slot: Slot) -> Iterator[Mail]:
     sup = Supervisor(tmp_path_factory.mktemp("mail"))
     spec = mail.MailSpec([KNOWN, REJECTED, OLD, "Mixed.Case@valeshared.test"],
                          ["valeshared.test", "northvale.test"], rejected=[REJECTED],
-                         address=MAIL_ADDRESS)
+                         address=net_slot.mail)
     lab = mail.start(spec, sup, lab_ca)
     try:
         yield Mail(sup, lab_ca, spec, lab)
@@ -47,7 +49,7 @@ def postfix(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> Iterator
 
 def rcpt(m: Mail, *recipients: str, tls: bool = True) -> tuple[int, str]:
     """swaks up to RCPT only (nothing is ever sent); (exit code, transcript)."""
-    argv = ["swaks", "--server", f"{MAIL_ADDRESS}:25", "--from", "probe@valeshared.test",
+    argv = ["swaks", "--server", f"{m.spec.address}:25", "--from", "probe@valeshared.test",
             "--helo", "probe.valeshared.test", "--quit-after", "RCPT", "--timeout", "10",
             "--to", ",".join(recipients)]
     if tls:
@@ -94,7 +96,7 @@ def test_many_recipients_in_one_session(postfix: Mail) -> None:
 def test_starttls_with_the_lab_ca(postfix: Mail) -> None:
     code, out = rcpt(postfix, KNOWN)
     assert code == 0 and "TLS started" in out
-    r = sh(["openssl", "s_client", "-starttls", "smtp", "-connect", f"{MAIL_ADDRESS}:25",
+    r = sh(["openssl", "s_client", "-starttls", "smtp", "-connect", f"{postfix.spec.address}:25",
             "-verify_hostname", "mail.valeshared.test", "-CAfile", str(postfix.ca.cert_path),
             "-brief"], input="QUIT\r\n", timeout=15)
     assert "Verification: OK" in r.stdout + r.stderr
@@ -119,12 +121,14 @@ def test_fault_switch_on_a_running_server(postfix: Mail) -> None:
     assert rcpt(postfix, KNOWN)[0] == 0
 
 
-def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> None:
+def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
+                                net_slot: Slot) -> None:
     sup = Supervisor(tmp_path_factory.mktemp("mail-stop"))
-    lab = mail.start(mail.MailSpec([KNOWN], address="127.78.5.26"), sup, lab_ca)
+    address = net_slot.host(5, 26)
+    lab = mail.start(mail.MailSpec([KNOWN], address=address), sup, lab_ca)
     assert sup.processes()[0].pid == lab.master_pid
     pids = mail.instance_pids(lab.config_dir)
     assert lab.master_pid in pids and len(pids) > 1
     assert mail.stop(sup) == ["postfix"]
     assert all_gone(pids) and mail.instance_pids(lab.config_dir) == []
-    assert "127.78.5.26" not in sh(["ip", "addr", "show", "lo"]).stdout
+    assert f" {address}/" not in sh(["ip", "addr", "show", "lo"]).stdout

@@ -15,8 +15,9 @@ import pytest
 from readiness_lab import sip
 from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor
+from readiness_lab.slot import Slot
 
-from .tools import PHONES_ADDRESS, SIP_ADDRESS, TRUNK_DOWN, TRUNK_UP, all_gone, sh
+from .tools import all_gone, sh
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +25,14 @@ EXTENSIONS = [sip.Extension("4101"), sip.Extension("4102"), sip.Extension("4103"
               sip.Extension("4199", registered=False)]
 
 
+def trunk(slot: Slot, up: bool = True) -> str:
+    """A trunk endpoint's address: the one that answers, or the one that is down."""
+    return slot.host(6, 62 if up else 63)
+
+
 @dataclass
 class Sip:
+    slot: Slot
     sup: Supervisor
     spec: sip.SipSpec
     lab: sip.SipLab
@@ -34,14 +41,15 @@ class Sip:
 
 
 @pytest.fixture(scope="module")
-def telephony(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> Iterator[Sip]:
+def telephony(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
+              net_slot: Slot) -> Iterator[Sip]:
     sup = Supervisor(tmp_path_factory.mktemp("sip"))
-    spec = sip.SipSpec(EXTENSIONS, [sip.Endpoint("sbc-north", TRUNK_UP),
-                                    sip.Endpoint("sbc-south", TRUNK_DOWN, up=False)],
-                       address=SIP_ADDRESS, phones_address=PHONES_ADDRESS, tls=True)
+    spec = sip.SipSpec(EXTENSIONS, [sip.Endpoint("sbc-north", trunk(net_slot)),
+                                    sip.Endpoint("sbc-south", trunk(net_slot, up=False), up=False)],
+                       address=net_slot.sip, phones_address=net_slot.sip_phones, tls=True)
     lab = sip.start(spec, sup, lab_ca)
     try:
-        yield Sip(sup, spec, lab,
+        yield Sip(net_slot, sup, spec, lab,
                   sip.options_scenario(sup.state_dir / "options-200.xml", 200),
                   sip.options_scenario(sup.state_dir / "options-404.xml", 404))
     finally:
@@ -65,20 +73,20 @@ def ul_dump(url: str) -> list[str]:
 
 
 def test_registered_extensions_in_ul_dump(telephony: Sip) -> None:
-    assert telephony.lab.rpc_url == f"http://{SIP_ADDRESS}:5080/RPC"
+    assert telephony.lab.rpc_url == f"http://{telephony.slot.sip}:5080/RPC"
     assert ul_dump(telephony.lab.rpc_url) == ["4101", "4102", "4103"]
     assert sip.registered(telephony.lab.rpc_url) == ["4101", "4102", "4103"]
 
 
 def test_options_through_the_registrar(telephony: Sip) -> None:
-    registrar = f"{SIP_ADDRESS}:5060"
+    registrar = f"{telephony.slot.sip}:5060"
     assert options(registrar, "4101", telephony.ok) == 0  # relayed to the phone, 200
     assert options(registrar, "4199", telephony.not_found) == 0  # not registered: 404
     assert options(registrar, "4199", telephony.ok) != 0
 
 
 def test_registrar_over_tcp(telephony: Sip) -> None:
-    r = sh(["sipp", f"{SIP_ADDRESS}:5060", "-sf", str(telephony.ok), "-s", "4102", "-m", "1",
+    r = sh(["sipp", f"{telephony.slot.sip}:5060", "-sf", str(telephony.ok), "-s", "4102", "-m", "1",
             "-t", "t1", "-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "5s",
             "-timeout_error"], timeout=30)
     assert r.returncode == 0, r.stdout[-500:]
@@ -86,14 +94,14 @@ def test_registrar_over_tcp(telephony: Sip) -> None:
 
 def test_sip_over_tls(telephony: Sip, lab_ca: LabCA) -> None:
     # SIPp here is built without TLS: openssl s_client carries one OPTIONS instead.
-    assert telephony.lab.tls == (SIP_ADDRESS, 5061)
-    request = (f"OPTIONS sip:4101@{SIP_ADDRESS}:5061;transport=tls SIP/2.0\r\n"
+    assert telephony.lab.tls == (telephony.slot.sip, 5061)
+    request = (f"OPTIONS sip:4101@{telephony.slot.sip}:5061;transport=tls SIP/2.0\r\n"
                "Via: SIP/2.0/TLS 127.0.0.1:5099;branch=z9hG4bK-tls1\r\n"
                "From: <sip:probe@127.0.0.1>;tag=tls1\r\nTo: <sip:4101@valeshared.test>\r\n"
                "Call-ID: tls-probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
                "Content-Length: 0\r\n\r\n")
     proc = subprocess.Popen(
-        ["openssl", "s_client", "-connect", f"{SIP_ADDRESS}:5061", "-quiet",
+        ["openssl", "s_client", "-connect", f"{telephony.slot.sip}:5061", "-quiet",
          "-verify_hostname", "sip.valeshared.test", "-CAfile", str(lab_ca.cert_path),
          "-verify_return_error"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -109,21 +117,22 @@ def test_sip_over_tls(telephony: Sip, lab_ca: LabCA) -> None:
 
 
 def test_trunk_endpoint_up_and_down(telephony: Sip) -> None:
-    assert options(f"{TRUNK_UP}:5060", "sbc", telephony.ok) == 0
-    assert options(f"{TRUNK_DOWN}:5060", "sbc", telephony.ok, timeout="3s") != 0
+    up, down = trunk(telephony.slot), trunk(telephony.slot, up=False)
+    assert options(f"{up}:5060", "sbc", telephony.ok) == 0
+    assert options(f"{down}:5060", "sbc", telephony.ok, timeout="3s") != 0
 
 
 def test_fault_switches_on_a_running_lab(telephony: Sip) -> None:
     sip.unregister(telephony.spec, "4103")
     assert "4103" not in ul_dump(telephony.lab.rpc_url)
-    assert options(f"{SIP_ADDRESS}:5060", "4103", telephony.not_found) == 0
+    assert options(f"{telephony.slot.sip}:5060", "4103", telephony.not_found) == 0
     sip.register(telephony.spec, ["4103"], telephony.sup)
     assert "4103" in ul_dump(telephony.lab.rpc_url)
 
     sip.stop_endpoint("sbc-north", telephony.sup)
-    assert options(f"{TRUNK_UP}:5060", "sbc", telephony.ok, timeout="3s") != 0
-    sip.start_endpoint(sip.Endpoint("sbc-north", TRUNK_UP), telephony.sup)
-    assert options(f"{TRUNK_UP}:5060", "sbc", telephony.ok) == 0
+    assert options(f"{trunk(telephony.slot)}:5060", "sbc", telephony.ok, timeout="3s") != 0
+    sip.start_endpoint(sip.Endpoint("sbc-north", trunk(telephony.slot)), telephony.sup)
+    assert options(f"{trunk(telephony.slot)}:5060", "sbc", telephony.ok) == 0
 
 
 def test_shared_memory_grows_with_registrations() -> None:
@@ -131,10 +140,11 @@ def test_shared_memory_grows_with_registrations() -> None:
     assert sip.shm_megabytes(10_000) == 256 + 1250
 
 
-def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory,
+                                net_slot: Slot) -> None:
     sup = Supervisor(tmp_path_factory.mktemp("sip-stop"))
-    spec = sip.SipSpec([sip.Extension("5001")], [sip.Endpoint("t", "127.78.6.72")],
-                       address="127.78.6.70", phones_address="127.78.6.71")
+    spec = sip.SipSpec([sip.Extension("5001")], [sip.Endpoint("t", net_slot.host(6, 72))],
+                       address=net_slot.host(6, 70), phones_address=net_slot.host(6, 71))
     sip.start(spec, sup)
     leaders = [m.pid for m in sup.processes()]
     children = [int(p) for pid in leaders for p in sh(["pgrep", "-P", str(pid)]).stdout.split()]

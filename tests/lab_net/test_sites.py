@@ -4,8 +4,11 @@ the one-way firewall block, the blackhole, teardown; and the loopback fallback."
 
 from __future__ import annotations
 
+import os
+import pwd
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from readiness_lab import netns, ssh
+from readiness_lab.claim import SlotInUse, claim, claimed
 from readiness_lab.process import Supervisor
+from readiness_lab.slot import Slot
 
-from .tools import FALLBACK_OCTET, FALLBACK_PREFIX, NS_OCTET, NS_PREFIX, all_gone, sh, times_out
+from .tools import all_gone, sh, times_out
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +32,7 @@ RESOURCES = [
 
 @dataclass
 class Sites:
+    slot: Slot
     sup: Supervisor
     net: netns.Network
     ssh: ssh.SshLab
@@ -38,17 +44,17 @@ def _jumps(net: netns.Network) -> list[ssh.JumpHost]:
 
 
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
+def sites(tmp_path_factory: pytest.TempPathFactory, net_slot: Slot) -> Iterator[Sites]:
     if not netns.namespaces_available():
         pytest.fail("this machine cannot create network namespaces: the lab would fall back")
     sup = Supervisor(tmp_path_factory.mktemp("sites"))
-    south_printer = f"10.{NS_OCTET}.2.20"
-    spec = netns.NetSpec(RESOURCES, [netns.Block(f"10.{NS_OCTET}.1.0/24", south_printer, 631)],
-                         prefix=NS_PREFIX, octet=NS_OCTET)
+    south_printer = net_slot.site(2, 20)
+    spec = netns.NetSpec(RESOURCES, [netns.Block(net_slot.site(1, 0) + "/24", south_printer, 631)],
+                         slot=net_slot)
     net = netns.start(spec, sup)
     try:
         lab = ssh.start(ssh.SshSpec(_jumps(net)), sup)
-        yield Sites(sup, net, lab)
+        yield Sites(net_slot, sup, net, lab)
     finally:
         ssh.stop(sup)
         netns.stop(sup)
@@ -61,19 +67,20 @@ def through(s: Sites, site: str, target: str, port: int) -> list[str]:
 
 def test_namespaces_router_and_host_routes(sites: Sites) -> None:
     assert not sites.net.fallback
+    slot = sites.slot
     names = sh(["ip", "netns", "list"]).stdout
-    for ns in ("rlt-router", "rlt-north-hq", "rlt-south-hq"):
+    for ns in (slot.router_ns, slot.site_ns("north-hq"), slot.site_ns("south-hq")):
         assert ns in names
-    assert sh(["ip", "netns", "exec", "rlt-router", "sysctl", "-n",
+    assert sh(["ip", "netns", "exec", slot.router_ns, "sysctl", "-n",
                "net.ipv4.ip_forward"]).stdout.strip() == "1"
-    assert sh(["ip", "netns", "exec", "rlt-north-hq", "sysctl", "-n",
+    assert sh(["ip", "netns", "exec", slot.site_ns("north-hq"), "sysctl", "-n",
                "net.ipv6.conf.all.disable_ipv6"]).stdout.strip() == "1"
     routes = sh(["ip", "route"]).stdout
-    assert f"unreachable 10.{NS_OCTET}.0.0/16" in routes
-    assert f"10.{NS_OCTET}.2.0/24 via 10.{NS_OCTET}.0.2" in routes
+    assert f"unreachable {slot.site_range} proto {netns.ROUTE_PROTO}" in routes
+    assert f"{slot.site(2, 0)}/24 via {slot.site(0, 2)}" in routes
     # An address of the range that is not behind the router is refused on the host.
     with pytest.raises(OSError):
-        socket.create_connection((f"10.{NS_OCTET}.200.1", 80), timeout=2)
+        socket.create_connection((slot.site(200, 1), 80), timeout=2)
 
 
 def test_key_login_with_verified_host_key(sites: Sites) -> None:
@@ -128,7 +135,7 @@ def test_blocked_flow_times_out_one_way(sites: Sites) -> None:
     assert sh(through(sites, "south-hq", printer, 631), timeout=15).returncode == 0
     socket.create_connection((printer, 631), timeout=3).close()
     # ... and the rule is in the router's nftables.
-    rules = sh(["ip", "netns", "exec", "rlt-router", "nft", "list", "ruleset"]).stdout
+    rules = sh(["ip", "netns", "exec", sites.slot.router_ns, "nft", "list", "ruleset"]).stdout
     assert f"ip daddr {printer} tcp dport 631 drop" in rules
 
 
@@ -145,50 +152,103 @@ def test_fault_switch_on_a_running_lab(sites: Sites) -> None:
 
 def test_blackhole_does_not_answer(sites: Sites) -> None:
     hole = sites.net.blackhole
-    assert hole == f"10.{NS_OCTET}.1.99"
-    assert netns.blackhole_address() == "10.77.1.99"  # the lab's default layout
+    assert hole == sites.slot.site(1, 99) == netns.blackhole_address(sites.slot)
+    assert netns.blackhole_address(Slot()) == "10.77.1.99"  # the lab's default layout
     with pytest.raises(TimeoutError):
         socket.create_connection((hole, 445), timeout=2)
     assert times_out(through(sites, "south-hq", hole, 445), 3)
 
 
 def test_stop_leaves_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
-    sup = Supervisor(tmp_path_factory.mktemp("sites-stop"))
-    spec = netns.NetSpec(RESOURCES, prefix="rls", octet=80)
-    net = netns.start(spec, sup)
-    ssh.start(ssh.SshSpec(_jumps(net)), sup)
-    pids = [m.pid for m in sup.processes()]
-    assert len(pids) == 4  # two listeners, two sshd
-    assert sorted(ssh.stop(sup)) == ["sshd-north-hq", "sshd-south-hq"]
-    netns.stop(sup)
-    assert all_gone(pids)
-    assert sup.processes() == []
-    assert "rls-" not in sh(["ip", "netns", "list"]).stdout
-    assert "10.80." not in sh(["ip", "route"]).stdout
-    assert "rls-host0" not in sh(["ip", "link"]).stdout
+    state = tmp_path_factory.mktemp("sites-stop")
+    with claimed(state) as slot:  # a second layout, next to the module's
+        sup = Supervisor(state)
+        net = netns.start(netns.NetSpec(RESOURCES, slot=slot), sup)
+        ssh.start(ssh.SshSpec(_jumps(net)), sup)
+        pids = [m.pid for m in sup.processes()]
+        assert len(pids) == 4  # two listeners, two sshd
+        assert sorted(ssh.stop(sup)) == ["sshd-north-hq", "sshd-south-hq"]
+        netns.stop(sup)
+        assert all_gone(pids)
+        assert sup.processes() == []
+        assert f"{slot.prefix}-" not in sh(["ip", "netns", "list"]).stdout
+        assert f"10.{slot.number}." not in sh(["ip", "route"]).stdout
+        assert slot.host_if not in sh(["ip", "link"]).stdout
+
+
+def test_stop_removes_only_routes_a_lab_made(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A route of the slot's range that no lab made (here: one this test adds, untagged,
+    next to the lab's own) survives the lab's teardown; the lab's own routes do not."""
+    state = tmp_path_factory.mktemp("sites-foreign-route")
+    with claimed(state) as slot:
+        foreign = ["unreachable", slot.site_range, "metric", "4001"]
+        sh(["ip", "route", "add", *foreign])
+        try:
+            sup = Supervisor(state)
+            netns.start(netns.NetSpec(RESOURCES, slot=slot), sup)
+            netns.stop(sup)
+            ours = [line.strip() for line in sh(["ip", "route"]).stdout.splitlines()
+                    if f"10.{slot.number}." in line]
+            assert ours == [f"unreachable {slot.site_range} metric 4001"]
+        finally:
+            sh(["ip", "route", "del", *foreign])
+
+
+def test_a_slot_whose_range_is_routed_here_is_refused(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A network on 10.N.0.0/16 that is not a lab's (here: a route this test adds) makes
+    slot N unusable: the lab's routes would shadow it."""
+    state = tmp_path_factory.mktemp("sites-routed")
+    with claimed(state) as slot:
+        foreign = ["unreachable", slot.site(5, 0) + "/24"]
+        sh(["ip", "route", "add", *foreign])
+        try:
+            with pytest.raises(SlotInUse, match=f"route {slot.site(5, 0)}/24 covers "
+                               f"{slot.site_range} and no lab of slot {slot.number} made it"):
+                claim(state, slot.number)
+        finally:
+            sh(["ip", "route", "del", *foreign])
+        assert claim(state, slot.number) == slot.number
 
 
 def test_loopback_fallback(tmp_path_factory: pytest.TempPathFactory) -> None:
-    sup = Supervisor(tmp_path_factory.mktemp("fallback"))
-    o = FALLBACK_OCTET
-    spec = netns.NetSpec(RESOURCES, [netns.Block("0.0.0.0/0", f"127.{o}.8.21", 631)],
-                         force_loopback=True, prefix=FALLBACK_PREFIX, octet=o)
-    net = netns.start(spec, sup)
+    state = tmp_path_factory.mktemp("fallback")
+    with claimed(state) as slot:  # a second layout, next to the module's
+        sup = Supervisor(state)
+        printer = slot.host(8, 21)
+        spec = netns.NetSpec(RESOURCES, [netns.Block("0.0.0.0/0", printer, 631)],
+                             force_loopback=True, slot=slot)
+        net = netns.start(spec, sup)
+        try:
+            assert net.fallback
+            assert net.sites["north-hq"].jump_address == slot.host(7, 1)
+            assert net.sites["south-hq"].jump_port == 2202
+            assert net.resources["south-printers"] == (printer, (9100, 631))
+            lab = ssh.start(ssh.SshSpec(_jumps(net)), sup)
+            s = Sites(slot, sup, net, lab)
+            assert sh([*ssh.ssh_command(lab, "north-hq"), "true"]).returncode == 0
+            assert sh(through(s, "north-hq", printer, 9100), timeout=15).returncode == 0
+            assert times_out(through(s, "north-hq", printer, 631), 3)
+            with pytest.raises(TimeoutError):
+                socket.create_connection((net.blackhole, 445), timeout=2)
+        finally:
+            ssh.stop(sup)
+            netns.stop(sup)
+        assert f"127.{slot.number}." not in sh(["ip", "addr", "show", "lo"]).stdout
+        assert f"{slot.prefix}_lab" not in subprocess.run(
+            ["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+
+
+def test_labs_starting_together_create_the_ssh_user_once() -> None:
+    """Labs and test runs that start at the same moment all ensure the same system user:
+    none fails on the user another one just created, or on the passwd lock it holds."""
+    user = f"rdt-race-{os.getpid()}"
+    code = f"from readiness_lab.ssh import ensure_user; ensure_user({user!r})"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
     try:
-        assert net.fallback
-        assert net.sites["north-hq"].jump_address == f"127.{o}.7.1"
-        assert net.sites["south-hq"].jump_port == 2202
-        assert net.resources["south-printers"] == (f"127.{o}.8.21", (9100, 631))
-        lab = ssh.start(ssh.SshSpec(_jumps(net)), sup)
-        s = Sites(sup, net, lab)
-        assert sh([*ssh.ssh_command(lab, "north-hq"), "true"]).returncode == 0
-        assert sh(through(s, "north-hq", f"127.{o}.8.21", 9100), timeout=15).returncode == 0
-        assert times_out(through(s, "north-hq", f"127.{o}.8.21", 631), 3)
-        with pytest.raises(TimeoutError):
-            socket.create_connection((net.blackhole, 445), timeout=2)
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+        assert pwd.getpwnam(user).pw_shell == "/usr/sbin/nologin"
     finally:
-        ssh.stop(sup)
-        netns.stop(sup)
-    assert f"127.{o}." not in sh(["ip", "addr", "show", "lo"]).stdout
-    assert "rlf_lab" not in subprocess.run(["nft", "list", "tables"], capture_output=True,
-                                           text=True, check=False).stdout
+        sh(["userdel", user])

@@ -13,8 +13,9 @@ import pytest
 from readiness_lab import web
 from readiness_lab.ca import LabCA
 from readiness_lab.process import Supervisor
+from readiness_lab.slot import Slot
 
-from .tools import WEB_ADDRESS, all_gone, sh
+from .tools import all_gone, sh
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,8 @@ class Web:
 
 
 @pytest.fixture(scope="module")
-def nginx(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> Iterator[Web]:
+def nginx(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
+          net_slot: Slot) -> Iterator[Web]:
     sup = Supervisor(tmp_path_factory.mktemp("web"))
     spec = web.WebSpec(
         [
@@ -42,7 +44,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> Iterator[W
             web.App("waste", "waste.valeshared.test", fault="503"),
         ],
         {PILOT_USER: PILOT_PASSWORD, "pilot2": "another one"},
-        address=WEB_ADDRESS,
+        address=net_slot.web,
     )
     web.start(spec, sup, lab_ca)
     try:
@@ -55,13 +57,14 @@ def curl(w: Web, host: str, path: str, *extra: str, config: str = "") -> tuple[i
     """(curl exit code, "HTTP_CODE REDIRECT", stderr); TLS verified against the lab CA."""
     r = sh(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
             "--max-time", "10", "--cacert", str(w.ca.cert_path),
-            "--resolve", f"{host}:443:{WEB_ADDRESS}", "-K", "-", *extra, f"https://{host}{path}"],
+            "--resolve", f"{host}:443:{w.spec.address}", "-K", "-", *extra,
+            f"https://{host}{path}"],
            input=config)
     return r.returncode, r.stdout.strip(), r.stderr
 
 
 def s_client(w: Web, host: str) -> str:
-    r = sh(["openssl", "s_client", "-connect", f"{WEB_ADDRESS}:443", "-servername", host,
+    r = sh(["openssl", "s_client", "-connect", f"{w.spec.address}:443", "-servername", host,
             "-verify_hostname", host, "-CAfile", str(w.ca.cert_path), "-brief"],
            input="", timeout=15)
     return r.stdout + r.stderr
@@ -70,7 +73,8 @@ def s_client(w: Web, host: str) -> str:
 def test_health_and_home(nginx: Web) -> None:
     assert curl(nginx, "housing.valeshared.test", "/health")[:2] == (0, "200")
     body = sh(["curl", "-sS", "--cacert", str(nginx.ca.cert_path), "--resolve",
-               f"housing.valeshared.test:443:{WEB_ADDRESS}", "https://housing.valeshared.test/"])
+               f"housing.valeshared.test:443:{nginx.spec.address}",
+               "https://housing.valeshared.test/"])
     assert body.stdout == "Housing Management\n"
     assert "Verification: OK" in s_client(nginx, "housing.valeshared.test")
 
@@ -127,9 +131,10 @@ def test_fault_switch_on_a_running_server(nginx: Web) -> None:
                                    "waste", "503", nginx.sup, nginx.ca)
 
 
-def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA) -> None:
+def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
+                                net_slot: Slot) -> None:
     sup = Supervisor(tmp_path_factory.mktemp("web-stop"))
-    web.start(web.WebSpec([web.App("a", "a.valeshared.test")], address="127.78.4.11"),
+    web.start(web.WebSpec([web.App("a", "a.valeshared.test")], address=net_slot.host(4, 11)),
               sup, lab_ca)
     master = sup.processes()[0].pid
     workers = [int(p) for p in sh(["pgrep", "-P", str(master)]).stdout.split()]

@@ -1,7 +1,9 @@
 """Helpers of the lab-net tests.
 
-The tests use a layout of their own (namespaces ``rlt-*``, 10.78.x, 127.78.x) so
-they can run next to a lab that is up on the default layout (rl-*, 10.77.x, 127.77.x).
+Each test module starts its servers on a slot of its own (the ``net_slot`` fixture,
+readiness_lab.claim: 127.N.x, 10.N.x, namespaces rlN-*), and a test that builds a
+second layout claims another, so they run next to a lab that is up and next to
+another test run on the same machine.
 """
 
 from __future__ import annotations
@@ -10,15 +12,6 @@ import subprocess
 from collections.abc import Sequence
 
 from readiness_lab.process import alive
-
-NS_PREFIX, NS_OCTET = "rlt", 78  # namespace layout of the tests
-FALLBACK_PREFIX, FALLBACK_OCTET = "rlf", 79  # loopback-fallback layout of the tests
-WEB_ADDRESS = "127.78.4.10"
-MAIL_ADDRESS = "127.78.5.25"
-SIP_ADDRESS = "127.78.6.60"
-PHONES_ADDRESS = "127.78.6.61"
-TRUNK_UP = "127.78.6.62"
-TRUNK_DOWN = "127.78.6.63"
 
 
 def sh(argv: Sequence[str], *, input: str = "",
