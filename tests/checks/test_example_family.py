@@ -36,8 +36,8 @@ organisations: {{north: {{name: North}}}}
 sites: {{hq: {{organisation: north}}}}
 roles: {{admin: {{network_resources: [ssh, wrong]}}}}
 network_resources:
-  ssh: {{host: 127.0.0.1, port: {sshd.port}, greeting: {{expect: SSH-2.0}}}}
-  wrong: {{host: 127.0.0.1, port: {sshd.port}, owner: Infra, greeting: {{expect: "220 "}}}}
+  ssh: {{host: {sshd.host}, port: {sshd.port}, greeting: {{expect: SSH-2.0}}}}
+  wrong: {{host: {sshd.host}, port: {sshd.port}, owner: Infra, greeting: {{expect: "220 "}}}}
 staff:
   - {{id: N1, organisation: north, site: hq, roles: [admin]}}
 """, encoding="utf-8")
