@@ -20,35 +20,48 @@ from pathlib import Path
 
 READINESS = str(Path(sys.executable).with_name("readiness"))
 
-HEAD = """programme: {name: Benchmark merger, go_live: 2027-01-04}
+HEAD = (
+    """programme: {name: Benchmark merger, go_live: 2027-01-04}
 organisations:
   north: {name: Northvale, mail_domains: {old: [northvale.test], new: valeshared.test}}
   south: {name: Southmere, mail_domains: {old: [southmere.test], new: valeshared.test}}
 sites:
-""" + "".join(
-    f"  site{i}: {{organisation: {'north' if i % 2 else 'south'}}}\n" for i in range(20)
-) + """
+"""
+    + "".join(f"  site{i}: {{organisation: {'north' if i % 2 else 'south'}}}\n" for i in range(20))
+    + """
 roles:
   clerk: {groups: [staff-all], mailbox: true}
   manager: {groups: [staff-all, managers], mailbox: true, extension: true}
 """
+)
 
 
 def person(i: int) -> dict[str, str]:
     org = "north" if i % 2 else "south"
     site = f"site{(i // 2) % 10 * 2 + (1 if org == 'north' else 0)}"
-    return {"id": f"E{i:06d}", "organisation": org, "site": site,
-            "roles": "clerk" if i % 7 else "clerk;manager", "name": f"Person Ñumber {i}",
-            "username": f"user{i}", "new_mail": f"user{i}@valeshared.test",
-            "old_mail": f"user{i}@{org}.test", "extension": str(100000 + i)}
+    return {
+        "id": f"E{i:06d}",
+        "organisation": org,
+        "site": site,
+        "roles": "clerk" if i % 7 else "clerk;manager",
+        "name": f"Person Ñumber {i}",
+        "username": f"user{i}",
+        "new_mail": f"user{i}@valeshared.test",
+        "old_mail": f"user{i}@{org}.test",
+        "extension": str(100000 + i),
+    }
 
 
 def write_csv_inventory(folder: Path, staff: int) -> None:
-    (folder / "programme.yaml").write_text(HEAD + """staff_sources:
+    (folder / "programme.yaml").write_text(
+        HEAD
+        + """staff_sources:
   - file: hr.csv
     columns: {id: Id, organisation: Org, site: Site, roles: Roles, name: Name, username: Login,
               new_mail: NewMail, old_mail: OldMail, extension: Ext}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     with (folder / "hr.csv").open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         writer.writerow(
@@ -56,8 +69,19 @@ def write_csv_inventory(folder: Path, staff: int) -> None:
         )
         for i in range(staff):
             p = person(i)
-            writer.writerow([p["id"], p["organisation"], p["site"], p["roles"], p["name"],
-                             p["username"], p["new_mail"], p["old_mail"], p["extension"]])
+            writer.writerow(
+                [
+                    p["id"],
+                    p["organisation"],
+                    p["site"],
+                    p["roles"],
+                    p["name"],
+                    p["username"],
+                    p["new_mail"],
+                    p["old_mail"],
+                    p["extension"],
+                ]
+            )
 
 
 def write_yaml_inventory(folder: Path, staff: int) -> None:
@@ -69,7 +93,8 @@ def write_yaml_inventory(folder: Path, staff: int) -> None:
             f"  - {{id: {p['id']}, organisation: {p['organisation']}, site: {p['site']}, "
             f"roles: [{roles}], name: {p['name']}, username: {p['username']}, "
             f"new_mail: {p['new_mail']}, old_mail: [{p['old_mail']}], "
-            f"extension: '{p['extension']}'}}\n")
+            f"extension: '{p['extension']}'}}\n"
+        )
     (folder / "inventory.yaml").write_text("".join(lines), encoding="utf-8")
 
 
@@ -98,8 +123,10 @@ def main() -> None:
             folder.mkdir()
             writer(folder, args.staff)
             low, median = best([READINESS, "validate", str(folder)], args.runs)
-            print(f"validate {args.staff:,} staff ({kind}): best {low:.3f} s, "
-                  f"median {median:.3f} s (target < 2 s)")
+            print(
+                f"validate {args.staff:,} staff ({kind}): best {low:.3f} s, "
+                f"median {median:.3f} s (target < 2 s)"
+            )
 
 
 if __name__ == "__main__":

@@ -54,13 +54,18 @@ def free_port(avoid: int = 0) -> int:
 
 
 def zone(name: str, records: list[str]) -> str:
-    return (f"$TTL 300\n@ IN SOA ns1.{name}. hostmaster.{name}. 1 3600 600 86400 300\n"
-            f"@ IN NS ns1.{name}.\nns1 IN A 127.0.0.1\n" + "\n".join(records) + "\n")
+    return (
+        f"$TTL 300\n@ IN SOA ns1.{name}. hostmaster.{name}. 1 3600 600 86400 300\n"
+        f"@ IN NS ns1.{name}.\nns1 IN A 127.0.0.1\n" + "\n".join(records) + "\n"
+    )
 
 
 def build(base: Path, staff: int, apps: int, resources: int, ports: tuple[int, int]) -> Path:
-    zones: dict[str, list[str]] = {"northvale.test": [], "southmere.test": [],
-                                   "valeshared.test": []}
+    zones: dict[str, list[str]] = {
+        "northvale.test": [],
+        "southmere.test": [],
+        "valeshared.test": [],
+    }
     for i in range(apps):
         zones["valeshared.test"].append(f"app{i} IN CNAME web")
     zones["valeshared.test"].append("web IN A 127.0.0.1")
@@ -91,13 +96,17 @@ logging {{ channel q {{ file "{base}/query.log"; }}; category queries {{ q; }};
     inv.mkdir()
     sites = "".join(
         f"  site{i}: {{organisation: {'north' if i % 2 else 'south'}, "
-        f"resolvers: [\"{ADDRESS}:{ports[i % 2]}\"]}}\n" for i in range(SITES))
+        f'resolvers: ["{ADDRESS}:{ports[i % 2]}"]}}\n'
+        for i in range(SITES)
+    )
     roles = "".join(
         f"  role{r}: {{applications: [{', '.join(f'app{a}' for a in range(r, apps, 10))}], "
         f"network_resources: [{', '.join(f'res{x}' for x in range(r, resources, 25))}]}}\n"
-        for r in range(10))
-    app_lines = "\n".join(f"  app{i}: {{url: \"https://app{i}.valeshared.test/\"}}"
-                          for i in range(apps))
+        for r in range(10)
+    )
+    app_lines = "\n".join(
+        f'  app{i}: {{url: "https://app{i}.valeshared.test/"}}' for i in range(apps)
+    )
     (inv / "inventory.yaml").write_text(f"""
 programme: {{name: DNS benchmark, go_live: 2027-01-04, resolvers: ["{ADDRESS}:{ports[0]}"]}}
 organisations:
@@ -120,13 +129,18 @@ staff_sources:
         for i in range(staff * 2):
             org = i % 2
             site_no = (i // 2) % (SITES // 2) * 2 + org
-            writer.writerow([f"E{i:06d}", "north" if org else "south", f"site{site_no}",
-                             f"role{i % 10};role{(i // 10) % 10}"])
+            writer.writerow(
+                [
+                    f"E{i:06d}",
+                    "north" if org else "south",
+                    f"site{site_no}",
+                    f"role{i % 10};role{(i // 10) % 10}",
+                ]
+            )
     return inv
 
 
-def run_family(fam: CheckFamily[Any], probes: list[Probe[Any]],
-               ctx: RunContext) -> list[Result]:
+def run_family(fam: CheckFamily[Any], probes: list[Probe[Any]], ctx: RunContext) -> list[Result]:
     batches: dict[str, list[Probe[Any]]] = {}
     for probe in probes:
         batches.setdefault(probe.batch or probe.id, []).append(probe)
@@ -149,49 +163,65 @@ def main() -> int:
         inv_dir = build(base, args.staff, args.apps, args.resources, ports)
         run(["named-checkconf", str(base / "named.conf")])
         supervisor = Supervisor(base / "state")
-        supervisor.start("named", ["named", "-f", "-4", "-u", "root", "-n", "2",
-                                   "-c", str(base / "named.conf")],
-                         ready=tcp_ready(ADDRESS, ports[1]), ready_timeout=30)
+        supervisor.start(
+            "named",
+            ["named", "-f", "-4", "-u", "root", "-n", "2", "-c", str(base / "named.conf")],
+            ready=tcp_ready(ADDRESS, ports[1]),
+            ready_timeout=30,
+        )
         try:
             t0 = time.perf_counter()
             inventory = load(inv_dir, [dns_family, network_family])
             t_load = time.perf_counter() - t0
             go_live = inventory.go_live
-            ctx = RunContext(inventory, go_live=go_live, clock=lambda: dt.datetime.now(dt.UTC),
-                             secrets_dir=inv_dir, state_dir=base / "state")
+            ctx = RunContext(
+                inventory,
+                go_live=go_live,
+                clock=lambda: dt.datetime.now(dt.UTC),
+                secrets_dir=inv_dir,
+                state_dir=base / "state",
+            )
             dns.QUERIES.reset()
             t0 = time.perf_counter()
             families: list[CheckFamily[Any]] = [dns_family, network_family]
-            probes = list(dns_family.plan(PlanContext(inventory, inventory.staff, go_live,
-                                                      families)))
+            probes = list(
+                dns_family.plan(PlanContext(inventory, inventory.staff, go_live, families))
+            )
             t_plan = time.perf_counter() - t0
             t0 = time.perf_counter()
             results = run_family(dns_family, probes, ctx)
             t_run = time.perf_counter() - t0
             sent_dns = dns.QUERIES.total
             t0 = time.perf_counter()
-            net_probes = list(network_family.plan(
-                PlanContext(inventory, inventory.staff, go_live, families)))
-            unique = {(p.params.host, r, p.vantage) for p in net_probes
-                      for r in p.params.resolvers}
+            net_probes = list(
+                network_family.plan(PlanContext(inventory, inventory.staff, go_live, families))
+            )
+            unique = {(p.params.host, r, p.vantage) for p in net_probes for r in p.params.resolvers}
             for host, resolver, vantage in sorted(unique):
                 ctx.dns.lookup(host, resolver, vantage)
             t_net = time.perf_counter() - t0
             time.sleep(0.5)
-            logged = sum(1 for line in (base / "query.log").read_text().splitlines()
-                         if "query:" in line)
+            logged = sum(
+                1 for line in (base / "query.log").read_text().splitlines() if "query:" in line
+            )
         finally:
             supervisor.stop()
     names = {p.params.host for p in probes if isinstance(p.params, DnsLookup)}
-    print(f"inventory: {args.staff:,} staff per organisation, {SITES} sites, "
-          f"{args.apps} applications, {args.resources} network resources")
+    print(
+        f"inventory: {args.staff:,} staff per organisation, {SITES} sites, "
+        f"{args.apps} applications, {args.resources} network resources"
+    )
     print(f"load + validate: {t_load:.2f} s")
     print(f"dns plan: {t_plan:.2f} s, {len(probes):,} probes ({len(names)} names)")
-    print(f"dns run: {t_run:.2f} s, {len(results):,} results "
-          f"{dict(sorted(Counter(r.status.value for r in results).items()))}")
+    print(
+        f"dns run: {t_run:.2f} s, {len(results):,} results "
+        f"{dict(sorted(Counter(r.status.value for r in results).items()))}"
+    )
     print(f"dns queries sent: {sent_dns:,} (core DNS counter)")
-    print(f"network family name resolution afterwards: {t_net:.3f} s, "
-          f"{dns.QUERIES.total - sent_dns} new queries (shared per sweep)")
+    print(
+        f"network family name resolution afterwards: {t_net:.3f} s, "
+        f"{dns.QUERIES.total - sent_dns} new queries (shared per sweep)"
+    )
     print(f"queries logged by BIND: {logged:,}")
     print(f"total dns wall time (plan + run): {t_plan + t_run:.2f} s")
     return 0

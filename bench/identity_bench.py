@@ -45,43 +45,64 @@ ORGS = {
 PILOT_PASSWORD = "Bench-Pilot-1"
 
 
-def build(root: Path, slot: Slot, staff: int,
-          pilots: int) -> tuple[Path, Supervisor, dict[str, float]]:
+def build(
+    root: Path, slot: Slot, staff: int, pilots: int
+) -> tuple[Path, Supervisor, dict[str, float]]:
     supervisor = Supervisor(root / "state")
     ca = LabCA(root / "state" / "ca")
     now = dt.datetime.now(dt.UTC)
     inv = root / "inventory"
     inv.mkdir()
     timings: dict[str, float] = {}
-    lines = ["programme:", "  name: Identity benchmark",
-             f"  go_live: {(now + dt.timedelta(days=30)).date().isoformat()}",
-             "organisations:"]
+    lines = [
+        "programme:",
+        "  name: Identity benchmark",
+        f"  go_live: {(now + dt.timedelta(days=30)).date().isoformat()}",
+        "organisations:",
+    ]
     for org, (_, _, domain, _) in ORGS.items():
-        lines += [f"  {org}:", f"    name: {org}",
-                  f"    mail_domains: {{old: [{domain}], new: valeshared.test}}"]
+        lines += [
+            f"  {org}:",
+            f"    name: {org}",
+            f"    mail_domains: {{old: [{domain}], new: valeshared.test}}",
+        ]
     lines += ["sites:"] + [f"  {org}-hq: {{organisation: {org}}}" for org in ORGS]
-    lines += ["roles:", "  officer:", "    groups: [app-housing]", "    extension: true",
-              "    mailbox: true", "directories:"]
+    lines += [
+        "roles:",
+        "  officer:",
+        "    groups: [app-housing]",
+        "    extension: true",
+        "    mailbox: true",
+        "directories:",
+    ]
     staff_lines: list[str] = ["staff:"]
     for org, (octet, base, domain, prefix) in ORGS.items():
         host = slot.host(octet, 10)
         people = []
         for i in range(staff):
             uid = f"{org[0]}user{i:05d}"
-            p = PersonSpec(uid=uid, given_name="Bench", sn=f"User {i}",
-                           password=PILOT_PASSWORD if i < pilots else f"pw{i}",
-                           mail=[f"{uid}@valeshared.test", f"{uid}@{domain}"],
-                           telephone_number=f"+44 20 7946 {i % 10000:04d}",
-                           employee_number=str(i))
+            p = PersonSpec(
+                uid=uid,
+                given_name="Bench",
+                sn=f"User {i}",
+                password=PILOT_PASSWORD if i < pilots else f"pw{i}",
+                mail=[f"{uid}@valeshared.test", f"{uid}@{domain}"],
+                telephone_number=f"+44 20 7946 {i % 10000:04d}",
+                employee_number=str(i),
+            )
             if i % 97 == 5:
                 p.locked_time = PERMANENT_LOCK
             if i % 89 == 7:
                 p.pwd_reset = True
             people.append(p)
             staff_lines += [
-                f"  - id: {prefix}{i:05d}", f"    organisation: {org}", f"    site: {org}-hq",
-                "    roles: [officer]", f"    username: {uid}",
-                f"    new_mail: {uid}@valeshared.test", f"    old_mail: [{uid}@{domain}]",
+                f"  - id: {prefix}{i:05d}",
+                f"    organisation: {org}",
+                f"    site: {org}-hq",
+                "    roles: [officer]",
+                f"    username: {uid}",
+                f"    new_mail: {uid}@valeshared.test",
+                f"    old_mail: [{uid}@{domain}]",
                 f'    extension: "{i % 10000:04d}"',
             ]
             if i < pilots:
@@ -89,10 +110,15 @@ def build(root: Path, slot: Slot, staff: int,
         members = [p.uid for i, p in enumerate(people) if i % 2 == 0]
         nested = [p.uid for i, p in enumerate(people) if i % 2 == 1 and i % 101 != 3]
         spec = DirectorySpec(
-            org=f"bench-{org}", base_dn=base, host=host, dns_name=f"ldap.{domain}",
+            org=f"bench-{org}",
+            base_dn=base,
+            host=host,
+            dns_name=f"ldap.{domain}",
             people=people,
-            groups=[GroupSpec("app-housing", members=members, member_groups=["team"]),
-                    GroupSpec("team", members=nested)],
+            groups=[
+                GroupSpec("app-housing", members=members, member_groups=["team"]),
+                GroupSpec("team", members=nested),
+            ],
         )
         started = time.perf_counter()
         info = start_slapd(spec, supervisor, ca, root / "state")
@@ -101,12 +127,20 @@ def build(root: Path, slot: Slot, staff: int,
         timings[f"slapd_{org}_start_s"] = info.start_seconds
         (inv / f"{org}.secret").write_text(info.service_password_file.read_text())
         lines += [
-            f"  {org}-ldap:", "    kind: openldap", f"    organisations: [{org}]",
-            f"    url: ldap://{host}:389", "    start_tls: true", f"    base_dn: {base}",
-            f"    people_base: {info.people_base}", f"    groups_base: {info.groups_base}",
-            f"    policies_base: {info.policies_base}", f"    bind_dn: {info.service_dn}",
-            f"    bind_password: file:{org}.secret", f"    ca_bundle: {ca.cert_path}",
-            f"    owner: {org} identity team", "    page_size: 1000",
+            f"  {org}-ldap:",
+            "    kind: openldap",
+            f"    organisations: [{org}]",
+            f"    url: ldap://{host}:389",
+            "    start_tls: true",
+            f"    base_dn: {base}",
+            f"    people_base: {info.people_base}",
+            f"    groups_base: {info.groups_base}",
+            f"    policies_base: {info.policies_base}",
+            f"    bind_dn: {info.service_dn}",
+            f"    bind_password: file:{org}.secret",
+            f"    ca_bundle: {ca.cert_path}",
+            f"    owner: {org} identity team",
+            "    page_size: 1000",
         ]
     (inv / "pilot.secret").write_text(PILOT_PASSWORD)
     for f in inv.glob("*.secret"):
@@ -128,9 +162,13 @@ def run_family(inv_dir: Path, state: Path, *, trace: bool = False) -> dict[str, 
     t0 = time.perf_counter()
     probes = list(fam.plan(PlanContext(inventory, inventory.staff, inventory.go_live)))
     plan_s = time.perf_counter() - t0
-    ctx = RunContext(inventory, go_live=inventory.go_live,
-                     clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inv_dir,
-                     state_dir=state)
+    ctx = RunContext(
+        inventory,
+        go_live=inventory.go_live,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        secrets_dir=inv_dir,
+        state_dir=state,
+    )
     batches: dict[str, list[Probe[Any]]] = {}
     for p in probes:
         batches.setdefault(p.batch, []).append(p)
@@ -159,10 +197,15 @@ def run_family(inv_dir: Path, state: Path, *, trace: bool = False) -> dict[str, 
         by_status[r.status.value] = by_status.get(r.status.value, 0) + 1
     ops = {f"{d}:{o}": n for (d, o), n in sorted(OPERATIONS.counts.items())}
     return {
-        "inventory_load_s": round(load_s, 3), "plan_s": round(plan_s, 3),
-        "run_s": round(run_s, 3), "plan_plus_run_s": round(plan_s + run_s, 3),
-        "probes": len(probes), "results": len(results), "by_status": by_status,
-        "ldap_operations": sum(OPERATIONS.counts.values()), "operations": ops,
+        "inventory_load_s": round(load_s, 3),
+        "plan_s": round(plan_s, 3),
+        "run_s": round(run_s, 3),
+        "plan_plus_run_s": round(plan_s + run_s, 3),
+        "probes": len(probes),
+        "results": len(results),
+        "by_status": by_status,
+        "ldap_operations": sum(OPERATIONS.counts.values()),
+        "operations": ops,
         "peak_python_memory_mb": round(peak / 2**20, 1) if trace else None,
         "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -173,14 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--staff", type=int, default=10_000, help="staff per organisation")
     parser.add_argument("--pilots", type=int, default=5, help="pilot accounts per organisation")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="identity-bench-") as tmp, \
-            claimed(Path(tmp)) as slot:
+    with tempfile.TemporaryDirectory(prefix="identity-bench-") as tmp, claimed(Path(tmp)) as slot:
         root = Path(tmp)
         supervisor: Supervisor | None = None
         try:
             inv, supervisor, timings = build(root, slot, args.staff, args.pilots)
-            report: dict[str, object] = {"staff_per_organisation": args.staff,
-                                         **{k: round(v, 3) for k, v in timings.items()}}
+            report: dict[str, object] = {
+                "staff_per_organisation": args.staff,
+                **{k: round(v, 3) for k, v in timings.items()},
+            }
             timed = run_family(inv, root / "sweep-timed")
             traced = run_family(inv, root / "sweep-traced", trace=True)
             report.update(timed)

@@ -26,8 +26,10 @@ def timed(argv: list[str], ok: tuple[int, ...] = (0,)) -> float:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode not in ok:
-        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n"
-                         f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"{' '.join(argv)} exited {proc.returncode}:\n"
+            f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
     return elapsed
 
 
@@ -38,24 +40,49 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
         state = Path(tmp) / "lab"
-        up = [READINESS, "lab", "up", "--staff", str(args.staff), "--state", str(state),
-              "--slot", "auto"]
+        up = [
+            READINESS,
+            "lab",
+            "up",
+            "--staff",
+            str(args.staff),
+            "--state",
+            str(state),
+            "--slot",
+            "auto",
+        ]
         if args.no_samba:
             up.append("--no-samba")
         try:
             t_up = timed(up)
             out = Path(tmp) / "out"
-            t_sweep = timed([READINESS, "sweep", str(state / "inventory"), "--secrets-dir",
-                             str(state / "secrets"), "--state-dir", str(Path(tmp) / "st"),
-                             "--out", str(out), "--no-progress"], ok=(0, 1, 3))
+            t_sweep = timed(
+                [
+                    READINESS,
+                    "sweep",
+                    str(state / "inventory"),
+                    "--secrets-dir",
+                    str(state / "secrets"),
+                    "--state-dir",
+                    str(Path(tmp) / "st"),
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                ],
+                ok=(0, 1, 3),
+            )
         finally:
             t_down = timed([READINESS, "lab", "down", "--state", str(state)])
         data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     staff = len(data["staff"])
-    print(f"lab up, {args.staff:,} staff per organisation"
-          f"{' (no Samba)' if args.no_samba else ''}: {t_up:.1f} s")
-    print(f"sweep of {staff:,} staff, {len(data['results']):,} results: {t_sweep:.1f} s "
-          f"({data['staff_verdicts']})")
+    print(
+        f"lab up, {args.staff:,} staff per organisation"
+        f"{' (no Samba)' if args.no_samba else ''}: {t_up:.1f} s"
+    )
+    print(
+        f"sweep of {staff:,} staff, {len(data['results']):,} results: {t_sweep:.1f} s "
+        f"({data['staff_verdicts']})"
+    )
     print(f"lab down: {t_down:.1f} s (nothing left running)")
 
 

@@ -85,16 +85,25 @@ def object_hosts(inventory: Inventory) -> Iterator[HostRef]:
 
 class DnsFamily(CheckFamily[Params]):
     name = "dns"
-    description = ("Every host named in the inventory resolves (A/AAAA/CNAME) through the "
-                   "resolvers of each site that needs it")
+    description = (
+        "Every host named in the inventory resolves (A/AAAA/CNAME) through the "
+        "resolvers of each site that needs it"
+    )
     checks: ClassVar[Sequence[CheckSpec]] = (
-        CheckSpec(CHECK, "a host named in the inventory resolves through the resolvers the "
-                         "staff who need it use"),
+        CheckSpec(
+            CHECK,
+            "a host named in the inventory resolves through the resolvers the "
+            "staff who need it use",
+        ),
         CheckSpec(HOSTS, "a family could list the hosts it names"),
     )
     reads: ClassVar[Sequence[str]] = (
-        "programme.resolvers", "sites.*.resolvers", "sites.*.vantage_points",
-        "vantage_points.*.host", "applications.*.url", "network_resources.*.host",
+        "programme.resolvers",
+        "sites.*.resolvers",
+        "sites.*.vantage_points",
+        "vantage_points.*.host",
+        "applications.*.url",
+        "network_resources.*.host",
         "hosts named by every family (directories, mail, telephony, ...)",
     )
     default_timeout = 5.0
@@ -125,9 +134,15 @@ class DnsFamily(CheckFamily[Params]):
         inventory = ctx.inventory
         refs, broken = self.host_refs(ctx)
         for family_name, error in broken:
-            yield Probe(self.name, HOSTS, f"family:{family_name}", family_name,
-                        BrokenHosts(error), batch="broken",
-                        summary=f"list the hosts of the {family_name} family")
+            yield Probe(
+                self.name,
+                HOSTS,
+                f"family:{family_name}",
+                family_name,
+                BrokenHosts(error),
+                batch="broken",
+                summary=f"list the hosts of the {family_name} family",
+            )
         needing = dict(ctx.sites_needing)
         # Jump hosts: needed by the staff of the sites that use them.
         for person in ctx.staff:
@@ -153,10 +168,16 @@ class DnsFamily(CheckFamily[Params]):
                             routes.setdefault((resolver, vantage), set()).add(site_id)
             for (resolver, vantage), asking in sorted(routes.items()):
                 yield Probe(
-                    self.name, CHECK, ref.subject, f"{ref.host} via {resolver}",
-                    Lookup(ref.host, resolver, ref.owner, tuple(sorted(asking))), vantage=vantage,
-                    server=f"dns:{resolver}", batch=f"dns@{vantage}",
-                    sites=ctx.own_view(asking), timeout=self.default_timeout,
+                    self.name,
+                    CHECK,
+                    ref.subject,
+                    f"{ref.host} via {resolver}",
+                    Lookup(ref.host, resolver, ref.owner, tuple(sorted(asking))),
+                    vantage=vantage,
+                    server=f"dns:{resolver}",
+                    batch=f"dns@{vantage}",
+                    sites=ctx.own_view(asking),
+                    timeout=self.default_timeout,
                     summary=f"resolve {ref.host} (A/AAAA) via {resolver} from {vantage}",
                 )
 
@@ -165,23 +186,26 @@ class DnsFamily(CheckFamily[Params]):
         for probe in probes:
             if isinstance(probe.params, BrokenHosts):
                 yield probe.result(
-                    Status.ERROR, f"the hosts named by the {probe.target} family could not be "
+                    Status.ERROR,
+                    f"the hosts named by the {probe.target} family could not be "
                     f"listed: {probe.params.error}",
                     impact="names this family uses were not checked",
                     hint=f"a defect in the {probe.target} family; report the message",
-                    root_cause=f"crash|{probe.target}|hosts")
+                    root_cause=f"crash|{probe.target}|hosts",
+                )
             else:
                 work.append((probe, probe.params))
-        unique = sorted({(p.host, p.resolver, probe.vantage, probe.timeout)
-                         for probe, p in work})
+        unique = sorted({(p.host, p.resolver, probe.vantage, probe.timeout) for probe, p in work})
         started = time.perf_counter()
         lookups: dict[tuple[str, str, str], dns.Lookup] = {}
         if unique:
-            with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(unique)),
-                                    thread_name_prefix="dns") as pool:
+            with ThreadPoolExecutor(
+                max_workers=min(MAX_WORKERS, len(unique)), thread_name_prefix="dns"
+            ) as pool:
                 futures = {
                     (host, resolver, vantage): pool.submit(
-                        ctx.dns.lookup, host, resolver, vantage, timeout)
+                        ctx.dns.lookup, host, resolver, vantage, timeout
+                    )
                     for host, resolver, vantage, timeout in unique
                 }
                 for key, future in futures.items():
@@ -191,8 +215,14 @@ class DnsFamily(CheckFamily[Params]):
             found = lookups[(params.host, params.resolver, probe.vantage)]
             yield self._result(probe, params, found, ctx, elapsed)
 
-    def _result(self, probe: Probe[Params], params: Lookup, found: dns.Lookup, ctx: RunContext,
-                elapsed: float) -> Result:
+    def _result(
+        self,
+        probe: Probe[Params],
+        params: Lookup,
+        found: dns.Lookup,
+        ctx: RunContext,
+        elapsed: float,
+    ) -> Result:
         host, resolver, owner = params.host, params.resolver, params.owner
         where = f"via {resolver} from {probe.vantage}"
         chain = f" (CNAME {' -> '.join(found.cnames)})" if found.cnames else ""
@@ -200,53 +230,80 @@ class DnsFamily(CheckFamily[Params]):
             "expected": "A/AAAA record(s)",
             "impact": subject_impact(probe.subject, params.asking),
             "duration_ms": found.elapsed_ms or elapsed,
-            "details": {"host": host, "resolver": resolver, "outcome": found.outcome,
-                        "addresses": list(found.addresses), "cnames": list(found.cnames),
-                        "queries": found.queries},
+            "details": {
+                "host": host,
+                "resolver": resolver,
+                "outcome": found.outcome,
+                "addresses": list(found.addresses),
+                "cnames": list(found.cnames),
+                "queries": found.queries,
+            },
         }
         if found.ok:
-            return probe.result(Status.PASS, f"{host} resolves {where}: "
-                                f"{', '.join(found.addresses)}{chain}",
-                                observed=", ".join(found.addresses) + chain, **common)
+            return probe.result(
+                Status.PASS,
+                f"{host} resolves {where}: {', '.join(found.addresses)}{chain}",
+                observed=", ".join(found.addresses) + chain,
+                **common,
+            )
         site_owner = self._site_owner(ctx, params.asking)
         if found.is_failure:
-            missing = "does not exist (NXDOMAIN)" if found.outcome == "nxdomain" else \
-                "has no A/AAAA record (NODATA)"
+            missing = (
+                "does not exist (NXDOMAIN)"
+                if found.outcome == "nxdomain"
+                else "has no A/AAAA record (NODATA)"
+            )
             return probe.result(
-                Status.FAIL, f"{host} {missing} {where}{chain}",
-                observed=found.describe(), root_cause=f"dns|{host.lower()}|{found.outcome}",
+                Status.FAIL,
+                f"{host} {missing} {where}{chain}",
+                observed=found.describe(),
+                root_cause=f"dns|{host.lower()}|{found.outcome}",
                 owner=owner or site_owner,
-                hint=(f"create the A/AAAA record for {found.cnames[-1] if found.cnames else host}"
-                      f" in its zone, or fix the conditional forwarder that {resolver} uses for "
-                      "that zone; the name may also be misspelt in the inventory"),
-                **common)
+                hint=(
+                    f"create the A/AAAA record for {found.cnames[-1] if found.cnames else host}"
+                    f" in its zone, or fix the conditional forwarder that {resolver} uses for "
+                    "that zone; the name may also be misspelt in the inventory"
+                ),
+                **common,
+            )
         if found.outcome in ("servfail", "refused", "rcode", "bad-response", "loop"):
             hint = {
                 "servfail": f"{resolver} could not answer for {host}: check that the zone loads on "
-                            "its authoritative server (named-checkzone) and that the resolver's "
-                            "forwarders/upstreams are reachable",
+                "its authoritative server (named-checkzone) and that the resolver's "
+                "forwarders/upstreams are reachable",
                 "refused": f"{resolver} refuses to answer for {host}: it is not authoritative for "
-                           "the zone and does not recurse for us; add a conditional forwarder or "
-                           "allow recursion for the sweep's and the site's clients",
+                "the zone and does not recurse for us; add a conditional forwarder or "
+                "allow recursion for the sweep's and the site's clients",
             }.get(found.outcome, f"{resolver} gave an unusable answer for {host}")
             return probe.result(
-                Status.ERROR, f"could not resolve {host} {where}: {found.describe()}",
-                observed=found.describe(), root_cause=f"dns|{host.lower()}|{found.outcome}",
-                owner=site_owner or owner, hint=hint, **common)
+                Status.ERROR,
+                f"could not resolve {host} {where}: {found.describe()}",
+                observed=found.describe(),
+                root_cause=f"dns|{host.lower()}|{found.outcome}",
+                owner=site_owner or owner,
+                hint=hint,
+                **common,
+            )
         if found.outcome == "vantage":
             return probe.result(
-                Status.ERROR, f"could not ask {resolver} about {host} from {probe.vantage}: "
-                f"{found.detail}", observed=found.describe(),
-                root_cause=f"vantage|{probe.vantage}", owner=site_owner,
-                hint="check the vantage point (jump host address, known_hosts, key)", **common)
+                Status.ERROR,
+                f"could not ask {resolver} about {host} from {probe.vantage}: {found.detail}",
+                observed=found.describe(),
+                root_cause=f"vantage|{probe.vantage}",
+                owner=site_owner,
+                hint="check the vantage point (jump host address, known_hosts, key)",
+                **common,
+            )
         return probe.result(
-            Status.ERROR, f"could not resolve {host} {where}: {found.describe()}",
+            Status.ERROR,
+            f"could not resolve {host} {where}: {found.describe()}",
             observed=found.describe(),
             root_cause=f"dns-resolver|{resolver}|{found.outcome}|{probe.vantage}",
             owner=site_owner,
             hint=f"the resolver {resolver} does not answer from {probe.vantage}: check that it "
-                 "runs and that a firewall lets DNS (udp and tcp 53) through",
-            **common)
+            "runs and that a firewall lets DNS (udp and tcp 53) through",
+            **common,
+        )
 
     @staticmethod
     def _site_owner(ctx: RunContext, sites: Sequence[str]) -> str:

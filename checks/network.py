@@ -59,8 +59,9 @@ MAX_WORKERS = 32
 class Tcp(Strict):
     """The network family's block on an application or a network resource."""
 
-    port: Port | None = Field(None, description="TCP port to test instead of the URL's / "
-                                                "resource's")
+    port: Port | None = Field(
+        None, description="TCP port to test instead of the URL's / resource's"
+    )
     timeout: float | None = Field(None, gt=0, le=300, description="Connect timeout (seconds)")
 
 
@@ -80,14 +81,21 @@ def _objects(inventory: Inventory) -> Iterator[tuple[str, str, ServiceObject, st
         yield "applications", app_id, app, app.host, (tcp.port if tcp and tcp.port else app.port)
     for res_id, res in sorted(inventory.network_resources.items()):
         tcp = block(res, "tcp", Tcp)
-        yield "network_resources", res_id, res, res.host, (tcp.port if tcp and tcp.port
-                                                           else res.port)
+        yield (
+            "network_resources",
+            res_id,
+            res,
+            res.host,
+            (tcp.port if tcp and tcp.port else res.port),
+        )
 
 
 class NetworkFamily(CheckFamily[Connect]):
     name = "network"
-    description = ("Network resources and applications accept TCP connections from each "
-                   "site whose staff need them")
+    description = (
+        "Network resources and applications accept TCP connections from each "
+        "site whose staff need them"
+    )
     blocks: ClassVar[dict[tuple[str, str], type[BaseModel]]] = {
         ("applications", "tcp"): Tcp,
         ("network_resources", "tcp"): Tcp,
@@ -95,12 +103,18 @@ class NetworkFamily(CheckFamily[Connect]):
     checks: ClassVar[Sequence[CheckSpec]] = (
         CheckSpec(CHECK, "the host:port accepts a connection from each site that needs it"),
     )
-    verifies: ClassVar[frozenset[NeedKind]] = frozenset({NeedKind.APPLICATION,
-                                                         NeedKind.NETWORK_RESOURCE})
+    verifies: ClassVar[frozenset[NeedKind]] = frozenset(
+        {NeedKind.APPLICATION, NeedKind.NETWORK_RESOURCE}
+    )
     reads: ClassVar[Sequence[str]] = (
-        "applications.*.url", "applications.*.tcp", "network_resources.*.host",
-        "network_resources.*.port", "network_resources.*.tcp", "sites.*.resolvers",
-        "sites.*.vantage_points", "programme.resolvers",
+        "applications.*.url",
+        "applications.*.tcp",
+        "network_resources.*.host",
+        "network_resources.*.port",
+        "network_resources.*.tcp",
+        "sites.*.resolvers",
+        "sites.*.vantage_points",
+        "programme.resolvers",
     )
     default_timeout = 5.0
 
@@ -131,9 +145,14 @@ class NetworkFamily(CheckFamily[Connect]):
                 routes["local"] = (programme, set())
             for vantage, (resolvers, sites) in sorted(routes.items()):
                 yield Probe(
-                    self.name, CHECK, subject, f"{host}:{port}",
+                    self.name,
+                    CHECK,
+                    subject,
+                    f"{host}:{port}",
                     Connect(host, port, tuple(resolvers), obj.owner, tuple(sorted(sites))),
-                    vantage=vantage, server=f"{host}:{port}", batch=f"network@{vantage}",
+                    vantage=vantage,
+                    server=f"{host}:{port}",
+                    batch=f"network@{vantage}",
                     sites=tuple(sorted(sites)),
                     timeout=(tcp.timeout if tcp and tcp.timeout else self.default_timeout),
                     summary=f"TCP connect to {host}:{port} from {vantage}",
@@ -142,8 +161,9 @@ class NetworkFamily(CheckFamily[Connect]):
     def run(self, probes: Sequence[Probe[Connect]], ctx: RunContext) -> Iterator[Result]:
         if not probes:
             return
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(probes)),
-                                thread_name_prefix="network") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(MAX_WORKERS, len(probes)), thread_name_prefix="network"
+        ) as pool:
             futures = [pool.submit(self._probe, probe, ctx) for probe in probes]
             for future in futures:
                 yield future.result()
@@ -155,11 +175,14 @@ class NetworkFamily(CheckFamily[Connect]):
             return self._check(probe, ctx, started)
         except Exception as exc:  # one broken probe must not take its batch down
             return probe.result(
-                Status.ERROR, f"the TCP check of {probe.target} from {probe.vantage} failed "
+                Status.ERROR,
+                f"the TCP check of {probe.target} from {probe.vantage} failed "
                 f"unexpectedly: {type(exc).__name__}: {exc}",
-                impact=self._impact(probe), root_cause=f"crash|{self.name}",
+                impact=self._impact(probe),
+                root_cause=f"crash|{self.name}",
                 hint="a defect or an environment problem; report the message",
-                duration_ms=(time.perf_counter() - started) * 1000)
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
 
     @staticmethod
     def _impact(probe: Probe[Connect]) -> str:
@@ -169,15 +192,25 @@ class NetworkFamily(CheckFamily[Connect]):
         params = probe.params
         host, port, owner = params.host, params.port, params.owner
         resolvers = list(params.resolvers)
-        common: dict[str, Any] = {"impact": self._impact(probe),
-                                  "expected": "the connection is accepted"}
-        details: dict[str, Any] = {"host": host, "port": port, "resolvers": resolvers,
-                                   "sites": list(params.asking)}
+        common: dict[str, Any] = {
+            "impact": self._impact(probe),
+            "expected": "the connection is accepted",
+        }
+        details: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "resolvers": resolvers,
+            "sites": list(params.asking),
+        }
 
         def done(status: Status, summary: str, **fields: Any) -> Result:
-            return probe.result(status, summary, details=details,
-                                duration_ms=(time.perf_counter() - started) * 1000,
-                                **{**common, **fields})
+            return probe.result(
+                status,
+                summary,
+                details=details,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                **{**common, **fields},
+            )
 
         # 1. Addresses (as the site finds them).
         if dns.is_ip(host):
@@ -201,10 +234,13 @@ class NetworkFamily(CheckFamily[Connect]):
                 else:
                     cause = f"dns-resolver|{last.resolver}|{last.outcome}|{probe.vantage}"
                 return done(
-                    Status.ERROR, f"could not test {host}:{port} from {probe.vantage}: the name "
+                    Status.ERROR,
+                    f"could not test {host}:{port} from {probe.vantage}: the name "
                     f"does not resolve via {last.resolver}: {last.describe()}",
-                    observed=f"resolution: {last.describe()}", root_cause=cause,
-                    hint="see the dns.resolves result for this name; fix DNS first")
+                    observed=f"resolution: {last.describe()}",
+                    root_cause=cause,
+                    hint="see the dns.resolves result for this name; fix DNS first",
+                )
             addresses = list(last.addresses)
         details["addresses"] = addresses
 
@@ -212,10 +248,13 @@ class NetworkFamily(CheckFamily[Connect]):
         try:
             vantage = ctx.vantage(probe.vantage)
         except Exception as exc:
-            return done(Status.ERROR, f"could not test {host}:{port}: vantage point "
-                        f"{probe.vantage} is unusable: {exc}", observed=str(exc),
-                        root_cause=f"vantage|{probe.vantage}",
-                        hint="check the vantage point definition in the inventory")
+            return done(
+                Status.ERROR,
+                f"could not test {host}:{port}: vantage point {probe.vantage} is unusable: {exc}",
+                observed=str(exc),
+                root_cause=f"vantage|{probe.vantage}",
+                hint="check the vantage point definition in the inventory",
+            )
 
         # 3. Connect to each address until one accepts.
         attempts: list[tuple[str, str, str]] = []  # (address, outcome, detail)
@@ -224,23 +263,28 @@ class NetworkFamily(CheckFamily[Connect]):
                 try:
                     sock = vantage.connect(address, port, probe.timeout)
                 except VantageError as exc:
-                    return done(Status.ERROR, f"could not test {host}:{port}: {exc}",
-                                observed=str(exc), root_cause=f"vantage|{probe.vantage}",
-                                hint="check the jump host: address, known_hosts, key, "
-                                     "AllowTcpForwarding")
+                    return done(
+                        Status.ERROR,
+                        f"could not test {host}:{port}: {exc}",
+                        observed=str(exc),
+                        root_cause=f"vantage|{probe.vantage}",
+                        hint="check the jump host: address, known_hosts, key, AllowTcpForwarding",
+                    )
                 except ConnectionRefusedError as exc:
                     attempts.append((address, "refused", str(exc) or "connection refused"))
                     continue
                 except TimeoutError:
-                    attempts.append((address, "no-answer",
-                                     f"no answer within {probe.timeout:g}s"))
+                    attempts.append((address, "no-answer", f"no answer within {probe.timeout:g}s"))
                     continue
                 except socket.gaierror as exc:  # the jump host could not resolve the name
                     attempts.append((address, "unresolved", exc.strerror or str(exc)))
                     continue
                 except OSError as exc:
-                    kind = "unreachable" if exc.errno in (
-                        errno.EHOSTUNREACH, errno.ENETUNREACH) else "error"
+                    kind = (
+                        "unreachable"
+                        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
+                        else "error"
+                    )
                     attempts.append((address, kind, exc.strerror or str(exc)))
                     continue
                 with contextlib.suppress(Exception):
@@ -248,41 +292,63 @@ class NetworkFamily(CheckFamily[Connect]):
                 attempts.append((address, "accepted", ""))
                 break
         details["attempts"] = [{"address": a, "outcome": o, "detail": d} for a, o, d in attempts]
-        observed = "; ".join(f"{a}: {o}" + (f" ({d})" if d and o != "no-answer" else "")
-                             for a, o, d in attempts)
+        observed = "; ".join(
+            f"{a}: {o}" + (f" ({d})" if d and o != "no-answer" else "") for a, o, d in attempts
+        )
         outcomes = {o for _, o, _ in attempts}
         if "accepted" in outcomes:
-            return done(Status.PASS, f"{host}:{port} accepts connections from {probe.vantage}",
-                        observed=observed)
+            return done(
+                Status.PASS,
+                f"{host}:{port} accepts connections from {probe.vantage}",
+                observed=observed,
+            )
         where = f"from {probe.vantage}"
         if "refused" in outcomes:
-            return done(Status.FAIL, f"{host}:{port} refuses connections {where} (port closed)",
-                        observed=observed, root_cause=f"tcp|{host.lower()}:{port}|refused",
-                        owner=owner,
-                        hint=f"start the service on port {port} of {host}, or fix a firewall "
-                             "rule that rejects it")
+            return done(
+                Status.FAIL,
+                f"{host}:{port} refuses connections {where} (port closed)",
+                observed=observed,
+                root_cause=f"tcp|{host.lower()}:{port}|refused",
+                owner=owner,
+                hint=f"start the service on port {port} of {host}, or fix a firewall "
+                "rule that rejects it",
+            )
         if "no-answer" in outcomes:
-            return done(Status.FAIL, f"{host}:{port} does not answer {where} "
-                        f"within {probe.timeout:g}s",
-                        observed=observed, root_cause=f"tcp|{host.lower()}:{port}|no-answer",
-                        owner=owner,
-                        hint=f"a firewall probably drops traffic from {where[5:]} to {host}:{port};"
-                             " open the flow (and check the return path: one-way blocks are "
-                             "common), or check that the host is up")
+            return done(
+                Status.FAIL,
+                f"{host}:{port} does not answer {where} within {probe.timeout:g}s",
+                observed=observed,
+                root_cause=f"tcp|{host.lower()}:{port}|no-answer",
+                owner=owner,
+                hint=f"a firewall probably drops traffic from {where[5:]} to {host}:{port};"
+                " open the flow (and check the return path: one-way blocks are "
+                "common), or check that the host is up",
+            )
         if "unresolved" in outcomes:
-            return done(Status.ERROR, f"{where[5:]} cannot resolve {host}, so {host}:{port} "
-                        "could not be tested", observed=observed,
-                        root_cause=f"dns|{host.lower()}|via-{probe.vantage}",
-                        hint=f"check that {host} resolves at {where[5:]} (its resolvers, "
-                             "conditional forwarders for the other organisation's domain)")
+            return done(
+                Status.ERROR,
+                f"{where[5:]} cannot resolve {host}, so {host}:{port} could not be tested",
+                observed=observed,
+                root_cause=f"dns|{host.lower()}|via-{probe.vantage}",
+                hint=f"check that {host} resolves at {where[5:]} (its resolvers, "
+                "conditional forwarders for the other organisation's domain)",
+            )
         if "unreachable" in outcomes:
-            return done(Status.FAIL, f"{host}:{port} is unreachable {where} (no route)",
-                        observed=observed, root_cause=f"tcp|{host.lower()}:{port}|unreachable",
-                        owner=owner,
-                        hint="add the route between the site and the resource's network")
-        return done(Status.ERROR, f"could not test {host}:{port} {where}: {observed}",
-                    observed=observed, root_cause=f"tcp|{host.lower()}:{port}|error",
-                    hint="see the observed error")
+            return done(
+                Status.FAIL,
+                f"{host}:{port} is unreachable {where} (no route)",
+                observed=observed,
+                root_cause=f"tcp|{host.lower()}:{port}|unreachable",
+                owner=owner,
+                hint="add the route between the site and the resource's network",
+            )
+        return done(
+            Status.ERROR,
+            f"could not test {host}:{port} {where}: {observed}",
+            observed=observed,
+            root_cause=f"tcp|{host.lower()}:{port}|error",
+            hint="see the observed error",
+        )
 
 
 family = NetworkFamily()

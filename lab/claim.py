@@ -65,8 +65,9 @@ def claim(state: Path, slot: int | None = None, *, root: Path = ROOT) -> int:
             if held.state == str(state) and held.slot != slot:
                 _path(root, held.slot).unlink(missing_ok=True)
         number = _pick(root, state, slot)
-        _path(root, number).write_text(json.dumps(asdict(Claim(number, str(state),
-                                                              os.getpid()))) + "\n")
+        _path(root, number).write_text(
+            json.dumps(asdict(Claim(number, str(state), os.getpid()))) + "\n"
+        )
         if slot is None:
             (root / "last").write_text(f"{number}\n")
     return number
@@ -107,33 +108,43 @@ def _pick(root: Path, state: Path, slot: int | None) -> int:
     if slot is not None:
         why = _taken(root, state, Slot(slot), routes)
         if why:
-            raise SlotInUse(f"slot {slot} is in use {why}; choose another with --slot N "
-                            f"or --slot auto")
+            raise SlotInUse(
+                f"slot {slot} is in use {why}; choose another with --slot N or --slot auto"
+            )
         return slot
     last = _last(root)
     for number in sorted(AUTO, key=lambda n: (n <= last, n)):
         if not _taken(root, state, Slot(number), routes):
             return number
-    raise SlotInUse(f"no free slot in {AUTO.start}..{AUTO.stop - 1}: every one is held by "
-                    f"a live lab or routed on this machine (see {root})")
+    raise SlotInUse(
+        f"no free slot in {AUTO.start}..{AUTO.stop - 1}: every one is held by "
+        f"a live lab or routed on this machine (see {root})"
+    )
 
 
 def _taken(root: Path, state: Path, slot: Slot, routes: list[dict[str, str]]) -> str:
     """Why ``slot`` cannot go to ``state`` ('' when it can)."""
     held = _read(root, slot.number)
     if held is not None and held.state != str(state) and held.live():
-        return (f"by the lab in {held.state} (claimed by pid {held.pid}; "
-                f"`readiness lab down --state {held.state}` frees it)")
+        return (
+            f"by the lab in {held.state} (claimed by pid {held.pid}; "
+            f"`readiness lab down --state {held.state}` frees it)"
+        )
     lab_range = ipaddress.ip_network(slot.site_range)
     for route in routes:
         dst = route.get("dst", "")
-        if dst == "default" or route.get("protocol") == ROUTE_PROTO \
-                or route.get("dev") == slot.host_if:
+        if (
+            dst == "default"
+            or route.get("protocol") == ROUTE_PROTO
+            or route.get("dev") == slot.host_if
+        ):
             continue
         if ipaddress.ip_network(dst, strict=False).overlaps(lab_range):
             via = f" dev {route['dev']}" if route.get("dev") else ""
-            return f"on this machine: {route.get('type', '')} route {dst}{via} covers " \
-                   f"{slot.site_range} and no lab of slot {slot.number} made it"
+            return (
+                f"on this machine: {route.get('type', '')} route {dst}{via} covers "
+                f"{slot.site_range} and no lab of slot {slot.number} made it"
+            )
     return ""
 
 

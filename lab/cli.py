@@ -40,7 +40,8 @@ def _slot(value: str) -> int | None:
         return Slot(int(value)).number
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be 'auto' or a number between {LOWEST} and {HIGHEST}") from None
+            f"must be 'auto' or a number between {LOWEST} and {HIGHEST}"
+        ) from None
 
 
 def _fixed_slot(value: str) -> int:
@@ -53,28 +54,49 @@ def _fixed_slot(value: str) -> int:
 def parser(prog: str = "lab") -> argparse.ArgumentParser:
     from .up import COMPONENTS
 
-    p = argparse.ArgumentParser(prog=prog, description="The lab: an estate of real servers "
-                                "for two merging organisations, with seeded Day-1 faults.")
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="The lab: an estate of real servers "
+        "for two merging organisations, with seeded Day-1 faults.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     state_help = "state folder (default: .lab in the current directory)"
-    u = sub.add_parser("up", help="start the lab and write its inventory, secrets and "
-                       "ground truth into the state folder")
-    u.add_argument("--staff", type=_staff, default=DEFAULT_STAFF,
-                   help=f"staff per organisation ({MIN_STAFF}..{MAX_STAFF}, "
-                   f"default {DEFAULT_STAFF})")
-    u.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the estate "
-                   f"and its faults (default {DEFAULT_SEED})")
+    u = sub.add_parser(
+        "up",
+        help="start the lab and write its inventory, secrets and "
+        "ground truth into the state folder",
+    )
+    u.add_argument(
+        "--staff",
+        type=_staff,
+        default=DEFAULT_STAFF,
+        help=f"staff per organisation ({MIN_STAFF}..{MAX_STAFF}, default {DEFAULT_STAFF})",
+    )
+    u.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the estate and its faults (default {DEFAULT_SEED})",
+    )
     u.add_argument("--state", type=Path, default=Path(".lab"), help=state_help)
-    u.add_argument("--slot", type=_slot, default=DEFAULT,
-                   help=f"the lab's addresses: 127.N.x.x and 10.N.x.x, namespaces rlN-* "
-                   f"(default {DEFAULT}: rl-*); 'auto' takes a free one, recorded in the "
-                   "state folder for `down` and `status`")
+    u.add_argument(
+        "--slot",
+        type=_slot,
+        default=DEFAULT,
+        help=f"the lab's addresses: 127.N.x.x and 10.N.x.x, namespaces rlN-* "
+        f"(default {DEFAULT}: rl-*); 'auto' takes a free one, recorded in the "
+        "state folder for `down` and `status`",
+    )
     u.add_argument("--no-samba", action="store_true", help="skip the Samba AD DC")
     u.add_argument("--no-faults", action="store_true", help="inject no faults")
-    u.add_argument("--loopback", action="store_true",
-                   help="use the loopback fallback even where network namespaces work")
-    u.add_argument("--only", default=None,
-                   help=f"comma-separated components to start ({','.join(COMPONENTS)})")
+    u.add_argument(
+        "--loopback",
+        action="store_true",
+        help="use the loopback fallback even where network namespaces work",
+    )
+    u.add_argument(
+        "--only", default=None, help=f"comma-separated components to start ({','.join(COMPONENTS)})"
+    )
     d = sub.add_parser("down", help="stop everything the lab started (by PID)")
     d.add_argument("--state", type=Path, default=Path(".lab"), help=state_help)
     s = sub.add_parser("status", help="what runs where")
@@ -83,11 +105,19 @@ def parser(prog: str = "lab") -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True, help="folder to write the inventory to")
     r.add_argument("--staff", type=_staff, default=DEFAULT_STAFF)
     r.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    r.add_argument("--slot", type=_fixed_slot, default=DEFAULT,
-                   help=f"the slot whose addresses to write (default {DEFAULT})")
-    r.add_argument("--state", type=Path, default=Path(".lab"),
-                   help="the state folder of the lab it describes (default .lab); "
-                   "only its name is written (../../NAME/ca/ca.pem)")
+    r.add_argument(
+        "--slot",
+        type=_fixed_slot,
+        default=DEFAULT,
+        help=f"the slot whose addresses to write (default {DEFAULT})",
+    )
+    r.add_argument(
+        "--state",
+        type=Path,
+        default=Path(".lab"),
+        help="the state folder of the lab it describes (default .lab); "
+        "only its name is written (../../NAME/ca/ca.pem)",
+    )
     return p
 
 
@@ -103,16 +133,24 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
             only = None
             if args.only:
                 only = frozenset(c.strip() for c in args.only.split(",") if c.strip())
-            opts = lab.UpOptions(staff=args.staff, seed=args.seed, state=args.state,
-                                 samba=not args.no_samba, only=only,
-                                 faults=not args.no_faults, force_loopback=args.loopback,
-                                 slot=args.slot)
+            opts = lab.UpOptions(
+                staff=args.staff,
+                seed=args.seed,
+                state=args.state,
+                samba=not args.no_samba,
+                only=only,
+                faults=not args.no_faults,
+                force_loopback=args.loopback,
+                slot=args.slot,
+            )
             report = lab.up(opts, say)
             if not report.ok:
                 failed = ", ".join(c.name for c in report.components if c.status == "failed")
-                print(f"lab up: {failed} failed to start (see above; logs in "
-                      f"{report.state / 'logs'}). `lab down` stops what did start.",
-                      file=sys.stderr)
+                print(
+                    f"lab up: {failed} failed to start (see above; logs in "
+                    f"{report.state / 'logs'}). `lab down` stops what did start.",
+                    file=sys.stderr,
+                )
                 return 1
             return 0
         if args.command == "down":
@@ -124,19 +162,23 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
                 print(f"lab status: nothing running from {args.state.resolve()}")
                 return 0
             slot = lab.slot_of(args.state)
-            print(f"slot   {slot.number}: {slot.loopback_range} on the host, "
-                  f"{slot.site_range} for the sites, namespaces {slot.prefix}-*")
+            print(
+                f"slot   {slot.number}: {slot.loopback_range} on the host, "
+                f"{slot.site_range} for the sites, namespaces {slot.prefix}-*"
+            )
             for c in lab.components(args.state):
                 detail = (c.where or c.error).splitlines()[:1]
                 print(f"{c.name:<6} {c.status:<7} {''.join(detail)}")
             print()
             for name, pid, running, component in rows:
-                print(f"  {component:<6} {name:<24} pid {pid:<8} "
-                      f"{'running' if running else 'GONE'}")
+                print(
+                    f"  {component:<6} {name:<24} pid {pid:<8} {'running' if running else 'GONE'}"
+                )
             return 0 if all(r[2] for r in rows) else 1
         if args.command == "render":
-            written = lab.render(args.out, args.staff, args.seed, state=args.state,
-                                 slot=Slot(args.slot))
+            written = lab.render(
+                args.out, args.staff, args.seed, state=args.state, slot=Slot(args.slot)
+            )
             print(f"lab render: {len(written)} files in {args.out}")
             return 0
     except ValueError as exc:

@@ -62,17 +62,22 @@ def _dkim_public(directory: Path) -> str:
     else:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         key_path.touch(mode=0o600)
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return base64.b64encode(der).decode()
 
 
 def _txt(value: str) -> str:
     """A TXT value in quoted chunks of at most 255 characters."""
-    chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [""]
+    chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
     return " ".join(f'"{c}"' for c in chunks)
 
 
@@ -82,8 +87,14 @@ def _relative(name: str, domain: str) -> str:
     return name[: -len(domain) - 1]
 
 
-def zone_text(domain: str, estate: Estate, faults: FaultPlan, hosts: Mapping[str, str],
-              dkim_public: str, sip_tls: bool = True) -> str:
+def zone_text(
+    domain: str,
+    estate: Estate,
+    faults: FaultPlan,
+    hosts: Mapping[str, str],
+    dkim_public: str,
+    sip_tls: bool = True,
+) -> str:
     """The zone file of ``domain`` (pure); ``_sips._tcp`` only when SIP over TLS runs."""
     broken_dmarc = {f.subject.removeprefix("domains:") for f in faults.of_kind(DMARC_MISSING)}
     broken_spf = {f.subject.removeprefix("domains:") for f in faults.of_kind(SPF_MISSING_SHARED)}
@@ -142,8 +153,13 @@ def zone_text(domain: str, estate: Estate, faults: FaultPlan, hosts: Mapping[str
     return "\n".join(lines) + "\n"
 
 
-def _conf(directory: Path, listen: Sequence[str], zones: Mapping[str, Path],
-          site_zones: Mapping[str, Path] | None = None, site_listen: str = "") -> str:
+def _conf(
+    directory: Path,
+    listen: Sequence[str],
+    zones: Mapping[str, Path],
+    site_zones: Mapping[str, Path] | None = None,
+    site_listen: str = "",
+) -> str:
     addresses = " ".join(f"{a};" for a in listen)
     out = [
         "options {",
@@ -179,11 +195,17 @@ def _conf(directory: Path, listen: Sequence[str], zones: Mapping[str, Path],
     return "\n".join(out) + "\n"
 
 
-def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
-           hosts: Mapping[str, str] | None = None,
-           listen: Sequence[str] = (),
-           site_hosts: Mapping[str, str] | None = None,
-           site_listen: str = "", sip_tls: bool = True) -> tuple[Path, dict[str, Path]]:
+def render(
+    estate: Estate,
+    faults: FaultPlan,
+    state_dir: Path,
+    *,
+    hosts: Mapping[str, str] | None = None,
+    listen: Sequence[str] = (),
+    site_hosts: Mapping[str, str] | None = None,
+    site_listen: str = "",
+    sip_tls: bool = True,
+) -> tuple[Path, dict[str, Path]]:
     """Write ``<state>/dns/named.conf`` and the zones, and check them with BIND's tools.
 
     named listens on ``listen`` (default: the estate's DNS address). With
@@ -199,8 +221,9 @@ def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
         zones: dict[str, Path] = {}
         for domain in (SHARED_DOMAIN, *(o.domain for o in estate.organisations)):
             path = directory / f"{domain}{suffix}.zone"
-            path.write_text(zone_text(domain, estate, faults, addresses, dkim, sip_tls),
-                            encoding="utf-8")
+            path.write_text(
+                zone_text(domain, estate, faults, addresses, dkim, sip_tls), encoding="utf-8"
+            )
             run(["named-checkzone", "-q", domain, str(path)])
             zones[domain] = path
         return zones
@@ -208,9 +231,10 @@ def render(estate: Estate, faults: FaultPlan, state_dir: Path, *,
     zones = write_zones("", hosts)
     site_zones = write_zones(".sites", site_hosts) if site_hosts and site_listen else None
     conf = directory / "named.conf"
-    conf.write_text(_conf(directory, listen or (estate.slot.dns,), zones, site_zones,
-                          site_listen),
-                    encoding="utf-8")
+    conf.write_text(
+        _conf(directory, listen or (estate.slot.dns,), zones, site_zones, site_listen),
+        encoding="utf-8",
+    )
     run(["named-checkconf", "-z", str(conf)])
     return conf, zones
 
@@ -224,10 +248,17 @@ def _added_file(state_dir: Path) -> Path:
     return state_dir / "dns" / "added-addresses.json"
 
 
-def start(estate: Estate, faults: FaultPlan, sup: Supervisor, state_dir: Path, *,
-          hosts: Mapping[str, str] | None = None,
-          site_hosts: Mapping[str, str] | None = None,
-          site_listen: str = "", sip_tls: bool = True) -> DnsInfo:
+def start(
+    estate: Estate,
+    faults: FaultPlan,
+    sup: Supervisor,
+    state_dir: Path,
+    *,
+    hosts: Mapping[str, str] | None = None,
+    site_hosts: Mapping[str, str] | None = None,
+    site_listen: str = "",
+    sip_tls: bool = True,
+) -> DnsInfo:
     """Render, check and start named; returns once it answers on the slot's 127.N.0.53:53.
 
     ``site_listen`` (10.N.0.1 when the namespaces exist) is listened on too and
@@ -236,8 +267,16 @@ def start(estate: Estate, faults: FaultPlan, sup: Supervisor, state_dir: Path, *
     sup.stop(NAME)
     dns_ip = estate.slot.dns
     listen = (dns_ip, site_listen) if site_listen else (dns_ip,)
-    conf, zones = render(estate, faults, state_dir, hosts=hosts, listen=listen,
-                         site_hosts=site_hosts, site_listen=site_listen, sip_tls=sip_tls)
+    conf, zones = render(
+        estate,
+        faults,
+        state_dir,
+        hosts=hosts,
+        listen=listen,
+        site_hosts=site_hosts,
+        site_listen=site_listen,
+        sip_tls=sip_tls,
+    )
     added: list[str] = []
     if not _has_address(dns_ip):
         run(["ip", "addr", "add", f"{dns_ip}/32", "dev", "lo"])
@@ -245,10 +284,13 @@ def start(estate: Estate, faults: FaultPlan, sup: Supervisor, state_dir: Path, *
     _added_file(state_dir).write_text(json.dumps(added))
     missing = [a for a in listen if not _has_address(a)]
     if missing:
-        raise LabError(f"named cannot listen on {', '.join(missing)}: no such local address "
-                       "(are the site namespaces up?)")
-    managed = sup.start(NAME, ["named", "-4", "-f", "-c", str(conf)],
-                        ready=tcp_ready(dns_ip, 53), ready_timeout=30)
+        raise LabError(
+            f"named cannot listen on {', '.join(missing)}: no such local address "
+            "(are the site namespaces up?)"
+        )
+    managed = sup.start(
+        NAME, ["named", "-4", "-f", "-c", str(conf)], ready=tcp_ready(dns_ip, 53), ready_timeout=30
+    )
     return DnsInfo(managed.pid, listen, conf, zones)
 
 

@@ -307,26 +307,146 @@ class Estate:
 # --------------------------------------------------------------------------- names
 
 _GIVEN = (
-    "Aoife", "Siobhán", "Zoë", "José", "Łukasz", "Chloé", "Søren", "Noémie", "Björn",
-    "Oliver", "Amelia", "Mohammed", "Priya", "Olivia", "Jack", "Isla", "Harry", "Emily",
-    "George", "Sophie", "Noah", "Grace", "Leo", "Ava", "Oscar", "Freya", "Arthur", "Ella",
-    "Thomas", "Ruby", "James", "Mia", "William", "Lily", "Henry", "Chloe", "Jacob", "Daisy",
-    "Kwame", "Aisha", "Wei", "Mei", "Ravi", "Anjali", "Tomasz", "Agnieszka", "Dariusz",
-    "Fatima", "Yusuf", "Hannah", "Samuel", "Ngozi", "Chidi", "Eilidh", "Rhys", "Seren",
-    "John", "Sarah", "David", "Emma", "Michael", "Laura", "Paul", "Rachel", "Peter", "Helen",
+    "Aoife",
+    "Siobhán",
+    "Zoë",
+    "José",
+    "Łukasz",
+    "Chloé",
+    "Søren",
+    "Noémie",
+    "Björn",
+    "Oliver",
+    "Amelia",
+    "Mohammed",
+    "Priya",
+    "Olivia",
+    "Jack",
+    "Isla",
+    "Harry",
+    "Emily",
+    "George",
+    "Sophie",
+    "Noah",
+    "Grace",
+    "Leo",
+    "Ava",
+    "Oscar",
+    "Freya",
+    "Arthur",
+    "Ella",
+    "Thomas",
+    "Ruby",
+    "James",
+    "Mia",
+    "William",
+    "Lily",
+    "Henry",
+    "Chloe",
+    "Jacob",
+    "Daisy",
+    "Kwame",
+    "Aisha",
+    "Wei",
+    "Mei",
+    "Ravi",
+    "Anjali",
+    "Tomasz",
+    "Agnieszka",
+    "Dariusz",
+    "Fatima",
+    "Yusuf",
+    "Hannah",
+    "Samuel",
+    "Ngozi",
+    "Chidi",
+    "Eilidh",
+    "Rhys",
+    "Seren",
+    "John",
+    "Sarah",
+    "David",
+    "Emma",
+    "Michael",
+    "Laura",
+    "Paul",
+    "Rachel",
+    "Peter",
+    "Helen",
 )
 _SURNAMES = (
-    "Ní Bhriain", "O'Brien", "Müller", "Nguyễn", "Kowalska", "Wiśniewski", "Ødegård",
-    "García", "Ó Súilleabháin", "Smith", "Jones", "Williams", "Taylor", "Brown", "Davies",
-    "Evans", "Wilson", "Thomas", "Johnson", "Roberts", "Robinson", "Thompson", "Wright",
-    "Walker", "White", "Edwards", "Hughes", "Green", "Hall", "Lewis", "Harris", "Clarke",
-    "Patel", "Jackson", "Wood", "Turner", "Martin", "Cooper", "Hill", "Ward", "Morris",
-    "Moore", "Clark", "Lee", "King", "Baker", "Harrison", "Morgan", "Allen", "James",
-    "Scott", "Phillips", "Watson", "Davis", "Parker", "Price", "Bennett", "Young", "Khan",
-    "Ahmed", "Singh", "Okafor", "Mensah", "Chen", "Wang", "Kaur", "Begum", "Novak",
+    "Ní Bhriain",
+    "O'Brien",
+    "Müller",
+    "Nguyễn",
+    "Kowalska",
+    "Wiśniewski",
+    "Ødegård",
+    "García",
+    "Ó Súilleabháin",
+    "Smith",
+    "Jones",
+    "Williams",
+    "Taylor",
+    "Brown",
+    "Davies",
+    "Evans",
+    "Wilson",
+    "Thomas",
+    "Johnson",
+    "Roberts",
+    "Robinson",
+    "Thompson",
+    "Wright",
+    "Walker",
+    "White",
+    "Edwards",
+    "Hughes",
+    "Green",
+    "Hall",
+    "Lewis",
+    "Harris",
+    "Clarke",
+    "Patel",
+    "Jackson",
+    "Wood",
+    "Turner",
+    "Martin",
+    "Cooper",
+    "Hill",
+    "Ward",
+    "Morris",
+    "Moore",
+    "Clark",
+    "Lee",
+    "King",
+    "Baker",
+    "Harrison",
+    "Morgan",
+    "Allen",
+    "James",
+    "Scott",
+    "Phillips",
+    "Watson",
+    "Davis",
+    "Parker",
+    "Price",
+    "Bennett",
+    "Young",
+    "Khan",
+    "Ahmed",
+    "Singh",
+    "Okafor",
+    "Mensah",
+    "Chen",
+    "Wang",
+    "Kaur",
+    "Begum",
+    "Novak",
 )
-_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "ß": "ss",
-                       "æ": "ae", "Æ": "AE", "œ": "oe"})
+_FOLD = str.maketrans(
+    {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe"}
+)
 
 
 def ascii_fold(text: str) -> str:
@@ -337,25 +457,62 @@ def ascii_fold(text: str) -> str:
 
 # --------------------------------------------------------------------------- the plan
 
+
 def _organisations(slot: Slot) -> tuple[Organisation, ...]:
     return (
-        Organisation("north", "Northvale Borough Council", "northvale.test", "N",
-                     "dc=northvale,dc=test", slot.host(1, 10), 20000, "Northvale IT",
-                     "Northvale identity team", slot.host(5, 31), slot.host(6, 11)),
-        Organisation("south", "Southmere District Council", "southmere.test", "S",
-                     "dc=southmere,dc=test", slot.host(2, 10), 60000, "Southmere IT",
-                     "Southmere identity team", slot.host(5, 32), slot.host(6, 12)),
+        Organisation(
+            "north",
+            "Northvale Borough Council",
+            "northvale.test",
+            "N",
+            "dc=northvale,dc=test",
+            slot.host(1, 10),
+            20000,
+            "Northvale IT",
+            "Northvale identity team",
+            slot.host(5, 31),
+            slot.host(6, 11),
+        ),
+        Organisation(
+            "south",
+            "Southmere District Council",
+            "southmere.test",
+            "S",
+            "dc=southmere,dc=test",
+            slot.host(2, 10),
+            60000,
+            "Southmere IT",
+            "Southmere identity team",
+            slot.host(5, 32),
+            slot.host(6, 12),
+        ),
     )
 
 
 def _sites(slot: Slot) -> tuple[Site, ...]:
     return (
-        Site("north-hq", "north", "Northvale Town Hall", slot.site_ns("north-hq"),
-             slot.site(1, 0) + "/24", slot.site(1, 10), (slot.host(7, 1), 2201), 6),
+        Site(
+            "north-hq",
+            "north",
+            "Northvale Town Hall",
+            slot.site_ns("north-hq"),
+            slot.site(1, 0) + "/24",
+            slot.site(1, 10),
+            (slot.host(7, 1), 2201),
+            6,
+        ),
         Site("north-depot", "north", "Northvale Depot", None, None, None, None, 2),
         Site("north-library", "north", "Northvale Central Library", None, None, None, None, 1),
-        Site("south-hq", "south", "Southmere Civic Centre", slot.site_ns("south-hq"),
-             slot.site(2, 0) + "/24", slot.site(2, 10), (slot.host(7, 2), 2202), 7),
+        Site(
+            "south-hq",
+            "south",
+            "Southmere Civic Centre",
+            slot.site_ns("south-hq"),
+            slot.site(2, 0) + "/24",
+            slot.site(2, 10),
+            (slot.host(7, 2), 2202),
+            7,
+        ),
         Site("south-leisure", "south", "Southmere Leisure Centre", None, None, None, None, 2),
     )
 
@@ -372,35 +529,109 @@ def _applications() -> tuple[Application, ...]:
 
 def _resources(slot: Slot) -> tuple[NetworkResource, ...]:
     return (
-        NetworkResource("north-files", "Northvale file share", "north-hq", "north",
-                        "files.north-hq.northvale.test", slot.site(1, 20), slot.host(8, 20),
-                        445, "Northvale infrastructure"),
-        NetworkResource("north-printers", "Northvale print server", "north-hq", "north",
-                        "printers.north-hq.northvale.test", slot.site(1, 21), slot.host(8, 21),
-                        9100, "Northvale infrastructure"),
-        NetworkResource("south-files", "Southmere file share", "south-hq", "south",
-                        "files.south-hq.southmere.test", slot.site(2, 20), slot.host(8, 22),
-                        445, "Southmere infrastructure"),
-        NetworkResource("south-printers", "Southmere print server", "south-hq", "south",
-                        "printers.south-hq.southmere.test", slot.site(2, 21), slot.host(8, 23),
-                        631, "Southmere infrastructure"),
-        NetworkResource("south-records", "Southmere records database", "south-hq", "south",
-                        "records.south-hq.southmere.test", slot.site(2, 22), slot.host(8, 24),
-                        5432, "Southmere infrastructure"),
+        NetworkResource(
+            "north-files",
+            "Northvale file share",
+            "north-hq",
+            "north",
+            "files.north-hq.northvale.test",
+            slot.site(1, 20),
+            slot.host(8, 20),
+            445,
+            "Northvale infrastructure",
+        ),
+        NetworkResource(
+            "north-printers",
+            "Northvale print server",
+            "north-hq",
+            "north",
+            "printers.north-hq.northvale.test",
+            slot.site(1, 21),
+            slot.host(8, 21),
+            9100,
+            "Northvale infrastructure",
+        ),
+        NetworkResource(
+            "south-files",
+            "Southmere file share",
+            "south-hq",
+            "south",
+            "files.south-hq.southmere.test",
+            slot.site(2, 20),
+            slot.host(8, 22),
+            445,
+            "Southmere infrastructure",
+        ),
+        NetworkResource(
+            "south-printers",
+            "Southmere print server",
+            "south-hq",
+            "south",
+            "printers.south-hq.southmere.test",
+            slot.site(2, 21),
+            slot.host(8, 23),
+            631,
+            "Southmere infrastructure",
+        ),
+        NetworkResource(
+            "south-records",
+            "Southmere records database",
+            "south-hq",
+            "south",
+            "records.south-hq.southmere.test",
+            slot.site(2, 22),
+            slot.host(8, 24),
+            5432,
+            "Southmere infrastructure",
+        ),
     )
 
 
 # (suffix, description, apps, own resources (suffixes), cross-site resources, ext, mailbox, weight)
-_ROLE_SHAPES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...]],
-                          bool, bool, int], ...] = (
-    ("housing-officer", "Front-line housing officer", ("housing", "intranet"),
-     ("files", "printers"), {}, True, True, 5),
-    ("revenues-officer", "Council tax and benefits officer", ("revenues", "intranet"),
-     ("files",), {"south": ("north-files",)}, True, True, 4),
-    ("payroll-officer", "HR and payroll officer", ("payroll", "intranet"),
-     ("files",), {"north": ("south-records",)}, True, True, 2),
-    ("customer-services", "Customer services adviser", ("housing", "revenues", "intranet"),
-     ("printers",), {}, True, True, 4),
+_ROLE_SHAPES: tuple[
+    tuple[str, str, tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...]], bool, bool, int],
+    ...,
+] = (
+    (
+        "housing-officer",
+        "Front-line housing officer",
+        ("housing", "intranet"),
+        ("files", "printers"),
+        {},
+        True,
+        True,
+        5,
+    ),
+    (
+        "revenues-officer",
+        "Council tax and benefits officer",
+        ("revenues", "intranet"),
+        ("files",),
+        {"south": ("north-files",)},
+        True,
+        True,
+        4,
+    ),
+    (
+        "payroll-officer",
+        "HR and payroll officer",
+        ("payroll", "intranet"),
+        ("files",),
+        {"north": ("south-records",)},
+        True,
+        True,
+        2,
+    ),
+    (
+        "customer-services",
+        "Customer services adviser",
+        ("housing", "revenues", "intranet"),
+        ("printers",),
+        {},
+        True,
+        True,
+        4,
+    ),
     ("manager", "Service manager", ("intranet", "payroll"), ("files",), {}, True, True, 2),
     ("field-worker", "Field worker (no desk phone)", ("intranet",), (), {}, False, True, 3),
     ("service-account", "Application service account", (), (), {}, False, False, 0),
@@ -417,40 +648,73 @@ def _roles(resources: tuple[NetworkResource, ...]) -> tuple[Role, ...]:
             groups = tuple(f"app-{a}" for a in apps)
             if weight:
                 groups = ("all-staff", *groups)
-            roles.append(Role(f"{org}-{suffix}", org, desc, apps, resource_ids, groups,
-                              ext, mailbox, weight))
+            roles.append(
+                Role(f"{org}-{suffix}", org, desc, apps, resource_ids, groups, ext, mailbox, weight)
+            )
     return tuple(roles)
 
 
 def _directories(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[Directory, ...]:
     out = [
-        Directory(o.directory_id, "openldap", (o.id,), (), f"ldap://{o.ldap_host}:389", True,
-                  o.base_dn, o.people_base, o.groups_base, o.bind_dn,
-                  f"{o.directory_id}-readiness.secret", "username", o.it_owner, o.ldap_ip)
+        Directory(
+            o.directory_id,
+            "openldap",
+            (o.id,),
+            (),
+            f"ldap://{o.ldap_host}:389",
+            True,
+            o.base_dn,
+            o.people_base,
+            o.groups_base,
+            o.bind_dn,
+            f"{o.directory_id}-readiness.secret",
+            "username",
+            o.it_owner,
+            o.ldap_ip,
+        )
         for o in orgs
     ]
-    out.append(Directory("shared-ad", "ad", tuple(o.id for o in orgs), ("migrated",),
-                         f"ldaps://dc1.{AD_DOMAIN}:636", False, AD_BASE_DN,
-                         f"OU=Staff,{AD_BASE_DN}", f"OU=Groups,{AD_BASE_DN}",
-                         f"CN=svc-readiness,OU=Service Accounts,{AD_BASE_DN}",
-                         "shared-ad-readiness.secret",
-                         "upn", "Shared service identity team", slot.ad))
+    out.append(
+        Directory(
+            "shared-ad",
+            "ad",
+            tuple(o.id for o in orgs),
+            ("migrated",),
+            f"ldaps://dc1.{AD_DOMAIN}:636",
+            False,
+            AD_BASE_DN,
+            f"OU=Staff,{AD_BASE_DN}",
+            f"OU=Groups,{AD_BASE_DN}",
+            f"CN=svc-readiness,OU=Service Accounts,{AD_BASE_DN}",
+            "shared-ad-readiness.secret",
+            "upn",
+            "Shared service identity team",
+            slot.ad,
+        )
+    )
     return tuple(out)
 
 
 def _sip_endpoints(orgs: tuple[Organisation, ...]) -> tuple[SipEndpoint, ...]:
-    return tuple(SipEndpoint(f"{o.id}-pbx", f"{o.name} legacy PBX", f"pbx.{o.domain}",
-                             o.pbx_ip, 5060, o.owner) for o in orgs)
+    return tuple(
+        SipEndpoint(
+            f"{o.id}-pbx", f"{o.name} legacy PBX", f"pbx.{o.domain}", o.pbx_ip, 5060, o.owner
+        )
+        for o in orgs
+    )
 
 
 def validate_size(staff_per_org: int) -> None:
     if not MIN_STAFF <= staff_per_org <= MAX_STAFF:
-        raise ValueError(f"staff per organisation must be between {MIN_STAFF} and {MAX_STAFF}, "
-                         f"not {staff_per_org}")
+        raise ValueError(
+            f"staff per organisation must be between {MIN_STAFF} and {MAX_STAFF}, "
+            f"not {staff_per_org}"
+        )
 
 
-def generate(staff_per_org: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
-             slot: Slot = DEFAULT_SLOT) -> Estate:
+def generate(
+    staff_per_org: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED, slot: Slot = DEFAULT_SLOT
+) -> Estate:
     """The estate for ``staff_per_org`` people per organisation (10..10,000), with the
     addresses of ``slot``."""
     validate_size(staff_per_org)
@@ -463,22 +727,41 @@ def generate(staff_per_org: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
         people += _people(org, staff_per_org, seed, sites, roles, borrow=people)
     people = _new_mail(people)
     people = _migrate(people, seed, staff_per_org)
-    return Estate(staff_per_org, seed, slot, GO_LIVE, orgs, sites, _applications(), resources,
-                  roles, _directories(orgs, slot), _sip_endpoints(orgs), tuple(people))
+    return Estate(
+        staff_per_org,
+        seed,
+        slot,
+        GO_LIVE,
+        orgs,
+        sites,
+        _applications(),
+        resources,
+        roles,
+        _directories(orgs, slot),
+        _sip_endpoints(orgs),
+        tuple(people),
+    )
 
 
 def _weighted(rng: random.Random, items: list[tuple[str, int]]) -> str:
     return rng.choices([i for i, _ in items], weights=[w for _, w in items])[0]
 
 
-def _people(org: Organisation, size: int, seed: int, sites: tuple[Site, ...],
-            roles: tuple[Role, ...], borrow: list[Person]) -> list[Person]:
+def _people(
+    org: Organisation,
+    size: int,
+    seed: int,
+    sites: tuple[Site, ...],
+    roles: tuple[Role, ...],
+    borrow: list[Person],
+) -> list[Person]:
     """One organisation's people; a few borrow the name of someone in ``borrow`` (the
     other organisation), so the same username exists in both organisations."""
     rng = random.Random(f"{seed}:{org.id}:people")
     borrowable = [p for p in borrow if p.kind == "staff" and not p.pilot]
-    borrowers = set(rng.sample(range(3, size), min(max(2, size // 100), size - 3))) \
-        if borrowable else set()
+    borrowers = (
+        set(rng.sample(range(3, size), min(max(2, size // 100), size - 3))) if borrowable else set()
+    )
     org_sites = [(s.id, s.weight) for s in sites if s.organisation == org.id]
     hq = next(s.id for s in sites if s.organisation == org.id and s.namespace)
     ordinary = [(r.id, r.weight) for r in roles if r.organisation == org.id and r.weight]
@@ -527,40 +810,68 @@ def _people(org: Organisation, size: int, seed: int, sites: tuple[Site, ...],
         if not leaver and any(r.extension for r in role_objs):
             extension = str(ext_next)
             ext_next += 1
-        out.append(Person(
-            id=next_id(), organisation=org.id, site=site,
-            kind="leaver" if leaver else "staff", given=given, surname=surname,
-            username=username, roles=person_roles,
-            old_mail=(f"{local}@{org.domain}",), new_mail="" if leaver else local,
-            extension=extension, tags=("leaver",) if leaver else (),
-            groups=tuple(sorted({g for r in role_objs for g in r.groups})),
-        ))
+        out.append(
+            Person(
+                id=next_id(),
+                organisation=org.id,
+                site=site,
+                kind="leaver" if leaver else "staff",
+                given=given,
+                surname=surname,
+                username=username,
+                roles=person_roles,
+                old_mail=(f"{local}@{org.domain}",),
+                new_mail="" if leaver else local,
+                extension=extension,
+                tags=("leaver",) if leaver else (),
+                groups=tuple(sorted({g for r in role_objs for g in r.groups})),
+            )
+        )
     for index in range(n_service):
         name = ("payments", "scanner", "backup", "sync", "reports")[index % 5]
         suffix = "" if index < 5 else str(index // 5 + 1)
         username = unique(f"svc-{name}{suffix}", usernames)
-        out.append(Person(
-            id=next_id(), organisation=org.id, site=hq, kind="service", given="Service",
-            surname=f"account {username}", username=username,
-            roles=(f"{org.id}-service-account",), old_mail=(), new_mail="", extension="",
-            tags=("service-account",), owner=org.owner,
-        ))
+        out.append(
+            Person(
+                id=next_id(),
+                organisation=org.id,
+                site=hq,
+                kind="service",
+                given="Service",
+                surname=f"account {username}",
+                username=username,
+                roles=(f"{org.id}-service-account",),
+                old_mail=(),
+                new_mail="",
+                extension="",
+                tags=("service-account",),
+                owner=org.owner,
+            )
+        )
     for index in range(n_shared):
         team = ("housing-enquiries", "council-tax", "recruitment", "complaints")[index % 4]
         suffix = "" if index < 4 else str(index // 4 + 1)
         username = unique(f"{team}{suffix}", usernames)
-        out.append(Person(
-            id=next_id(), organisation=org.id, site=hq, kind="shared-mailbox",
-            given="Shared mailbox", surname=username, username=username,
-            roles=(f"{org.id}-shared-mailbox",), old_mail=(f"{username}@{org.domain}",),
-            new_mail=f"{org.id}-{username}", extension="", tags=("shared-mailbox",),
-            owner=org.owner,
-        ))
+        out.append(
+            Person(
+                id=next_id(),
+                organisation=org.id,
+                site=hq,
+                kind="shared-mailbox",
+                given="Shared mailbox",
+                surname=username,
+                username=username,
+                roles=(f"{org.id}-shared-mailbox",),
+                old_mail=(f"{username}@{org.domain}",),
+                new_mail=f"{org.id}-{username}",
+                extension="",
+                tags=("shared-mailbox",),
+                owner=org.owner,
+            )
+        )
     # Pilots: the first few ordinary staff of the HQ (deterministic, easy to find).
     pilots = [p.id for p in out if p.kind == "staff" and p.site == hq][:PILOTS_PER_ORG]
-    return [
-        replace(p, pilot=True) if p.id in pilots else p for p in out
-    ]
+    return [replace(p, pilot=True) if p.id in pilots else p for p in out]
 
 
 def _new_mail(people: list[Person]) -> list[Person]:

@@ -69,12 +69,26 @@ KINDS: dict[str, tuple[str, str, str]] = {
     FLOW_BLOCKED: ("network", "network.tcp-connect", "fail"),
 }
 # Faults injected per person into an organisation's OpenLDAP directory.
-LDAP_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_EXPIRED,
-              PASSWORD_MUST_CHANGE, GROUP_MISSING, MAIL_MISSING, MAIL_WRONG_DOMAIN)
+LDAP_KINDS = (
+    ACCOUNT_MISSING,
+    ACCOUNT_DISABLED,
+    ACCOUNT_LOCKED,
+    PASSWORD_EXPIRED,
+    PASSWORD_MUST_CHANGE,
+    GROUP_MISSING,
+    MAIL_MISSING,
+    MAIL_WRONG_DOMAIN,
+)
 # Faults injected per migrated person into the shared AD (an expired password is a
 # pwdLastSet back-dated past maxPwdAge, written before the DC starts: lab/samba.py).
-AD_KINDS = (ACCOUNT_MISSING, ACCOUNT_DISABLED, ACCOUNT_LOCKED, PASSWORD_MUST_CHANGE,
-            GROUP_MISSING, PASSWORD_EXPIRED)
+AD_KINDS = (
+    ACCOUNT_MISSING,
+    ACCOUNT_DISABLED,
+    ACCOUNT_LOCKED,
+    PASSWORD_MUST_CHANGE,
+    GROUP_MISSING,
+    PASSWORD_EXPIRED,
+)
 SMALL = 40
 WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certificate has
 
@@ -109,8 +123,12 @@ class Fault:
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "kind": self.kind, "family": self.family, "subject": self.subject,
-            "check": self.check, "status": self.status, "result_prefix": self.result_prefix,
+            "kind": self.kind,
+            "family": self.family,
+            "subject": self.subject,
+            "check": self.check,
+            "status": self.status,
+            "result_prefix": self.result_prefix,
             "target": self.target,
         }
         if self.vantage:
@@ -165,8 +183,9 @@ class FaultPlan:
         """Write ``<state>/ground-truth.json`` (stable bytes for a given plan)."""
         path = state_dir / "ground-truth.json"
         state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         return path
 
 
@@ -180,8 +199,11 @@ def observed(plan: FaultPlan, results: Iterable[Mapping[str, Any]]) -> dict[Faul
         by_prefix.setdefault(subject_check, []).append(f"{r['status']} {r['id']}")
     out: dict[Fault, list[str]] = {}
     for f in plan.faults:
-        hits = [h for h in by_prefix.get(f.result_prefix, [])
-                if order[h.split(" ", 1)[0]] >= order[f.status]]
+        hits = [
+            h
+            for h in by_prefix.get(f.result_prefix, [])
+            if order[h.split(" ", 1)[0]] >= order[f.status]
+        ]
         out[f] = [h.split(" ", 1)[1] for h in hits]
     return out
 
@@ -190,8 +212,13 @@ def load(state_dir: Path) -> FaultPlan:
     """Read a ground-truth file written by :meth:`FaultPlan.write`."""
     raw = json.loads((state_dir / "ground-truth.json").read_text(encoding="utf-8"))
     faults = tuple(
-        Fault(f["kind"], f["subject"], f.get("target", ""), f.get("vantage", ""),
-              tuple(f.get("details", {}).items()))
+        Fault(
+            f["kind"],
+            f["subject"],
+            f.get("target", ""),
+            f.get("vantage", ""),
+            tuple(f.get("details", {}).items()),
+        )
         for f in raw["faults"]
     )
     return FaultPlan(raw["staff_per_org"], raw["seed"], faults)
@@ -237,13 +264,15 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     for org in _orgs_for(estate, 0, small):
         people = estate.people_of(org.id)
         for p in pick([p for p in eligible(people) if p.new_mail], per_org):
-            faults.append(Fault(MAILBOX_REJECTED, p.key, "mail",
-                                details=(("address", p.new_mail),)))
+            faults.append(
+                Fault(MAILBOX_REJECTED, p.key, "mail", details=(("address", p.new_mail),))
+            )
     for org in _orgs_for(estate, 1, small):
         people = estate.people_of(org.id)
         for p in pick([p for p in eligible(people) if p.extension], per_org):
-            faults.append(Fault(EXTENSION_UNREGISTERED, p.key, "sip",
-                                details=(("extension", p.extension),)))
+            faults.append(
+                Fault(EXTENSION_UNREGISTERED, p.key, "sip", details=(("extension", p.extension),))
+            )
     # Applications: three different applications, one fault each (the SSO one stays up).
     apps = sorted(a.id for a in estate.applications if not a.sso)
     rng.shuffle(apps)
@@ -257,13 +286,25 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     domains = [o.domain for o in estate.organisations]
     rng.shuffle(domains)
     faults.append(Fault(DMARC_MISSING, f"domains:{domains[0]}", f"_dmarc.{domains[0]}"))
-    faults.append(Fault(SPF_MISSING_SHARED, f"domains:{domains[1]}", domains[1],
-                        details=(("missing", "mail.valeshared.test"),)))
+    faults.append(
+        Fault(
+            SPF_MISSING_SHARED,
+            f"domains:{domains[1]}",
+            domains[1],
+            details=(("missing", "mail.valeshared.test"),),
+        )
+    )
     # Telephony: one legacy PBX does not answer.
     endpoint = rng.choice(sorted(e.id for e in estate.sip_endpoints))
     ep = next(e for e in estate.sip_endpoints if e.id == endpoint)
-    faults.append(Fault(SIP_ENDPOINT_DOWN, f"sip_endpoints:{ep.id}", ep.host,
-                        details=(("address", f"{ep.ip}:{ep.port}"),)))
+    faults.append(
+        Fault(
+            SIP_ENDPOINT_DOWN,
+            f"sip_endpoints:{ep.id}",
+            ep.host,
+            details=(("address", f"{ep.ip}:{ep.port}"),),
+        )
+    )
     # Network: a cross-site flow blocked one way by the router's firewall.
     faults.append(_flow_fault(estate, rng))
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
@@ -275,9 +316,11 @@ def _orgs_for(estate: Estate, index: int, small: bool) -> tuple[Organisation, ..
 
 
 def _person_fault(kind: str, person: Person, directory: str) -> Fault:
-    details: list[tuple[str, str]] = [("username", person.ad_username or person.username)
-                                      if directory == "shared-ad"
-                                      else ("username", person.username)]
+    details: list[tuple[str, str]] = [
+        ("username", person.ad_username or person.username)
+        if directory == "shared-ad"
+        else ("username", person.username)
+    ]
     if kind == GROUP_MISSING:
         # The first application group the person needs (never all-staff).
         group = next(g for g in person.groups if g.startswith("app-"))
@@ -294,14 +337,23 @@ def _flow_fault(estate: Estate, rng: random.Random) -> Fault:
         for res_id in role.network_resources:
             res = next(r for r in estate.resources if r.id == res_id)
             if res.organisation != role.organisation:
-                hq = next(s for s in estate.sites
-                          if s.organisation == role.organisation and s.namespace)
+                hq = next(
+                    s for s in estate.sites if s.organisation == role.organisation and s.namespace
+                )
                 candidates.append((hq.id, res.id))
     site_id, res_id = rng.choice(sorted(set(candidates)))
     site = estate.site(site_id)
     res = next(r for r in estate.resources if r.id == res_id)
-    return Fault(FLOW_BLOCKED, f"network_resources:{res.id}", f"{res.host}:{res.port}",
-                 vantage=site.vantage_point or "local",
-                 details=(("src_net", site.subnet or ""), ("dst", res.ip),
-                          ("fallback_dst", res.fallback_ip), ("port", str(res.port)),
-                          ("from_site", site.id)))
+    return Fault(
+        FLOW_BLOCKED,
+        f"network_resources:{res.id}",
+        f"{res.host}:{res.port}",
+        vantage=site.vantage_point or "local",
+        details=(
+            ("src_net", site.subnet or ""),
+            ("dst", res.ip),
+            ("fallback_dst", res.fallback_ip),
+            ("port", str(res.port)),
+            ("from_site", site.id),
+        ),
+    )

@@ -55,13 +55,18 @@ def start(slot: Slot, addresses: Iterable[str]) -> dict[str, str]:
     pairs = {t: a for a in sorted(set(addresses)) if (t := twin(a, slot))}
     stop(slot)
     run(["sysctl", "-q", "-w", f"net.ipv4.conf.{slot.host_if}.route_localnet=1"])
-    run(["ip", "route", "replace", slot.site(96, 0) + "/19", "via", slot.dns_site],
-        netns=slot.router_ns)
+    run(
+        ["ip", "route", "replace", slot.site(96, 0) + "/19", "via", slot.dns_site],
+        netns=slot.router_ns,
+    )
     rules = "\n".join(
-        f'        iifname "{slot.host_if}" ip daddr {t} dnat to {a}' for t, a in pairs.items())
-    ruleset = (f"table ip {_table(slot)} {{\n    chain prerouting {{\n"
-               f"        type nat hook prerouting priority dstnat; policy accept;\n"
-               f"{rules}\n    }}\n}}\n")
+        f'        iifname "{slot.host_if}" ip daddr {t} dnat to {a}' for t, a in pairs.items()
+    )
+    ruleset = (
+        f"table ip {_table(slot)} {{\n    chain prerouting {{\n"
+        f"        type nat hook prerouting priority dstnat; policy accept;\n"
+        f"{rules}\n    }}\n}}\n"
+    )
     run(["nft", "-f", "-"], input=ruleset)
     return pairs
 

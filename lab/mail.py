@@ -85,8 +85,10 @@ def start(spec: MailSpec, sup: Supervisor, ca: LabCA) -> MailLab:
         with contextlib.suppress(OSError, ValueError):
             pid = int(pid_file.read_text().split()[0])
         if pid and alive(pid):
-            with contextlib.suppress(OSError), socket.create_connection(
-                    (spec.address, spec.port), timeout=0.5) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((spec.address, spec.port), timeout=0.5) as s,
+            ):
                 s.settimeout(5)
                 if s.recv(4).startswith(b"220"):
                     break
@@ -191,7 +193,6 @@ def _postfix(postfix: str, conf: Path, command: str) -> None:
     raise LabError(f"postfix -c {conf} {command} failed:\n{why.stdout.strip()}")
 
 
-
 def _write_maps(spec: MailSpec, conf: Path) -> None:
     rejected = {a.lower() for a in spec.rejected}
     lines = [f"{a.lower()} ok" for a in sorted(set(spec.mailboxes)) if a.lower() not in rejected]
@@ -254,7 +255,8 @@ def _write(spec: MailSpec, base: Path, spool: Path, chain: Path, key: Path) -> N
         "notify_classes": "",
     }
     (conf / "main.cf").write_text(
-        "# written by the readiness lab\n" + "".join(f"{k} = {v}\n" for k, v in main.items()))
+        "# written by the readiness lab\n" + "".join(f"{k} = {v}\n" for k, v in main.items())
+    )
     (conf / "master.cf").write_text(_MASTER.format(listen=f"{spec.address}:{spec.port}"))
 
 

@@ -130,8 +130,10 @@ def namespaces_available() -> bool:
         run(["ip", "netns", "del", probe], check=False)
         run(["ip", "netns", "add", probe])
         try:
-            run(["ip", "link", "add", "rl-probe-a", "type", "veth", "peer", "name", "rl-probe-b"],
-                netns=probe)
+            run(
+                ["ip", "link", "add", "rl-probe-a", "type", "veth", "peer", "name", "rl-probe-b"],
+                netns=probe,
+            )
             return True
         finally:
             run(["ip", "netns", "del", probe], check=False)
@@ -150,8 +152,14 @@ def plan(spec: NetSpec, *, fallback: bool) -> Network:
             jump = lay.slot.host(7, i)
             sites[key] = SiteNet(key, None, f"{jump}/32", jump, 2200 + i, lay.slot.dns)
         else:
-            sites[key] = SiteNet(key, lay.site_ns(key), f"{lay.subnet(key)}.0/24",
-                                 f"{lay.subnet(key)}.10", 22, lay.host_address)
+            sites[key] = SiteNet(
+                key,
+                lay.site_ns(key),
+                f"{lay.subnet(key)}.0/24",
+                f"{lay.subnet(key)}.10",
+                22,
+                lay.host_address,
+            )
     resources: dict[str, tuple[str, tuple[int, ...]]] = {}
     counters = dict.fromkeys(SITE_KEYS, 20)
     fallback_n = 20
@@ -164,9 +172,17 @@ def plan(spec: NetSpec, *, fallback: bool) -> Network:
         else:
             resources[r.name] = (f"{lay.subnet(r.site)}.{counters[r.site]}", r.ports)
             counters[r.site] += 1
-    return Network(fallback, sites, resources, blackhole_address(spec.slot, fallback),
-                   list(spec.blocks), prefix=spec.slot.prefix, octet=spec.slot.number,
-                   host_address=lay.host_address, router_netns=None if fallback else lay.router)
+    return Network(
+        fallback,
+        sites,
+        resources,
+        blackhole_address(spec.slot, fallback),
+        list(spec.blocks),
+        prefix=spec.slot.prefix,
+        octet=spec.slot.number,
+        host_address=lay.host_address,
+        router_netns=None if fallback else lay.router,
+    )
 
 
 def start(spec: NetSpec, sup: Supervisor) -> Network:
@@ -232,8 +248,9 @@ def unblock_flow(net: Network, block: Block) -> None:
     """Remove a block added by :func:`block_flow` (no error if it is not there)."""
     lay = _Layout(Slot(net.octet))
     chain, ns = ("out", None) if net.fallback else ("forward", lay.router)
-    listing = run(["nft", "-a", "list", "chain", "inet", lay.table, chain], netns=ns,
-                  check=False).stdout
+    listing = run(
+        ["nft", "-a", "list", "chain", "inet", lay.table, chain], netns=ns, check=False
+    ).stdout
     for line in listing.splitlines():
         if f'"{_tag(block)}"' in line and "# handle " in line:
             handle = line.rsplit("# handle ", 1)[1].strip()
@@ -272,8 +289,20 @@ def teardown(sup: Supervisor, slot: Slot) -> None:
         _kill_netns_pids(ns)
         run(["ip", "netns", "del", ns], check=False)
     run(["ip", "link", "del", lay.host_if], check=False)
-    run(["ip", "route", "del", "unreachable", lay.lab_range, "metric", _UNREACHABLE_METRIC,
-         "proto", ROUTE_PROTO], check=False)
+    run(
+        [
+            "ip",
+            "route",
+            "del",
+            "unreachable",
+            lay.lab_range,
+            "metric",
+            _UNREACHABLE_METRIC,
+            "proto",
+            ROUTE_PROTO,
+        ],
+        check=False,
+    )
     if shutil.which("nft"):
         run(["nft", "delete", "table", "inet", lay.table], check=False)
     for addr in lay.fallback_addresses():
@@ -326,8 +355,9 @@ class _Layout:
         return f"{self.slot.prefix}-{key.split('-')[0]}"
 
     def fallback_addresses(self) -> list[str]:
-        return ([self.slot.host(7, i) for i in range(1, len(SITE_KEYS) + 1)]
-                + [self.slot.host(8, n) for n in range(20, 100)])
+        return [self.slot.host(7, i) for i in range(1, len(SITE_KEYS) + 1)] + [
+            self.slot.host(8, n) for n in range(20, 100)
+        ]
 
 
 # --------------------------------------------------------------------------- building
@@ -347,8 +377,21 @@ def _build_namespaces(net: Network) -> None:
             run(["sysctl", "-qw", f"{key}={value}"], netns=ns)
         run(["ip", "link", "set", "lo", "up"], netns=ns)
     # host <-> router
-    run(["ip", "link", "add", lay.host_if, "type", "veth", "peer", "name", "up0",
-         "netns", lay.router])
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            lay.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "up0",
+            "netns",
+            lay.router,
+        ]
+    )
     run(["ip", "addr", "add", f"{lay.host_address}/30", "dev", lay.host_if])
     run(["ip", "link", "set", lay.host_if, "up"])
     run(["ip", "addr", "add", f"{lay.router_uplink}/30", "dev", "up0"], netns=lay.router)
@@ -356,8 +399,10 @@ def _build_namespaces(net: Network) -> None:
     # router <-> sites
     for key in SITE_KEYS:
         ns, sub, rif = lay.site_ns(key), lay.subnet(key), lay.router_if(key)
-        run(["ip", "link", "add", rif, "type", "veth", "peer", "name", "eth0", "netns", ns],
-            netns=lay.router)
+        run(
+            ["ip", "link", "add", rif, "type", "veth", "peer", "name", "eth0", "netns", ns],
+            netns=lay.router,
+        )
         run(["ip", "addr", "add", f"{sub}.1/24", "dev", rif], netns=lay.router)
         run(["ip", "link", "set", rif, "up"], netns=lay.router)
         run(["ip", "addr", "add", f"{sub}.10/24", "dev", "eth0"], netns=ns)
@@ -371,18 +416,46 @@ def _build_namespaces(net: Network) -> None:
     run(["ip", "route", "add", "unreachable", "default"], netns=lay.router)
     # host: the sites via the router; everything else of the range unreachable
     for key in SITE_KEYS:
-        run(["ip", "route", "add", f"{lay.subnet(key)}.0/24", "via", lay.router_uplink,
-             "dev", lay.host_if, "proto", ROUTE_PROTO])
-    run(["ip", "route", "add", "unreachable", lay.lab_range, "metric", _UNREACHABLE_METRIC,
-         "proto", ROUTE_PROTO])
+        run(
+            [
+                "ip",
+                "route",
+                "add",
+                f"{lay.subnet(key)}.0/24",
+                "via",
+                lay.router_uplink,
+                "dev",
+                lay.host_if,
+                "proto",
+                ROUTE_PROTO,
+            ]
+        )
+    run(
+        [
+            "ip",
+            "route",
+            "add",
+            "unreachable",
+            lay.lab_range,
+            "metric",
+            _UNREACHABLE_METRIC,
+            "proto",
+            ROUTE_PROTO,
+        ]
+    )
     # router firewall (blocks go into its forward chain) and the blackhole
     _nft(f"add table inet {lay.table}", netns=lay.router)
-    _nft(f"add chain inet {lay.table} forward {{ type filter hook forward priority 0; "
-         "policy accept; }", netns=lay.router)
+    _nft(
+        f"add chain inet {lay.table} forward {{ type filter hook forward priority 0; "
+        "policy accept; }",
+        netns=lay.router,
+    )
     hole_ns = lay.site_ns("north-hq")
     _nft(f"add table inet {lay.table}", netns=hole_ns)
-    _nft(f"add chain inet {lay.table} input {{ type filter hook input priority 0; "
-         "policy accept; }", netns=hole_ns)
+    _nft(
+        f"add chain inet {lay.table} input {{ type filter hook input priority 0; policy accept; }}",
+        netns=hole_ns,
+    )
     _nft(f"add rule inet {lay.table} input ip daddr {net.blackhole} drop", netns=hole_ns)
 
 
@@ -395,8 +468,7 @@ def _build_fallback(net: Network) -> None:
     if shutil.which("nft") is None:
         raise LabError("nft is missing: the loopback fallback needs nftables for its blackhole")
     _nft(f"add table inet {lay.table}")
-    _nft(f"add chain inet {lay.table} out {{ type filter hook output priority 0; "
-         "policy accept; }")
+    _nft(f"add chain inet {lay.table} out {{ type filter hook output priority 0; policy accept; }}")
     _nft(f"add rule inet {lay.table} out ip daddr {net.blackhole} drop")
 
 
@@ -473,9 +545,11 @@ def _tag(block: Block) -> str:
 
 def _kill_netns_pids(ns: str) -> None:
     """SIGTERM stray processes left inside one of OUR namespaces (by PID), briefly wait."""
+
     def pids() -> list[int]:
-        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                             check=False).stdout
+        out = subprocess.run(
+            ["ip", "netns", "pids", ns], capture_output=True, text=True, check=False
+        ).stdout
         return [int(p) for p in out.split() if p.isdigit()]
 
     for pid in pids():

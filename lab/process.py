@@ -170,14 +170,26 @@ def tcp_ready(host: str, port: int) -> Callable[[], bool]:
     return probe
 
 
-def run(argv: Sequence[str], *, netns: str | None = None, input: str | None = None,
-        env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    *,
+    netns: str | None = None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     """Run a short command (config checks, provisioning); raise LabError with its output."""
     full = list(argv)
     if netns:
         full = ["ip", "netns", "exec", netns, *full]
-    proc = subprocess.run(full, input=input, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, check=False)
+    proc = subprocess.run(
+        full,
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     if check and proc.returncode != 0:
         raise LabError(f"{' '.join(full)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     return proc

@@ -112,8 +112,13 @@ def start_lab(state: Path, opts: UpOptions | None = None) -> LabHandle:
         down(opts.state)
         pytest.fail(f"the lab could not start:\n{with_errors}", pytrace=False)
     opts.slot = report.slot  # brought up again (after a `down`), it keeps its addresses
-    return LabHandle(report.state, generate(opts.staff, opts.seed, Slot(report.slot)),
-                     load(report.state), opts, report)
+    return LabHandle(
+        report.state,
+        generate(opts.staff, opts.seed, Slot(report.slot)),
+        load(report.state),
+        opts,
+        report,
+    )
 
 
 def stop_lab(handle: LabHandle) -> None:
@@ -127,8 +132,11 @@ def _external() -> LabHandle | None:
     path = Path(state).resolve()
     lab_json = path / "lab.json"
     if not lab_json.exists():
-        pytest.fail(f"READINESS_LAB_STATE={state}: no lab there (run `readiness lab up "
-                    f"--state {state}` first)", pytrace=False)
+        pytest.fail(
+            f"READINESS_LAB_STATE={state}: no lab there (run `readiness lab up "
+            f"--state {state}` first)",
+            pytrace=False,
+        )
     info = json.loads(lab_json.read_text())
     slot = slot_of(path)
     opts = UpOptions(staff=info["staff"], seed=info["seed"], state=path, slot=slot.number)

@@ -268,8 +268,14 @@ class SambaInfo:
 # --------------------------------------------------------------------------- public
 
 
-def start_samba(spec: SambaSpec, supervisor: Supervisor, ca: LabCA, state_dir: Path,
-                *, now: dt.datetime | None = None) -> SambaInfo:
+def start_samba(
+    spec: SambaSpec,
+    supervisor: Supervisor,
+    ca: LabCA,
+    state_dir: Path,
+    *,
+    now: dt.datetime | None = None,
+) -> SambaInfo:
     """Provision, load and start the DC; lock the accounts marked ``lock``.
 
     Raises LabError (with the tool's output) when any step fails; a failure to
@@ -303,14 +309,24 @@ def start_samba(spec: SambaSpec, supervisor: Supervisor, ca: LabCA, state_dir: P
 
     t0 = time.perf_counter()
     p = spec.policy
-    run(["samba-tool", "domain", "passwordsettings", "set", "-H", str(sam),
-         f"--account-lockout-threshold={p.lockout_threshold}",
-         f"--account-lockout-duration={p.lockout_duration_minutes}",
-         f"--reset-account-lockout-after={p.reset_lockout_after_minutes}",
-         f"--max-pwd-age={p.max_pwd_age_days}", f"--min-pwd-age={p.min_pwd_age_days}",
-         f"--min-pwd-length={p.min_pwd_length}",
-         f"--complexity={'on' if p.complexity else 'off'}",
-         f"--history-length={p.history_length}"])
+    run(
+        [
+            "samba-tool",
+            "domain",
+            "passwordsettings",
+            "set",
+            "-H",
+            str(sam),
+            f"--account-lockout-threshold={p.lockout_threshold}",
+            f"--account-lockout-duration={p.lockout_duration_minutes}",
+            f"--reset-account-lockout-after={p.reset_lockout_after_minutes}",
+            f"--max-pwd-age={p.max_pwd_age_days}",
+            f"--min-pwd-age={p.min_pwd_age_days}",
+            f"--min-pwd-length={p.min_pwd_length}",
+            f"--complexity={'on' if p.complexity else 'off'}",
+            f"--history-length={p.history_length}",
+        ]
+    )
     timings["passwordsettings"] = time.perf_counter() - t0
 
     now = now or dt.datetime.now(dt.UTC)
@@ -335,7 +351,8 @@ def start_samba(spec: SambaSpec, supervisor: Supervisor, ca: LabCA, state_dir: P
 
     t0 = time.perf_counter()
     managed = supervisor.start(
-        name, ["samba", "-s", str(smb_conf), "-F", "--debug-stdout", "-d", "1"],
+        name,
+        ["samba", "-s", str(smb_conf), "-F", "--debug-stdout", "-d", "1"],
         ready=_ldaps_ready(spec.address, spec.ldaps_port, ca.cert_path, spec.dns_name),
         ready_timeout=90,
     )
@@ -344,17 +361,30 @@ def start_samba(spec: SambaSpec, supervisor: Supervisor, ca: LabCA, state_dir: P
     service_file = _secret_file(root / "service.secret", spec.service_password)
     admin_file = _secret_file(root / "admin.secret", spec.admin_password)
     info = SambaInfo(
-        name=name, pid=managed.pid, address=spec.address, dns_name=spec.dns_name,
-        realm=spec.realm, domain=spec.domain,
+        name=name,
+        pid=managed.pid,
+        address=spec.address,
+        dns_name=spec.dns_name,
+        realm=spec.realm,
+        domain=spec.domain,
         ldap_url=f"ldap://{spec.address}:{spec.ldap_port}",
         ldaps_url=f"ldaps://{spec.address}:{spec.ldaps_port}",
-        base_dn=spec.base_dn, users_base=spec.users_base, groups_base=spec.groups_base,
-        pso_base=spec.pso_base, service_dn=spec.service_dn,
-        service_upn=spec.upn(spec.service_username), service_password_file=service_file,
-        admin_upn=spec.upn("Administrator"), admin_password_file=admin_file,
-        ca_file=ca.cert_path, smb_conf=smb_conf, target_dir=target, accounts=accounts,
+        base_dn=spec.base_dn,
+        users_base=spec.users_base,
+        groups_base=spec.groups_base,
+        pso_base=spec.pso_base,
+        service_dn=spec.service_dn,
+        service_upn=spec.upn(spec.service_username),
+        service_password_file=service_file,
+        admin_upn=spec.upn("Administrator"),
+        admin_password_file=admin_file,
+        ca_file=ca.cert_path,
+        smb_conf=smb_conf,
+        target_dir=target,
+        accounts=accounts,
         locked=tuple(u.username for u in spec.users if u.present and u.lock),
-        address_added=address_added, timings=timings,
+        address_added=address_added,
+        timings=timings,
     )
     t0 = time.perf_counter()
     try:
@@ -401,13 +431,23 @@ def lock_account(info: SambaInfo, spec: SambaSpec, username: str, attempts: int)
     import ldap3  # imported here: only the lab needs it at this point
 
     tls = _tls(info.ca_file, info.dns_name)
-    server = ldap3.Server(info.address, port=spec.ldaps_port, use_ssl=True, tls=tls,
-                          get_info=ldap3.NONE, connect_timeout=5)
+    server = ldap3.Server(
+        info.address,
+        port=spec.ldaps_port,
+        use_ssl=True,
+        tls=tls,
+        get_info=ldap3.NONE,
+        connect_timeout=5,
+    )
     made = 0
     for _ in range(attempts):
-        conn = ldap3.Connection(server, user=spec.upn(username),
-                                password="wrong-" + username,
-                                raise_exceptions=False, receive_timeout=10)
+        conn = ldap3.Connection(
+            server,
+            user=spec.upn(username),
+            password="wrong-" + username,
+            raise_exceptions=False,
+            receive_timeout=10,
+        )
         conn.open()
         ok = conn.bind()
         message = str(conn.result.get("message", ""))
@@ -424,8 +464,9 @@ def build_ldif(spec: SambaSpec, now: dt.datetime) -> tuple[str, int]:
     """The LDIF of OUs, users, service account, groups and PSOs; and the account count."""
     out: list[str] = []
     for ou in (spec.users_ou, spec.groups_ou, spec.service_ou):
-        out.append(_entry(f"OU={ou},{spec.base_dn}",
-                          [("objectClass", "organizationalUnit"), ("ou", ou)]))
+        out.append(
+            _entry(f"OU={ou},{spec.base_dn}", [("objectClass", "organizationalUnit"), ("ou", ou)])
+        )
     user_dns = _user_dns(spec)
     accounts = 0
     for user in spec.users:
@@ -435,13 +476,20 @@ def build_ldif(spec: SambaSpec, now: dt.datetime) -> tuple[str, int]:
         accounts += 1
     # The sweep's read-only service account: an ordinary user (no admin rights).
     svc = spec.service_username
-    out.append(_entry(spec.service_dn, [
-        ("objectClass", "user"), ("sAMAccountName", svc),
-        ("userPrincipalName", spec.upn(svc)), ("displayName", "Readiness sweep (read-only)"),
-        ("description", "Read-only service account of the Day-1 readiness sweep"),
-        ("userAccountControl", str(UF_NORMAL_ACCOUNT | UF_DONT_EXPIRE_PASSWD)),
-        ("unicodePwd", _unicode_pwd(spec.service_password)),
-    ]))
+    out.append(
+        _entry(
+            spec.service_dn,
+            [
+                ("objectClass", "user"),
+                ("sAMAccountName", svc),
+                ("userPrincipalName", spec.upn(svc)),
+                ("displayName", "Readiness sweep (read-only)"),
+                ("description", "Read-only service account of the Day-1 readiness sweep"),
+                ("userAccountControl", str(UF_NORMAL_ACCOUNT | UF_DONT_EXPIRE_PASSWD)),
+                ("unicodePwd", _unicode_pwd(spec.service_password)),
+            ],
+        )
+    )
     accounts += 1
     group_dns = {g.name: f"CN={g.name},{spec.groups_base}" for g in spec.groups}
     members: dict[str, list[str]] = {g.name: [] for g in spec.groups}
@@ -453,8 +501,11 @@ def build_ldif(spec: SambaSpec, now: dt.datetime) -> tuple[str, int]:
         for parent in g.member_of:
             members[parent].append(group_dns[g.name])
     for g in _groups_in_order(spec.groups):
-        attrs = [("objectClass", "group"), ("sAMAccountName", g.name),
-                 ("groupType", "-2147483646")]  # global security group
+        attrs = [
+            ("objectClass", "group"),
+            ("sAMAccountName", g.name),
+            ("groupType", "-2147483646"),
+        ]  # global security group
         if g.description:
             attrs.append(("description", g.description))
         if g.mail:
@@ -462,8 +513,7 @@ def build_ldif(spec: SambaSpec, now: dt.datetime) -> tuple[str, int]:
         attrs += [("member", m) for m in members[g.name]]
         out.append(_entry(group_dns[g.name], attrs))
     for pso in spec.psos:
-        out.append(_entry(f"CN={pso.name},{spec.pso_base}", _pso_attrs(pso, group_dns,
-                                                                        user_dns)))
+        out.append(_entry(f"CN={pso.name},{spec.pso_base}", _pso_attrs(pso, group_dns, user_dns)))
     return "\n".join(out), accounts
 
 
@@ -477,8 +527,10 @@ def _check_spec(spec: SambaSpec) -> None:
         key = user.username.lower()
         bad = set(user.username) & set('"/\\[]:;|=,+*?<>@')
         if not user.username or len(user.username) > 20 or bad:
-            raise LabError(f"invalid sAMAccountName {user.username!r}: at most 20 characters, "
-                           'none of "/\\[]:;|=,+*?<>@')
+            raise LabError(
+                f"invalid sAMAccountName {user.username!r}: at most 20 characters, "
+                'none of "/\\[]:;|=,+*?<>@'
+            )
         if key in seen:
             raise LabError(f"duplicate AD username {user.username}")
         seen.add(key)
@@ -492,7 +544,8 @@ def _check_spec(spec: SambaSpec) -> None:
             if minutes <= 0 or dt.timedelta(minutes=minutes) >= user.expired_lock_age:
                 raise LabError(
                     f"{user.username}: a lock {user.expired_lock_age} old has not run out "
-                    f"under a lockout duration of {minutes or 'forever'} minutes")
+                    f"under a lockout duration of {minutes or 'forever'} minutes"
+                )
     for g in spec.groups:
         for parent in g.member_of:
             if parent not in names:
@@ -541,8 +594,11 @@ def _user_dns(spec: SambaSpec) -> dict[str, str]:
         counts[u.common_name.lower()] = counts.get(u.common_name.lower(), 0) + 1
     dns: dict[str, str] = {}
     for u in spec.users:
-        cn = u.common_name if counts[u.common_name.lower()] == 1 else (
-            f"{u.common_name} ({u.username})")
+        cn = (
+            u.common_name
+            if counts[u.common_name.lower()] == 1
+            else (f"{u.common_name} ({u.username})")
+        )
         dns[u.username] = f"CN={_escape_rdn(cn)},{spec.users_base}"
     return dns
 
@@ -606,8 +662,11 @@ def _backdate_ldif(spec: SambaSpec, now: dt.datetime) -> str:
         if user.expired_lock_age is not None:
             when = str(datetime_to_filetime(now - user.expired_lock_age))
             threshold = _threshold_for(spec, user)
-            changes += [("lockoutTime", when), ("badPasswordTime", when),
-                        ("badPwdCount", str(max(threshold, 1)))]
+            changes += [
+                ("lockoutTime", when),
+                ("badPasswordTime", when),
+                ("badPwdCount", str(max(threshold, 1))),
+            ]
         if changes:
             lines = [f"dn: {user_dns[user.username]}", "changetype: modify"]
             for attr, value in changes:
@@ -655,8 +714,9 @@ def _lock_attempts(spec: SambaSpec, user: ADUserSpec) -> int:
     return threshold + 1  # the last one must answer 775
 
 
-def _pso_attrs(pso: PSOSpec, group_dns: dict[str, str],
-               user_dns: dict[str, str]) -> list[tuple[str, str]]:
+def _pso_attrs(
+    pso: PSOSpec, group_dns: dict[str, str], user_dns: dict[str, str]
+) -> list[tuple[str, str]]:
     def interval(minutes: float) -> str:
         return str(-int(minutes * 60 * 10_000_000))
 
@@ -697,14 +757,22 @@ def _entry(dn: str, attrs: Iterable[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _provision_argv(spec: SambaSpec, target: Path, cert: Path, key: Path,
-                    cafile: Path) -> list[str]:
+def _provision_argv(
+    spec: SambaSpec, target: Path, cert: Path, key: Path, cafile: Path
+) -> list[str]:
     return [
-        "samba-tool", "domain", "provision",
-        f"--realm={spec.realm}", f"--domain={spec.domain}", "--server-role=dc",
-        "--dns-backend=NONE", f"--targetdir={target}", f"--host-name={spec.host_name}",
+        "samba-tool",
+        "domain",
+        "provision",
+        f"--realm={spec.realm}",
+        f"--domain={spec.domain}",
+        "--server-role=dc",
+        "--dns-backend=NONE",
+        f"--targetdir={target}",
+        f"--host-name={spec.host_name}",
         f"--host-ip={spec.address}",
-        f"--adminpass={spec.admin_password}", "--use-rfc2307",
+        f"--adminpass={spec.admin_password}",
+        "--use-rfc2307",
         "--option=interfaces = " + spec.address,
         "--option=bind interfaces only = yes",
         "--option=server services = ldap, kdc",
@@ -737,14 +805,25 @@ def _grant_pso_read(sam: Path, spec: SambaSpec) -> None:
     By default only Domain Admins may read PSOs (as on Windows); monitoring accounts
     are usually granted read there, and the sweep needs the PSOs' settings.
     """
-    out = run(["ldbsearch", "-H", str(sam), f"(sAMAccountName={spec.service_username})",
-               "objectSid"]).stdout
-    sids = [line.split(":", 1)[1].strip() for line in out.splitlines()
-            if line.startswith("objectSid:")]
+    out = run(
+        ["ldbsearch", "-H", str(sam), f"(sAMAccountName={spec.service_username})", "objectSid"]
+    ).stdout
+    sids = [
+        line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("objectSid:")
+    ]
     if len(sids) != 1:
         raise LabError(f"service account {spec.service_username} not found after load")
-    run(["samba-tool", "dsacl", "set", "-H", str(sam), f"--objectdn={spec.pso_base}",
-         f"--sddl=(A;CI;RPLCLORC;;;{sids[0]})"])
+    run(
+        [
+            "samba-tool",
+            "dsacl",
+            "set",
+            "-H",
+            str(sam),
+            f"--objectdn={spec.pso_base}",
+            f"--sddl=(A;CI;RPLCLORC;;;{sids[0]})",
+        ]
+    )
 
 
 def _domain_partition(target: Path, spec: SambaSpec) -> Path:
@@ -764,8 +843,12 @@ def _secret_file(path: Path, value: str) -> Path:
 def _tls(ca_file: Path, dns_name: str) -> Any:
     import ldap3
 
-    return ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file),
-                     valid_names=[dns_name], version=ssl.PROTOCOL_TLS_CLIENT)
+    return ldap3.Tls(
+        validate=ssl.CERT_REQUIRED,
+        ca_certs_file=str(ca_file),
+        valid_names=[dns_name],
+        version=ssl.PROTOCOL_TLS_CLIENT,
+    )
 
 
 def _ldaps_ready(host: str, port: int, ca_file: Path, dns_name: str) -> Callable[[], bool]:
@@ -777,8 +860,10 @@ def _ldaps_ready(host: str, port: int, ca_file: Path, dns_name: str) -> Callable
         import socket
 
         ctx = ssl.create_default_context(cafile=str(ca_file))
-        with socket.create_connection((host, port), timeout=2) as sock, \
-                ctx.wrap_socket(sock, server_hostname=dns_name):
+        with (
+            socket.create_connection((host, port), timeout=2) as sock,
+            ctx.wrap_socket(sock, server_hostname=dns_name),
+        ):
             return True
 
     return probe

@@ -112,15 +112,28 @@ def start(spec: SipSpec, sup: Supervisor, ca: LabCA | None = None) -> SipLab:
     (base / "run").mkdir(exist_ok=True)
     sup.start(
         KAMAILIO,
-        ["kamailio", "-DD", "-E", "-m", str(shm_megabytes(len(spec.extensions))),
-         "-M", str(pkg_megabytes(len(spec.extensions))),
-         "-Y", str(base / "run"), "-f", str(cfg)],
+        [
+            "kamailio",
+            "-DD",
+            "-E",
+            "-m",
+            str(shm_megabytes(len(spec.extensions))),
+            "-M",
+            str(pkg_megabytes(len(spec.extensions))),
+            "-Y",
+            str(base / "run"),
+            "-f",
+            str(cfg),
+        ],
         ready=functools.partial(_rpc_ready, _rpc_url(spec)),
         ready_timeout=30,
     )
     _write_scenarios(base)
-    sup.start(PHONES, _uas(base, spec.phones_address, spec.phones_port),
-              ready=functools.partial(_udp_bound, spec.phones_address, spec.phones_port))
+    sup.start(
+        PHONES,
+        _uas(base, spec.phones_address, spec.phones_port),
+        ready=functools.partial(_udp_bound, spec.phones_address, spec.phones_port),
+    )
     endpoints: dict[str, tuple[str, int]] = {}
     for ep in spec.endpoints:
         if ep.up:
@@ -128,8 +141,13 @@ def start(spec: SipSpec, sup: Supervisor, ca: LabCA | None = None) -> SipLab:
             endpoints[ep.name] = (ep.address, ep.port)
     numbers = [e.number for e in spec.extensions if e.registered]
     register(spec, numbers, sup)
-    return SipLab((spec.address, spec.port), _rpc_url(spec), numbers, endpoints,
-                  (spec.address, spec.tls_port) if tls_cfg else None)
+    return SipLab(
+        (spec.address, spec.port),
+        _rpc_url(spec),
+        numbers,
+        endpoints,
+        (spec.address, spec.tls_port) if tls_cfg else None,
+    )
 
 
 def stop(sup: Supervisor) -> list[str]:
@@ -147,21 +165,51 @@ def register(spec: SipSpec, numbers: list[str], sup: Supervisor) -> None:
         return
     base = _base(sup)
     (base / "register.xml").write_text(
-        _REGISTER.replace("[$domain]", spec.domain).replace("[$expires]", "86400")
-        .replace("[$phone]", f"{spec.phones_address}:{spec.phones_port}"))
+        _REGISTER.replace("[$domain]", spec.domain)
+        .replace("[$expires]", "86400")
+        .replace("[$phone]", f"{spec.phones_address}:{spec.phones_port}")
+    )
     csv = base / "register.csv"
     csv.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
     proc = run(
-        ["sipp", f"{spec.address}:{spec.port}", "-sf", str(base / "register.xml"),
-         "-inf", str(csv), "-m", str(len(numbers)), "-r", "5000", "-rp", "1000", "-l", "1000",
-         "-t", "u1", "-i", spec.phones_address, "-p", "0",
-         "-nostdin", "-timeout", "60s", "-timeout_error", "-max_retrans", "5",
-         "-trace_err", "-error_file", str(base / "register-errors.log")],
+        [
+            "sipp",
+            f"{spec.address}:{spec.port}",
+            "-sf",
+            str(base / "register.xml"),
+            "-inf",
+            str(csv),
+            "-m",
+            str(len(numbers)),
+            "-r",
+            "5000",
+            "-rp",
+            "1000",
+            "-l",
+            "1000",
+            "-t",
+            "u1",
+            "-i",
+            spec.phones_address,
+            "-p",
+            "0",
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-max_retrans",
+            "5",
+            "-trace_err",
+            "-error_file",
+            str(base / "register-errors.log"),
+        ],
         check=False,
     )
     if proc.returncode != 0:
-        raise LabError(f"sipp could not register all extensions (exit {proc.returncode}); "
-                       f"see {base / 'register-errors.log'}")
+        raise LabError(
+            f"sipp could not register all extensions (exit {proc.returncode}); "
+            f"see {base / 'register-errors.log'}"
+        )
 
 
 def unregister(spec: SipSpec, number: str) -> None:
@@ -183,8 +231,11 @@ def start_endpoint(ep: Endpoint, sup: Supervisor) -> None:
     """Start one trunk/SBC endpoint (a SIPp UAS answering OPTIONS)."""
     base = _base(sup)
     _write_scenarios(base)
-    sup.start(ENDPOINT_PREFIX + ep.name, _uas(base, ep.address, ep.port),
-              ready=functools.partial(_udp_bound, ep.address, ep.port))
+    sup.start(
+        ENDPOINT_PREFIX + ep.name,
+        _uas(base, ep.address, ep.port),
+        ready=functools.partial(_udp_bound, ep.address, ep.port),
+    )
 
 
 def stop_endpoint(name: str, sup: Supervisor) -> None:
@@ -231,7 +282,8 @@ def _rpc_url(spec: SipSpec) -> str:
 def _rpc(url: str, method: str, params: list[str]) -> dict[str, Any]:
     body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).encode()
     req = urllib.request.Request(  # noqa: S310 - the lab's own http:// loopback URL
-        url, data=body, headers={"Content-Type": "application/json"})
+        url, data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
         answer = json.loads(resp.read())
     if "error" in answer:
@@ -256,17 +308,32 @@ def _udp_bound(address: str, port: int) -> bool:
 
 
 def _uas(base: Path, address: str, port: int) -> list[str]:
-    return ["sipp", "-sf", str(base / "options-uas.xml"), "-i", address, "-p", str(port),
-            "-t", "u1", "-nostdin", "-trace_err", "-error_file",
-            str(base / f"uas-{address}-{port}-errors.log")]
+    return [
+        "sipp",
+        "-sf",
+        str(base / "options-uas.xml"),
+        "-i",
+        address,
+        "-p",
+        str(port),
+        "-t",
+        "u1",
+        "-nostdin",
+        "-trace_err",
+        "-error_file",
+        str(base / f"uas-{address}-{port}-errors.log"),
+    ]
 
 
 def _write_scenarios(base: Path) -> None:
     (base / "options-uas.xml").write_text(_OPTIONS_UAS)
 
 
-_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules",
-                "/usr/lib/aarch64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
+_MODULE_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+    "/usr/lib/aarch64-linux-gnu/kamailio/modules",
+    "/usr/lib/kamailio/modules",
+)
 
 _TLS_CFG = """# written by the readiness lab
 [server:default]
@@ -425,4 +492,3 @@ _OPTIONS_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="EXPECT"/>
 </scenario>
 """
-

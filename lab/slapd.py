@@ -134,8 +134,9 @@ class DirectorySpec:
     groups: Sequence[GroupSpec] = ()
     policies: Sequence[PolicySpec] = (
         PolicySpec("default"),
-        PolicySpec("privileged", max_failure=5, lockout_duration=0, max_age=30 * 86400,
-                   grace_limit=0),
+        PolicySpec(
+            "privileged", max_failure=5, lockout_duration=0, max_age=30 * 86400, grace_limit=0
+        ),
     )
     default_policy: str = "default"
     ldap_port: int = 389
@@ -207,8 +208,13 @@ def ssha(password: str, salt: bytes | None = None) -> str:
 
 
 def _value(name: str, value: str) -> str:
-    if value and (value[0] in " :<" or value[-1] == " " or not value.isascii()
-                  or "\n" in value or "\r" in value):
+    if value and (
+        value[0] in " :<"
+        or value[-1] == " "
+        or not value.isascii()
+        or "\n" in value
+        or "\r" in value
+    ):
         return f"{name}:: {base64.b64encode(value.encode()).decode()}"
     return f"{name}: {value}"
 
@@ -225,48 +231,95 @@ def ldif_for(spec: DirectorySpec, now: dt.datetime | None = None) -> tuple[str, 
     loaded = gentime(now)
     out: list[str] = []
     dc = spec.base_dn.split(",")[0].split("=", 1)[1]
-    out.append(_entry(spec.base_dn, [
-        ("objectClass", "top"), ("objectClass", "dcObject"), ("objectClass", "organization"),
-        ("dc", dc), ("o", spec.organisation_name or spec.org),
-    ]))
+    out.append(
+        _entry(
+            spec.base_dn,
+            [
+                ("objectClass", "top"),
+                ("objectClass", "dcObject"),
+                ("objectClass", "organization"),
+                ("dc", dc),
+                ("o", spec.organisation_name or spec.org),
+            ],
+        )
+    )
     for ou in ("people", "groups", "policies", "services"):
-        out.append(_entry(f"ou={ou},{spec.base_dn}",
-                          [("objectClass", "organizationalUnit"), ("ou", ou)]))
+        out.append(
+            _entry(f"ou={ou},{spec.base_dn}", [("objectClass", "organizationalUnit"), ("ou", ou)])
+        )
     for rdn, url in spec.referrals.items():
-        out.append(_entry(f"{rdn},{spec.base_dn}", [
-            ("objectClass", "referral"), ("objectClass", "extensibleObject"),
-            (rdn.split("=", 1)[0], rdn.split("=", 1)[1]), ("ref", url),
-        ]))
+        out.append(
+            _entry(
+                f"{rdn},{spec.base_dn}",
+                [
+                    ("objectClass", "referral"),
+                    ("objectClass", "extensibleObject"),
+                    (rdn.split("=", 1)[0], rdn.split("=", 1)[1]),
+                    ("ref", url),
+                ],
+            )
+        )
     for pol in spec.policies:
-        out.append(_entry(spec.policy_dn(pol.name), [
-            ("objectClass", "organizationalRole"), ("objectClass", "pwdPolicy"),
-            ("cn", pol.name), ("pwdAttribute", "userPassword"),
-            ("pwdMaxFailure", str(pol.max_failure)),
-            ("pwdLockout", "TRUE" if pol.lockout else "FALSE"),
-            ("pwdLockoutDuration", str(pol.lockout_duration)),
-            ("pwdMaxAge", str(pol.max_age)), ("pwdGraceAuthNLimit", str(pol.grace_limit)),
-            ("pwdFailureCountInterval", str(pol.failure_count_interval)),
-            ("pwdExpireWarning", str(pol.expire_warning)),
-            ("pwdMustChange", "TRUE"), ("pwdAllowUserChange", "TRUE"),
-        ]))
-    out.append(_entry(spec.policy_dn("services-nolockout"), [
-        ("objectClass", "organizationalRole"), ("objectClass", "pwdPolicy"),
-        ("cn", "services-nolockout"), ("pwdAttribute", "userPassword"),
-        ("pwdLockout", "FALSE"), ("pwdMaxAge", "0"),
-    ]))
+        out.append(
+            _entry(
+                spec.policy_dn(pol.name),
+                [
+                    ("objectClass", "organizationalRole"),
+                    ("objectClass", "pwdPolicy"),
+                    ("cn", pol.name),
+                    ("pwdAttribute", "userPassword"),
+                    ("pwdMaxFailure", str(pol.max_failure)),
+                    ("pwdLockout", "TRUE" if pol.lockout else "FALSE"),
+                    ("pwdLockoutDuration", str(pol.lockout_duration)),
+                    ("pwdMaxAge", str(pol.max_age)),
+                    ("pwdGraceAuthNLimit", str(pol.grace_limit)),
+                    ("pwdFailureCountInterval", str(pol.failure_count_interval)),
+                    ("pwdExpireWarning", str(pol.expire_warning)),
+                    ("pwdMustChange", "TRUE"),
+                    ("pwdAllowUserChange", "TRUE"),
+                ],
+            )
+        )
+    out.append(
+        _entry(
+            spec.policy_dn("services-nolockout"),
+            [
+                ("objectClass", "organizationalRole"),
+                ("objectClass", "pwdPolicy"),
+                ("cn", "services-nolockout"),
+                ("pwdAttribute", "userPassword"),
+                ("pwdLockout", "FALSE"),
+                ("pwdMaxAge", "0"),
+            ],
+        )
+    )
     for extra in spec.limited_services:
-        out.append(_entry(f"cn={extra},ou=services,{spec.base_dn}", [
-            ("objectClass", "organizationalRole"), ("objectClass", "simpleSecurityObject"),
-            ("cn", extra), ("userPassword", ssha(spec.service_password)),
-            ("pwdPolicySubentry", spec.policy_dn("services-nolockout")),
-        ]))
-    out.append(_entry(spec.service_dn, [
-        ("objectClass", "organizationalRole"), ("objectClass", "simpleSecurityObject"),
-        ("cn", spec.service_uid), ("description", "Day-1 readiness read-only service account"),
-        ("userPassword", ssha(spec.service_password)),
-        ("pwdPolicySubentry", spec.policy_dn("services-nolockout")),
-        ("pwdChangedTime", loaded),
-    ]))
+        out.append(
+            _entry(
+                f"cn={extra},ou=services,{spec.base_dn}",
+                [
+                    ("objectClass", "organizationalRole"),
+                    ("objectClass", "simpleSecurityObject"),
+                    ("cn", extra),
+                    ("userPassword", ssha(spec.service_password)),
+                    ("pwdPolicySubentry", spec.policy_dn("services-nolockout")),
+                ],
+            )
+        )
+    out.append(
+        _entry(
+            spec.service_dn,
+            [
+                ("objectClass", "organizationalRole"),
+                ("objectClass", "simpleSecurityObject"),
+                ("cn", spec.service_uid),
+                ("description", "Day-1 readiness read-only service account"),
+                ("userPassword", ssha(spec.service_password)),
+                ("pwdPolicySubentry", spec.policy_dn("services-nolockout")),
+                ("pwdChangedTime", loaded),
+            ],
+        )
+    )
     by_uid = {p.uid: p for p in spec.people if p.present}
     group_dn = {g.cn: f"cn={g.cn},{spec.groups_base}" for g in spec.groups}
     member_of: dict[str, list[str]] = {}  # memberOf is written at load time (direct groups)
@@ -279,19 +332,30 @@ def ldif_for(spec: DirectorySpec, now: dt.datetime | None = None) -> tuple[str, 
     for p in by_uid.values():
         dn = f"uid={p.uid},{spec.people_base}"
         attrs: list[tuple[str, str]] = [
-            ("objectClass", "inetOrgPerson"), ("uid", p.uid), ("cn", p.common_name),
-            ("sn", p.sn), ("givenName", p.given_name), ("userPassword", ssha(p.password)),
-            ("telephoneNumber", p.telephone_number), ("employeeNumber", p.employee_number),
-            ("title", p.title), ("ou", p.ou),
+            ("objectClass", "inetOrgPerson"),
+            ("uid", p.uid),
+            ("cn", p.common_name),
+            ("sn", p.sn),
+            ("givenName", p.given_name),
+            ("userPassword", ssha(p.password)),
+            ("telephoneNumber", p.telephone_number),
+            ("employeeNumber", p.employee_number),
+            ("title", p.title),
+            ("ou", p.ou),
         ]
         attrs.extend(("mail", m) for m in p.mail)
         for name, values in p.extra.items():
             attrs.extend((name, v) for v in values)
-        attrs.append(("pwdChangedTime", gentime(p.pwd_changed_time) if p.pwd_changed_time
-                      else loaded))
+        attrs.append(
+            ("pwdChangedTime", gentime(p.pwd_changed_time) if p.pwd_changed_time else loaded)
+        )
         if p.locked_time is not None:
-            attrs.append(("pwdAccountLockedTime", p.locked_time if isinstance(p.locked_time, str)
-                          else gentime(p.locked_time)))
+            attrs.append(
+                (
+                    "pwdAccountLockedTime",
+                    p.locked_time if isinstance(p.locked_time, str) else gentime(p.locked_time),
+                )
+            )
         attrs.extend(("pwdFailureTime", gentime(t)) for t in p.failure_times)
         if p.pwd_reset:
             attrs.append(("pwdReset", "TRUE"))
@@ -318,13 +382,15 @@ def ldif_for(spec: DirectorySpec, now: dt.datetime | None = None) -> tuple[str, 
 
 
 def _conf(spec: DirectorySpec, root: Path, cert: Path, key: Path, ca: Path) -> str:
-    schemas = "\n".join(f"include {SCHEMA_DIR / s}.schema"
-                        for s in ("core", "cosine", "inetorgperson"))
+    schemas = "\n".join(
+        f"include {SCHEMA_DIR / s}.schema" for s in ("core", "cosine", "inetorgperson")
+    )
     svc = spec.service_dn
     extra_dns = [f"cn={name},ou=services,{spec.base_dn}" for name in spec.limited_services]
-    extra_limits = "".join(f'limits dn.exact="{dn}" {lim}\n'
-                           for dn, lim in zip(extra_dns, spec.limited_services.values(),
-                                              strict=True))
+    extra_limits = "".join(
+        f'limits dn.exact="{dn}" {lim}\n'
+        for dn, lim in zip(extra_dns, spec.limited_services.values(), strict=True)
+    )
     extra_read = "".join(f'    by dn.exact="{dn}" read\n' for dn in extra_dns)
     return f"""# generated by readiness_lab.slapd for organisation {spec.org}
 {schemas}
@@ -384,8 +450,14 @@ def _secret_file(path: Path, value: str) -> Path:
     return path
 
 
-def start_slapd(spec: DirectorySpec, supervisor: Supervisor, ca: LabCA, state_dir: Path,
-                *, now: dt.datetime | None = None) -> SlapdInfo:
+def start_slapd(
+    spec: DirectorySpec,
+    supervisor: Supervisor,
+    ca: LabCA,
+    state_dir: Path,
+    *,
+    now: dt.datetime | None = None,
+) -> SlapdInfo:
     """Write config, bulk-load ``spec`` with slapadd, start slapd, wait until it answers."""
     if shutil.which("slapd") is None and not Path("/usr/sbin/slapd").exists():
         raise LabError("slapd is not installed (Debian packages slapd and ldap-utils)")
@@ -407,26 +479,41 @@ def start_slapd(spec: DirectorySpec, supervisor: Supervisor, ca: LabCA, state_di
     load_seconds = time.perf_counter() - t0
     for port in (spec.ldap_port, spec.ldaps_port):
         with contextlib.suppress(OSError), socket.create_connection((spec.host, port), 0.5):
-            raise LabError(f"{spec.host}:{port} is already in use by another process; "
-                           f"cannot start slapd for {spec.org} there")
+            raise LabError(
+                f"{spec.host}:{port} is already in use by another process; "
+                f"cannot start slapd for {spec.org} there"
+            )
     urls = f"ldap://{spec.host}:{spec.ldap_port}/ ldaps://{spec.host}:{spec.ldaps_port}/"
     t1 = time.perf_counter()
     managed = supervisor.start(
-        name, ["slapd", "-f", str(conf), "-h", urls, "-d", "0"],
-        ready=tcp_ready(spec.host, spec.ldaps_port), ready_timeout=60,
+        name,
+        ["slapd", "-f", str(conf), "-h", urls, "-d", "0"],
+        ready=tcp_ready(spec.host, spec.ldaps_port),
+        ready_timeout=60,
     )
     start_seconds = time.perf_counter() - t1
     return SlapdInfo(
-        org=spec.org, name=name, pid=managed.pid, host=spec.host, dns_name=spec.dns_name,
+        org=spec.org,
+        name=name,
+        pid=managed.pid,
+        host=spec.host,
+        dns_name=spec.dns_name,
         ldap_url=f"ldap://{spec.host}:{spec.ldap_port}",
         ldaps_url=f"ldaps://{spec.host}:{spec.ldaps_port}",
-        base_dn=spec.base_dn, people_base=spec.people_base, groups_base=spec.groups_base,
-        policies_base=spec.policies_base, service_dn=spec.service_dn,
+        base_dn=spec.base_dn,
+        people_base=spec.people_base,
+        groups_base=spec.groups_base,
+        policies_base=spec.policies_base,
+        service_dn=spec.service_dn,
         service_password_file=_secret_file(root / "service.secret", spec.service_password),
         admin_dn=spec.admin_dn,
         admin_password_file=_secret_file(root / "admin.secret", spec.admin_password),
-        ca_file=ca.cert_path, conf=conf, data_dir=root / "data", entries=entries,
-        load_seconds=load_seconds, start_seconds=start_seconds,
+        ca_file=ca.cert_path,
+        conf=conf,
+        data_dir=root / "data",
+        entries=entries,
+        load_seconds=load_seconds,
+        start_seconds=start_seconds,
     )
 
 

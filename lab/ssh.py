@@ -95,8 +95,20 @@ def start(spec: SshSpec, sup: Supervisor) -> SshLab:
         hdir.mkdir(exist_ok=True)
         host_key = hdir / "ssh_host_ed25519_key"
         if not host_key.exists():
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jump-{jh.site}",
-                 "-f", str(host_key)])
+            run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    f"jump-{jh.site}",
+                    "-f",
+                    str(host_key),
+                ]
+            )
         cfg = hdir / "sshd_config"
         cfg.write_text(_config(jh, spec.user, host_key, authorized, hdir / "sshd.pid"))
         run([sshd, "-t", "-f", str(cfg)], netns=jh.netns)
@@ -139,9 +151,17 @@ def ensure_user(user: str, home: Path | None = None) -> None:
     for attempt in range(_USER_ATTEMPTS):
         try:
             if not _user_exists(user):
-                where = (["--home-dir", str(home), "--create-home", "--shell", "/bin/sh"]
-                         if home else ["--no-create-home", "--home-dir", "/nonexistent",
-                                       "--shell", "/usr/sbin/nologin"])
+                where = (
+                    ["--home-dir", str(home), "--create-home", "--shell", "/bin/sh"]
+                    if home
+                    else [
+                        "--no-create-home",
+                        "--home-dir",
+                        "/nonexistent",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                    ]
+                )
                 run(["useradd", "--system", *where, user])
             # '!' (locked) would refuse even key logins without PAM; '*' refuses passwords.
             if _password_field(user) != "*":
@@ -213,8 +233,24 @@ def _connectable(host: str, port: int) -> bool:
 def ssh_command(lab: SshLab, site: str, *extra: str) -> list[str]:
     """An ``ssh`` command line to a jump host with strict host-key checking (for tests)."""
     address, port = lab.hosts[site]
-    return ["ssh", "-i", str(lab.private_key), "-p", str(port),
-            "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=5",
-            "-F", os.devnull, *extra, f"{lab.user}@{address}"]
-
+    return [
+        "ssh",
+        "-i",
+        str(lab.private_key),
+        "-p",
+        str(port),
+        "-o",
+        f"UserKnownHostsFile={lab.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "-F",
+        os.devnull,
+        *extra,
+        f"{lab.user}@{address}",
+    ]

@@ -95,8 +95,7 @@ class UpOptions:
             return False
         if self.only is None:
             return True
-        return component in self.only or any(
-            REQUIRES.get(c) == component for c in self.only)
+        return component in self.only or any(REQUIRES.get(c) == component for c in self.only)
 
 
 @dataclass
@@ -140,14 +139,21 @@ def _quiet(_: str) -> None:
 # --------------------------------------------------------------------------- render
 
 
-def render(out: Path, staff: int = DEFAULT_STAFF, seed: int = DEFAULT_SEED,
-           *, namespaces: bool = True, state: Path = Path(writer.DEFAULT_STATE),
-           slot: Slot = DEFAULT_SLOT) -> list[Path]:
+def render(
+    out: Path,
+    staff: int = DEFAULT_STAFF,
+    seed: int = DEFAULT_SEED,
+    *,
+    namespaces: bool = True,
+    state: Path = Path(writer.DEFAULT_STATE),
+    slot: Slot = DEFAULT_SLOT,
+) -> list[Path]:
     """Write the inventory of the estate (no servers, no secrets): what ``lab up
     --state STATE --slot N`` writes (only the state folder's name matters: see
     :func:`readiness_lab.writer.state_paths`)."""
-    return writer.write_inventory(generate(staff, seed, slot), out, namespaces=namespaces,
-                                  state_name=state.resolve().name)
+    return writer.write_inventory(
+        generate(staff, seed, slot), out, namespaces=namespaces, state_name=state.resolve().name
+    )
 
 
 # --------------------------------------------------------------------------- up
@@ -169,8 +175,9 @@ class _Run:
         self.namespaces = False
         self.hosts: dict[str, str] = self.estate.hosts(namespaces=False)
         self.secrets: dict[str, str] = {}
-        self.report = LabReport(self.state, opts.staff, opts.seed, slot.number, False,
-                                faults=len(self.plan.faults))
+        self.report = LabReport(
+            self.state, opts.staff, opts.seed, slot.number, False, faults=len(self.plan.faults)
+        )
 
     def step(self, name: str, action: Callable[[], str], *, needs: Iterable[str] = ()) -> None:
         if not self.opts.wanted(name):
@@ -180,7 +187,8 @@ class _Run:
         missing = [n for n in needs if not self.is_up(n)]
         if missing:
             self.report.components.append(
-                Component(name, "failed", error=f"needs {', '.join(missing)}, which is not up"))
+                Component(name, "failed", error=f"needs {', '.join(missing)}, which is not up")
+            )
             self.say(f"  {name:<6} FAILED  needs {', '.join(missing)}")
             return
         t0 = time.perf_counter()
@@ -188,8 +196,9 @@ class _Run:
             where = action()
         except (LabError, OSError, ValueError) as exc:
             seconds = time.perf_counter() - t0
-            self.report.components.append(Component(name, "failed", seconds=seconds,
-                                                    error=str(exc)))
+            self.report.components.append(
+                Component(name, "failed", seconds=seconds, error=str(exc))
+            )
             self.say(f"  {name:<6} FAILED  ({seconds:.1f}s)\n" + _indent(str(exc)))
             return
         seconds = time.perf_counter() - t0
@@ -214,7 +223,10 @@ class _Run:
             blocks.append(netns.Block(f.detail("src_net"), dst, int(f.detail("port"))))
         spec = netns.NetSpec(
             resources=[netns.Resource(r.id, r.site, (r.port,)) for r in self.estate.resources],
-            blocks=blocks, force_loopback=fallback, slot=self.slot)
+            blocks=blocks,
+            force_loopback=fallback,
+            slot=self.slot,
+        )
         net = netns.start(spec, self.sup)
         self.namespaces = not net.fallback
         self.report.namespaces = self.namespaces
@@ -223,16 +235,19 @@ class _Run:
             self.hosts[r.host] = net.resources[r.id][0]
         for site_id, s in net.sites.items():
             site = self.estate.site(site_id)
-            self.hosts[site.jump_host(self.estate.org(site.organisation).domain)] = \
-                s.jump_address
+            self.hosts[site.jump_host(self.estate.org(site.organisation).domain)] = s.jump_address
         if not net.fallback:
             gateway.start(self.slot, self.hosts.values())
         if net.fallback:
-            return ("FELL BACK to loopback (no network namespaces here): resources on "
-                    + ", ".join(f"{k} {v[0]}" for k, v in sorted(net.resources.items())))
-        return (f"namespaces {self.slot.router_ns}, " + ", ".join(
-            f"{s.netns} {s.subnet}" for s in net.sites.values()) + "; resources "
-            + ", ".join(f"{k} {v[0]}:{v[1][0]}" for k, v in sorted(net.resources.items())))
+            return "FELL BACK to loopback (no network namespaces here): resources on " + ", ".join(
+                f"{k} {v[0]}" for k, v in sorted(net.resources.items())
+            )
+        return (
+            f"namespaces {self.slot.router_ns}, "
+            + ", ".join(f"{s.netns} {s.subnet}" for s in net.sites.values())
+            + "; resources "
+            + ", ".join(f"{k} {v[0]}:{v[1][0]}" for k, v in sorted(net.resources.items()))
+        )
 
     def ssh(self) -> str:
         from . import netns, ssh
@@ -255,10 +270,16 @@ class _Run:
         from . import sip
 
         site_hosts = gateway.site_hosts(self.hosts, self.slot) if self.namespaces else None
-        info = dns.start(self.estate, self.plan, self.sup, self.state, hosts=self.hosts,
-                         site_hosts=site_hosts,
-                         site_listen=self.slot.dns_site if site_hosts else "",
-                         sip_tls=sip.tls_available())
+        info = dns.start(
+            self.estate,
+            self.plan,
+            self.sup,
+            self.state,
+            hosts=self.hosts,
+            site_hosts=site_hosts,
+            site_listen=self.slot.dns_site if site_hosts else "",
+            sip_tls=sip.tls_available(),
+        )
         return f"named pid {info.pid} on " + ", ".join(f"{a}:53" for a in info.listen)
 
     def slapd(self) -> str:
@@ -272,24 +293,33 @@ class _Run:
             members: dict[str, list[str]] = {g: [] for g in self.estate.groups}
             for p in people:
                 fault = self.plan.for_subject(p.key)
-                dropped = {f.detail("group") for f in fault
-                           if f.kind == GROUP_MISSING and f.target == directory.id}
+                dropped = {
+                    f.detail("group")
+                    for f in fault
+                    if f.kind == GROUP_MISSING and f.target == directory.id
+                }
                 for g in p.groups:
                     if g not in dropped:
                         members[g].append(p.username)
             spec = slapd.DirectorySpec(
-                org=org.id, base_dn=org.base_dn, host=org.ldap_ip, dns_name=org.ldap_host,
+                org=org.id,
+                base_dn=org.base_dn,
+                host=org.ldap_ip,
+                dns_name=org.ldap_host,
                 people=specs,
                 groups=[slapd.GroupSpec(g, sorted(set(m))) for g, m in members.items()],
                 # Locks last until an administrator resets them (pwdLockoutDuration 0),
                 # so a lockout injected today still blocks the person on go-live day.
                 policies=(slapd.PolicySpec("default", lockout_duration=0),),
                 service_password=self.secrets[directory.bind_secret],
-                admin_password=writer.new_password(), organisation_name=org.name,
+                admin_password=writer.new_password(),
+                organisation_name=org.name,
             )
             info = slapd.start_slapd(spec, self.sup, self.ca, self.state, now=self.now)
-            where.append(f"{org.id} {info.ldap_url} + {info.ldaps_url} "
-                         f"({info.entries} entries, pid {info.pid})")
+            where.append(
+                f"{org.id} {info.ldap_url} + {info.ldaps_url} "
+                f"({info.entries} entries, pid {info.pid})"
+            )
         return "; ".join(where)
 
     def _ldap_person(self, p: Person, directory: str) -> PersonSpec:
@@ -298,9 +328,13 @@ class _Run:
         kind = self.plan.person_fault(directory, p)
         mail = [p.new_mail, *p.old_mail] if p.new_mail else list(p.old_mail)
         spec = m.PersonSpec(
-            uid=p.username, given_name=p.given, sn=p.surname,
+            uid=p.username,
+            given_name=p.given,
+            sn=p.surname,
             password=self.secrets[p.credential_secret] if p.pilot else writer.new_password(),
-            mail=mail, telephone_number=p.extension, employee_number=p.id,
+            mail=mail,
+            telephone_number=p.extension,
+            employee_number=p.id,
             title=", ".join(self.estate.role(r).description for r in p.roles),
             ou=p.site,
         )
@@ -330,32 +364,49 @@ class _Run:
         users = []
         for p in self.estate.migrated:
             kind = self.plan.person_fault(ad.id, p)
-            dropped = {f.detail("group") for f in self.plan.for_subject(p.key)
-                       if f.kind == GROUP_MISSING and f.target == ad.id}
-            users.append(samba.ADUserSpec(
-                username=p.ad_username, given_name=p.given, surname=p.surname,
-                password=self.secrets[p.credential_secret] if p.pilot else writer.new_password(),
-                mail=p.new_mail or None,
-                proxy_addresses=[f"smtp:{a}" for a in p.old_mail],
-                telephone=p.extension or None,
-                groups=[g for g in p.groups if g not in dropped],
-                organisation=p.organisation, employee_id=p.id,
-                present=kind != ACCOUNT_MISSING, disabled=kind == ACCOUNT_DISABLED,
-                lock=kind == ACCOUNT_LOCKED, must_change=kind == PASSWORD_MUST_CHANGE,
-                # Older than the domain's maximum password age (90 days): expired.
-                password_age=dt.timedelta(days=120) if kind == PASSWORD_EXPIRED else None,
-            ))
+            dropped = {
+                f.detail("group")
+                for f in self.plan.for_subject(p.key)
+                if f.kind == GROUP_MISSING and f.target == ad.id
+            }
+            users.append(
+                samba.ADUserSpec(
+                    username=p.ad_username,
+                    given_name=p.given,
+                    surname=p.surname,
+                    password=self.secrets[p.credential_secret]
+                    if p.pilot
+                    else writer.new_password(),
+                    mail=p.new_mail or None,
+                    proxy_addresses=[f"smtp:{a}" for a in p.old_mail],
+                    telephone=p.extension or None,
+                    groups=[g for g in p.groups if g not in dropped],
+                    organisation=p.organisation,
+                    employee_id=p.id,
+                    present=kind != ACCOUNT_MISSING,
+                    disabled=kind == ACCOUNT_DISABLED,
+                    lock=kind == ACCOUNT_LOCKED,
+                    must_change=kind == PASSWORD_MUST_CHANGE,
+                    # Older than the domain's maximum password age (90 days): expired.
+                    password_age=dt.timedelta(days=120) if kind == PASSWORD_EXPIRED else None,
+                )
+            )
         spec = samba.SambaSpec(
             address=self.slot.ad,
-            users=users, groups=[samba.ADGroupSpec(g) for g in self.estate.groups],
-            service_password=self.secrets[ad.bind_secret], admin_password=writer.new_password(),
+            users=users,
+            groups=[samba.ADGroupSpec(g) for g in self.estate.groups],
+            service_password=self.secrets[ad.bind_secret],
+            admin_password=writer.new_password(),
             # As in the directories: a lock lasts until an administrator unlocks it.
-            policy=samba.DomainPolicySpec(lockout_duration_minutes=0,
-                                          reset_lockout_after_minutes=30),
+            policy=samba.DomainPolicySpec(
+                lockout_duration_minutes=0, reset_lockout_after_minutes=30
+            ),
         )
         info = samba.start_samba(spec, self.sup, self.ca, self.state, now=self.now)
-        return (f"{info.realm} {info.ldaps_url} ({info.accounts} accounts, "
-                f"{len(info.locked)} locked, pid {info.pid})")
+        return (
+            f"{info.realm} {info.ldaps_url} ({info.accounts} accounts, "
+            f"{len(info.locked)} locked, pid {info.pid})"
+        )
 
     def web(self) -> str:
         from . import web
@@ -366,9 +417,17 @@ class _Run:
             for f in self.plan.of_kind(kind):
                 by_app[f.subject.removeprefix("applications:")] = fault  # type: ignore[assignment]
         login = f"login.{SHARED_DOMAIN}"
-        apps = [web.App(a.id, a.host, a.name, by_app.get(a.id), pilot_auth=True,
-                        sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None)
-                for a in self.estate.applications]
+        apps = [
+            web.App(
+                a.id,
+                a.host,
+                a.name,
+                by_app.get(a.id),
+                pilot_auth=True,
+                sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None,
+            )
+            for a in self.estate.applications
+        ]
         apps.append(web.App("login", login, "Vale Shared sign-in"))
         pilots = {p.username: self.secrets[p.credential_secret] for p in self.estate.pilots}
         lab = web.start(web.WebSpec(apps, pilots, address=self.slot.web), self.sup, self.ca)
@@ -378,13 +437,15 @@ class _Run:
         from . import mail
 
         needs_box = {r.id for r in self.estate.roles if r.mailbox}
-        boxes = sorted({p.new_mail for p in self.estate.staff
-                        if p.new_mail and needs_box & set(p.roles)}
-                       | {a for p in self.estate.staff for a in p.old_mail})
+        boxes = sorted(
+            {p.new_mail for p in self.estate.staff if p.new_mail and needs_box & set(p.roles)}
+            | {a for p in self.estate.staff for a in p.old_mail}
+        )
         rejected = sorted(f.detail("address") for f in self.plan.of_kind(MAILBOX_REJECTED))
         domains = [SHARED_DOMAIN, *(o.domain for o in self.estate.organisations)]
-        mail.start(mail.MailSpec(boxes, domains, rejected, address=self.slot.mail), self.sup,
-                   self.ca)
+        mail.start(
+            mail.MailSpec(boxes, domains, rejected, address=self.slot.mail), self.sup, self.ca
+        )
         return f"postfix smtp://{self.slot.mail}:25 (STARTTLS), {len(boxes)} addresses"
 
     def sip(self) -> str:
@@ -392,19 +453,26 @@ class _Run:
 
         down = {f.subject for f in self.plan.of_kind(SIP_ENDPOINT_DOWN)}
         unregistered = {f.subject for f in self.plan.of_kind(EXTENSION_UNREGISTERED)}
-        extensions = [sip.Extension(p.extension, registered=p.key not in unregistered)
-                      for p in sorted(self.estate.staff, key=lambda p: p.extension)
-                      if p.extension]
-        endpoints = [sip.Endpoint(e.id, e.ip, e.port, up=f"sip_endpoints:{e.id}" not in down)
-                     for e in self.estate.sip_endpoints]
-        spec = sip.SipSpec(extensions, endpoints, address=self.slot.sip,
-                           phones_address=self.slot.sip_phones)
+        extensions = [
+            sip.Extension(p.extension, registered=p.key not in unregistered)
+            for p in sorted(self.estate.staff, key=lambda p: p.extension)
+            if p.extension
+        ]
+        endpoints = [
+            sip.Endpoint(e.id, e.ip, e.port, up=f"sip_endpoints:{e.id}" not in down)
+            for e in self.estate.sip_endpoints
+        ]
+        spec = sip.SipSpec(
+            extensions, endpoints, address=self.slot.sip, phones_address=self.slot.sip_phones
+        )
         lab = sip.start(spec, self.sup, self.ca)
         host, port = lab.registrar
         tls = f", sips:{lab.tls[0]}:{lab.tls[1]}" if lab.tls else " (no TLS module)"
-        return (f"kamailio sip:{host}:{port} (udp+tcp){tls}, {len(lab.registered)} of "
-                f"{len(extensions)} extensions registered; endpoints up: "
-                + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items())))
+        return (
+            f"kamailio sip:{host}:{port} (udp+tcp){tls}, {len(lab.registered)} of "
+            f"{len(extensions)} extensions registered; endpoints up: "
+            + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items()))
+        )
 
 
 def _indent(text: str) -> str:
@@ -417,15 +485,18 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
     if opts.only is not None:
         unknown = sorted(opts.only - set(COMPONENTS))
         if unknown:
-            raise ValueError(f"unknown component(s) {', '.join(unknown)}; "
-                             f"choose from {', '.join(COMPONENTS)}")
+            raise ValueError(
+                f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(COMPONENTS)}"
+            )
     state = opts.state.resolve()
     if any(alive(m.pid) for m in recorded(state)):
         say("lab up: a lab is already running from this state folder: stopping it first")
         down(state)
     run = _Run(opts, Slot(claim.claim(state, opts.slot)), say)
-    say(f"lab up: {opts.staff} staff per organisation, seed {opts.seed}, slot {run.slot.number}, "
-        f"state {run.state}")
+    say(
+        f"lab up: {opts.staff} staff per organisation, seed {opts.seed}, slot {run.slot.number}, "
+        f"state {run.state}"
+    )
     run.write_report()  # the slot is on record before anything starts
     run.plan.write(run.state)
     run.secrets = writer.write_secrets(run.estate, run.state / "secrets")
@@ -439,8 +510,9 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
     run.step("mail", run.mail)
     run.step("sip", run.sip)
     inventory = run.state / "inventory"
-    writer.write_inventory(run.estate, inventory, namespaces=run.namespaces,
-                           state_name=run.state.name)
+    writer.write_inventory(
+        run.estate, inventory, namespaces=run.namespaces, state_name=run.state.name
+    )
     writer.write_facts(run.estate, run.state, namespaces=run.namespaces)
     run.report.seconds = time.perf_counter() - t0
     run.write_report()
@@ -449,8 +521,10 @@ def up(opts: UpOptions, say: Say = _quiet) -> LabReport:
     say(f"ground truth: {run.state / 'ground-truth.json'}  ({len(run.plan.faults)} faults)")
     say(f"lab facts:    {run.state / 'lab-facts.json'}")
     failed = [c.name for c in run.report.components if c.status == "failed"]
-    say(f"lab up {'FAILED for ' + ', '.join(failed) if failed else 'done'} "
-        f"in {run.report.seconds:.1f}s")
+    say(
+        f"lab up {'FAILED for ' + ', '.join(failed) if failed else 'done'} "
+        f"in {run.report.seconds:.1f}s"
+    )
     return run.report
 
 
@@ -475,8 +549,10 @@ def down(state: Path, say: Say = _quiet) -> list[str]:
     held = claim.holder(slot.number)
     if held is not None and held.state != str(state):
         sup.stop()
-        say(f"lab down: stopped {len(names)} process(es); slot {slot.number} belongs to the "
-            f"lab in {held.state} now, so its network was left alone")
+        say(
+            f"lab down: stopped {len(names)} process(es); slot {slot.number} belongs to the "
+            f"lab in {held.state} now, so its network was left alone"
+        )
         return names
     errors: list[str] = []
 
@@ -537,8 +613,10 @@ def status(state: Path) -> list[tuple[str, int, bool, str]]:
     state = state.resolve()
     if not (state / "pids.json").exists():
         return []
-    return [(m.name, m.pid, running and alive(m.pid), _component_of(m.name))
-            for m, running in Supervisor(state).status()]
+    return [
+        (m.name, m.pid, running and alive(m.pid), _component_of(m.name))
+        for m, running in Supervisor(state).status()
+    ]
 
 
 def components(state: Path) -> list[Component]:
@@ -550,9 +628,16 @@ def components(state: Path) -> list[Component]:
 
 
 def _component_of(process: str) -> str:
-    for prefix, component in (("sshd-", "ssh"), ("slapd-", "slapd"), ("samba", "samba"),
-                              ("named", "dns"), ("nginx", "web"), ("postfix", "mail"),
-                              ("kamailio", "sip"), ("sipp", "sip")):
+    for prefix, component in (
+        ("sshd-", "ssh"),
+        ("slapd-", "slapd"),
+        ("samba", "samba"),
+        ("named", "dns"),
+        ("nginx", "web"),
+        ("postfix", "mail"),
+        ("kamailio", "sip"),
+        ("sipp", "sip"),
+    ):
         if process.startswith(prefix):
             return component
     return "net"

@@ -79,8 +79,17 @@ def start(spec: WebSpec, sup: Supervisor, ca: LabCA) -> WebLab:
     run([nginx, "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "logs/error.log", "-t"])
     sup.start(
         PROCESS,
-        [nginx, "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "logs/error.log",
-         "-g", "daemon off;"],
+        [
+            nginx,
+            "-p",
+            f"{prefix}/",
+            "-c",
+            "nginx.conf",
+            "-e",
+            "logs/error.log",
+            "-g",
+            "daemon off;",
+        ],
         ready=functools.partial(_connectable, spec.address, spec.port),
         ready_timeout=15,
     )
@@ -92,8 +101,9 @@ def stop(sup: Supervisor) -> list[str]:
     return sup.stop(PROCESS)
 
 
-def set_fault(spec: WebSpec, app_id: str, fault: Fault | None, sup: Supervisor,
-              ca: LabCA) -> WebSpec:
+def set_fault(
+    spec: WebSpec, app_id: str, fault: Fault | None, sup: Supervisor, ca: LabCA
+) -> WebSpec:
     """Change one application's fault and reload the running nginx; returns the new spec."""
     apps = [replace(a, fault=fault) if a.id == app_id else a for a in spec.apps]
     if not any(a.id == app_id for a in spec.apps):
@@ -140,9 +150,12 @@ def _prefix(sup: Supervisor) -> Path:
 def _cert(app: App, ca: LabCA) -> tuple[Path, Path]:
     now = dt.datetime.now(dt.UTC)
     if app.fault == "expired":
-        issued = ca.issue(f"web-{app.id}-expired", [app.host],
-                          not_before=now - dt.timedelta(days=400),
-                          not_after=now - dt.timedelta(days=1))
+        issued = ca.issue(
+            f"web-{app.id}-expired",
+            [app.host],
+            not_before=now - dt.timedelta(days=400),
+            not_after=now - dt.timedelta(days=1),
+        )
     elif app.fault == "wrong-name":
         issued = ca.issue(f"web-{app.id}-wrong-name", [WRONG_NAME])
     else:
@@ -169,11 +182,13 @@ def _write(spec: WebSpec, prefix: Path, ca: LabCA) -> None:
     pilot_dir = prefix / "html" / "pilot"
     pilot_dir.mkdir(parents=True, exist_ok=True)
     (pilot_dir / "index.txt").write_text("pilot area\n")
-    blocks = [f"""    server {{
+    blocks = [
+        f"""    server {{
         listen {listen} ssl default_server;
         ssl_reject_handshake on;
     }}
-"""]
+"""
+    ]
     for app in spec.apps:
         chain, key = _cert(app, ca)
         title = (app.name or app.id).replace('"', "")
@@ -184,9 +199,11 @@ def _write(spec: WebSpec, prefix: Path, ca: LabCA) -> None:
             body += f'        location = / {{ return 200 "{title}\\n"; }}\n'
             if app.pilot_auth:
                 # `return` would run before the access phase; serve a file instead.
-                body += ('        location /pilot/ { auth_basic "pilot"; '
-                         f"auth_basic_user_file {htpasswd}; alias {pilot_dir}/; "
-                         "index index.txt; }\n")
+                body += (
+                    '        location /pilot/ { auth_basic "pilot"; '
+                    f"auth_basic_user_file {htpasswd}; alias {pilot_dir}/; "
+                    "index index.txt; }\n"
+                )
             if app.sso_redirect:
                 body += f"        location = /login {{ return 302 {app.sso_redirect}; }}\n"
             body += '        location / { return 404 "not found\\n"; }\n'
@@ -222,4 +239,3 @@ http {{
 def _connectable(host: str, port: int) -> bool:
     with socket.create_connection((host, port), timeout=0.5):
         return True
-

@@ -50,19 +50,32 @@ def state_paths(state_name: str = DEFAULT_STATE) -> tuple[str, str]:
         raise ValueError(f"not a folder name: {state_name!r}")
     base = f"../../{state_name}"
     return f"{base}/ca/ca.pem", f"{base}/ssh/known_hosts"
+
+
 SSH_USER = "readiness"
-FILES = ("programme.yaml", "sites.yaml", "roles.yaml", "directories.yaml",
-         "applications.yaml", "staff.yaml", "hr/staff-north.csv", "hr/staff-south.csv")
+FILES = (
+    "programme.yaml",
+    "sites.yaml",
+    "roles.yaml",
+    "directories.yaml",
+    "applications.yaml",
+    "staff.yaml",
+    "hr/staff-north.csv",
+    "hr/staff-south.csv",
+)
 
 
 def _header(estate: Estate, what: str) -> str:
-    return (f"# {what}\n# Written by `readiness lab render --staff {estate.staff_per_org} "
-            f"--seed {estate.seed}` (lab/writer.py): regenerate rather than edit.\n")
+    return (
+        f"# {what}\n# Written by `readiness lab render --staff {estate.staff_per_org} "
+        f"--seed {estate.seed}` (lab/writer.py): regenerate rather than edit.\n"
+    )
 
 
 def _dump(data: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100,
-                          default_flow_style=False)
+    return yaml.safe_dump(
+        dict(data), sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+    )
 
 
 def _write(path: Path, text: str, newline: str = "\n") -> None:
@@ -71,19 +84,22 @@ def _write(path: Path, text: str, newline: str = "\n") -> None:
         out.write(text)
 
 
-def inventory_documents(estate: Estate, *, namespaces: bool = True,
-                        state_name: str = DEFAULT_STATE) -> dict[str, str]:
+def inventory_documents(
+    estate: Estate, *, namespaces: bool = True, state_name: str = DEFAULT_STATE
+) -> dict[str, str]:
     """Relative file name -> content of every inventory file (pure)."""
     ca_bundle, known_hosts = state_paths(state_name)
     dns, dns_site = estate.slot.dns, estate.slot.dns_site
     docs: dict[str, str] = {}
-    docs["programme.yaml"] = _header(estate, "The merger programme and its organisations.") + \
-        _dump({
+    docs["programme.yaml"] = _header(estate, "The merger programme and its organisations.") + _dump(
+        {
             "programme": {
                 "name": PROGRAMME,
                 "go_live": estate.go_live,
-                "description": (f"Lab estate of two merging councils: {estate.staff_per_org} "
-                                f"staff per organisation, seed {estate.seed}"),
+                "description": (
+                    f"Lab estate of two merging councils: {estate.staff_per_org} "
+                    f"staff per organisation, seed {estate.seed}"
+                ),
                 "resolvers": [dns],
             },
             "organisations": {
@@ -95,7 +111,8 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True,
                 }
                 for o in estate.organisations
             },
-        })
+        }
+    )
     sites: dict[str, Any] = {}
     vantage_points: dict[str, Any] = {}
     for s in estate.sites:
@@ -105,15 +122,20 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True,
             entry["resolvers"] = [dns_site if namespaces else dns]
             host, port = (s.jump_ip, 22) if namespaces else s.fallback_jump
             vantage_points[s.vantage_point] = {
-                "kind": "ssh", "host": host, "port": port, "user": SSH_USER,
-                "key": f"file:{s.vantage_point}.key", "known_hosts": known_hosts,
+                "kind": "ssh",
+                "host": host,
+                "port": port,
+                "user": SSH_USER,
+                "key": f"file:{s.vantage_point}.key",
+                "known_hosts": known_hosts,
             }
         else:
             entry["resolvers"] = [dns]
         entry["owner"] = estate.org(s.organisation).owner
         sites[s.id] = entry
-    docs["sites.yaml"] = _header(estate, "Sites and the vantage points probes run from.") + \
-        _dump({"sites": sites, "vantage_points": vantage_points})
+    docs["sites.yaml"] = _header(estate, "Sites and the vantage points probes run from.") + _dump(
+        {"sites": sites, "vantage_points": vantage_points}
+    )
     roles = {}
     for r in estate.roles:
         role: dict[str, Any] = {"description": r.description}
@@ -126,37 +148,52 @@ def inventory_documents(estate: Estate, *, namespaces: bool = True,
         role["extension"] = r.extension
         role["mailbox"] = r.mailbox
         roles[r.id] = role
-    docs["roles.yaml"] = _header(estate, "Roles: what each kind of job needs on Day 1.") + \
-        _dump({"roles": roles})
+    docs["roles.yaml"] = _header(estate, "Roles: what each kind of job needs on Day 1.") + _dump(
+        {"roles": roles}
+    )
     directories = {}
     for d in estate.directories:
         entry = {"kind": d.kind, "organisations": list(d.organisations)}
         if d.staff_tags:
             entry["staff_tags"] = list(d.staff_tags)
-        entry |= {"url": d.url, "start_tls": d.start_tls, "base_dn": d.base_dn,
-                  "people_base": d.people_base, "groups_base": d.groups_base,
-                  "bind_dn": d.bind_dn, "bind_password": f"file:{d.bind_secret}",
-                  "match": d.match, "owner": d.owner}
+        entry |= {
+            "url": d.url,
+            "start_tls": d.start_tls,
+            "base_dn": d.base_dn,
+            "people_base": d.people_base,
+            "groups_base": d.groups_base,
+            "bind_dn": d.bind_dn,
+            "bind_password": f"file:{d.bind_secret}",
+            "match": d.match,
+            "owner": d.owner,
+        }
         directories[d.id] = entry
-    docs["directories.yaml"] = _header(estate, "Directories (identity check family).") + \
-        _dump({"directories": directories})
+    docs["directories.yaml"] = _header(estate, "Directories (identity check family).") + _dump(
+        {"directories": directories}
+    )
     docs["applications.yaml"] = _header(
-        estate, "Shared applications and site network resources (service objects).") + \
-        _dump({
+        estate, "Shared applications and site network resources (service objects)."
+    ) + _dump(
+        {
             "applications": {
-                a.id: {"name": a.name, "url": a.url, "owner": a.owner}
-                for a in estate.applications
+                a.id: {"name": a.name, "url": a.url, "owner": a.owner} for a in estate.applications
             },
             "network_resources": {
-                r.id: {"name": r.name, "host": r.host, "port": r.port, "owner": r.owner,
-                       "organisation": r.organisation}
+                r.id: {
+                    "name": r.name,
+                    "host": r.host,
+                    "port": r.port,
+                    "owner": r.owner,
+                    "organisation": r.organisation,
+                }
                 for r in estate.resources
             },
-        })
+        }
+    )
     inline = [p for p in _staff(estate) if _inline(p)]
     docs["staff.yaml"] = _header(
-        estate, "Staff: special accounts inline, the bulk from the HR exports in hr/.") + \
-        _dump({"staff": [_staff_entry(p) for p in inline], "staff_sources": _sources()})
+        estate, "Staff: special accounts inline, the bulk from the HR exports in hr/."
+    ) + _dump({"staff": [_staff_entry(p) for p in inline], "staff_sources": _sources()})
     for org in estate.organisations:
         rows = [p for p in _staff(estate) if p.organisation == org.id and not _inline(p)]
         docs[f"hr/staff-{org.id}.csv"] = _csv(org.id, rows)
@@ -172,8 +209,14 @@ def _inline(person: Person) -> bool:
 
 
 def _staff_entry(p: Person) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": p.id, "organisation": p.organisation, "site": p.site,
-                             "roles": list(p.roles), "name": p.name, "username": p.username}
+    entry: dict[str, Any] = {
+        "id": p.id,
+        "organisation": p.organisation,
+        "site": p.site,
+        "roles": list(p.roles),
+        "name": p.name,
+        "username": p.username,
+    }
     if p.upn:
         entry["upn"] = p.upn
     if p.old_mail:
@@ -193,16 +236,42 @@ def _staff_entry(p: Person) -> dict[str, Any]:
 # The two councils export differently: Northvale from a spreadsheet (UTF-8 with BOM,
 # CRLF, commas), Southmere from its HR system (semicolons, "|" inside cells, LF).
 _EXPORTS: dict[str, dict[str, Any]] = {
-    "north": {"delimiter": ",", "list_separator": ";", "bom": True, "newline": "\r\n",
-              "columns": {"id": "EmployeeID", "name": "DisplayName", "username": "Login",
-                          "site": "Office", "roles": "JobRoles", "old_mail": "Mail",
-                          "new_mail": "NewMail", "extension": "Extension", "upn": "UPN",
-                          "tags": "Tags"}},
-    "south": {"delimiter": ";", "list_separator": "|", "bom": False, "newline": "\n",
-              "columns": {"id": "staff_no", "name": "full_name", "username": "account",
-                          "site": "location", "roles": "roles", "old_mail": "email",
-                          "new_mail": "email_new", "extension": "ext", "upn": "upn",
-                          "tags": "flags"}},
+    "north": {
+        "delimiter": ",",
+        "list_separator": ";",
+        "bom": True,
+        "newline": "\r\n",
+        "columns": {
+            "id": "EmployeeID",
+            "name": "DisplayName",
+            "username": "Login",
+            "site": "Office",
+            "roles": "JobRoles",
+            "old_mail": "Mail",
+            "new_mail": "NewMail",
+            "extension": "Extension",
+            "upn": "UPN",
+            "tags": "Tags",
+        },
+    },
+    "south": {
+        "delimiter": ";",
+        "list_separator": "|",
+        "bom": False,
+        "newline": "\n",
+        "columns": {
+            "id": "staff_no",
+            "name": "full_name",
+            "username": "account",
+            "site": "location",
+            "roles": "roles",
+            "old_mail": "email",
+            "new_mail": "email_new",
+            "extension": "ext",
+            "upn": "upn",
+            "tags": "flags",
+        },
+    },
 }
 
 
@@ -226,16 +295,25 @@ def _csv(org: str, people: Iterable[Person]) -> str:
     writer = csv.writer(buffer, delimiter=spec["delimiter"], lineterminator=spec["newline"])
     writer.writerow(list(columns.values()))
     for p in people:
-        values = {"id": p.id, "name": p.name, "username": p.username, "site": p.site,
-                  "roles": sep.join(p.roles), "old_mail": sep.join(p.old_mail),
-                  "new_mail": p.new_mail, "extension": p.extension, "upn": p.upn,
-                  "tags": sep.join(p.tags)}
+        values = {
+            "id": p.id,
+            "name": p.name,
+            "username": p.username,
+            "site": p.site,
+            "roles": sep.join(p.roles),
+            "old_mail": sep.join(p.old_mail),
+            "new_mail": p.new_mail,
+            "extension": p.extension,
+            "upn": p.upn,
+            "tags": sep.join(p.tags),
+        }
         writer.writerow([values[field] for field in columns])
     return ("\ufeff" if spec["bom"] else "") + buffer.getvalue()
 
 
-def write_inventory(estate: Estate, out: Path, *, namespaces: bool = True,
-                    state_name: str = DEFAULT_STATE) -> list[Path]:
+def write_inventory(
+    estate: Estate, out: Path, *, namespaces: bool = True, state_name: str = DEFAULT_STATE
+) -> list[Path]:
     """Write the inventory files into ``out`` (created); returns the paths written.
 
     Files of an earlier render that this one does not write are removed, so the
@@ -275,8 +353,9 @@ def new_password() -> str:
     return _secrets.token_urlsafe(15) + "-Aa7"
 
 
-def write_secrets(estate: Estate, secrets_dir: Path,
-                  extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def write_secrets(
+    estate: Estate, secrets_dir: Path, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Write (or keep) every secret the inventory refers to; returns name -> value.
 
     Names are the ``file:`` references of the inventory: ``<directory>-readiness.secret``,
@@ -284,8 +363,9 @@ def write_secrets(estate: Estate, secrets_dir: Path,
     """
     secrets_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(secrets_dir, 0o700)
-    names = [d.bind_secret for d in estate.directories] + [p.credential_secret
-                                                           for p in estate.pilots]
+    names = [d.bind_secret for d in estate.directories] + [
+        p.credential_secret for p in estate.pilots
+    ]
     values: dict[str, str] = {}
     for name in names:
         path = secrets_dir / name
@@ -312,34 +392,59 @@ def lab_facts(estate: Estate, *, namespaces: bool = True) -> dict[str, Any]:
     return {
         "staff_per_org": estate.staff_per_org,
         "seed": estate.seed,
-        "dns": {"server": f"{slot.dns}:53", "site_server": f"{slot.dns_site}:53",
-                "zones": domains, "hosts": estate.hosts(namespaces)},
+        "dns": {
+            "server": f"{slot.dns}:53",
+            "site_server": f"{slot.dns_site}:53",
+            "zones": domains,
+            "hosts": estate.hosts(namespaces),
+        },
         "mail": {
-            "smtp": f"{slot.mail}:25", "mx": f"mail.{SHARED_DOMAIN}", "starttls": True,
-            "domains": {d: {"mx": f"mail.{SHARED_DOMAIN}", "dkim_selector": DKIM_SELECTOR,
-                            "dmarc": f"_dmarc.{d}"} for d in domains},
+            "smtp": f"{slot.mail}:25",
+            "mx": f"mail.{SHARED_DOMAIN}",
+            "starttls": True,
+            "domains": {
+                d: {
+                    "mx": f"mail.{SHARED_DOMAIN}",
+                    "dkim_selector": DKIM_SELECTOR,
+                    "dmarc": f"_dmarc.{d}",
+                }
+                for d in domains
+            },
             "sending_hosts": {o.domain: f"smtp.{o.domain}" for o in estate.organisations},
             "accepted": mailboxes,
             "coexistence_old_addresses": old,
             "autodiscover": f"autodiscover.{SHARED_DOMAIN}",
         },
         "sip": {
-            "registrar": f"sip.{SHARED_DOMAIN}", "address": f"{slot.sip}:5060",
+            "registrar": f"sip.{SHARED_DOMAIN}",
+            "address": f"{slot.sip}:5060",
             "tls": f"{slot.sip}:5061 (when kamailio-tls-modules is installed)",
-            "endpoints": {e.id: {"host": e.host, "address": f"{e.ip}:{e.port}",
-                                 "owner": e.owner} for e in estate.sip_endpoints},
-            "extensions": {p.extension: p.key for p in sorted(estate.staff, key=lambda x: x.key)
-                           if p.extension},
+            "endpoints": {
+                e.id: {"host": e.host, "address": f"{e.ip}:{e.port}", "owner": e.owner}
+                for e in estate.sip_endpoints
+            },
+            "extensions": {
+                p.extension: p.key for p in sorted(estate.staff, key=lambda x: x.key) if p.extension
+            },
         },
-        "ad": {"realm": AD_DOMAIN.upper(), "dc": f"dc1.{AD_DOMAIN}",
-               "migrated": sorted(p.key for p in estate.migrated)},
+        "ad": {
+            "realm": AD_DOMAIN.upper(),
+            "dc": f"dc1.{AD_DOMAIN}",
+            "migrated": sorted(p.key for p in estate.migrated),
+        },
     }
 
 
-def write_facts(estate: Estate, state_dir: Path, *, namespaces: bool = True,
-                extra: Mapping[str, Any] | None = None) -> Path:
+def write_facts(
+    estate: Estate,
+    state_dir: Path,
+    *,
+    namespaces: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     facts = lab_facts(estate, namespaces=namespaces) | dict(extra or {})
     path = state_dir / "lab-facts.json"
-    path.write_text(json.dumps(facts, indent=1, ensure_ascii=False, sort_keys=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(facts, indent=1, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8"
+    )
     return path

@@ -55,8 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the user; READINESS_DEBUG shows one
         if os.environ.get("READINESS_DEBUG"):
             raise
-        print(f"readiness: internal error: {type(exc).__name__}: {exc}\n"
-              "  (set READINESS_DEBUG=1 for a traceback, and please report it)", file=sys.stderr)
+        print(
+            f"readiness: internal error: {type(exc).__name__}: {exc}\n"
+            "  (set READINESS_DEBUG=1 for a traceback, and please report it)",
+            file=sys.stderr,
+        )
         return ExitCode.INTERNAL
 
 
@@ -82,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="readiness",
         description="Day-1 readiness sweeps for merging organisations: can every staff member "
-                    "log in and reach what they need on go-live day?",
+        "log in and reach what they need on go-live day?",
         epilog="Exit codes: " + "; ".join(f"{int(c)} {c.meaning}" for c in ExitCode) + ".",
     )
     from readiness import __version__
@@ -96,28 +99,55 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run the checks and report who is Day-1 ready")
     p.add_argument("inventory", type=Path, help="inventory folder or file")
-    p.add_argument("--out", type=Path,
-                   help="write results.json and staff.csv (one row per person) into this folder")
-    p.add_argument("--secrets-dir", type=Path,
-                   default=_env_path("READINESS_SECRETS_DIR"),
-                   help="where relative file: secret references resolve "
-                        "(default $READINESS_SECRETS_DIR, else the inventory folder)")
-    p.add_argument("--state-dir", type=Path, default=None,
-                   help="state folder: credential-attempt ledger, history "
-                        "(default $READINESS_STATE_DIR, else ~/.local/state/day1-readiness)")
-    for name, help_text in (("org", "organisation id"), ("site", "site id"), ("role", "role id"),
-                            ("staff", "staff id (or org/id)"), ("family", "check family"),
-                            ("tag", "staff tag")):
-        p.add_argument(f"--{name}", action="append", default=[], metavar="ID",
-                       help=f"only this {help_text} (repeatable)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="list what would be probed and each pilot account's lockout cost; no I/O")
-    p.add_argument("--go-live", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
-                   help="judge expiry as of this date instead of the programme's go-live")
-    p.add_argument("--workers", type=_positive, default=8,
-                   help="batches run at once (default 8)")
-    p.add_argument("--server-limit", type=_positive, default=8,
-                   help="concurrent probes per server (default 8)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write results.json and staff.csv (one row per person) into this folder",
+    )
+    p.add_argument(
+        "--secrets-dir",
+        type=Path,
+        default=_env_path("READINESS_SECRETS_DIR"),
+        help="where relative file: secret references resolve "
+        "(default $READINESS_SECRETS_DIR, else the inventory folder)",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state folder: credential-attempt ledger, history "
+        "(default $READINESS_STATE_DIR, else ~/.local/state/day1-readiness)",
+    )
+    for name, help_text in (
+        ("org", "organisation id"),
+        ("site", "site id"),
+        ("role", "role id"),
+        ("staff", "staff id (or org/id)"),
+        ("family", "check family"),
+        ("tag", "staff tag"),
+    ):
+        p.add_argument(
+            f"--{name}",
+            action="append",
+            default=[],
+            metavar="ID",
+            help=f"only this {help_text} (repeatable)",
+        )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be probed and each pilot account's lockout cost; no I/O",
+    )
+    p.add_argument(
+        "--go-live",
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="judge expiry as of this date instead of the programme's go-live",
+    )
+    p.add_argument("--workers", type=_positive, default=8, help="batches run at once (default 8)")
+    p.add_argument(
+        "--server-limit", type=_positive, default=8, help="concurrent probes per server (default 8)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     p.set_defaults(handler=cmd_sweep)
 
@@ -129,8 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_schema)
 
     for name, ep in sorted(_plugin_commands().items()):
-        sub.add_parser(name, help=f"provided by {ep.value.partition(':')[0]} "
-                                  f"(readiness {name} --help)")
+        sub.add_parser(
+            name, help=f"provided by {ep.value.partition(':')[0]} (readiness {name} --help)"
+        )
     return parser
 
 
@@ -174,9 +205,11 @@ def cmd_validate(ns: argparse.Namespace) -> int:
     counted = {k: len(v) for k, v in inventory.objects.items()}
     counted.update({k: len(v) for k, v in inventory.sections.items()})
     sections = ", ".join(f"{n} {k}" for k, n in sorted(counted.items()) if n)
-    print(f"{ns.inventory}: valid. {len(inventory.organisations)} organisations, "
-          f"{len(inventory.sites)} sites, {len(inventory.roles)} roles, "
-          f"{len(inventory.staff)} staff" + (f", {sections}" if sections else ""))
+    print(
+        f"{ns.inventory}: valid. {len(inventory.organisations)} organisations, "
+        f"{len(inventory.sites)} sites, {len(inventory.roles)} roles, "
+        f"{len(inventory.staff)} staff" + (f", {sections}" if sections else "")
+    )
     return 0
 
 
@@ -210,13 +243,16 @@ def cmd_checks(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _selection(ns: argparse.Namespace, inventory: Inventory,
-               families: Sequence[CheckFamily[Any]]) -> Selection:
+def _selection(
+    ns: argparse.Namespace, inventory: Inventory, families: Sequence[CheckFamily[Any]]
+) -> Selection:
     from readiness.inventory import Selection
 
     known: dict[str, list[str]] = {
-        "org": list(inventory.organisations), "site": list(inventory.sites),
-        "role": list(inventory.roles), "family": [f.name for f in families],
+        "org": list(inventory.organisations),
+        "site": list(inventory.sites),
+        "role": list(inventory.roles),
+        "family": [f.name for f in families],
     }
     for option, values in known.items():
         for value in getattr(ns, option):
@@ -224,8 +260,14 @@ def _selection(ns: argparse.Namespace, inventory: Inventory,
                 close = difflib.get_close_matches(value, values, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise UsageError(f"--{option} {value!r} is not in the inventory{hint}")
-    return Selection(frozenset(ns.org), frozenset(ns.site), frozenset(ns.role),
-                     frozenset(ns.staff), frozenset(ns.family), frozenset(ns.tag))
+    return Selection(
+        frozenset(ns.org),
+        frozenset(ns.site),
+        frozenset(ns.role),
+        frozenset(ns.staff),
+        frozenset(ns.family),
+        frozenset(ns.tag),
+    )
 
 
 def _color() -> bool:
@@ -233,9 +275,14 @@ def _color() -> bool:
 
 
 def _state_dir(ns: argparse.Namespace) -> Path:
-    found: Path = ns.state_dir or _env_path("READINESS_STATE_DIR") or (
-        Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-        / "day1-readiness")
+    found: Path = (
+        ns.state_dir
+        or _env_path("READINESS_STATE_DIR")
+        or (
+            Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+            / "day1-readiness"
+        )
+    )
     return found
 
 
@@ -261,9 +308,14 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     if ns.dry_run:
         _print_plan(plan)
         return ExitCode.of_statuses(r.status for r in plan.failed)
-    ctx = RunContext(inventory, go_live=go_live, clock=lambda: dt.datetime.now(dt.UTC),
-                     secrets_dir=ns.secrets_dir or inventory.root, state_dir=_state_dir(ns),
-                     server_limit=ns.server_limit)
+    ctx = RunContext(
+        inventory,
+        go_live=go_live,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        secrets_dir=ns.secrets_dir or inventory.root,
+        state_dir=_state_dir(ns),
+        server_limit=ns.server_limit,
+    )
     started = dt.datetime.now(dt.UTC)
     started_run = time.perf_counter()
     try:
@@ -275,12 +327,17 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         ctx.close()
     run_s = time.perf_counter() - started_run
     meta = SweepMeta(
-        sweep_id=ctx.sweep_id or uuid.uuid4().hex, tool_version=__version__,
-        programme=inventory.programme.name, go_live=go_live,
+        sweep_id=ctx.sweep_id or uuid.uuid4().hex,
+        tool_version=__version__,
+        programme=inventory.programme.name,
+        go_live=go_live,
         go_live_source="--go-live" if ns.go_live else "programme",
-        inventory=str(ns.inventory), fingerprint=inventory.fingerprint(),
-        selection=selection.to_json(), families=tuple(f.name for f in plan.families),
-        started_at=started, finished_at=dt.datetime.now(dt.UTC),
+        inventory=str(ns.inventory),
+        fingerprint=inventory.fingerprint(),
+        selection=selection.to_json(),
+        families=tuple(f.name for f in plan.families),
+        started_at=started,
+        finished_at=dt.datetime.now(dt.UTC),
         timings={"plan_s": round(plan_s, 3), "run_s": round(run_s, 3)},
     )
     record = build(inventory, plan.staff, results, meta, families)
@@ -321,15 +378,25 @@ def _run_with_progress(plan: Plan, ctx: Any, workers: int) -> Any:
 
     counts: Counter[str] = Counter()
     done: set[str] = set()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as progress:
         task = progress.add_task("sweeping", total=len(plan.probes))
 
         def on_result(result: Result) -> None:
             counts[result.status.value] += 1
             done.add(result.probe)
-            progress.update(task, completed=len(done), description=" ".join(
-                f"{s} {counts[s]}" for s in ("pass", "warn", "fail", "error", "skip")))
+            progress.update(
+                task,
+                completed=len(done),
+                description=" ".join(
+                    f"{s} {counts[s]}" for s in ("pass", "warn", "fail", "error", "skip")
+                ),
+            )
 
         return run_plan(plan, ctx, on_result, workers=workers)
 
@@ -340,13 +407,17 @@ def _print_plan(plan: Plan) -> None:
     by_family: dict[str, list[Any]] = defaultdict(list)
     for probe in plan.probes:
         by_family[probe.family].append(probe)
-    print(f"Plan: {len(plan.probes)} probes for {len(plan.staff)} staff, "
-          f"go-live {plan.go_live.date().isoformat()} (dry run: nothing is contacted)")
+    print(
+        f"Plan: {len(plan.probes)} probes for {len(plan.staff)} staff, "
+        f"go-live {plan.go_live.date().isoformat()} (dry run: nothing is contacted)"
+    )
     for fam in plan.families:
         probes = by_family.get(fam.name, [])
         checks = Counter(c for p in probes for c in p.checks)
-        print(f"\n{fam.name}: {len(probes)} probes, checking "
-              + ", ".join(f"{c} x{n}" for c, n in sorted(checks.items())))
+        print(
+            f"\n{fam.name}: {len(probes)} probes, checking "
+            + ", ".join(f"{c} x{n}" for c, n in sorted(checks.items()))
+        )
         targets = Counter(p.server or p.target for p in probes)
         for target, n in sorted(targets.items()):
             print(f"  {target}: {n}")
@@ -354,8 +425,10 @@ def _print_plan(plan: Plan) -> None:
     total = sum(p.lockout_cost for p in costly)
     print(f"\nAuthentication attempts this sweep may spend: {total}")
     for probe in costly:
-        print(f"  {probe.account}: up to {probe.lockout_cost} attempt(s) via "
-              f"{probe.server or probe.target} ({probe.check})")
+        print(
+            f"  {probe.account}: up to {probe.lockout_cost} attempt(s) via "
+            f"{probe.server or probe.target} ({probe.check})"
+        )
     for failed in plan.failed:
         print(f"\nPLANNING ERROR: {failed.summary}")
 

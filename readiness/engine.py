@@ -38,8 +38,12 @@ class Plan:
     failed: list[Result] = field(default_factory=list)  # families whose planning broke
 
 
-def make_plan(inventory: Inventory, families: Sequence[CheckFamily[Any]], selection: Selection,
-              go_live: dt.datetime | None = None) -> Plan:
+def make_plan(
+    inventory: Inventory,
+    families: Sequence[CheckFamily[Any]],
+    selection: Selection,
+    go_live: dt.datetime | None = None,
+) -> Plan:
     """Expand the inventory into probes. Pure: no network I/O. ``families`` are all the
     installed ones (their hosts matter to DNS); the selection chooses which run."""
     go_live = go_live or inventory.go_live
@@ -62,45 +66,60 @@ def make_plan(inventory: Inventory, families: Sequence[CheckFamily[Any]], select
         known = {spec.id for spec in fam.checks}
         undeclared = sorted({c for p in planned for c in p.checks if c not in known})
         if undeclared:
-            failed.append(_contract(fam.name, "plan", f"probes name check ids missing from "
-                                    f"its `checks` catalogue: {', '.join(undeclared)}"))
+            failed.append(
+                _contract(
+                    fam.name,
+                    "plan",
+                    f"probes name check ids missing from "
+                    f"its `checks` catalogue: {', '.join(undeclared)}",
+                )
+            )
             continue
         for probe in planned:
             # A family's own trouble (subject "family:<name>") is never filtered away.
             if wanted is None or probe.subject in wanted or probe.subject.startswith("family:"):
                 probes.setdefault(probe.id, probe)
-    ordered = sorted(probes.values(),
-                     key=lambda p: (p.family, p.subject, p.check, p.target, p.vantage))
+    ordered = sorted(
+        probes.values(), key=lambda p: (p.family, p.subject, p.check, p.target, p.vantage)
+    )
     return Plan(inventory, chosen, staff, ordered, go_live, selection, failed)
 
 
 def _crash(family: str, phase: str, exc: BaseException) -> Result:
     return Result(
-        subject=f"family:{family}", check=f"{family}.{phase}", target=family, vantage="local",
-        status=Status.ERROR, family=family,
+        subject=f"family:{family}",
+        check=f"{family}.{phase}",
+        target=family,
+        vantage="local",
+        status=Status.ERROR,
+        family=family,
         summary=f"the {family} check family failed while {phase}ning: {type(exc).__name__}: {exc}",
         impact="the readiness of everything this family checks is unknown",
         hint="this is a defect or an environment problem; run with --family to isolate it "
-             "and report it with the message above",
+        "and report it with the message above",
         root_cause=f"crash|{family}|{phase}",
     )
 
 
 def _contract(family: str, phase: str, what: str, target: str = "") -> Result:
     return Result(
-        subject=f"family:{family}", check=f"{family}.contract", target=target or phase,
-        vantage="local", status=Status.ERROR, family=family,
-        summary=f"the {family} check family broke the engine contract while {phase}ning: "
-                f"{what}",
+        subject=f"family:{family}",
+        check=f"{family}.contract",
+        target=target or phase,
+        vantage="local",
+        status=Status.ERROR,
+        family=family,
+        summary=f"the {family} check family broke the engine contract while {phase}ning: {what}",
         impact="what this family checks is unknown or incomplete",
         hint="a defect in the family (see the engine contract in readiness/family.py); "
-             "report it with the message above",
+        "report it with the message above",
         root_cause=f"contract|{family}",
     )
 
 
-def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | None = None,
-             workers: int = 8) -> list[Result]:
+def run_plan(
+    plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | None = None, workers: int = 8
+) -> list[Result]:
     """Run every batch of the plan; return all results in a deterministic order."""
     by_family = {f.name: f for f in plan.families}
     batches: dict[tuple[str, str], list[Probe[Any]]] = {}
@@ -119,8 +138,9 @@ def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | 
             if at is not None and by_engine:
                 results[at] = result
             elif at is not None:
-                result = _contract(result.family, "run", f"two results with the id {result.id}",
-                                   target=result.id)
+                result = _contract(
+                    result.family, "run", f"two results with the id {result.id}", target=result.id
+                )
                 if result.id in index:
                     return
                 index[result.id] = len(results)
@@ -134,8 +154,10 @@ def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | 
     for failed in plan.failed:
         emit(failed, True)
     # Biggest batches first, so one long directory search starts before many small probes.
-    runners = [_BatchRunner(by_family[family_name], probes, ctx, emit)
-               for (family_name, _), probes in sorted(batches.items(), key=lambda kv: -len(kv[1]))]
+    runners = [
+        _BatchRunner(by_family[family_name], probes, ctx, emit)
+        for (family_name, _), probes in sorted(batches.items(), key=lambda kv: -len(kv[1]))
+    ]
     pending: queue.Queue[_BatchRunner] = queue.Queue()
     for runner in runners:
         pending.put(runner)
@@ -148,8 +170,10 @@ def run_plan(plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | 
                 return
             runner.start_and_wait()
 
-    threads = [threading.Thread(target=worker, daemon=True, name=f"sweep-{i}")
-               for i in range(max(1, min(workers, len(runners))))]
+    threads = [
+        threading.Thread(target=worker, daemon=True, name=f"sweep-{i}")
+        for i in range(max(1, min(workers, len(runners))))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -163,8 +187,13 @@ class _BatchRunner:
 
     BUDGET_SLACK = 30.0  # seconds allowed beyond the probes' own timeouts
 
-    def __init__(self, fam: CheckFamily[Any], probes: list[Probe[Any]], ctx: RunContext,
-                 emit: Callable[[Result, bool], None]) -> None:
+    def __init__(
+        self,
+        fam: CheckFamily[Any],
+        probes: list[Probe[Any]],
+        ctx: RunContext,
+        emit: Callable[[Result, bool], None],
+    ) -> None:
         self.fam, self.probes, self.ctx, self.emit = fam, probes, ctx, emit
         self.by_id = {p.id: p for p in probes}
         self.pending = dict(self.by_id)
@@ -188,15 +217,19 @@ class _BatchRunner:
                 self.pending.clear()
             waited = time.perf_counter() - started
             for probe in left:
-                self.emit(probe.result(
-                    Status.ERROR,
-                    f"{probe.check} did not finish within {waited:.0f}s",
-                    observed="no answer before the sweep's deadline",
-                    impact="readiness of this subject is unknown",
-                    hint="check that the server answers; raise the check's timeout if it is slow",
-                    root_cause=f"timeout|{self.fam.name}|{probe.server or probe.target}",
-                    duration_ms=waited * 1000,
-                ), True)
+                self.emit(
+                    probe.result(
+                        Status.ERROR,
+                        f"{probe.check} did not finish within {waited:.0f}s",
+                        observed="no answer before the sweep's deadline",
+                        impact="readiness of this subject is unknown",
+                        hint="check that the server answers; raise the check's timeout if it is "
+                        "slow",
+                        root_cause=f"timeout|{self.fam.name}|{probe.server or probe.target}",
+                        duration_ms=waited * 1000,
+                    ),
+                    True,
+                )
 
     def _violation(self, result: Result) -> str:
         """What is wrong with ``result`` under the engine contract ("" = nothing)."""
@@ -204,13 +237,17 @@ class _BatchRunner:
         if probe is None:
             return f"a result for a probe it was not given ({result.id})"
         if result.check not in probe.checks:
-            return (f"check {result.check!r} is not one of the probe's declared checks "
-                    f"({', '.join(probe.checks)})")
+            return (
+                f"check {result.check!r} is not one of the probe's declared checks "
+                f"({', '.join(probe.checks)})"
+            )
         if result.subject != probe.subject or result.vantage != probe.vantage:
             return f"the result {result.id} changes the probe's subject or vantage point"
         if result.probe != self.current and result.probe not in self.pending:
-            return f"a result for the finished probe {result.probe} (results of one probe " \
-                   "must arrive together)"
+            return (
+                f"a result for the finished probe {result.probe} (results of one probe "
+                "must arrive together)"
+            )
         return ""
 
     def _accept(self, result: Result) -> Result | None:
@@ -239,25 +276,30 @@ class _BatchRunner:
                     self.emit(accepted, False)
         except Exception as exc:
             crash = f"the {self.fam.name} check failed unexpectedly: {type(exc).__name__}: {exc}"
-            self._finish(lambda p: p.result(
-                Status.ERROR,
-                crash,
-                impact="readiness of this subject is unknown",
-                hint="a defect or an environment problem: rerun with --family "
-                     f"{self.fam.name} and report the message",
-                root_cause=f"crash|{self.fam.name}",
-                duration_ms=(time.perf_counter() - started) * 1000,
-            ))
+            self._finish(
+                lambda p: p.result(
+                    Status.ERROR,
+                    crash,
+                    impact="readiness of this subject is unknown",
+                    hint="a defect or an environment problem: rerun with --family "
+                    f"{self.fam.name} and report the message",
+                    root_cause=f"crash|{self.fam.name}",
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
             return
         with self.lock:
             if self.current is not None:
                 self.pending.pop(self.current, None)
-        self._finish(lambda p: p.result(
-            Status.ERROR, f"the {self.fam.name} family returned no result for this probe",
-            impact="readiness of this subject is unknown",
-            hint="a defect in the check family; report it",
-            root_cause=f"missing|{self.fam.name}",
-        ))
+        self._finish(
+            lambda p: p.result(
+                Status.ERROR,
+                f"the {self.fam.name} family returned no result for this probe",
+                impact="readiness of this subject is unknown",
+                hint="a defect in the check family; report it",
+                root_cause=f"missing|{self.fam.name}",
+            )
+        )
 
     def _finish(self, make: Callable[[Probe[Any]], Result]) -> None:
         with self.lock:

@@ -57,8 +57,15 @@ from readiness.problems import Problem
 from readiness.results import Result, Status, result_id
 from readiness.secrets import Secret, resolve
 
-__all__ = ["CheckFamily", "CheckSpec", "HostRef", "PlanContext", "Probe", "RunContext",
-           "subject_impact"]
+__all__ = [
+    "CheckFamily",
+    "CheckSpec",
+    "HostRef",
+    "PlanContext",
+    "Probe",
+    "RunContext",
+    "subject_impact",
+]
 
 Clock = Callable[[], dt.datetime]
 P = TypeVar("P")
@@ -122,14 +129,29 @@ class Probe(Generic[P]):
     def checks(self) -> tuple[str, ...]:
         return (self.check, *self.also)
 
-    def result(self, status: Status, summary: str, *, check: str | None = None,
-               target: str | None = None, **fields: Any) -> Result:
+    def result(
+        self,
+        status: Status,
+        summary: str,
+        *,
+        check: str | None = None,
+        target: str | None = None,
+        **fields: Any,
+    ) -> Result:
         """A result of this probe; ``check``/``target`` may differ from the probe's for
         sub-assertions (one result per property checked)."""
-        return Result(subject=self.subject, check=check or self.check,
-                      target=self.target if target is None else target,
-                      vantage=self.vantage, status=status, summary=summary,
-                      family=self.family, probe=self.id, sites=self.sites, **fields)
+        return Result(
+            subject=self.subject,
+            check=check or self.check,
+            target=self.target if target is None else target,
+            vantage=self.vantage,
+            status=status,
+            summary=summary,
+            family=self.family,
+            probe=self.id,
+            sites=self.sites,
+            **fields,
+        )
 
 
 @dataclass
@@ -158,8 +180,10 @@ class PlanContext:
         inventory = self.inventory
         site = inventory.sites.get(site_id) if site_id else None
         if site is not None and site.resolvers:
-            return ([format_resolver(r) for r in site.resolvers],
-                    list(site.vantage_points) or ["local"])
+            return (
+                [format_resolver(r) for r in site.resolvers],
+                list(site.vantage_points) or ["local"],
+            )
         programme = [format_resolver(r) for r in inventory.programme.resolvers]
         return programme or [SYSTEM], ["local"]
 
@@ -167,8 +191,9 @@ class PlanContext:
         """The sites whose own resolvers a lookup used: only then is it their view.
         Through the programme's resolvers it is the sweep's view, for everyone."""
         chosen = sorted(sites)
-        if chosen and all((site := self.inventory.sites.get(s)) is not None and site.resolvers
-                          for s in chosen):
+        if chosen and all(
+            (site := self.inventory.sites.get(s)) is not None and site.resolvers for s in chosen
+        ):
             return tuple(chosen)
         return ()
 
@@ -204,8 +229,7 @@ class RunContext:
         self._vantages: dict[str, Vantage] = {}
         self._cache: dict[Hashable, Any] = {}
         self._computing: dict[Hashable, threading.Event] = {}
-        self.dns = DnsService(inventory.programme.resolvers, self.shared, self._dns_via,
-                              self.limit)
+        self.dns = DnsService(inventory.programme.resolvers, self.shared, self._dns_via, self.limit)
         self.trust = TrustStore(inventory)
 
     def now(self) -> dt.datetime:
@@ -267,12 +291,14 @@ class RunContext:
             if name not in self._vantages:
                 inv = self.inventory
                 point = inv.vantage_points.get(name)
-                known = (str(inv.resolve_path(point.known_hosts, "vantage_points", name,
-                                              "known_hosts"))
-                         if point is not None and point.known_hosts else None)
-                self._vantages[name] = open_vantage(name, point, known_hosts=known,
-                                                    secret=self.secret,
-                                                    resolve=self.dns.resolve)
+                known = (
+                    str(inv.resolve_path(point.known_hosts, "vantage_points", name, "known_hosts"))
+                    if point is not None and point.known_hosts
+                    else None
+                )
+                self._vantages[name] = open_vantage(
+                    name, point, known_hosts=known, secret=self.secret, resolve=self.dns.resolve
+                )
             return self._vantages[name]
 
     def _dns_via(self, name: str) -> Vantage | None:

@@ -57,8 +57,9 @@ class Outcome(StrEnum):
 class BudgetExceeded(Exception):
     """The attempt was refused; the message says why and when to try again."""
 
-    def __init__(self, message: str, *, realm: str, account: str,
-                 retry_after: dt.datetime | None = None) -> None:
+    def __init__(
+        self, message: str, *, realm: str, account: str, retry_after: dt.datetime | None = None
+    ) -> None:
         super().__init__(message)
         self.realm = realm
         self.account = account
@@ -164,7 +165,8 @@ class AttemptLedger:
                         raise BudgetExceeded(
                             f"{realm}/{account} was already tried in this sweep ({sweep}); "
                             "at most one attempt per account per sweep",
-                            realm=realm, account=account,
+                            realm=realm,
+                            account=account,
                         )
                 spent = self._db.execute(
                     "SELECT at FROM attempts WHERE realm=? AND account=? AND at>=? "
@@ -178,7 +180,9 @@ class AttemptLedger:
                         f"attempt budget for {realm}/{account} is used up: {len(spent)} failed "
                         f"or unfinished attempt(s) in the last {_span(span)} (limit {limit}); "
                         f"not trying again before {retry:%Y-%m-%d %H:%M} UTC",
-                        realm=realm, account=account, retry_after=retry,
+                        realm=realm,
+                        account=account,
+                        retry_after=retry,
                     )
                 cur = self._db.execute(
                     "INSERT INTO attempts (realm, account, at, sweep, family, outcome) "
@@ -189,8 +193,7 @@ class AttemptLedger:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return Reservation(int(cur.lastrowid or 0), realm, account, now,
-                           limit - len(spent) - 1)
+        return Reservation(int(cur.lastrowid or 0), realm, account, now, limit - len(spent) - 1)
 
     def record(self, reservation: Reservation, outcome: Outcome | str, detail: str = "") -> None:
         """Record how a reserved attempt ended (``detail`` must never hold a secret)."""
@@ -202,8 +205,14 @@ class AttemptLedger:
             )
 
     # -- reading ----------------------------------------------------------------------
-    def failures(self, realm: str, account: str, *, now: dt.datetime | None = None,
-                 window: dt.timedelta | None = None) -> int:
+    def failures(
+        self,
+        realm: str,
+        account: str,
+        *,
+        now: dt.datetime | None = None,
+        window: dt.timedelta | None = None,
+    ) -> int:
         """Failed (and unfinished) attempts in the rolling window."""
         now = now or dt.datetime.now(dt.UTC)
         since = _ts(now - (window or self.window))
@@ -215,9 +224,15 @@ class AttemptLedger:
             ).fetchone()
         return int(row[0])
 
-    def in_flight(self, realm: str, account: str, *, exclude: Reservation | None = None,
-                  now: dt.datetime | None = None,
-                  window: dt.timedelta | None = None) -> int:
+    def in_flight(
+        self,
+        realm: str,
+        account: str,
+        *,
+        exclude: Reservation | None = None,
+        now: dt.datetime | None = None,
+        window: dt.timedelta | None = None,
+    ) -> int:
         """Attempts on ``realm/account`` reserved in the rolling window and not finished
         yet (``pending``), other than ``exclude`` (the caller's own reservation).
 
@@ -242,8 +257,7 @@ class AttemptLedger:
                 "WHERE realm=? AND account=? ORDER BY at, id",
                 (realm, account),
             ).fetchall()
-        return [AttemptRecord(r[0], r[1], _dt(r[2]), r[3], r[4], Outcome(r[5]), r[6])
-                for r in rows]
+        return [AttemptRecord(r[0], r[1], _dt(r[2]), r[3], r[4], Outcome(r[5]), r[6]) for r in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -36,9 +36,11 @@ def _strict(model: type[BaseModel], what: str, origin: str) -> None:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise RegistryError(f"{origin}: {what} is not a pydantic model")
     if config.get("extra") != "forbid":
-        raise RegistryError(f"{origin}: {what} ({model.__name__}) accepts unknown keys; "
-                            "derive it from readiness.inventory.models.Strict so a typo in "
-                            "an inventory is reported, never ignored")
+        raise RegistryError(
+            f"{origin}: {what} ({model.__name__}) accepts unknown keys; "
+            "derive it from readiness.inventory.models.Strict so a typo in "
+            "an inventory is reported, never ignored"
+        )
 
 
 def _check(obj: object, origin: str) -> CheckFamily[Any]:
@@ -48,16 +50,20 @@ def _check(obj: object, origin: str) -> CheckFamily[Any]:
         raise RegistryError(f"{origin}: check family lacks `name`")
     for section, model in obj.sections.items():
         if section in CORE_SECTIONS:
-            raise RegistryError(f"{origin}: section {section!r} belongs to the core; attach a "
-                                "block to its objects instead")
+            raise RegistryError(
+                f"{origin}: section {section!r} belongs to the core; attach a "
+                "block to its objects instead"
+            )
         _strict(model, f"section {section!r}", origin)
     for (section, key), model in obj.blocks.items():
         if section not in BLOCK_SECTIONS:
-            raise RegistryError(f"{origin}: blocks can be attached to {', '.join(BLOCK_SECTIONS)}"
-                                f", not {section!r}")
+            raise RegistryError(
+                f"{origin}: blocks can be attached to {', '.join(BLOCK_SECTIONS)}, not {section!r}"
+            )
         if key in CORE_SECTIONS[section].model_fields:
-            raise RegistryError(f"{origin}: block {section}.{key} would hide the core field "
-                                f"{key!r}")
+            raise RegistryError(
+                f"{origin}: block {section}.{key} would hide the core field {key!r}"
+            )
         _strict(model, f"block {section}.{key}", origin)
     for spec in obj.checks:
         if "." not in spec.id:
@@ -69,11 +75,16 @@ def _claims(families: Iterable[tuple[CheckFamily[Any], str]]) -> None:
     owners: dict[object, str] = {}
     for fam, origin in families:
         for claim in [*fam.sections, *fam.blocks]:
-            what = (f"inventory section {claim!r}" if isinstance(claim, str)
-                    else f"block {claim[0]}.{claim[1]}")
+            what = (
+                f"inventory section {claim!r}"
+                if isinstance(claim, str)
+                else f"block {claim[0]}.{claim[1]}"
+            )
             if claim in owners:
-                raise RegistryError(f"{what} is claimed by two check families: "
-                                    f"{owners[claim]} and {fam.name} ({origin})")
+                raise RegistryError(
+                    f"{what} is claimed by two check families: "
+                    f"{owners[claim]} and {fam.name} ({origin})"
+                )
             owners[claim] = fam.name
 
 

@@ -56,7 +56,9 @@ def _audit(event: str, args: tuple[object, ...]) -> None:
     if server:
         raise pytest.fail.Exception(
             f"{_unit_test[0]} starts {server} but is not marked integration: mark it "
-            "(pytest.mark.integration), or let it start no server", pytrace=True)
+            "(pytest.mark.integration), or let it start no server",
+            pytrace=True,
+        )
 
 
 sys.addaudithook(_audit)

@@ -34,6 +34,8 @@ def test_entry_points_are_the_one_door() -> None:
     # Every module of checks/ is a registered family (or a helper package of one).
     modules = {p.stem for p in (ROOT / "checks").glob("*.py") if p.stem != "__init__"}
     packages = {p.parent.name for p in (ROOT / "checks").glob("*/__init__.py")}
-    registered = {v.split(":")[0].removeprefix("readiness_checks.")
-                  for v in declared["readiness.families"].values()}
+    registered = {
+        v.split(":")[0].removeprefix("readiness_checks.")
+        for v in declared["readiness.families"].values()
+    }
     assert modules | packages == registered

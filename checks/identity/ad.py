@@ -178,8 +178,13 @@ class ADPolicy:
 
     @property
     def domain(self) -> PasswordSettings:
-        return PasswordSettings(self.max_pwd_age, self.lockout_threshold,
-                                self.lockout_duration, self.observation_window, "domain")
+        return PasswordSettings(
+            self.max_pwd_age,
+            self.lockout_threshold,
+            self.lockout_duration,
+            self.observation_window,
+            "domain",
+        )
 
     def settings_for(self, resultant_pso: str | None) -> PasswordSettings:
         """The PSO named by ``msDS-ResultantPSO`` if known, else the domain's (callers
@@ -196,9 +201,12 @@ class ADPolicy:
         return not resultant_pso or _norm_dn(resultant_pso) in self.psos
 
 
-def policy_from_entries(domain_entry: Mapping[str, Any],
-                        pso_entries: Iterable[Mapping[str, Any]] = (),
-                        *, expiry_warning: dt.timedelta = dt.timedelta(days=14)) -> ADPolicy:
+def policy_from_entries(
+    domain_entry: Mapping[str, Any],
+    pso_entries: Iterable[Mapping[str, Any]] = (),
+    *,
+    expiry_warning: dt.timedelta = dt.timedelta(days=14),
+) -> ADPolicy:
     """Build the policy from the domain object and the msDS-PasswordSettings entries.
 
     A PSO entry must carry its DN as ``dn`` / ``distinguishedName`` (ldap3's
@@ -231,8 +239,13 @@ def policy_from_entries(domain_entry: Mapping[str, Any],
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, *,
-                        go_live: dt.datetime, now: dt.datetime) -> AccountState:
+def evaluate_ad_account(
+    entry: Mapping[str, list[Any] | Any],
+    policy: ADPolicy,
+    *,
+    go_live: dt.datetime,
+    now: dt.datetime,
+) -> AccountState:
     """Judge whether the account in ``entry`` is usable on ``go_live``.
 
     ``now`` is when the entry was read (locks and bad-password counts are judged
@@ -244,20 +257,31 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
     computed = _int(e.get("msds-user-account-control-computed"))
     resultant = _str(e.get("msds-resultantpso"))
     settings = policy.settings_for(resultant)
-    unknown = "" if policy.knows(resultant) else (
-        f"msDS-ResultantPSO {resultant} is not readable by the service account: the "
-        "lockout threshold, lockout duration and password age that apply are unknown")
+    unknown = (
+        ""
+        if policy.knows(resultant)
+        else (
+            f"msDS-ResultantPSO {resultant} is not readable by the service account: the "
+            "lockout threshold, lockout duration and password age that apply are unknown"
+        )
+    )
     findings: list[Finding] = []
     details: dict[str, str] = {"userAccountControl": hex(uac), "policy": settings.source}
     if computed is not None:
         details["msDS-User-Account-Control-Computed"] = hex(computed)
 
     if uac & UF_ACCOUNTDISABLE:
-        findings.append(Finding(
-            "disabled", "fail", f"userAccountControl {uac:#x} (ACCOUNTDISABLE 0x2)",
-            "the person cannot log in to anything that uses this directory",
-            "enable the account (clear userAccountControl bit 0x2) before go-live",
-            expected="ACCOUNTDISABLE not set", blocks_now=True))
+        findings.append(
+            Finding(
+                "disabled",
+                "fail",
+                f"userAccountControl {uac:#x} (ACCOUNTDISABLE 0x2)",
+                "the person cannot log in to anything that uses this directory",
+                "enable the account (clear userAccountControl bit 0x2) before go-live",
+                expected="ACCOUNTDISABLE not set",
+                blocks_now=True,
+            )
+        )
 
     locked, lock_end = _lock_state(e, computed, settings, now)
     if locked:
@@ -267,39 +291,60 @@ def evaluate_ad_account(entry: Mapping[str, list[Any] | Any], policy: ADPolicy, 
     pwd_last_set = _filetime(e.get("pwdlastset"))
     if pwd_last_set == 0:
         if not never_expires:
-            findings.append(Finding(
-                "must-change", "warn", "pwdLastSet 0 (must change password at next logon)",
-                "the first login must happen on a device that can change the password "
-                "(not a web app, VPN or SSO that cannot prompt for it)",
-                "have the person set their password before go-live, or plan the first "
-                "login on a domain-joined device", expected="pwdLastSet set"))
+            findings.append(
+                Finding(
+                    "must-change",
+                    "warn",
+                    "pwdLastSet 0 (must change password at next logon)",
+                    "the first login must happen on a device that can change the password "
+                    "(not a web app, VPN or SSO that cannot prompt for it)",
+                    "have the person set their password before go-live, or plan the first "
+                    "login on a domain-joined device",
+                    expected="pwdLastSet set",
+                )
+            )
     elif not never_expires:
-        findings += _password_expiry(e, computed, settings, pwd_last_set, policy,
-                                     go_live, now, details)
+        findings += _password_expiry(
+            e, computed, settings, pwd_last_set, policy, go_live, now, details
+        )
 
     findings += _account_expiry(e, policy, go_live, now, details)
 
     if uac & UF_PASSWD_NOTREQD:
-        findings.append(Finding(
-            "password-not-required", "warn",
-            f"userAccountControl {uac:#x} (PASSWD_NOTREQD 0x20)",
-            "the account may hold an empty password: a security finding, not a login "
-            "blocker", "clear userAccountControl bit 0x20 and set a password",
-            expected="PASSWD_NOTREQD not set"))
+        findings.append(
+            Finding(
+                "password-not-required",
+                "warn",
+                f"userAccountControl {uac:#x} (PASSWD_NOTREQD 0x20)",
+                "the account may hold an empty password: a security finding, not a login blocker",
+                "clear userAccountControl bit 0x20 and set a password",
+                expected="PASSWD_NOTREQD not set",
+            )
+        )
 
     headroom = None if unknown else _headroom(e, settings, locked, now)
     expiry_unknown = ""
-    if (unknown and not never_expires and pwd_last_set != 0
-            and not _present(e.get("msds-userpasswordexpirytimecomputed"))):
+    if (
+        unknown
+        and not never_expires
+        and pwd_last_set != 0
+        and not _present(e.get("msds-userpasswordexpirytimecomputed"))
+    ):
         expiry_unknown = unknown  # no DC-computed expiry to fall back on
     observed = ", ".join(f"{k}={v}" for k, v in details.items())
-    return AccountState(findings=tuple(findings), lockout_headroom=headroom,
-                        observed=observed, details=details, lockout_unknown=unknown,
-                        expiry_unknown=expiry_unknown)
+    return AccountState(
+        findings=tuple(findings),
+        lockout_headroom=headroom,
+        observed=observed,
+        details=details,
+        lockout_unknown=unknown,
+        expiry_unknown=expiry_unknown,
+    )
 
 
-def _lock_state(e: Mapping[str, Any], computed: int | None, settings: PasswordSettings,
-                now: dt.datetime) -> tuple[bool, dt.datetime | None]:
+def _lock_state(
+    e: Mapping[str, Any], computed: int | None, settings: PasswordSettings, now: dt.datetime
+) -> tuple[bool, dt.datetime | None]:
     """(locked now, when the lock ends or None for "until unlocked")."""
     lockout_time = filetime_to_datetime(_filetime(e.get("lockouttime")) or 0)
     end: dt.datetime | None = None
@@ -312,30 +357,52 @@ def _lock_state(e: Mapping[str, Any], computed: int | None, settings: PasswordSe
     return (end is None or end > now), end
 
 
-def _locked_finding(lock_end: dt.datetime | None, go_live: dt.datetime,
-                    computed: int | None) -> Finding:
-    source = ("msDS-User-Account-Control-Computed LOCKOUT 0x10" if computed is not None
-              else "lockoutTime within the lockout duration")
+def _locked_finding(
+    lock_end: dt.datetime | None, go_live: dt.datetime, computed: int | None
+) -> Finding:
+    source = (
+        "msDS-User-Account-Control-Computed LOCKOUT 0x10"
+        if computed is not None
+        else "lockoutTime within the lockout duration"
+    )
     if lock_end is not None and lock_end <= go_live:
         return Finding(
-            "locked", "warn", f"{source}; the lock ends {_fmt(lock_end)}",
+            "locked",
+            "warn",
+            f"{source}; the lock ends {_fmt(lock_end)}",
             "locked now; the lock runs out before go-live, but any bind until then fails "
             "and more failures extend it",
             "find the source of the failed logons (old password on a phone or mapped "
-            "drive) or unlock the account", expected="not locked", blocks_now=True)
-    until = "until an administrator unlocks it" if lock_end is None else (
-        f"until {_fmt(lock_end)}, after go-live")
+            "drive) or unlock the account",
+            expected="not locked",
+            blocks_now=True,
+        )
+    until = (
+        "until an administrator unlocks it"
+        if lock_end is None
+        else (f"until {_fmt(lock_end)}, after go-live")
+    )
     return Finding(
-        "locked", "fail", f"{source}; locked {until}",
+        "locked",
+        "fail",
+        f"{source}; locked {until}",
         "the person cannot log in on go-live day",
         "unlock the account (lockoutTime 0) and find the source of the failed logons",
-        expected="not locked", blocks_now=True)
+        expected="not locked",
+        blocks_now=True,
+    )
 
 
-def _password_expiry(e: Mapping[str, Any], computed: int | None,
-                     settings: PasswordSettings, pwd_last_set: int | None,
-                     policy: ADPolicy, go_live: dt.datetime, now: dt.datetime,
-                     details: dict[str, str]) -> list[Finding]:
+def _password_expiry(
+    e: Mapping[str, Any],
+    computed: int | None,
+    settings: PasswordSettings,
+    pwd_last_set: int | None,
+    policy: ADPolicy,
+    go_live: dt.datetime,
+    now: dt.datetime,
+    details: dict[str, str],
+) -> list[Finding]:
     expiry: dt.datetime | None = None
     raw_expiry = e.get("msds-userpasswordexpirytimecomputed")
     if raw_expiry is not None and _present(raw_expiry):
@@ -346,41 +413,68 @@ def _password_expiry(e: Mapping[str, Any], computed: int | None,
         if set_at is not None and settings.max_pwd_age is not None:
             expiry = set_at + settings.max_pwd_age
         how = f"pwdLastSet + maxPwdAge ({settings.source})"
-    expired_now = (bool(computed & UF_PASSWORD_EXPIRED) if computed is not None
-                   else expiry is not None and expiry <= now)
+    expired_now = (
+        bool(computed & UF_PASSWORD_EXPIRED)
+        if computed is not None
+        else expiry is not None and expiry <= now
+    )
     if expiry is not None:
         details["passwordExpires"] = _fmt(expiry)
-    hint = ("have the person change the password before go-live (or extend it under "
-            "the policy)")
+    hint = "have the person change the password before go-live (or extend it under the policy)"
     if expired_now:
         when = f"expired {_fmt(expiry)}" if expiry else "expired"
-        src = ("msDS-User-Account-Control-Computed PASSWORD_EXPIRED 0x800000"
-               if computed is not None else how)
-        return [Finding("password-expired", "fail", f"{src}: password {when}",
-                        "logins fail until the password is changed; many apps cannot "
-                        "prompt for a change", hint, expected="password valid at go-live",
-                        blocks_now=True)]
+        src = (
+            "msDS-User-Account-Control-Computed PASSWORD_EXPIRED 0x800000"
+            if computed is not None
+            else how
+        )
+        return [
+            Finding(
+                "password-expired",
+                "fail",
+                f"{src}: password {when}",
+                "logins fail until the password is changed; many apps cannot prompt for a change",
+                hint,
+                expected="password valid at go-live",
+                blocks_now=True,
+            )
+        ]
     if expiry is None:
         return []
     if expiry <= go_live:
-        return [Finding("password-expires-before-go-live", "fail",
-                        f"{how}: password expires {_fmt(expiry)}, before go-live "
-                        f"{_fmt(go_live)}",
-                        "on go-live day the password has expired and logins fail", hint,
-                        expected=f"password valid on {_fmt(go_live)}")]
+        return [
+            Finding(
+                "password-expires-before-go-live",
+                "fail",
+                f"{how}: password expires {_fmt(expiry)}, before go-live {_fmt(go_live)}",
+                "on go-live day the password has expired and logins fail",
+                hint,
+                expected=f"password valid on {_fmt(go_live)}",
+            )
+        ]
     if expiry <= go_live + policy.expiry_warning:
         days = (expiry - go_live).days
-        return [Finding("password-expires-soon-after-go-live", "warn",
-                        f"{how}: password expires {_fmt(expiry)}, {days} day(s) after go-live",
-                        "the password will need changing in the first days after go-live, "
-                        "when support is busiest", hint,
-                        expected=f"valid for more than {policy.expiry_warning.days} days "
-                                 "after go-live")]
+        return [
+            Finding(
+                "password-expires-soon-after-go-live",
+                "warn",
+                f"{how}: password expires {_fmt(expiry)}, {days} day(s) after go-live",
+                "the password will need changing in the first days after go-live, "
+                "when support is busiest",
+                hint,
+                expected=f"valid for more than {policy.expiry_warning.days} days after go-live",
+            )
+        ]
     return []
 
 
-def _account_expiry(e: Mapping[str, Any], policy: ADPolicy, go_live: dt.datetime,
-                    now: dt.datetime, details: dict[str, str]) -> list[Finding]:
+def _account_expiry(
+    e: Mapping[str, Any],
+    policy: ADPolicy,
+    go_live: dt.datetime,
+    now: dt.datetime,
+    details: dict[str, str],
+) -> list[Finding]:
     raw = _filetime(e.get("accountexpires"))
     expires = filetime_to_datetime(raw or 0)  # 0 and int64 max: never
     if expires is None:
@@ -388,24 +482,45 @@ def _account_expiry(e: Mapping[str, Any], policy: ADPolicy, go_live: dt.datetime
     details["accountExpires"] = _fmt(expires)
     hint = "extend or clear accountExpires if the person is staying after go-live"
     if expires <= now:
-        return [Finding("account-expired", "fail", f"accountExpires {_fmt(expires)} (past)",
-                        "the account has expired: no login is possible", hint,
-                        expected="accountExpires never or after go-live", blocks_now=True)]
+        return [
+            Finding(
+                "account-expired",
+                "fail",
+                f"accountExpires {_fmt(expires)} (past)",
+                "the account has expired: no login is possible",
+                hint,
+                expected="accountExpires never or after go-live",
+                blocks_now=True,
+            )
+        ]
     if expires <= go_live:
-        return [Finding("account-expires-before-go-live", "fail",
-                        f"accountExpires {_fmt(expires)}, before go-live {_fmt(go_live)}",
-                        "the account will have expired on go-live day", hint,
-                        expected="accountExpires never or after go-live")]
+        return [
+            Finding(
+                "account-expires-before-go-live",
+                "fail",
+                f"accountExpires {_fmt(expires)}, before go-live {_fmt(go_live)}",
+                "the account will have expired on go-live day",
+                hint,
+                expected="accountExpires never or after go-live",
+            )
+        ]
     if expires <= go_live + policy.expiry_warning:
-        return [Finding("account-expires-soon-after-go-live", "warn",
-                        f"accountExpires {_fmt(expires)}, shortly after go-live",
-                        "the account stops working in the first days after go-live", hint,
-                        expected=f"more than {policy.expiry_warning.days} days after go-live")]
+        return [
+            Finding(
+                "account-expires-soon-after-go-live",
+                "warn",
+                f"accountExpires {_fmt(expires)}, shortly after go-live",
+                "the account stops working in the first days after go-live",
+                hint,
+                expected=f"more than {policy.expiry_warning.days} days after go-live",
+            )
+        ]
     return []
 
 
-def _headroom(e: Mapping[str, Any], settings: PasswordSettings, locked: bool,
-              now: dt.datetime) -> int | None:
+def _headroom(
+    e: Mapping[str, Any], settings: PasswordSettings, locked: bool, now: dt.datetime
+) -> int | None:
     if settings.lockout_threshold <= 0:
         return None
     if locked:
@@ -441,28 +556,57 @@ def _escape_filter(value: str) -> str:
 # AD's "data <code>" in the diagnostic of an invalidCredentials (49) bind result:
 # (reason code, what it means, what to do).
 BIND_DIAGNOSTICS: dict[str, tuple[str, str, str]] = {
-    "525": ("no-such-user", "the directory has no account with this name",
-            "create the account, or fix the pilot's username in the inventory"),
-    "52e": ("bad-password", "the password is wrong (the account itself is usable)",
-            "update the secret the pilot's credential reference points at (no retry was "
-            "made)"),
-    "530": ("logon-hours", "the account may not log in at this time (logon hours)",
-            "allow logons at the Day-1 hours (logonHours)"),
-    "531": ("workstation", "the account may not log in from this workstation",
-            "allow logons from the Day-1 devices (userWorkstations)"),
-    "532": ("password-expired", "the password has expired and must be changed",
-            "have the pilot change the password before go-live"),
-    "533": ("disabled", "the account is disabled",
-            "enable the account (clear userAccountControl bit 0x2)"),
-    "568": ("too-many-sids", "the account is in too many groups (token too large)",
-            "remove the account from the groups it does not need"),
-    "701": ("account-expired", "the account has expired (accountExpires)",
-            "extend or clear accountExpires"),
-    "773": ("must-change", "the password must be changed before the first login "
-                           "(pwdLastSet 0 / reset by an administrator)",
-            "have the pilot change the password on a domain-joined device before go-live"),
-    "775": ("locked", "the account is locked out after too many failed logons",
-            "unlock the account and find the source of the failed logons"),
+    "525": (
+        "no-such-user",
+        "the directory has no account with this name",
+        "create the account, or fix the pilot's username in the inventory",
+    ),
+    "52e": (
+        "bad-password",
+        "the password is wrong (the account itself is usable)",
+        "update the secret the pilot's credential reference points at (no retry was made)",
+    ),
+    "530": (
+        "logon-hours",
+        "the account may not log in at this time (logon hours)",
+        "allow logons at the Day-1 hours (logonHours)",
+    ),
+    "531": (
+        "workstation",
+        "the account may not log in from this workstation",
+        "allow logons from the Day-1 devices (userWorkstations)",
+    ),
+    "532": (
+        "password-expired",
+        "the password has expired and must be changed",
+        "have the pilot change the password before go-live",
+    ),
+    "533": (
+        "disabled",
+        "the account is disabled",
+        "enable the account (clear userAccountControl bit 0x2)",
+    ),
+    "568": (
+        "too-many-sids",
+        "the account is in too many groups (token too large)",
+        "remove the account from the groups it does not need",
+    ),
+    "701": (
+        "account-expired",
+        "the account has expired (accountExpires)",
+        "extend or clear accountExpires",
+    ),
+    "773": (
+        "must-change",
+        "the password must be changed before the first login "
+        "(pwdLastSet 0 / reset by an administrator)",
+        "have the pilot change the password on a domain-joined device before go-live",
+    ),
+    "775": (
+        "locked",
+        "the account is locked out after too many failed logons",
+        "unlock the account and find the source of the failed logons",
+    ),
 }
 _DATA = re.compile(r"\bdata\s+([0-9a-f]{3,8})\b", re.IGNORECASE)
 
@@ -476,12 +620,20 @@ def map_bind_diagnostic(message: str) -> tuple[str, str, str]:
     """
     match = _DATA.search(message or "")
     if match is None:
-        return ("unknown", "the bind was refused without an AD reason code",
-                "read the domain controller's security log for this bind")
+        return (
+            "unknown",
+            "the bind was refused without an AD reason code",
+            "read the domain controller's security log for this bind",
+        )
     code = match.group(1).lower().lstrip("0") or "0"
     return BIND_DIAGNOSTICS.get(
-        code, ("unknown", f"the bind was refused with AD reason code {code}",
-               "read the domain controller's security log for this bind"))
+        code,
+        (
+            "unknown",
+            f"the bind was refused with AD reason code {code}",
+            "read the domain controller's security log for this bind",
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- values

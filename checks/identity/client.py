@@ -36,8 +36,11 @@ class OpCounter:
 
     def total(self, directory: str | None = None, op: str | None = None) -> int:
         with self._lock:
-            return sum(n for (d, o), n in self.counts.items()
-                       if (directory is None or d == directory) and (op is None or o == op))
+            return sum(
+                n
+                for (d, o), n in self.counts.items()
+                if (directory is None or d == directory) and (op is None or o == op)
+            )
 
     def reset(self) -> None:
         with self._lock:
@@ -83,8 +86,11 @@ class SearchResult:
 
 _RESULT_CODES = {
     3: ("timeout", "the directory's time limit was exceeded"),
-    4: ("size-limit", "the directory's size limit was exceeded (the service account needs "
-        "an unlimited size limit for paged searches)"),
+    4: (
+        "size-limit",
+        "the directory's size limit was exceeded (the service account needs "
+        "an unlimited size limit for paged searches)",
+    ),
     10: ("referral", "the directory answered with a referral instead of entries"),
     11: ("admin-limit", "an administrative limit was exceeded"),
     32: ("no-such-object", "the search base does not exist"),
@@ -139,12 +145,20 @@ class LdapSession:
             sni=None if _is_ip(self.endpoint.host) else self.endpoint.host,
         )
         server = ldap3.Server(
-            self.address, port=self.endpoint.port, use_ssl=self.endpoint.scheme == "ldaps",
-            tls=tls, get_info=ldap3.NONE, connect_timeout=self.timeout,
+            self.address,
+            port=self.endpoint.port,
+            use_ssl=self.endpoint.scheme == "ldaps",
+            tls=tls,
+            get_info=ldap3.NONE,
+            connect_timeout=self.timeout,
         )
         self.conn = ldap3.Connection(
-            server, read_only=True, raise_exceptions=False, auto_referrals=False,
-            receive_timeout=max(1, math.ceil(self.timeout)), return_empty_attributes=False,
+            server,
+            read_only=True,
+            raise_exceptions=False,
+            auto_referrals=False,
+            receive_timeout=max(1, math.ceil(self.timeout)),
+            return_empty_attributes=False,
             check_names=False,
             client_strategy=ldap3.SYNC,
         )
@@ -156,7 +170,8 @@ class LdapSession:
                 self._count("starttls")
                 if not self.conn.start_tls():
                     raise DirectoryError(
-                        "tls", f"StartTLS refused by {self.where}: "
+                        "tls",
+                        f"StartTLS refused by {self.where}: "
                         f"{self.conn.result.get('description', '')}",
                         "enable StartTLS on the server or use an ldaps:// URL",
                     )
@@ -164,10 +179,17 @@ class LdapSession:
         except DirectoryError:
             self.close()
             raise
-        except (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, lx.LDAPSocketSendError,
-                lx.LDAPStartTLSError, lx.LDAPCertificateError, lx.LDAPSSLConfigurationError,
-                lx.LDAPCommunicationError, lx.LDAPSessionTerminatedByServerError,
-                OSError) as exc:
+        except (
+            lx.LDAPSocketOpenError,
+            lx.LDAPSocketReceiveError,
+            lx.LDAPSocketSendError,
+            lx.LDAPStartTLSError,
+            lx.LDAPCertificateError,
+            lx.LDAPSSLConfigurationError,
+            lx.LDAPCommunicationError,
+            lx.LDAPSessionTerminatedByServerError,
+            OSError,
+        ) as exc:
             self.close()
             raise classify(exc, self.where) from None
 
@@ -178,7 +200,8 @@ class LdapSession:
 
         if not self.encrypted and not self.allow_cleartext:
             raise DirectoryError(
-                "cleartext", f"refusing a cleartext simple bind to {self.where}: the password "
+                "cleartext",
+                f"refusing a cleartext simple bind to {self.where}: the password "
                 "would cross the network unencrypted",
                 "use an ldaps:// URL or start_tls: true; set allow_cleartext_bind: true only "
                 "for a lab directory",
@@ -189,23 +212,34 @@ class LdapSession:
         self._count("bind")
         try:
             self.conn.bind(controls=[("1.3.6.1.4.1.42.2.27.8.5.1", False, None)])
-        except (lx.LDAPSocketReceiveError, lx.LDAPSocketSendError, lx.LDAPCommunicationError,
-                lx.LDAPSessionTerminatedByServerError, OSError) as exc:
+        except (
+            lx.LDAPSocketReceiveError,
+            lx.LDAPSocketSendError,
+            lx.LDAPCommunicationError,
+            lx.LDAPSessionTerminatedByServerError,
+            OSError,
+        ) as exc:
             raise classify(exc, self.where) from None
         finally:
             self.conn.password = None
         return dict(self.conn.result)
 
-    def search(self, base: str, filt: str, attributes: Sequence[str], *, page_size: int,
-               scope: str = "SUBTREE") -> SearchResult:
+    def search(
+        self,
+        base: str,
+        filt: str,
+        attributes: Sequence[str],
+        *,
+        page_size: int,
+        scope: str = "SUBTREE",
+    ) -> SearchResult:
         """A paged search; raises DirectoryError for any result but success."""
         import ldap3
         from ldap3.core import exceptions as lx
 
         out = SearchResult()
         cookie: Any = None
-        ldap_scope = {"SUBTREE": ldap3.SUBTREE, "BASE": ldap3.BASE,
-                      "LEVEL": ldap3.LEVEL}[scope]
+        ldap_scope = {"SUBTREE": ldap3.SUBTREE, "BASE": ldap3.BASE, "LEVEL": ldap3.LEVEL}[scope]
         first = True
         while True:
             # One logical search ("search") and its further pages ("page"): both are
@@ -213,12 +247,23 @@ class LdapSession:
             self._count("search" if first else "page")
             first = False
             try:
-                self.conn.search(base, filt, ldap_scope, attributes=list(attributes),
-                                 paged_size=page_size if scope != "BASE" else None,
-                                 paged_cookie=cookie, time_limit=int(self.timeout) + 1)
-            except (lx.LDAPSocketReceiveError, lx.LDAPSocketSendError,
-                    lx.LDAPCommunicationError, lx.LDAPSessionTerminatedByServerError,
-                    lx.LDAPResponseTimeoutError, OSError) as exc:
+                self.conn.search(
+                    base,
+                    filt,
+                    ldap_scope,
+                    attributes=list(attributes),
+                    paged_size=page_size if scope != "BASE" else None,
+                    paged_cookie=cookie,
+                    time_limit=int(self.timeout) + 1,
+                )
+            except (
+                lx.LDAPSocketReceiveError,
+                lx.LDAPSocketSendError,
+                lx.LDAPCommunicationError,
+                lx.LDAPSessionTerminatedByServerError,
+                lx.LDAPResponseTimeoutError,
+                OSError,
+            ) as exc:
                 raise classify(exc, self.where) from None
             result = self.conn.result
             code = int(result.get("result", 0))
@@ -229,9 +274,11 @@ class LdapSession:
                 refs = result.get("referrals") or []
                 detail = f" (referral to {', '.join(refs)})" if refs else ""
                 raise DirectoryError(
-                    key, f"search of {base} on {self.where}: {text}: "
+                    key,
+                    f"search of {base} on {self.where}: {text}: "
                     f"{result.get('description', '')} {result.get('message', '')}".strip()
-                    + detail, _hint_for(key),
+                    + detail,
+                    _hint_for(key),
                 )
             for item in self.conn.response or ():
                 kind = item.get("type")
@@ -270,10 +317,13 @@ def _fast_entries(conn: Any) -> None:
         attrs: dict[str, list[str]] = {}
         for attribute in payload[1][3]:
             name = bytes(attribute[3][0][3]).decode("utf-8").lower()
-            attrs[name] = [bytes(v[3]).decode("utf-8", "replace")
-                           for v in attribute[3][1][3] if v]
-        return {"type": "searchResEntry", "dn": bytes(payload[0][3]).decode("utf-8"),
-                "attributes": attrs, "raw_attributes": {}}
+            attrs[name] = [bytes(v[3]).decode("utf-8", "replace") for v in attribute[3][1][3] if v]
+        return {
+            "type": "searchResEntry",
+            "dn": bytes(payload[0][3]).decode("utf-8"),
+            "attributes": attrs,
+            "raw_attributes": {},
+        }
 
     strategy.decode_response_fast = decode
 
@@ -281,12 +331,12 @@ def _fast_entries(conn: Any) -> None:
 def _hint_for(code: str) -> str:
     return {
         "size-limit": "raise the service account's size limit (slapd: limits dn.exact=... "
-                      "size=unlimited; AD: MaxPageSize/MaxResultSetSize) or lower page_size",
+        "size=unlimited; AD: MaxPageSize/MaxResultSetSize) or lower page_size",
         "timeout": "check the server's load and indexes; raise the directory's timeout",
         "referral": "point people_base/groups_base at the server that holds the entries",
         "no-such-object": "check base_dn/people_base/groups_base in the inventory",
         "access": "give the read-only service account read access (ACL) to people, groups, "
-                  "policies and the ppolicy operational attributes",
+        "policies and the ppolicy operational attributes",
     }.get(code, "check the directory server and the inventory's directory settings")
 
 
@@ -296,19 +346,35 @@ def classify(exc: BaseException, where: str) -> DirectoryError:
     lowered = text.lower()
     name = type(exc).__name__
     if "timed out" in lowered or "timeout" in name.lower() or isinstance(exc, TimeoutError):
-        return DirectoryError("timeout", f"{where} did not answer in time ({name})",
-                              "check the server is up and not overloaded; the sweep's "
-                              "timeout for this directory is the `timeout` field")
-    if ("certificate" in lowered or "ssl" in lowered or "tls" in name.lower()
-            or "certificate" in name.lower()):
-        return DirectoryError("tls", f"TLS with {where} failed: {text[:300]}",
-                              "check the server certificate names the host in the URL and "
-                              "chains to the CA bundle (ca_bundle)")
+        return DirectoryError(
+            "timeout",
+            f"{where} did not answer in time ({name})",
+            "check the server is up and not overloaded; the sweep's "
+            "timeout for this directory is the `timeout` field",
+        )
+    if (
+        "certificate" in lowered
+        or "ssl" in lowered
+        or "tls" in name.lower()
+        or "certificate" in name.lower()
+    ):
+        return DirectoryError(
+            "tls",
+            f"TLS with {where} failed: {text[:300]}",
+            "check the server certificate names the host in the URL and "
+            "chains to the CA bundle (ca_bundle)",
+        )
     if "refused" in lowered:
-        return DirectoryError("unreachable", f"{where} refused the connection",
-                              "check that the directory server is running and listening")
-    return DirectoryError("unreachable", f"cannot reach {where}: {name}: {text[:300]}",
-                          "check the address, the route and firewalls to the directory")
+        return DirectoryError(
+            "unreachable",
+            f"{where} refused the connection",
+            "check that the directory server is running and listening",
+        )
+    return DirectoryError(
+        "unreachable",
+        f"cannot reach {where}: {name}: {text[:300]}",
+        "check the address, the route and firewalls to the directory",
+    )
 
 
 def _is_ip(host: str) -> bool:

@@ -19,15 +19,18 @@ class Directory(Strict):
         default_factory=list,
         description="If non-empty: only staff carrying one of these tags (e.g. [migrated])",
     )
-    url: str = Field(pattern=r"^ldaps?://[^/\s]+/?$",
-                     description="ldaps://host[:port] or ldap://host[:port] (+ start_tls)")
+    url: str = Field(
+        pattern=r"^ldaps?://[^/\s]+/?$",
+        description="ldaps://host[:port] or ldap://host[:port] (+ start_tls)",
+    )
     start_tls: bool = Field(False, description="Upgrade ldap:// with StartTLS before binding")
     base_dn: str
     people_base: str | None = None
     groups_base: str | None = None
     policies_base: str | None = Field(None, description="Where pwdPolicy entries live (openldap)")
     default_policy: str | None = Field(
-        None, description="DN of the ppolicy_default entry (openldap); the service account "
+        None,
+        description="DN of the ppolicy_default entry (openldap); the service account "
         "cannot read cn=config. Default: cn=default,<policies_base or ou=policies,base_dn>",
     )
     bind_dn: str = Field(description="Read-only service account")

@@ -18,11 +18,11 @@ from .state import AccountState
 
 _POLICY_HINT = {
     "openldap": "grant the read-only service account read access to the password policy "
-                "entries (pwdPolicy under policies_base) and check the directory's "
-                "default_policy names the ppolicy overlay's default policy",
+    "entries (pwdPolicy under policies_base) and check the directory's "
+    "default_policy names the ppolicy overlay's default policy",
     "ad": "grant the read-only service account read access to the Password Settings "
-          "Container (msDS-PasswordSettings objects) so the PSO named by msDS-ResultantPSO "
-          "can be read",
+    "Container (msDS-PasswordSettings objects) so the PSO named by msDS-ResultantPSO "
+    "can be read",
 }
 
 
@@ -30,8 +30,14 @@ class DirectoryEvaluation:
     """One directory's snapshot, evaluated for the probes of one batch: what the
     per-person assertions and the pilot login share (each holds one of these)."""
 
-    def __init__(self, dir_id: str, directory: Directory, snap: Snapshot, ctx: RunContext,
-                 snapshot_of: Callable[[str], Snapshot | BaseException]) -> None:
+    def __init__(
+        self,
+        dir_id: str,
+        directory: Directory,
+        snap: Snapshot,
+        ctx: RunContext,
+        snapshot_of: Callable[[str], Snapshot | BaseException],
+    ) -> None:
         self.snapshot_of = snapshot_of  # another directory's snapshot (near misses)
         self.dir_id = dir_id
         self.d = directory
@@ -55,21 +61,38 @@ class DirectoryEvaluation:
             return found
         if self.d.kind == "ad":
             state: AccountState = _ad().evaluate_ad_account(
-                attrs, self.snap.ad_policy, go_live=self.go_live, now=self.now)
+                attrs, self.snap.ad_policy, go_live=self.go_live, now=self.now
+            )
         else:
-            policy, note = ppolicy.policy_for(attrs, self.snap.policies,
-                                              self.snap.default_policy)
-            state = ppolicy.evaluate_ppolicy_account(attrs, policy, go_live=self.go_live,
-                                                     now=self.now, policy_note=note)
+            policy, note = ppolicy.policy_for(attrs, self.snap.policies, self.snap.default_policy)
+            state = ppolicy.evaluate_ppolicy_account(
+                attrs, policy, go_live=self.go_live, now=self.now, policy_note=note
+            )
         self._states[dn] = state
         return state
 
-    def result(self, probe: Probe[Any], check: str, status: Status, summary: str, *,
-               target: str | None = None, **fields: Any) -> Result:
+    def result(
+        self,
+        probe: Probe[Any],
+        check: str,
+        status: Status,
+        summary: str,
+        *,
+        target: str | None = None,
+        **fields: Any,
+    ) -> Result:
         fields.setdefault("owner", self.owner)
         fields.setdefault("root_cause", f"{check}|{self.dir_id}")
         fields.setdefault("duration_ms", self.duration_ms)
         # Built directly (not through probe.result) as a sweep makes ~6 per person.
-        return Result(subject=probe.subject, check=check, target=target or probe.target,
-                      vantage=probe.vantage, status=status, summary=summary, family=FAMILY,
-                      probe=probe.id, **fields)
+        return Result(
+            subject=probe.subject,
+            check=check,
+            target=target or probe.target,
+            vantage=probe.vantage,
+            status=status,
+            summary=summary,
+            family=FAMILY,
+            probe=probe.id,
+            **fields,
+        )

@@ -68,31 +68,50 @@ def directories(inventory: Inventory) -> dict[str, Directory]:
 
 class IdentityFamily(CheckFamily[InDirectory]):
     name = "identity"
-    description = ("Every staff member's account exists, is usable at go-live, carries the "
-                   "attributes and groups the role needs; pilot accounts can really log in")
+    description = (
+        "Every staff member's account exists, is usable at go-live, carries the "
+        "attributes and groups the role needs; pilot accounts can really log in"
+    )
     sections: ClassVar[Mapping[str, type[BaseModel]]] = {"directories": Directory}
     checks: ClassVar[Sequence[CheckSpec]] = (
-        CheckSpec(EXISTS, "the account exists (found by username, UPN or mail)",
-                  NeedKind.ACCOUNT),
-        CheckSpec(USABLE, "the account is usable at go-live (not disabled, locked, ended)",
-                  NeedKind.ACCOUNT),
+        CheckSpec(EXISTS, "the account exists (found by username, UPN or mail)", NeedKind.ACCOUNT),
+        CheckSpec(
+            USABLE,
+            "the account is usable at go-live (not disabled, locked, ended)",
+            NeedKind.ACCOUNT,
+        ),
         CheckSpec(PASSWORD, "the password is valid at go-live", NeedKind.ACCOUNT),
-        CheckSpec(MAIL, "the directory carries the new address and keeps the old ones",
-                  NeedKind.MAILBOX),
+        CheckSpec(
+            MAIL, "the directory carries the new address and keeps the old ones", NeedKind.MAILBOX
+        ),
         CheckSpec(EXTENSION, "the directory carries the person's extension", NeedKind.PHONE),
-        CheckSpec(ATTRIBUTES, "the attributes the inventory requires are present",
-                  NeedKind.ACCOUNT),
-        CheckSpec(GROUP, "a member of each group the role and its applications need",
-                  NeedKind.ACCOUNT),
+        CheckSpec(
+            ATTRIBUTES, "the attributes the inventory requires are present", NeedKind.ACCOUNT
+        ),
+        CheckSpec(
+            GROUP, "a member of each group the role and its applications need", NeedKind.ACCOUNT
+        ),
         CheckSpec(PILOT, "a pilot account really logs in (lockout-safe)", NeedKind.ACCOUNT),
     )
-    verifies: ClassVar[frozenset[NeedKind]] = frozenset({NeedKind.ACCOUNT, NeedKind.MAILBOX,
-                                                         NeedKind.PHONE})
+    verifies: ClassVar[frozenset[NeedKind]] = frozenset(
+        {NeedKind.ACCOUNT, NeedKind.MAILBOX, NeedKind.PHONE}
+    )
     reads: ClassVar[Sequence[str]] = (
-        "directories.*", "staff.*.username", "staff.*.upn", "staff.*.new_mail",
-        "staff.*.old_mail", "staff.*.extension", "staff.*.attributes", "staff.*.pilot",
-        "staff.*.credential", "staff.*.tags", "roles.*.groups", "roles.*.applications",
-        "roles.*.extension", "roles.*.mailbox", "organisations.*.mail_domains",
+        "directories.*",
+        "staff.*.username",
+        "staff.*.upn",
+        "staff.*.new_mail",
+        "staff.*.old_mail",
+        "staff.*.extension",
+        "staff.*.attributes",
+        "staff.*.pilot",
+        "staff.*.credential",
+        "staff.*.tags",
+        "roles.*.groups",
+        "roles.*.applications",
+        "roles.*.extension",
+        "roles.*.mailbox",
+        "organisations.*.mail_domains",
         "organisations.*.ca_bundle",
     )
     default_timeout = 10.0
@@ -102,32 +121,37 @@ class IdentityFamily(CheckFamily[InDirectory]):
         for dir_id, d in directories(inventory).items():
             for org in d.organisations:
                 if org not in inventory.organisations:
-                    yield Problem(inventory.where("directories", dir_id, "organisations"),
-                                  f"directory {dir_id} names unknown organisation {org!r}",
-                                  "known organisations: "
-                                  + ", ".join(sorted(inventory.organisations)))
+                    yield Problem(
+                        inventory.where("directories", dir_id, "organisations"),
+                        f"directory {dir_id} names unknown organisation {org!r}",
+                        "known organisations: " + ", ".join(sorted(inventory.organisations)),
+                    )
             try:
                 endpoint = Endpoint.parse(d.url)
             except DirectoryError as exc:
                 yield Problem(inventory.where("directories", dir_id, "url"), exc.message)
                 continue
-            if (endpoint.scheme == "ldap" and not d.start_tls and not d.allow_cleartext_bind):
-                yield Problem(inventory.where("directories", dir_id, "url"),
-                              f"directory {dir_id}: ldap:// without start_tls would send the "
-                              "bind password in clear",
-                              "use ldaps://, or start_tls: true (allow_cleartext_bind: true "
-                              "only for a lab)")
+            if endpoint.scheme == "ldap" and not d.start_tls and not d.allow_cleartext_bind:
+                yield Problem(
+                    inventory.where("directories", dir_id, "url"),
+                    f"directory {dir_id}: ldap:// without start_tls would send the "
+                    "bind password in clear",
+                    "use ldaps://, or start_tls: true (allow_cleartext_bind: true only for a lab)",
+                )
             for app in d.application_groups:
                 if app not in inventory.applications:
-                    yield Problem(inventory.where("directories", dir_id, "application_groups"),
-                                  f"directory {dir_id}: unknown application {app!r}")
+                    yield Problem(
+                        inventory.where("directories", dir_id, "application_groups"),
+                        f"directory {dir_id}: unknown application {app!r}",
+                    )
             for n, name in enumerate(d.required_attributes):
                 if _is_secret_attribute(name):
                     yield Problem(
                         inventory.where("directories", dir_id, "required_attributes", n),
                         f"directory {dir_id}: required_attributes names {name!r}, which holds "
                         "password material; its values would be copied into results",
-                        "remove it: the identity family never reads password attributes")
+                        "remove it: the identity family never reads password attributes",
+                    )
         found = directories(inventory)
         for i, person in enumerate(inventory.staff):
             for name in person.attributes:
@@ -136,7 +160,8 @@ class IdentityFamily(CheckFamily[InDirectory]):
                         inventory.where_staff(i, "attributes", name),
                         f"{person.key}: attributes names {name!r}, which holds password "
                         "material; its value would be copied into results",
-                        "remove it (a password never belongs in the inventory)")
+                        "remove it (a password never belongs in the inventory)",
+                    )
             for dir_id, d in sorted(found.items()):
                 if d.match != "username" and _scope(d, person) and not _key_of(d, person):
                     field_name = MATCH_FIELD[d.match]
@@ -145,7 +170,8 @@ class IdentityFamily(CheckFamily[InDirectory]):
                         f"{person.key} has no {field_name}, which directory {dir_id} "
                         f"(match: {d.match}) needs to find the account",
                         f"add {field_name} to the person's record (or change the "
-                        "directory's match)")
+                        "directory's match)",
+                    )
 
     def hosts(self, inventory: Inventory) -> Iterable[HostRef]:
         for dir_id, d in directories(inventory).items():
@@ -176,22 +202,35 @@ class IdentityFamily(CheckFamily[InDirectory]):
                     continue
                 key = _key_of(d, person)
                 yield Probe(
-                    FAMILY, EXISTS, person.key, target, InDirectory(dir_id),
+                    FAMILY,
+                    EXISTS,
+                    person.key,
+                    target,
+                    InDirectory(dir_id),
                     also=(USABLE, PASSWORD, MAIL, EXTENSION, ATTRIBUTES, GROUP),
-                    server=endpoint.server_key, batch=batch, timeout=d.timeout,
+                    server=endpoint.server_key,
+                    batch=batch,
+                    timeout=d.timeout,
                     summary=f"look up {key or person.id} ({d.match}) in {dir_id} and check "
-                            "usability, password, mail, extension, attributes and groups",
+                    "usability, password, mail, extension, attributes and groups",
                 )
                 if person.pilot:
                     account = f"{dir_id}/{key or person.id}"
                     yield Probe(
-                        FAMILY, PILOT, person.key, target, InDirectory(dir_id),
+                        FAMILY,
+                        PILOT,
+                        person.key,
+                        target,
+                        InDirectory(dir_id),
                         server=endpoint.server_key,
-                        batch=batch, timeout=d.timeout, lockout_cost=1, account=account,
+                        batch=batch,
+                        timeout=d.timeout,
+                        lockout_cost=1,
+                        account=account,
                         summary=f"one real bind as {key} on {d.url} "
-                                f"({'StartTLS' if d.start_tls else endpoint.scheme}); lockout "
-                                f"cost 1 attempt, only with >= {d.min_headroom} attempts of "
-                                "headroom",
+                        f"({'StartTLS' if d.start_tls else endpoint.scheme}); lockout "
+                        f"cost 1 attempt, only with >= {d.min_headroom} attempts of "
+                        "headroom",
                     )
 
     # -- run -------------------------------------------------------------------------
@@ -214,16 +253,18 @@ class IdentityFamily(CheckFamily[InDirectory]):
         assert isinstance(value, (Snapshot, BaseException))
         return value
 
-    def _run_directory(self, dir_id: str, probes: list[Probe[InDirectory]],
-                       ctx: RunContext) -> Iterator[Result]:
+    def _run_directory(
+        self, dir_id: str, probes: list[Probe[InDirectory]], ctx: RunContext
+    ) -> Iterator[Result]:
         directory = directories(ctx.inventory)[dir_id]
         started = time.perf_counter()
         snap = self._snapshot(dir_id, ctx)
         if isinstance(snap, BaseException):
             yield from self._directory_error(dir_id, directory, probes, snap, started)
             return
-        ev = DirectoryEvaluation(dir_id, directory, snap, ctx,
-                                 lambda other: self._snapshot(other, ctx))
+        ev = DirectoryEvaluation(
+            dir_id, directory, snap, ctx, lambda other: self._snapshot(other, ctx)
+        )
         # The directory was read once for the whole batch: share its time out.
         ev.duration_ms = snap.seconds * 1000 / max(1, len(probes))
         assertions, pilot = PersonAssertions(ev), PilotLogin(ev)
@@ -236,27 +277,44 @@ class IdentityFamily(CheckFamily[InDirectory]):
             else:
                 yield from assertions.person(probe, person)
 
-    def _directory_error(self, dir_id: str, directory: Directory,
-                         probes: list[Probe[InDirectory]],
-                         exc: BaseException, started: float) -> Iterator[Result]:
+    def _directory_error(
+        self,
+        dir_id: str,
+        directory: Directory,
+        probes: list[Probe[InDirectory]],
+        exc: BaseException,
+        started: float,
+    ) -> Iterator[Result]:
         if isinstance(exc, DirectoryError):
             code, message, hint = exc.code, exc.message, exc.hint
         elif isinstance(exc, ImportError):
-            code, message, hint = ("module", f"the {directory.kind} evaluation module is not "
-                                   f"available: {exc}", "install the complete package")
+            code, message, hint = (
+                "module",
+                f"the {directory.kind} evaluation module is not available: {exc}",
+                "install the complete package",
+            )
         else:
-            code, message, hint = ("crash", f"{type(exc).__name__}: {exc}",
-                                   "a defect in the identity family; report the message")
+            code, message, hint = (
+                "crash",
+                f"{type(exc).__name__}: {exc}",
+                "a defect in the identity family; report the message",
+            )
         ms = (time.perf_counter() - started) * 1000
         for probe in probes:
-            what = "the pilot login was not attempted" if probe.check == PILOT else (
-                "the account could not be checked")
+            what = (
+                "the pilot login was not attempted"
+                if probe.check == PILOT
+                else ("the account could not be checked")
+            )
             yield probe.result(
-                Status.ERROR, f"{what}: could not read directory {dir_id}: {message}",
+                Status.ERROR,
+                f"{what}: could not read directory {dir_id}: {message}",
                 expected=f"directory {dir_id} answers the read-only service account",
                 observed=message,
                 impact="whether this person can log in on Day 1 is unknown",
-                hint=hint, root_cause=f"identity.directory|{dir_id}|{code}",
-                owner=directory.owner, duration_ms=ms,
+                hint=hint,
+                root_cause=f"identity.directory|{dir_id}|{code}",
+                owner=directory.owner,
+                duration_ms=ms,
                 details={"directory": dir_id, "error": code},
             )

@@ -41,37 +41,56 @@ class PilotLogin:
 
         d = self.ev.d
         if not _key_of(d, person):
-            yield self.ev.result(probe, PILOT, Status.ERROR,
-                            f"pilot login not attempted: {person.key} has no "
-                            f"{MATCH_FIELD[d.match]} in the inventory",
-                            expected=f"a {MATCH_FIELD[d.match]} in the inventory",
-                            observed="empty", impact="whether the pilot can log in is unknown",
-                            hint=f"add the person's {MATCH_FIELD[d.match]}",
-                            root_cause=f"{EXISTS}|{self.ev.dir_id}|inventory")
+            yield self.ev.result(
+                probe,
+                PILOT,
+                Status.ERROR,
+                f"pilot login not attempted: {person.key} has no "
+                f"{MATCH_FIELD[d.match]} in the inventory",
+                expected=f"a {MATCH_FIELD[d.match]} in the inventory",
+                observed="empty",
+                impact="whether the pilot can log in is unknown",
+                hint=f"add the person's {MATCH_FIELD[d.match]}",
+                root_cause=f"{EXISTS}|{self.ev.dir_id}|inventory",
+            )
             return
         entry = self.ev.entry(person)
         if entry is None:
-            yield self.ev.result(probe, PILOT, Status.FAIL,
-                            f"pilot login not attempted: no single account for {person.key}",
-                            expected="the pilot account exists", observed="not found",
-                            impact="the pilot cannot log in on Day 1",
-                            hint="see identity.account-exists",
-                            root_cause=f"{EXISTS}|{self.ev.dir_id}")
+            yield self.ev.result(
+                probe,
+                PILOT,
+                Status.FAIL,
+                f"pilot login not attempted: no single account for {person.key}",
+                expected="the pilot account exists",
+                observed="not found",
+                impact="the pilot cannot log in on Day 1",
+                hint="see identity.account-exists",
+                root_cause=f"{EXISTS}|{self.ev.dir_id}",
+            )
             return
         dn = entry[0]
         if person.credential is None:
-            yield self.ev.result(probe, PILOT, Status.SKIP,
-                            f"{person.key} is a pilot without a credential reference",
-                            hint="add `credential: file:...` (or env:) to the pilot's record",
-                            root_cause=f"{PILOT}|{self.ev.dir_id}|no-credential")
+            yield self.ev.result(
+                probe,
+                PILOT,
+                Status.SKIP,
+                f"{person.key} is a pilot without a credential reference",
+                hint="add `credential: file:...` (or env:) to the pilot's record",
+                root_cause=f"{PILOT}|{self.ev.dir_id}|no-credential",
+            )
             return
         try:
             password = self.ev.ctx.secret(person.credential)
         except SecretError as exc:
-            yield self.ev.result(probe, PILOT, Status.ERROR, f"pilot credential unreadable: {exc}",
-                            impact="the pilot login was not attempted",
-                            hint="fix the pilot's credential reference",
-                            root_cause=f"{PILOT}|{self.ev.dir_id}|secret")
+            yield self.ev.result(
+                probe,
+                PILOT,
+                Status.ERROR,
+                f"pilot credential unreadable: {exc}",
+                impact="the pilot login was not attempted",
+                hint="fix the pilot's credential reference",
+                root_cause=f"{PILOT}|{self.ev.dir_id}|secret",
+            )
             return
         reader = _Reader(self.ev.dir_id, d, self.ev.ctx)
         account = probe.account or f"{self.ev.dir_id}/{_key_of(d, person)}"
@@ -79,20 +98,33 @@ class PilotLogin:
         window = dt.timedelta(hours=d.attempt_window_hours)
         try:
             reservation = self.ev.ctx.ledger.reserve(
-                realm, acct, now=self.ev.now, sweep=self.ev.ctx.sweep_id, family=FAMILY,
-                max_failures=d.attempt_budget, window=window)
+                realm,
+                acct,
+                now=self.ev.now,
+                sweep=self.ev.ctx.sweep_id,
+                family=FAMILY,
+                max_failures=d.attempt_budget,
+                window=window,
+            )
         except BudgetExceeded as exc:
-            yield self.ev.result(probe, PILOT, Status.ERROR, f"pilot login not attempted: {exc}",
-                            expected="attempt budget available", observed=str(exc),
-                            impact="whether the pilot can log in is unknown",
-                            hint="fix the pilot's password and wait for the budget window, "
-                                 "or raise attempt_budget deliberately",
-                            root_cause=f"{PILOT}|{self.ev.dir_id}|budget")
+            yield self.ev.result(
+                probe,
+                PILOT,
+                Status.ERROR,
+                f"pilot login not attempted: {exc}",
+                expected="attempt budget available",
+                observed=str(exc),
+                impact="whether the pilot can log in is unknown",
+                hint="fix the pilot's password and wait for the budget window, "
+                "or raise attempt_budget deliberately",
+                root_cause=f"{PILOT}|{self.ev.dir_id}|budget",
+            )
             return
         yield from self._attempt(probe, reader, reservation, dn, password)
 
-    def _attempt(self, probe: Probe[Any], reader: _Reader, reservation: Any, dn: str,
-                 password: Any) -> list[Result]:
+    def _attempt(
+        self, probe: Probe[Any], reader: _Reader, reservation: Any, dn: str, password: Any
+    ) -> list[Result]:
         """After the reservation: the headroom check and at most one bind. The ledger
         row is finished (NOT_SENT unless a bind was sent) before any result is handed
         on, so other sweeps never wait on a reservation this one has given up."""
@@ -107,34 +139,62 @@ class PilotLogin:
             # are subtracted here, those finished before it are in the read. So
             # concurrent sweeps never spend the last attempts together.
             others = self.ev.ctx.ledger.in_flight(
-                realm, acct, exclude=reservation, now=self.ev.now,
-                window=dt.timedelta(hours=d.attempt_window_hours))
+                realm,
+                acct,
+                exclude=reservation,
+                now=self.ev.now,
+                window=dt.timedelta(hours=d.attempt_window_hours),
+            )
             refusal = self._headroom_refusal(reader, dn, others)
             if refusal is not None:
                 reason, hint = refusal
-                return [self.ev.result(
-                    probe, PILOT, Status.ERROR, f"pilot login not attempted: {reason}",
-                    expected=f">= {d.min_headroom} attempts of lockout headroom",
-                    observed=reason, impact="whether the pilot can log in is unknown; a bind "
-                                            "now could lock the account",
-                    hint=hint, root_cause=f"{PILOT}|{self.ev.dir_id}|headroom")]
+                return [
+                    self.ev.result(
+                        probe,
+                        PILOT,
+                        Status.ERROR,
+                        f"pilot login not attempted: {reason}",
+                        expected=f">= {d.min_headroom} attempts of lockout headroom",
+                        observed=reason,
+                        impact="whether the pilot can log in is unknown; a bind "
+                        "now could lock the account",
+                        hint=hint,
+                        root_cause=f"{PILOT}|{self.ev.dir_id}|headroom",
+                    )
+                ]
             try:
                 session = reader.session()
             except DirectoryError as exc:
-                return [self.ev.result(probe, PILOT, Status.ERROR, f"pilot login not attempted: "
-                                  f"{exc.message}", observed=exc.message, hint=exc.hint,
-                                  impact="whether the pilot can log in is unknown",
-                                  root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}")]
+                return [
+                    self.ev.result(
+                        probe,
+                        PILOT,
+                        Status.ERROR,
+                        f"pilot login not attempted: {exc.message}",
+                        observed=exc.message,
+                        hint=exc.hint,
+                        impact="whether the pilot can log in is unknown",
+                        root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}",
+                    )
+                ]
             try:
                 sent = True
                 result = session.bind(dn, password)
             except DirectoryError as exc:
                 # The bind may have reached the server: count it as a failure, never retry.
                 self.ev.ctx.ledger.record(reservation, Outcome.FAILURE, exc.code)
-                return [self.ev.result(probe, PILOT, Status.ERROR, f"pilot bind interrupted: "
-                                  f"{exc.message}", observed=exc.message, hint=exc.hint,
-                                  impact="whether the pilot can log in is unknown",
-                                  root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}")]
+                return [
+                    self.ev.result(
+                        probe,
+                        PILOT,
+                        Status.ERROR,
+                        f"pilot bind interrupted: {exc.message}",
+                        observed=exc.message,
+                        hint=exc.hint,
+                        impact="whether the pilot can log in is unknown",
+                        root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}",
+                    )
+                ]
             finally:
                 session.close()
             return list(self._bind_result(probe, reservation, dn, result))
@@ -144,19 +204,23 @@ class PilotLogin:
                 # bind): the reserved attempt is free again.
                 self.ev.ctx.ledger.record(reservation, Outcome.NOT_SENT, "not sent")
 
-    def _headroom_refusal(self, reader: _Reader, dn: str,
-                          in_flight: int = 0) -> tuple[str, str] | None:
+    def _headroom_refusal(
+        self, reader: _Reader, dn: str, in_flight: int = 0
+    ) -> tuple[str, str] | None:
         """Read the account's lockout state fresh; (reason, hint) when a bind now is
         refused: the account is unusable NOW, its lockout policy is unknown, or the
         headroom minus other sweeps' in-flight attempts is below ``min_headroom``."""
         d = self.ev.d
-        retry = ("wait for the failure counter to reset (or reset it), fix the pilot's "
-                 "password, then sweep again")
+        retry = (
+            "wait for the failure counter to reset (or reset it), fix the pilot's "
+            "password, then sweep again"
+        )
         try:
             session = reader.service_session()
             try:
-                fresh = session.search(dn, "(objectClass=*)", people_attributes(d),
-                                       page_size=1, scope="BASE")
+                fresh = session.search(
+                    dn, "(objectClass=*)", people_attributes(d), page_size=1, scope="BASE"
+                )
             finally:
                 session.close()
         except DirectoryError as exc:
@@ -167,24 +231,33 @@ class PilotLogin:
         # Only states that hold NOW block the bind (go-live-judged ones do not).
         blocking = [f for f in state.findings if f.blocks_now]
         if blocking:
-            return (f"the account is not usable now ({blocking[0].code}: "
-                    f"{blocking[0].observed})", blocking[0].hint)
+            return (
+                f"the account is not usable now ({blocking[0].code}: {blocking[0].observed})",
+                blocking[0].hint,
+            )
         if state.lockout_unknown:
-            return (f"the lockout headroom is unknown: {state.lockout_unknown}",
-                    _POLICY_HINT[d.kind])
+            return (
+                f"the lockout headroom is unknown: {state.lockout_unknown}",
+                _POLICY_HINT[d.kind],
+            )
         headroom = state.lockout_headroom
         if headroom is None:
             return None  # the readable policy enforces no lockout
         left = headroom - in_flight
         if left < d.min_headroom:
-            others = (f" minus {in_flight} attempt(s) other sweeps have in flight"
-                      if in_flight else "")
-            return (f"only {headroom} attempt(s) left before the directory locks {dn}"
-                    f"{others} (needs >= {d.min_headroom})", retry)
+            others = (
+                f" minus {in_flight} attempt(s) other sweeps have in flight" if in_flight else ""
+            )
+            return (
+                f"only {headroom} attempt(s) left before the directory locks {dn}"
+                f"{others} (needs >= {d.min_headroom})",
+                retry,
+            )
         return None
 
-    def _bind_result(self, probe: Probe[Any], reservation: Any, dn: str,
-                     result: Mapping[str, Any]) -> Iterator[Result]:
+    def _bind_result(
+        self, probe: Probe[Any], reservation: Any, dn: str, result: Mapping[str, Any]
+    ) -> Iterator[Result]:
         from readiness.ledger import Outcome
 
         code = int(result.get("result", -1))
@@ -194,51 +267,74 @@ class PilotLogin:
             self.ev.ctx.ledger.record(reservation, Outcome.SUCCESS, "success")
             if pp.get("error") == 2:
                 yield self.ev.result(
-                    probe, PILOT, Status.WARN, f"pilot bind as {dn} succeeded but the "
-                    "password must be changed first", observed="ppolicy changeAfterReset",
+                    probe,
+                    PILOT,
+                    Status.WARN,
+                    f"pilot bind as {dn} succeeded but the password must be changed first",
+                    observed="ppolicy changeAfterReset",
                     impact="the pilot must change the password at first login",
                     hint="have the pilot change the password before go-live",
-                    root_cause=f"{PILOT}|{self.ev.dir_id}|must-change")
+                    root_cause=f"{PILOT}|{self.ev.dir_id}|must-change",
+                )
                 return
             grace = pp.get("grace")
             yield self.ev.result(
-                probe, PILOT, Status.WARN if grace is not None else Status.PASS,
+                probe,
+                PILOT,
+                Status.WARN if grace is not None else Status.PASS,
                 f"pilot bind as {dn} succeeded"
                 + (f" on a grace login ({grace} left)" if grace is not None else ""),
-                expected="bind succeeds", observed="success",
-                details={"ppolicy": pp})
+                expected="bind succeeds",
+                observed="success",
+                details={"ppolicy": pp},
+            )
             return
-        self.ev.ctx.ledger.record(reservation, Outcome.FAILURE,
-                               f"{code} {result.get('description', '')}")
+        self.ev.ctx.ledger.record(
+            reservation, Outcome.FAILURE, f"{code} {result.get('description', '')}"
+        )
         if code not in BIND_REFUSED:
             # busy (51), unavailable (52), other (80), no answer (-1)...: the directory
             # did not judge the credential, so whether the pilot can log in is unknown.
             desc = str(result.get("description", "") or "")
             yield self.ev.result(
-                probe, PILOT, Status.ERROR, f"pilot bind as {dn} got no answer about the "
+                probe,
+                PILOT,
+                Status.ERROR,
+                f"pilot bind as {dn} got no answer about the "
                 f"credential: LDAP result {code}{' ' + desc if desc else ''} (not retried)",
                 expected="bind succeeds",
                 observed=f"{result.get('description', code)} {message}".strip(),
                 impact="whether the pilot can log in on Day 1 is unknown",
                 hint="check the directory server's state and log for this bind, then sweep "
-                     "again (the attempt was charged to the budget)",
+                "again (the attempt was charged to the budget)",
                 root_cause=f"{PILOT}|{self.ev.dir_id}|ldap-{code}",
-                details={"result": code, "ppolicy": pp})
+                details={"result": code, "ppolicy": pp},
+            )
             return
         reason, hint = map_failed_bind(self.ev.d.kind, code, message, pp)
         yield self.ev.result(
-            probe, PILOT, Status.FAIL, f"pilot bind as {dn} failed: {reason} (not retried)",
+            probe,
+            PILOT,
+            Status.FAIL,
+            f"pilot bind as {dn} failed: {reason} (not retried)",
             expected="bind succeeds",
             observed=f"{result.get('description', code)} {message}".strip(),
             impact="the pilot cannot log in on Day 1 with the credential on record",
-            hint=hint, root_cause=f"{PILOT}|{self.ev.dir_id}|{reason}",
-            details={"result": code, "ppolicy": pp})
+            hint=hint,
+            root_cause=f"{PILOT}|{self.ev.dir_id}|{reason}",
+            details={"result": code, "ppolicy": pp},
+        )
 
 
 PPOLICY_ERRORS = {
-    0: "password expired", 1: "account locked", 2: "must change password (reset)",
-    3: "password modification not allowed", 4: "must supply old password",
-    5: "insufficient password quality", 6: "password too short", 7: "password too young",
+    0: "password expired",
+    1: "account locked",
+    2: "must change password (reset)",
+    3: "password modification not allowed",
+    4: "must supply old password",
+    5: "insufficient password quality",
+    6: "password too short",
+    7: "password too young",
     8: "password in history",
 }
 
@@ -266,9 +362,9 @@ def _decode_ppolicy(data: bytes) -> dict[str, int]:
         i += 2
         if length & 0x80:
             n = length & 0x7F
-            length = int.from_bytes(buf[i:i + n], "big")
+            length = int.from_bytes(buf[i : i + n], "big")
             i += n
-        return tag, buf[i:i + length], i + length
+        return tag, buf[i : i + length], i + length
 
     try:
         tag, body, _ = tlv(data, 0)
@@ -288,8 +384,7 @@ def _decode_ppolicy(data: bytes) -> dict[str, int]:
     return out
 
 
-def map_failed_bind(kind: str, code: int, message: str,
-                    pp: Mapping[str, int]) -> tuple[str, str]:
+def map_failed_bind(kind: str, code: int, message: str, pp: Mapping[str, int]) -> tuple[str, str]:
     """A failed bind's diagnostic mapped to (reason, hint)."""
     if kind == "ad":
         reason, meaning, hint = _ad().map_bind_diagnostic(message)
@@ -304,11 +399,13 @@ def map_failed_bind(kind: str, code: int, message: str,
         }
         return reason, hints.get(error, "fix the account's password policy state")
     if code == 49:
-        return ("bad password", "the pilot's stored credential does not match the directory: "
-                "update the secret the credential reference points at (no retry was made)")
+        return (
+            "bad password",
+            "the pilot's stored credential does not match the directory: "
+            "update the secret the credential reference points at (no retry was made)",
+        )
     if code == 53:
         return "unwilling to perform", "check the account state and the server's bind policy"
     if code == 13:
         return "confidentiality required", "use StartTLS or LDAPS"
     return (f"LDAP result {code}", "check the server log for this bind")
-

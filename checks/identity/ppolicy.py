@@ -41,12 +41,25 @@ __all__ = [
 
 PERMANENT_LOCK = "000001010000Z"
 PPOLICY_ATTRIBUTES = (
-    "pwdAccountLockedTime", "pwdAccountTmpLockoutEnd", "pwdFailureTime", "pwdReset",
-    "pwdChangedTime", "pwdGraceUseTime", "pwdStartTime", "pwdEndTime", "pwdPolicySubentry",
+    "pwdAccountLockedTime",
+    "pwdAccountTmpLockoutEnd",
+    "pwdFailureTime",
+    "pwdReset",
+    "pwdChangedTime",
+    "pwdGraceUseTime",
+    "pwdStartTime",
+    "pwdEndTime",
+    "pwdPolicySubentry",
 )
 POLICY_ATTRIBUTES = (
-    "pwdMaxFailure", "pwdLockout", "pwdLockoutDuration", "pwdMaxAge", "pwdGraceAuthNLimit",
-    "pwdFailureCountInterval", "pwdMustChange", "pwdGraceExpiry",
+    "pwdMaxFailure",
+    "pwdLockout",
+    "pwdLockoutDuration",
+    "pwdMaxAge",
+    "pwdGraceAuthNLimit",
+    "pwdFailureCountInterval",
+    "pwdMustChange",
+    "pwdGraceExpiry",
 )
 EXPIRY_WARNING = dt.timedelta(days=14)  # expiring this soon after go-live is a warning
 
@@ -71,8 +84,15 @@ def parse_gentime(value: str) -> dt.datetime:
         if sep in text:
             text, _, frac = text.partition(sep)
     text = text.ljust(14, "0")
-    base = dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
-                       int(text[10:12]), int(text[12:14]), tzinfo=tz)
+    base = dt.datetime(
+        int(text[0:4]),
+        int(text[4:6]),
+        int(text[6:8]),
+        int(text[8:10]),
+        int(text[10:12]),
+        int(text[12:14]),
+        tzinfo=tz,
+    )
     if frac:
         base += dt.timedelta(microseconds=int((frac + "000000")[:6]))
     return base.astimezone(dt.UTC)
@@ -138,9 +158,11 @@ class PPolicy:
         )
 
     def describe(self) -> str:
-        return (f"policy {self.dn}: pwdLockout {str(self.lockout).upper()}, pwdMaxFailure "
-                f"{self.max_failure}, pwdLockoutDuration {self.lockout_duration}s, pwdMaxAge "
-                f"{self.max_age}s, pwdGraceAuthNLimit {self.grace_limit}")
+        return (
+            f"policy {self.dn}: pwdLockout {str(self.lockout).upper()}, pwdMaxFailure "
+            f"{self.max_failure}, pwdLockoutDuration {self.lockout_duration}s, pwdMaxAge "
+            f"{self.max_age}s, pwdGraceAuthNLimit {self.grace_limit}"
+        )
 
 
 def _fmt(value: dt.datetime) -> str:
@@ -197,14 +219,19 @@ def evaluate_ppolicy_account(
         pass
     elif locked_raw is not None and locked_raw.strip() == PERMANENT_LOCK:
         locked_now = True
-        findings.append(Finding(
-            "disabled", "fail", f"pwdAccountLockedTime {PERMANENT_LOCK} (permanent lock); {pol}",
-            "the person cannot log in at all on Day 1: the account is administratively "
-            "disabled",
-            "if the person should work on Day 1, an administrator removes "
-            "pwdAccountLockedTime from the entry (ldapmodify ... delete: pwdAccountLockedTime)",
-            expected="no permanent lock", blocks_now=True,
-        ))
+        findings.append(
+            Finding(
+                "disabled",
+                "fail",
+                f"pwdAccountLockedTime {PERMANENT_LOCK} (permanent lock); {pol}",
+                "the person cannot log in at all on Day 1: the account is administratively "
+                "disabled",
+                "if the person should work on Day 1, an administrator removes "
+                "pwdAccountLockedTime from the entry (ldapmodify ... delete: pwdAccountLockedTime)",
+                expected="no permanent lock",
+                blocks_now=True,
+            )
+        )
     elif locked_raw is not None:
         try:
             locked_at = parse_gentime(locked_raw)
@@ -213,79 +240,116 @@ def evaluate_ppolicy_account(
         assert policy is not None
         if locked_at is None:
             locked_now = True
-            findings.append(Finding(
-                "locked", "fail", f"pwdAccountLockedTime {locked_raw!r} (unparseable); {pol}",
-                "the server may refuse every login", "fix or remove pwdAccountLockedTime",
-                blocks_now=True,
-            ))
+            findings.append(
+                Finding(
+                    "locked",
+                    "fail",
+                    f"pwdAccountLockedTime {locked_raw!r} (unparseable); {pol}",
+                    "the server may refuse every login",
+                    "fix or remove pwdAccountLockedTime",
+                    blocks_now=True,
+                )
+            )
         elif policy.lockout_duration == 0:
             locked_now = True
-            findings.append(Finding(
-                "locked", "fail",
-                f"pwdAccountLockedTime {locked_raw} with pwdLockoutDuration 0 (locked until "
-                f"an administrator resets it); {pol}",
-                "the person cannot log in on Day 1 until the lock is cleared",
-                "an administrator clears the lock (delete pwdAccountLockedTime) after checking "
-                "why it was locked (repeated failed logins)",
-                expected="not locked", blocks_now=True,
-            ))
+            findings.append(
+                Finding(
+                    "locked",
+                    "fail",
+                    f"pwdAccountLockedTime {locked_raw} with pwdLockoutDuration 0 (locked until "
+                    f"an administrator resets it); {pol}",
+                    "the person cannot log in on Day 1 until the lock is cleared",
+                    "an administrator clears the lock (delete pwdAccountLockedTime) after checking "
+                    "why it was locked (repeated failed logins)",
+                    expected="not locked",
+                    blocks_now=True,
+                )
+            )
         else:
             ends = locked_at + dt.timedelta(seconds=policy.lockout_duration)
             if ends > now:
                 locked_now = True
             if ends > go_live:
-                findings.append(Finding(
-                    "locked", "fail",
-                    f"locked at {_fmt(locked_at)}, the lock ends {_fmt(ends)}, after go-live; "
-                    f"{pol}", "the person cannot log in when Day 1 starts",
-                    "clear the lock (delete pwdAccountLockedTime) and find out which device "
-                    "keeps failing logins",
-                    expected="not locked at go-live", blocks_now=ends > now,
-                ))
+                findings.append(
+                    Finding(
+                        "locked",
+                        "fail",
+                        f"locked at {_fmt(locked_at)}, the lock ends {_fmt(ends)}, after go-live; "
+                        f"{pol}",
+                        "the person cannot log in when Day 1 starts",
+                        "clear the lock (delete pwdAccountLockedTime) and find out which device "
+                        "keeps failing logins",
+                        expected="not locked at go-live",
+                        blocks_now=ends > now,
+                    )
+                )
             elif ends > now:
-                findings.append(Finding(
-                    "locked-until-before-go-live", "warn",
-                    f"locked at {_fmt(locked_at)}; the lock ends {_fmt(ends)}, before go-live",
-                    "no Day-1 impact if nothing fails again; repeated failures will lock it again",
-                    "find the device or script that keeps failing logins for this account",
-                    blocks_now=True,
-                ))
+                findings.append(
+                    Finding(
+                        "locked-until-before-go-live",
+                        "warn",
+                        f"locked at {_fmt(locked_at)}; the lock ends {_fmt(ends)}, before go-live",
+                        "no Day-1 impact if nothing fails again; repeated failures will lock it "
+                        "again",
+                        "find the device or script that keeps failing logins for this account",
+                        blocks_now=True,
+                    )
+                )
             # else: an expired lock is not a lock.
     tmp_end = _one_time(attrs, "pwdAccountTmpLockoutEnd")
     if tmp_end is not None and tmp_end > now:
         locked_now = True
-        findings.append(Finding(
-            "delayed", "warn", f"pwdAccountTmpLockoutEnd {_fmt(tmp_end)}: logins delayed",
-            "logins are refused for a short time after failures", "wait, then retry once",
-            blocks_now=True,
-        ))
+        findings.append(
+            Finding(
+                "delayed",
+                "warn",
+                f"pwdAccountTmpLockoutEnd {_fmt(tmp_end)}: logins delayed",
+                "logins are refused for a short time after failures",
+                "wait, then retry once",
+                blocks_now=True,
+            )
+        )
 
     start = _one_time(attrs, "pwdStartTime")
     if start is not None and start > go_live:
-        findings.append(Finding(
-            "not-yet-valid", "fail", f"pwdStartTime {_fmt(start)}, after go-live",
-            "the password cannot be used when Day 1 starts",
-            "set pwdStartTime to go-live or earlier (or remove it)",
-            expected=f"pwdStartTime at or before {_fmt(go_live)}", blocks_now=start > now,
-        ))
+        findings.append(
+            Finding(
+                "not-yet-valid",
+                "fail",
+                f"pwdStartTime {_fmt(start)}, after go-live",
+                "the password cannot be used when Day 1 starts",
+                "set pwdStartTime to go-live or earlier (or remove it)",
+                expected=f"pwdStartTime at or before {_fmt(go_live)}",
+                blocks_now=start > now,
+            )
+        )
     end = _one_time(attrs, "pwdEndTime")
     if end is not None and end <= go_live:
-        findings.append(Finding(
-            "account-ended", "fail", f"pwdEndTime {_fmt(end)}, at or before go-live",
-            "the password can no longer be used on Day 1 (account end date passed)",
-            "remove pwdEndTime or move it past go-live if the person still works here",
-            expected=f"no pwdEndTime before {_fmt(go_live)}", blocks_now=end <= now,
-        ))
+        findings.append(
+            Finding(
+                "account-ended",
+                "fail",
+                f"pwdEndTime {_fmt(end)}, at or before go-live",
+                "the password can no longer be used on Day 1 (account end date passed)",
+                "remove pwdEndTime or move it past go-live if the person still works here",
+                expected=f"no pwdEndTime before {_fmt(go_live)}",
+                blocks_now=end <= now,
+            )
+        )
 
     must_change = _bool(attrs, "pwdReset")
     if must_change and (policy is None or policy.must_change):
-        findings.append(Finding(
-            "must-change", "warn", "pwdReset TRUE: the password must be changed at next login",
-            "the first login must happen on a device or page that can change the password; "
-            "applications that only bind will fail until it is changed",
-            "ask the person to change the password before go-live, or make sure the Day-1 "
-            "login path offers a password change",
-        ))
+        findings.append(
+            Finding(
+                "must-change",
+                "warn",
+                "pwdReset TRUE: the password must be changed at next login",
+                "the first login must happen on a device or page that can change the password; "
+                "applications that only bind will fail until it is changed",
+                "ask the person to change the password before go-live, or make sure the Day-1 "
+                "login path offers a password change",
+            )
+        )
 
     if policy is not None and policy.max_age > 0:
         # Without pwdChangedTime slapd cannot age the password: it does not expire.
@@ -295,53 +359,71 @@ def evaluate_ppolicy_account(
             grace_used = len(_get(attrs, "pwdGraceUseTime"))
             grace_left = max(0, policy.grace_limit - grace_used)
             # pwdGraceExpiry: grace logins are allowed only so long after the expiry.
-            grace_ends = (expires + dt.timedelta(seconds=policy.grace_expiry)
-                          if policy.grace_expiry > 0 else None)
+            grace_ends = (
+                expires + dt.timedelta(seconds=policy.grace_expiry)
+                if policy.grace_expiry > 0
+                else None
+            )
             grace_over = grace_ends is not None and grace_ends <= go_live
             if expires <= go_live:
-                observed = (f"pwdChangedTime {_fmt(changed)} + pwdMaxAge {policy.max_age}s = "
-                            f"expiry {_fmt(expires)}, before go-live {_fmt(go_live)}")
+                observed = (
+                    f"pwdChangedTime {_fmt(changed)} + pwdMaxAge {policy.max_age}s = "
+                    f"expiry {_fmt(expires)}, before go-live {_fmt(go_live)}"
+                )
                 if grace_left > 0 and not grace_over:
-                    findings.append(Finding(
-                        "password-expired", "fail",
-                        f"{observed}; {grace_left} of {policy.grace_limit} grace login(s) left",
-                        "the password will have expired on Day 1: the person gets only "
-                        f"{grace_left} grace login(s) and must change it at once; applications "
-                        "that only bind will fail",
-                        "ask the person to change the password before go-live",
-                        expected=f"password valid at {_fmt(go_live)}",
-                        blocks_now=expires <= now,  # a bind now would spend a grace login
-                    ))
+                    findings.append(
+                        Finding(
+                            "password-expired",
+                            "fail",
+                            f"{observed}; {grace_left} of {policy.grace_limit} grace login(s) left",
+                            "the password will have expired on Day 1: the person gets only "
+                            f"{grace_left} grace login(s) and must change it at once; applications "
+                            "that only bind will fail",
+                            "ask the person to change the password before go-live",
+                            expected=f"password valid at {_fmt(go_live)}",
+                            blocks_now=expires <= now,  # a bind now would spend a grace login
+                        )
+                    )
                 else:
                     code = "grace-exhausted" if policy.grace_limit else "password-expired"
                     if grace_over and grace_ends is not None and grace_left > 0:
-                        extra = (f"; the grace period ended {_fmt(grace_ends)} "
-                                 f"(pwdGraceExpiry {policy.grace_expiry}s)")
+                        extra = (
+                            f"; the grace period ended {_fmt(grace_ends)} "
+                            f"(pwdGraceExpiry {policy.grace_expiry}s)"
+                        )
                     elif policy.grace_limit:
                         extra = f"; grace logins used up ({grace_used} of {policy.grace_limit})"
                     else:
                         extra = ""
-                    findings.append(Finding(
-                        code, "fail", observed + extra,
-                        "the person cannot log in on Day 1: the password has expired",
-                        "reset the password (an administrator sets a new one with pwdReset, or "
-                        "the person changes it before go-live)",
-                        expected=f"password valid at {_fmt(go_live)}",
-                        blocks_now=expires <= now,
-                    ))
+                    findings.append(
+                        Finding(
+                            code,
+                            "fail",
+                            observed + extra,
+                            "the person cannot log in on Day 1: the password has expired",
+                            "reset the password (an administrator sets a new one with pwdReset, or "
+                            "the person changes it before go-live)",
+                            expected=f"password valid at {_fmt(go_live)}",
+                            blocks_now=expires <= now,
+                        )
+                    )
             elif expires <= go_live + EXPIRY_WARNING:
-                findings.append(Finding(
-                    "password-expiring", "warn",
-                    f"the password expires {_fmt(expires)}, within "
-                    f"{EXPIRY_WARNING.days} days after go-live",
-                    "the person will be asked to change the password in the first days",
-                    "ask the person to change the password before go-live",
-                ))
+                findings.append(
+                    Finding(
+                        "password-expiring",
+                        "warn",
+                        f"the password expires {_fmt(expires)}, within "
+                        f"{EXPIRY_WARNING.days} days after go-live",
+                        "the person will be asked to change the password in the first days",
+                        "ask the person to change the password before go-live",
+                    )
+                )
 
     headroom: int | None = None
     if lockout_on and policy is not None and policy.max_failure > 0:
-        headroom = 0 if locked_now else max(0, policy.max_failure
-                                            - counted_failures(attrs, policy, now))
+        headroom = (
+            0 if locked_now else max(0, policy.max_failure - counted_failures(attrs, policy, now))
+        )
     elif locked_now:
         headroom = 0
     unknown = expiry_unknown = ""
@@ -352,8 +434,13 @@ def evaluate_ppolicy_account(
             unknown += f" (pwdAccountLockedTime {locked_raw} is set)"
         if _one_time(attrs, "pwdChangedTime") is not None:  # else it cannot expire
             expiry_unknown = f"{why}: pwdMaxAge, so the password's expiry, is unknown"
-    return AccountState(findings=findings, lockout_headroom=headroom, observed=pol,
-                        lockout_unknown=unknown, expiry_unknown=expiry_unknown)
+    return AccountState(
+        findings=findings,
+        lockout_headroom=headroom,
+        observed=pol,
+        lockout_unknown=unknown,
+        expiry_unknown=expiry_unknown,
+    )
 
 
 def policy_for(
@@ -386,4 +473,3 @@ def normalise_dn(dn: str) -> str:
     if ", " not in lowered and " ," not in lowered:
         return lowered
     return ",".join(part.strip() for part in lowered.split(","))
-

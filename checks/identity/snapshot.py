@@ -18,12 +18,27 @@ from .config import Directory
 
 # Attributes holding password material (hashes, history, keys): their values would be
 # echoed into results, so the inventory may not ask for them and they are never read.
-SECRET_ATTRIBUTES = frozenset({
-    "userpassword", "unicodepwd", "sambantpassword", "sambalmpassword", "ntpwdhistory",
-    "lmpwdhistory", "supplementalcredentials", "dbcspwd", "userpkcs12", "authpassword",
-    "sambapasswordhistory", "unixuserpassword", "msds-managedpassword", "ms-mcs-admpwd",
-    "mslaps-password", "mslaps-encryptedpassword", "orclcommonattribute",
-})
+SECRET_ATTRIBUTES = frozenset(
+    {
+        "userpassword",
+        "unicodepwd",
+        "sambantpassword",
+        "sambalmpassword",
+        "ntpwdhistory",
+        "lmpwdhistory",
+        "supplementalcredentials",
+        "dbcspwd",
+        "userpkcs12",
+        "authpassword",
+        "sambapasswordhistory",
+        "unixuserpassword",
+        "msds-managedpassword",
+        "ms-mcs-admpwd",
+        "mslaps-password",
+        "mslaps-encryptedpassword",
+        "orclcommonattribute",
+    }
+)
 # The inventory field each match kind reads (for file:line in validation problems).
 MATCH_FIELD = {"username": "username", "upn": "upn", "mail": "new_mail"}
 
@@ -80,7 +95,6 @@ def _lowered(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {k.lower(): v for k, v in attrs.items()}
 
 
-
 @dataclass
 class Snapshot:
     """Everything one sweep read from one directory."""
@@ -121,8 +135,9 @@ class Snapshot:
 
 def _match_attribute(directory: Directory) -> str:
     if directory.kind == "ad":
-        return {"username": "sAMAccountName", "upn": "userPrincipalName",
-                "mail": "mail"}[directory.match]
+        return {"username": "sAMAccountName", "upn": "userPrincipalName", "mail": "mail"}[
+            directory.match
+        ]
     return {"username": "uid", "upn": "mail", "mail": "mail"}[directory.match]
 
 
@@ -160,11 +175,16 @@ class _Reader:
 
         try:
             bundle = self.ctx.trust.bundle(
-                self.directory.organisations, override=self.directory.ca_bundle,
-                where=("directories", self.dir_id, "ca_bundle"))
+                self.directory.organisations,
+                override=self.directory.ca_bundle,
+                where=("directories", self.dir_id, "ca_bundle"),
+            )
         except TrustError as exc:
-            raise DirectoryError("ca-bundle", str(exc), "fix the ca_bundle path in the "
-                                 "inventory (a configuration problem of the sweep)") from None
+            raise DirectoryError(
+                "ca-bundle",
+                str(exc),
+                "fix the ca_bundle path in the inventory (a configuration problem of the sweep)",
+            ) from None
         return str(bundle) if bundle else None
 
     def address(self) -> str:
@@ -174,9 +194,11 @@ class _Reader:
             try:
                 found = self.ctx.dns.resolve(self.endpoint.host)  # cached per sweep
             except ResolveError as exc:
-                raise DirectoryError("dns", f"cannot resolve {self.endpoint.host}: "
-                                     f"{exc.detail}", "check the directory's DNS record and "
-                                     "the programme's resolvers") from None
+                raise DirectoryError(
+                    "dns",
+                    f"cannot resolve {self.endpoint.host}: {exc.detail}",
+                    "check the directory's DNS record and the programme's resolvers",
+                ) from None
             if not found:
                 raise DirectoryError("dns", f"{self.endpoint.host} has no address")
             return found[0]
@@ -189,9 +211,14 @@ class _Reader:
     def session(self) -> LdapSession:
         d = self.directory
         session = LdapSession(
-            self.dir_id, self.endpoint, self.address(), start_tls=d.start_tls,
-            ca_file=self.ca_file(), tls_verify=d.tls_verify,
-            allow_cleartext=d.allow_cleartext_bind, timeout=d.timeout,
+            self.dir_id,
+            self.endpoint,
+            self.address(),
+            start_tls=d.start_tls,
+            ca_file=self.ca_file(),
+            tls_verify=d.tls_verify,
+            allow_cleartext=d.allow_cleartext_bind,
+            timeout=d.timeout,
         )
         session.open()
         return session
@@ -202,10 +229,11 @@ class _Reader:
         try:
             password = self.ctx.secret(self.directory.bind_password)
         except SecretError as exc:
-            raise DirectoryError("secret", f"the service account's password for {self.dir_id} "
-                                 f"could not be read: {exc}",
-                                 "check bind_password's reference and the secret it points "
-                                 "at") from None
+            raise DirectoryError(
+                "secret",
+                f"the service account's password for {self.dir_id} could not be read: {exc}",
+                "check bind_password's reference and the secret it points at",
+            ) from None
         session = self.session()
         try:
             result = session.bind(self.directory.bind_dn, password)
@@ -216,7 +244,8 @@ class _Reader:
             session.close()
             desc = result.get("description", "")
             raise DirectoryError(
-                "service-bind", f"the service account {self.directory.bind_dn} could not bind "
+                "service-bind",
+                f"the service account {self.directory.bind_dn} could not bind "
                 f"to {session.where}: {desc} {result.get('message', '')}".strip(),
                 "check bind_dn and the secret bind_password refers to (and that the account "
                 "is not locked or expired)",
@@ -236,30 +265,39 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
     people_base = directory.people_base or base
     groups_base = directory.groups_base or base
     ad = directory.kind == "ad"
-    extra = {name for person in ctx.inventory.staff if _scope(directory, person)
-             for name in person.attributes}
+    extra = {
+        name
+        for person in ctx.inventory.staff
+        if _scope(directory, person)
+        for name in person.attributes
+    }
     session = reader.service_session()
     try:
         people = session.search(
-            people_base, directory.people_filter or (AD_PEOPLE_FILTER if ad
-                                                      else OPENLDAP_PEOPLE_FILTER),
-            people_attributes(directory, extra), page_size=directory.page_size,
+            people_base,
+            directory.people_filter or (AD_PEOPLE_FILTER if ad else OPENLDAP_PEOPLE_FILTER),
+            people_attributes(directory, extra),
+            page_size=directory.page_size,
         )
-        group_attrs = (["cn", "memberOf"] if ad
-                       else ["cn", "member", "uniqueMember", "memberOf"])
+        group_attrs = ["cn", "memberOf"] if ad else ["cn", "member", "uniqueMember", "memberOf"]
         groups = session.search(
-            groups_base, "(objectClass=group)" if ad
+            groups_base,
+            "(objectClass=group)"
+            if ad
             else "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
-            group_attrs, page_size=directory.page_size,
+            group_attrs,
+            page_size=directory.page_size,
         )
         if ad:
             adm = _ad()
-            domain = session.search(base, "(objectClass=*)", list(adm.DOMAIN_ATTRIBUTES),
-                                    page_size=1, scope="BASE")
+            domain = session.search(
+                base, "(objectClass=*)", list(adm.DOMAIN_ATTRIBUTES), page_size=1, scope="BASE"
+            )
             try:
                 psos = session.search(
                     f"CN=Password Settings Container,CN=System,{base}",
-                    "(objectClass=msDS-PasswordSettings)", list(adm.PSO_ATTRIBUTES),
+                    "(objectClass=msDS-PasswordSettings)",
+                    list(adm.PSO_ATTRIBUTES),
                     page_size=directory.page_size,
                 ).entries
             except DirectoryError as exc:
@@ -268,12 +306,16 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
                 psos = []  # no fine-grained policies visible: the domain policy applies
             domain_attrs = domain.entries[0][1] if domain.entries else {}
             snap.ad_policy = adm.policy_from_entries(
-                domain_attrs, [{**attrs, "dn": dn} for dn, attrs in psos])
+                domain_attrs, [{**attrs, "dn": dn} for dn, attrs in psos]
+            )
         else:
             policies_base = directory.policies_base or base
-            pols = session.search(policies_base, "(objectClass=pwdPolicy)",
-                                  ["cn", *ppolicy.POLICY_ATTRIBUTES],
-                                  page_size=directory.page_size)
+            pols = session.search(
+                policies_base,
+                "(objectClass=pwdPolicy)",
+                ["cn", *ppolicy.POLICY_ATTRIBUTES],
+                page_size=directory.page_size,
+            )
             for dn, attrs in pols.entries:
                 snap.policies[_norm(dn)] = ppolicy.PPolicy.from_entry(dn, attrs)
             snap.default_policy = directory.default_policy or (

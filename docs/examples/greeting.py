@@ -46,9 +46,11 @@ class GreetingFamily(CheckFamily[Params]):
     name = "greeting"
     description = "Network resources greet a new connection with the expected line"
     blocks: ClassVar[dict[tuple[str, str], type[BaseModel]]] = {
-        ("network_resources", "greeting"): Greeting}
+        ("network_resources", "greeting"): Greeting
+    }
     checks: ClassVar[Sequence[CheckSpec]] = (
-        CheckSpec(CHECK, "the server's first line starts as expected"),)
+        CheckSpec(CHECK, "the server's first line starts as expected"),
+    )
     verifies: ClassVar[frozenset[NeedKind]] = frozenset({NeedKind.NETWORK_RESOURCE})
     reads: ClassVar[Sequence[str]] = ("network_resources.*.greeting",)
 
@@ -61,11 +63,18 @@ class GreetingFamily(CheckFamily[Params]):
             sites = sorted(ctx.sites_needing.get(subject, ()))
             vantages = sorted({v for s in sites for v in ctx.inventory.sites[s].vantage_points})
             for vantage in vantages or ["local"]:
-                yield Probe(self.name, CHECK, subject, f"{res.host}:{res.port}",
-                            Params(res.host, res.port, greeting.expect, res.owner),
-                            vantage=vantage, server=f"{res.host}:{res.port}",
-                            timeout=greeting.timeout, sites=tuple(sites),
-                            summary=f"read the first line of {res.host}:{res.port}")
+                yield Probe(
+                    self.name,
+                    CHECK,
+                    subject,
+                    f"{res.host}:{res.port}",
+                    Params(res.host, res.port, greeting.expect, res.owner),
+                    vantage=vantage,
+                    server=f"{res.host}:{res.port}",
+                    timeout=greeting.timeout,
+                    sites=tuple(sites),
+                    summary=f"read the first line of {res.host}:{res.port}",
+                )
 
     def run(self, probes: Sequence[Probe[Params]], ctx: RunContext) -> Iterator[Result]:
         for probe in probes:
@@ -76,28 +85,46 @@ class GreetingFamily(CheckFamily[Params]):
         try:
             address = ctx.dns.resolve(p.host)[0]  # the sweep's DNS: asked once per sweep
         except ResolveError as exc:
-            return probe.result(Status.ERROR, f"could not resolve {p.host}: {exc.detail}",
-                                hint="see the dns.resolves result for this name",
-                                root_cause=f"dns|{p.host}|{exc.outcome}")
+            return probe.result(
+                Status.ERROR,
+                f"could not resolve {p.host}: {exc.detail}",
+                hint="see the dns.resolves result for this name",
+                root_cause=f"dns|{p.host}|{exc.outcome}",
+            )
         try:
             stream = ctx.vantage(probe.vantage).connect(address, p.port, probe.timeout)
         except OSError as exc:  # "we could not ask" is an error, never a fail
-            return probe.result(Status.ERROR, f"could not connect to {probe.target}: {exc}",
-                                hint="see the network.tcp-connect result for this resource",
-                                root_cause=f"tcp|{probe.target}")
+            return probe.result(
+                Status.ERROR,
+                f"could not connect to {probe.target}: {exc}",
+                hint="see the network.tcp-connect result for this resource",
+                root_cause=f"tcp|{probe.target}",
+            )
         with contextlib.closing(stream):
             try:
                 line = stream.recv(512).split(b"\n", 1)[0].decode("ascii", "replace").strip()
             except OSError as exc:
-                return probe.result(Status.ERROR, f"{probe.target} sent nothing: {exc}",
-                                    hint="check that the service runs and is not overloaded")
+                return probe.result(
+                    Status.ERROR,
+                    f"{probe.target} sent nothing: {exc}",
+                    hint="check that the service runs and is not overloaded",
+                )
         if line.startswith(p.expect):
-            return probe.result(Status.PASS, f"{probe.target} greets with {line!r}",
-                                expected=f"{p.expect}...", observed=line)
-        return probe.result(Status.FAIL, f"{probe.target} greets with {line!r}",
-                            expected=f"{p.expect}...", observed=line, owner=p.owner,
-                            impact="staff cannot use this service as planned on Day 1",
-                            hint=f"check which service answers on port {p.port}")
+            return probe.result(
+                Status.PASS,
+                f"{probe.target} greets with {line!r}",
+                expected=f"{p.expect}...",
+                observed=line,
+            )
+        return probe.result(
+            Status.FAIL,
+            f"{probe.target} greets with {line!r}",
+            expected=f"{p.expect}...",
+            observed=line,
+            owner=p.owner,
+            impact="staff cannot use this service as planned on Day 1",
+            hint=f"check which service answers on port {p.port}",
+        )
 
 
 family = GreetingFamily()

@@ -16,8 +16,18 @@ from readiness.inventory.inventory import Inventory, InventoryError
 from readiness.inventory.needs import NeedEdge, NeedKind, Needs, need_key
 from readiness.inventory.selection import Selection
 
-__all__ = ["Inventory", "InventoryError", "InventoryExtension", "NeedEdge", "NeedKind", "Needs",
-           "Selection", "block", "load", "need_key"]
+__all__ = [
+    "Inventory",
+    "InventoryError",
+    "InventoryExtension",
+    "NeedEdge",
+    "NeedKind",
+    "Needs",
+    "Selection",
+    "block",
+    "load",
+    "need_key",
+]
 
 
 def load(path: Path, extensions: Sequence[InventoryExtension]) -> Inventory:

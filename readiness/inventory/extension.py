@@ -31,8 +31,14 @@ __all__ = ["BLOCK_SECTIONS", "InventoryExtension", "block"]
 B = TypeVar("B", bound=BaseModel)
 
 # Core sections whose objects accept families' blocks.
-BLOCK_SECTIONS = ("organisations", "sites", "applications", "network_resources",
-                  "mail_domains", "telephony_endpoints")
+BLOCK_SECTIONS = (
+    "organisations",
+    "sites",
+    "applications",
+    "network_resources",
+    "mail_domains",
+    "telephony_endpoints",
+)
 
 
 class InventoryExtension(Protocol):

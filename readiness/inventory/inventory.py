@@ -77,8 +77,9 @@ class Inventory:
     need_edges: dict[str, list[NeedEdge]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)  # every file read (YAML and CSV)
     _needs_cache: dict[str, Needs] = field(default_factory=dict, repr=False)
-    _combo_cache: dict[tuple[tuple[str, ...], ...], _RoleNeeds] = field(default_factory=dict,
-                                                                       repr=False)
+    _combo_cache: dict[tuple[tuple[str, ...], ...], _RoleNeeds] = field(
+        default_factory=dict, repr=False
+    )
 
     # ------------------------------------------------------------------ sections
     @property
@@ -109,8 +110,12 @@ class Inventory:
 
     def section_items(self, section: str) -> Mapping[str, Any]:
         core: dict[str, Mapping[str, Any]] = {
-            "organisations": self.organisations, "sites": self.sites,
-            "vantage_points": self.vantage_points, "roles": self.roles, **self.objects}
+            "organisations": self.organisations,
+            "sites": self.sites,
+            "vantage_points": self.vantage_points,
+            "roles": self.roles,
+            **self.objects,
+        }
         return core.get(section) or self.sections.get(section, {})
 
     # ------------------------------------------------------------------ places
@@ -168,8 +173,11 @@ class Inventory:
         shared = self._role_needs(person)
         mailbox = shared.mailbox or bool(person.new_mail)
         phone = shared.phone or bool(person.extension)
-        subjects: dict[str, str] = {person.key: "", f"sites:{person.site}": "",
-                                    f"organisations:{person.organisation}": ""}
+        subjects: dict[str, str] = {
+            person.key: "",
+            f"sites:{person.site}": "",
+            f"organisations:{person.organisation}": "",
+        }
         for app in shared.applications:
             subjects[f"applications:{app}"] = need_key(NeedKind.APPLICATION, app)
         for res in shared.network_resources:
@@ -183,16 +191,18 @@ class Inventory:
                     subjects[f"telephony_endpoints:{ep_id}"] = NeedKind.PHONE.value
         for edge in self.need_edges.get(person.key, ()):
             subjects.setdefault(edge.subject, edge.need)
-        found = Needs(shared.applications, shared.network_resources, shared.groups,
-                      mailbox, phone, subjects)
+        found = Needs(
+            shared.applications, shared.network_resources, shared.groups, mailbox, phone, subjects
+        )
         self._needs_cache[person.key] = found
         return found
 
     def _mail_domains_of(self, person: Staff, mailbox: bool) -> list[str]:
         """The programme's mail domains the person's addresses live in (the new one, and
         the old ones mail must keep arriving at)."""
-        domains = [a.rpartition("@")[2].lower() for a in (person.new_mail, *person.old_mail)
-                   if "@" in a]
+        domains = [
+            a.rpartition("@")[2].lower() for a in (person.new_mail, *person.old_mail) if "@" in a
+        ]
         org = self.organisations.get(person.organisation)
         if mailbox and not person.new_mail and org and org.mail_domains.new:
             domains.append(org.mail_domains.new.lower())
@@ -202,9 +212,15 @@ class Inventory:
         """The part of a person's needs that depends only on roles, additions and
         exemptions: shared by everyone with the same combination (fast at 20,000 staff)."""
         add, drop = person.needs, person.exempt
-        combo = (tuple(person.roles), tuple(add.applications), tuple(add.network_resources),
-                 tuple(add.groups), tuple(drop.applications), tuple(drop.network_resources),
-                 tuple(drop.groups))
+        combo = (
+            tuple(person.roles),
+            tuple(add.applications),
+            tuple(add.network_resources),
+            tuple(add.groups),
+            tuple(drop.applications),
+            tuple(drop.network_resources),
+            tuple(drop.groups),
+        )
         found = self._combo_cache.get(combo)
         if found is not None:
             return found
@@ -222,7 +238,6 @@ class Inventory:
         apps.difference_update(drop.applications)
         resources.difference_update(drop.network_resources)
         groups.difference_update(drop.groups)
-        found = _RoleNeeds(frozenset(apps), frozenset(resources), frozenset(groups), mailbox,
-                           phone)
+        found = _RoleNeeds(frozenset(apps), frozenset(resources), frozenset(groups), mailbox, phone)
         self._combo_cache[combo] = found
         return found

@@ -101,8 +101,14 @@ class _TagError(Exception):
         self.where, self.message, self.hint = where, message, hint
 
 
-def _convert(loader: Any, node: yaml.Node, path: Path, at: Path_,
-             locs: dict[Path_, str], seen: dict[int, Any]) -> Any:
+def _convert(
+    loader: Any,
+    node: yaml.Node,
+    path: Path,
+    at: Path_,
+    locs: dict[Path_, str],
+    seen: dict[int, Any],
+) -> Any:
     if id(node) in seen:  # an alias: reuse, never expand twice (no "billion laughs")
         return seen[id(node)]
     where = f"{path}:{node.start_mark.line + 1}"
@@ -135,8 +141,11 @@ def _convert(loader: Any, node: yaml.Node, path: Path, at: Path_,
 
 def _plain(node: yaml.Node, where: str) -> None:
     if node.tag not in _PLAIN_TAGS:
-        raise _TagError(where, f"YAML tag {node.tag} is not allowed",
-                        "inventories hold plain data; remove the tag")
+        raise _TagError(
+            where,
+            f"YAML tag {node.tag} is not allowed",
+            "inventories hold plain data; remove the tag",
+        )
 
 
 def _scalar(loader: Any, node: yaml.Node, path: Path) -> Any:

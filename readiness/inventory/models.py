@@ -55,8 +55,9 @@ class Strict(BaseModel):
 def _secret_reference(value: str) -> str:
     if not is_reference(value):
         # Never echo the value: it may be a real password typed in by mistake.
-        raise ValueError(f"this field holds a secret, so it must not be written literally; "
-                         f"{REFERENCE_HELP}")
+        raise ValueError(
+            f"this field holds a secret, so it must not be written literally; {REFERENCE_HELP}"
+        )
     return value
 
 
@@ -209,7 +210,7 @@ class TelephonyEndpoint(ServiceObject):
     serves: list[Id] = Field(
         default_factory=list,
         description="Organisations whose staff's phones depend on it (empty: everyone "
-                    "who needs a phone)",
+        "who needs a phone)",
     )
 
 
@@ -277,8 +278,18 @@ class StaffSource(Strict):
     delimiter: str = Field(",", min_length=1, max_length=1, description="The CSV delimiter")
     columns: dict[
         Literal[
-            "id", "organisation", "site", "roles", "name", "username", "upn", "old_mail",
-            "new_mail", "extension", "tags", "pilot",
+            "id",
+            "organisation",
+            "site",
+            "roles",
+            "name",
+            "username",
+            "upn",
+            "old_mail",
+            "new_mail",
+            "extension",
+            "tags",
+            "pilot",
         ],
         str,
     ] = Field(description="inventory field: CSV column header")

@@ -26,8 +26,7 @@ class NeedKind(StrEnum):
 
 # Needs reached by logging in with the person's account: an account that cannot log in
 # on Day 1 stops them too. (A desk phone registers with its own credentials.)
-DEPENDS_ON_ACCOUNT = frozenset({NeedKind.MAILBOX, NeedKind.APPLICATION,
-                                NeedKind.NETWORK_RESOURCE})
+DEPENDS_ON_ACCOUNT = frozenset({NeedKind.MAILBOX, NeedKind.APPLICATION, NeedKind.NETWORK_RESOURCE})
 
 
 def need_key(kind: NeedKind, object_id: str = "") -> str:

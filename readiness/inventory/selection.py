@@ -42,8 +42,10 @@ class Selection:
             (not self.organisations or person.organisation in self.organisations)
             and (not self.sites or person.site in self.sites)
             and (not self.roles or bool(self.roles.intersection(person.roles)))
-            and (not self.staff or any(h in self.staff or h.lower() in self.staff
-                                       for h in staff_handles(person)))
+            and (
+                not self.staff
+                or any(h in self.staff or h.lower() in self.staff for h in staff_handles(person))
+            )
             and (not self.tags or bool(self.tags.intersection(person.tags)))
         )
 

@@ -65,10 +65,13 @@ def _inventory_model(extensions: tuple[InventoryExtension, ...]) -> type[BaseMod
     for name, model in section_models(extensions).items():
         owner = next((e.name for e in extensions if name in e.sections), None)
         description = f"Owned by the {owner} check family" if owner else None
-        fields[name] = (dict[Id, model], Field(default_factory=dict,  # type: ignore[valid-type]
-                                               description=description))
+        fields[name] = (
+            dict[Id, model],  # type: ignore[valid-type]
+            Field(default_factory=dict, description=description),
+        )
     return create_model(
-        "Inventory", __config__=ConfigDict(extra="forbid", title="Day-1 readiness inventory"),
+        "Inventory",
+        __config__=ConfigDict(extra="forbid", title="Day-1 readiness inventory"),
         **fields,
     )
 
@@ -83,14 +86,21 @@ def section_models(extensions: Sequence[InventoryExtension]) -> dict[str, type[B
 def _section_models(extensions: tuple[InventoryExtension, ...]) -> dict[str, type[BaseModel]]:
     models = dict(CORE_SECTIONS)
     for section in BLOCK_SECTIONS:
-        blocks = {key: (ext.name, model) for ext in extensions
-                  for (sect, key), model in ext.blocks.items() if sect == section}
+        blocks = {
+            key: (ext.name, model)
+            for ext in extensions
+            for (sect, key), model in ext.blocks.items()
+            if sect == section
+        }
         if blocks:
             base = models[section]
             extra: dict[str, Any] = {
-                key: (model | None, Field(None, description=f"{owner} check family: {key} "
-                                          "settings"))
-                for key, (owner, model) in sorted(blocks.items())}
+                key: (
+                    model | None,
+                    Field(None, description=f"{owner} check family: {key} settings"),
+                )
+                for key, (owner, model) in sorted(blocks.items())
+            }
             models[section] = create_model(base.__name__, __base__=base, **extra)
     for ext in extensions:
         models.update(ext.sections)
@@ -128,15 +138,21 @@ def build(path: Path, extensions: Sequence[InventoryExtension]) -> Inventory:
             if data is None:
                 continue
             if not isinstance(data, dict):
-                problems.append(Problem(locs[()], "an inventory document must be a mapping of "
-                                        "sections (programme, organisations, sites, ...)"))
+                problems.append(
+                    Problem(
+                        locs[()],
+                        "an inventory document must be a mapping of "
+                        "sections (programme, organisations, sites, ...)",
+                    )
+                )
                 continue
             problems += _merge(merged, data, locs, file, locations)
     if problems:
         raise InventoryError(problems)
     if not merged:
-        raise InventoryError([Problem(str(path), "the inventory is empty",
-                                      "start from inventories/example")])
+        raise InventoryError(
+            [Problem(str(path), "the inventory is empty", "start from inventories/example")]
+        )
     csv_files: list[Path] = []
     problems += _load_csv_staff(merged, locations, csv_files)
     validated, schema_problems = _validate_each(merged, extensions, locations)
@@ -160,7 +176,8 @@ def build(path: Path, extensions: Sequence[InventoryExtension]) -> Inventory:
     # Objects that failed schema validation still count as declared for references,
     # so one typo is reported once, not again as a dangling reference.
     inventory.declared = {
-        section: set(items) for section, items in merged.items()
+        section: set(items)
+        for section, items in merged.items()
         if isinstance(items, dict) and section != "programme"
     }
     inventory.staff_positions = validated["staff_positions"]
@@ -170,8 +187,13 @@ def build(path: Path, extensions: Sequence[InventoryExtension]) -> Inventory:
             problems += list(ext.validate(inventory))
             edges: Iterable[NeedEdge] = list(ext.needs(inventory))
         except Exception as exc:  # a plug-in defect must not hide the inventory's problems
-            problems.append(Problem(str(path), f"the {ext.name} check family could not validate "
-                                    f"its sections: {type(exc).__name__}: {exc}"))
+            problems.append(
+                Problem(
+                    str(path),
+                    f"the {ext.name} check family could not validate "
+                    f"its sections: {type(exc).__name__}: {exc}",
+                )
+            )
             continue
         for edge in edges:
             inventory.need_edges.setdefault(edge.person, []).append(edge)
@@ -180,8 +202,9 @@ def build(path: Path, extensions: Sequence[InventoryExtension]) -> Inventory:
     return inventory
 
 
-def _validate_each(merged: dict[str, Any], extensions: Sequence[InventoryExtension],
-                   locations: Locations) -> tuple[dict[str, Any], list[Problem]]:
+def _validate_each(
+    merged: dict[str, Any], extensions: Sequence[InventoryExtension], locations: Locations
+) -> tuple[dict[str, Any], list[Problem]]:
     """Validate object by object, so one bad object never hides another's problems."""
     model = inventory_model(extensions)
     problems: list[Problem] = []
@@ -195,8 +218,13 @@ def _validate_each(merged: dict[str, Any], extensions: Sequence[InventoryExtensi
     except ValidationError as exc:
         problems += [p for p in _explain(exc, model, locations) if "unknown key" in p.message]
     if "programme" not in merged:
-        problems.append(Problem(locations.of(()), "missing required section 'programme'",
-                                "add programme: {name: ..., go_live: YYYY-MM-DD}"))
+        problems.append(
+            Problem(
+                locations.of(()),
+                "missing required section 'programme'",
+                "add programme: {name: ..., go_live: YYYY-MM-DD}",
+            )
+        )
     else:
         try:
             out["programme"] = Programme.model_validate(merged["programme"])
@@ -205,8 +233,9 @@ def _validate_each(merged: dict[str, Any], extensions: Sequence[InventoryExtensi
     for name, item_model in sections.items():
         items = merged.get(name, {})
         if not isinstance(items, dict):
-            problems.append(Problem(locations.of((name,)),
-                                    f"'{name}' must be a mapping of id: object"))
+            problems.append(
+                Problem(locations.of((name,)), f"'{name}' must be a mapping of id: object")
+            )
             continue
         for key, raw in items.items():
             try:
@@ -231,8 +260,13 @@ def _validate_each(merged: dict[str, Any], extensions: Sequence[InventoryExtensi
     return out, problems
 
 
-def _merge(merged: dict[str, Any], data: dict[str, Any], locs: dict[Path_, str],
-           file: Path, locations: Locations) -> list[Problem]:
+def _merge(
+    merged: dict[str, Any],
+    data: dict[str, Any],
+    locs: dict[Path_, str],
+    file: Path,
+    locations: Locations,
+) -> list[Problem]:
     problems: list[Problem] = []
     for section, value in data.items():
         where = locs.get((section,), f"{file}")
@@ -247,24 +281,32 @@ def _merge(merged: dict[str, Any], data: dict[str, Any], locs: dict[Path_, str],
         elif isinstance(value, dict) and section != "programme":
             target = merged.setdefault(section, {})
             if not isinstance(target, dict):
-                problems.append(Problem(where, f"'{section}' is written twice with "
-                                        "different types"))
+                problems.append(
+                    Problem(where, f"'{section}' is written twice with different types")
+                )
                 continue
             for key, item in value.items():
                 if key in target:
                     first = locations.of((section, key))
-                    problems.append(Problem(
-                        locs.get((section, key), where),
-                        f"{_singular(section)} '{key}' is defined twice (also at {first})",
-                        "keep one definition; files of a folder are merged",
-                    ))
+                    problems.append(
+                        Problem(
+                            locs.get((section, key), where),
+                            f"{_singular(section)} '{key}' is defined twice (also at {first})",
+                            "keep one definition; files of a folder are merged",
+                        )
+                    )
                     continue
                 target[key] = item
             _copy_locs(locs, (section,), locations, file)
         else:
             if section in merged:
-                problems.append(Problem(where, f"'{section}' is defined twice (also at "
-                                        f"{locations.of((section,))})", "keep one definition"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"'{section}' is defined twice (also at {locations.of((section,))})",
+                        "keep one definition",
+                    )
+                )
                 continue
             merged[section] = value
             _copy_locs(locs, (section,), locations, file)
@@ -279,8 +321,9 @@ def _copy_locs(locs: dict[Path_, str], prefix: Path_, locations: Locations, file
             locations.files[path] = file
 
 
-def _relocate(locs: dict[Path_, str], prefix: Path_, offset: int, locations: Locations,
-              file: Path) -> None:
+def _relocate(
+    locs: dict[Path_, str], prefix: Path_, offset: int, locations: Locations, file: Path
+) -> None:
     n = len(prefix)
     for path, where in locs.items():
         index = path[n] if len(path) > n else None
@@ -293,12 +336,18 @@ def _relocate(locs: dict[Path_, str], prefix: Path_, offset: int, locations: Loc
 
 
 def _singular(section: str) -> str:
-    return {"staff": "staff member", "organisations": "organisation", "sites": "site",
-            "roles": "role", "vantage_points": "vantage point"}.get(section, section.rstrip("s"))
+    return {
+        "staff": "staff member",
+        "organisations": "organisation",
+        "sites": "site",
+        "roles": "role",
+        "vantage_points": "vantage point",
+    }.get(section, section.rstrip("s"))
 
 
-def _load_csv_staff(merged: dict[str, Any], locations: Locations,
-                    read_files: list[Path]) -> list[Problem]:
+def _load_csv_staff(
+    merged: dict[str, Any], locations: Locations, read_files: list[Path]
+) -> list[Problem]:
     """Append the staff of every HR CSV source to ``staff``, located by CSV line."""
     problems: list[Problem] = []
     sources = merged.get("staff_sources")
@@ -320,8 +369,13 @@ def _load_csv_staff(merged: dict[str, Any], locations: Locations,
         read_files.append(csv_path)
         read = read_csv(csv_path, source.delimiter)
         if isinstance(read, Problem):
-            problems.append(Problem(read.where, read.message,
-                                    read.hint or f"named by staff_sources at {locations.of(at)}"))
+            problems.append(
+                Problem(
+                    read.where,
+                    read.message,
+                    read.hint or f"named by staff_sources at {locations.of(at)}",
+                )
+            )
             continue
         header, rows = read
         index_of = {name: i for i, name in enumerate(header)}
@@ -329,24 +383,40 @@ def _load_csv_staff(merged: dict[str, Any], locations: Locations,
         if missing:
             for inventory_field, column in missing:
                 close = difflib.get_close_matches(column, header, n=1)
-                hint = (f"did you mean '{close[0]}'?" if close
-                        else f"the header has: {', '.join(header)}")
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else f"the header has: {', '.join(header)}"
+                )
                 mapped_at = locations.of((*at, "columns", inventory_field))
-                problems.append(Problem(f"{csv_path}:1",
-                                        f"column '{column}' (mapped to {inventory_field} at "
-                                        f"{mapped_at}) is not in the CSV header", hint))
+                problems.append(
+                    Problem(
+                        f"{csv_path}:1",
+                        f"column '{column}' (mapped to {inventory_field} at "
+                        f"{mapped_at}) is not in the CSV header",
+                        hint,
+                    )
+                )
             continue
         try:
             _csv_people(rows, source, index_of, staff, csv_path, locations)
         except CsvError as exc:
-            problems.append(Problem(exc.where, f"unreadable CSV row: {exc.message}",
-                                    "check the quoting of this row"))
+            problems.append(
+                Problem(
+                    exc.where, f"unreadable CSV row: {exc.message}", "check the quoting of this row"
+                )
+            )
     return problems
 
 
-def _csv_people(rows: Iterable[tuple[int, list[str]]], source: StaffSource,
-                index_of: dict[str, int], staff: list[Any], csv_path: Path,
-                locations: Locations) -> None:
+def _csv_people(
+    rows: Iterable[tuple[int, list[str]]],
+    source: StaffSource,
+    index_of: dict[str, int],
+    staff: list[Any],
+    csv_path: Path,
+    locations: Locations,
+) -> None:
     """Append one staff record per CSV row, each located at its CSV line."""
     for line, row in rows:
         person: dict[str, Any] = {}
@@ -372,8 +442,9 @@ def _csv_people(rows: Iterable[tuple[int, list[str]]], source: StaffSource,
         locations.files[("staff", position)] = csv_path
 
 
-def _explain(exc: ValidationError, model: type[BaseModel], locations: Locations,
-             prefix: Path_ = ()) -> list[Problem]:
+def _explain(
+    exc: ValidationError, model: type[BaseModel], locations: Locations, prefix: Path_ = ()
+) -> list[Problem]:
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
         loc = (*prefix, *error["loc"])
@@ -385,8 +456,13 @@ def _explain(exc: ValidationError, model: type[BaseModel], locations: Locations,
             allowed = _fields_at(model, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             message = f"unknown key '{loc[-1]}'" + (f" in {_dotted(loc[:-1])}" if loc[:-1] else "")
-            hint = (f"did you mean '{close[0]}'?" if close
-                    else f"allowed keys: {', '.join(sorted(allowed))}" if allowed else "")
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"allowed keys: {', '.join(sorted(allowed))}"
+                if allowed
+                else ""
+            )
         elif kind == "missing":
             parent = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
             message = f"missing required key '{loc[-1]}'{parent}"
@@ -450,42 +526,70 @@ def _references(inv: Inventory) -> list[Problem]:
         if value in known:
             return
         close = difflib.get_close_matches(value, sorted(known), n=1)
-        problems.append(Problem(inv.where(*path), f"{kind} '{value}' does not exist",
-                                f"did you mean '{close[0]}'?" if close else hint))
+        problems.append(
+            Problem(
+                inv.where(*path),
+                f"{kind} '{value}' does not exist",
+                f"did you mean '{close[0]}'?" if close else hint,
+            )
+        )
 
     for site_id, site in inv.sites.items():
         ref("organisation", site.organisation, "organisations", ("sites", site_id, "organisation"))
         for i, vp in enumerate(site.vantage_points):
             ref("vantage point", vp, "vantage_points", ("sites", site_id, "vantage_points", i))
     for vp_id, point in inv.vantage_points.items():
-        if point.kind == "ssh" and not (point.host and point.user
-                                        and (point.key or point.password)):
-            problems.append(Problem(inv.where("vantage_points", vp_id),
-                                    f"ssh vantage point '{vp_id}' needs host, user and key "
-                                    "(or password)"))
+        if point.kind == "ssh" and not (
+            point.host and point.user and (point.key or point.password)
+        ):
+            problems.append(
+                Problem(
+                    inv.where("vantage_points", vp_id),
+                    f"ssh vantage point '{vp_id}' needs host, user and key (or password)",
+                )
+            )
     for section, objects in inv.objects.items():
         for obj_id, obj in objects.items():
             if obj.organisation is not None:
-                ref("organisation", obj.organisation, "organisations",
-                    (section, obj_id, "organisation"), hint="define it under 'organisations:'")
+                ref(
+                    "organisation",
+                    obj.organisation,
+                    "organisations",
+                    (section, obj_id, "organisation"),
+                    hint="define it under 'organisations:'",
+                )
             for i, org in enumerate(getattr(obj, "serves", ())):
-                ref("organisation", org, "organisations", (section, obj_id, "serves", i),
-                    hint="define it under 'organisations:'")
+                ref(
+                    "organisation",
+                    org,
+                    "organisations",
+                    (section, obj_id, "serves", i),
+                    hint="define it under 'organisations:'",
+                )
     for section in REFERENCED_SECTIONS:
         kind = _singular(section).replace("_", " ")
         for role_id, role in inv.roles.items():
             for i, item in enumerate(getattr(role, section)):
-                ref(kind, item, section, ("roles", role_id, section, i),
-                    hint=f"define it under '{section}:'")
+                ref(
+                    kind,
+                    item,
+                    section,
+                    ("roles", role_id, section, i),
+                    hint=f"define it under '{section}:'",
+                )
     seen: dict[tuple[str, str], int] = {}
     for person, index in zip(inv.staff, inv.staff_positions, strict=True):
         key = (person.organisation, person.id)
         if key in seen:
             first = inv.where("staff", seen[key])
-            problems.append(Problem(inv.where("staff", index),
-                                    f"duplicate staff id '{person.id}' in organisation "
-                                    f"'{person.organisation}' (also at {first})",
-                                    "staff ids must be unique within an organisation"))
+            problems.append(
+                Problem(
+                    inv.where("staff", index),
+                    f"duplicate staff id '{person.id}' in organisation "
+                    f"'{person.organisation}' (also at {first})",
+                    "staff ids must be unique within an organisation",
+                )
+            )
         else:
             seen[key] = index
         at: Path_ = ("staff", index)
@@ -497,10 +601,18 @@ def _references(inv: Inventory) -> list[Problem]:
             delta = getattr(person, delta_name)
             for section in REFERENCED_SECTIONS:
                 for i, item in enumerate(getattr(delta, section)):
-                    ref(_singular(section).replace("_", " "), item, section,
-                        (*at, delta_name, section, i))
+                    ref(
+                        _singular(section).replace("_", " "),
+                        item,
+                        section,
+                        (*at, delta_name, section, i),
+                    )
         if person.pilot and not person.credential:
-            problems.append(Problem(inv.where(*at),
-                                    f"pilot account '{person.id}' has no credential reference",
-                                    "add credential: file:PATH (or env:NAME)"))
+            problems.append(
+                Problem(
+                    inv.where(*at),
+                    f"pilot account '{person.id}' has no credential reference",
+                    "add credential: file:PATH (or env:NAME)",
+                )
+            )
     return problems

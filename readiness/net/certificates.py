@@ -109,8 +109,12 @@ class CertificateFacts:
 
     def identity(self) -> dict[str, Any]:
         """Enough to recognise the certificate in a report."""
-        return {"subject": self.subject, "issuer": self.issuer, "serial": self.serial,
-                "sha256": self.sha256}
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +164,13 @@ def parse_certificate(der: bytes) -> CertificateFacts:
         cert = x509.load_der_x509_certificate(der)
         return _facts(cert)
     # cryptography parses lazily: these come from reading a field, not only from loading.
-    except (ValueError, x509.InvalidVersion, x509.DuplicateExtension,
-            x509.UnsupportedGeneralNameType, UnsupportedAlgorithm) as exc:
+    except (
+        ValueError,
+        x509.InvalidVersion,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+        UnsupportedAlgorithm,
+    ) as exc:
         raise CertificateError(f"not a readable X.509 certificate: {str(exc)[:200]}") from None
 
 
@@ -180,8 +189,9 @@ def _facts(cert: x509.Certificate) -> CertificateFacts:
     key_type, key_bits = _key(cert)
     return CertificateFacts(
         subject=cert.subject.rfc4514_string(),
-        common_names=tuple(_text(a.value)
-                           for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)),
+        common_names=tuple(
+            _text(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        ),
         dns_names=dns_names,
         ip_addresses=ips,
         issuer=cert.issuer.rfc4514_string(),
@@ -235,9 +245,15 @@ def _self_signed(cert: x509.Certificate) -> bool:
 # --------------------------------------------------------------------------- observing
 
 
-def observe(connect: Callable[[], Stream], *, server_name: str | None, ca_file: str | None,
-            verify: bool, timeout: float,
-            preamble: Callable[[Stream], None] | None = None) -> TlsObservation:
+def observe(
+    connect: Callable[[], Stream],
+    *,
+    server_name: str | None,
+    ca_file: str | None,
+    verify: bool,
+    timeout: float,
+    preamble: Callable[[Stream], None] | None = None,
+) -> TlsObservation:
     """Look at the TLS server ``connect`` reaches; never raises for network or TLS trouble.
 
     ``connect`` opens a fresh stream (it is called again for the unverified second
@@ -254,8 +270,12 @@ def observe(connect: Callable[[], Stream], *, server_name: str | None, ca_file: 
             try:
                 opened = _open(connect, preamble, context, server_name, timeout)
             except TlsVerifyError as exc:
-                seen = replace(seen, verified=False, verify_code=exc.verify_code,
-                               verify_message=exc.verify_message)
+                seen = replace(
+                    seen,
+                    verified=False,
+                    verify_code=exc.verify_code,
+                    verify_message=exc.verify_message,
+                )
             else:
                 if isinstance(opened, Failure):
                     return replace(seen, failure=opened)
@@ -264,8 +284,11 @@ def observe(connect: Callable[[], Stream], *, server_name: str | None, ca_file: 
     if isinstance(opened, TlsStream):
         return _session(seen, opened)
     if seen.verified is False:
-        return replace(seen, certificate_error="the certificate could not be read without "
-                                               f"verification either: {opened.message}")
+        return replace(
+            seen,
+            certificate_error="the certificate could not be read without "
+            f"verification either: {opened.message}",
+        )
     return replace(seen, failure=opened)
 
 
@@ -281,15 +304,20 @@ def _context(ca_file: str | None, *, verify: bool) -> ssl.SSLContext:
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_context(ca_file: str | None, verify: bool,
-                    stamp: tuple[int, int, int] | None) -> ssl.SSLContext:
+def _cached_context(
+    ca_file: str | None, verify: bool, stamp: tuple[int, int, int] | None
+) -> ssl.SSLContext:
     """``stamp`` (the bundle's inode, time and size) is only part of the cache key."""
     return client_context(ca_file, verify=verify)
 
 
-def _open(connect: Callable[[], Stream], preamble: Callable[[Stream], None] | None,
-          context: ssl.SSLContext, server_name: str | None,
-          timeout: float) -> TlsStream | Failure:
+def _open(
+    connect: Callable[[], Stream],
+    preamble: Callable[[Stream], None] | None,
+    context: ssl.SSLContext,
+    server_name: str | None,
+    timeout: float,
+) -> TlsStream | Failure:
     """A TLS session, or why none came about; a TlsVerifyError is raised for the caller."""
     try:
         stream = connect()
@@ -349,8 +377,16 @@ def _session(seen: TlsObservation, tls: TlsStream) -> TlsObservation:
 # --------------------------------------------------------------------------- judging
 
 
-def judge(observation: TlsObservation, *, host: str, go_live: dt.datetime, now: dt.datetime,
-          min_days: int, warn_days: int, verify: bool) -> list[CertFinding]:
+def judge(
+    observation: TlsObservation,
+    *,
+    host: str,
+    go_live: dt.datetime,
+    now: dt.datetime,
+    min_days: int,
+    warn_days: int,
+    verify: bool,
+) -> list[CertFinding]:
     """One finding per property (in CHECKS order) for ``host`` as its clients name it.
 
     ``go_live`` and ``now`` (the time of the observation) are timezone-aware. The
@@ -364,24 +400,38 @@ def judge(observation: TlsObservation, *, host: str, go_live: dt.datetime, now: 
         raise ValueError("min_days and warn_days cannot be negative")
     handshake = _handshake(observation)
     if observation.failure is not None:
-        return [handshake, *(_finding(check, Status.SKIP, "not checked: no TLS session "
-                                      "(see tls.handshake)", "", "")
-                             for check in CHECKS[1:])]
+        return [
+            handshake,
+            *(
+                _finding(
+                    check, Status.SKIP, "not checked: no TLS session (see tls.handshake)", "", ""
+                )
+                for check in CHECKS[1:]
+            ),
+        ]
     cert = observation.certificate
     missing = f"no certificate facts: {observation.certificate_error}"
     return [
         handshake,
         _chain(observation, verify, now),
         _name(cert, host) if cert else _finding(NAME, Status.ERROR, missing, host, ""),
-        _valid(cert, go_live, now, min_days, warn_days) if cert
+        _valid(cert, go_live, now, min_days, warn_days)
+        if cert
         else _finding(VALID, Status.ERROR, missing, "", ""),
         _protocol(observation),
         _key_strength(cert) if cert else _finding(KEY, Status.ERROR, missing, "", ""),
     ]
 
 
-def _finding(check: str, status: Status, summary: str, expected: str, observed: str,
-             hint: str = "", **details: Any) -> CertFinding:
+def _finding(
+    check: str,
+    status: Status,
+    summary: str,
+    expected: str,
+    observed: str,
+    hint: str = "",
+    **details: Any,
+) -> CertFinding:
     return CertFinding(check, status, summary, expected, observed, hint, details)
 
 
@@ -390,15 +440,14 @@ _NOT_ASKED = {"refused", "timeout", "unreachable", "resolve", "vantage"}
 
 _FAILURE_HINTS = {
     "refused": "nothing listens on that port: start the service or correct the port",
-    "unreachable": "no route to the server from this vantage point: check routing and "
-                   "firewalls",
+    "unreachable": "no route to the server from this vantage point: check routing and firewalls",
     "resolve": "the name does not resolve: see the dns.resolves result",
     "vantage": "the vantage point itself is unusable: see its error",
     "preamble": "the server refused the plain-text step before TLS: enable STARTTLS on it",
     "handshake": "serve TLS on this port (with a certificate), or point the inventory at "
-                 "the TLS port; if versions or ciphers are the problem, enable TLS 1.2+",
+    "the TLS port; if versions or ciphers are the problem, enable TLS 1.2+",
     "closed": "the server dropped the connection: see its log (for TLS: its protocols, "
-              "ciphers and certificate for this name)",
+    "ciphers and certificate for this name)",
 }
 
 
@@ -411,98 +460,200 @@ def _handshake(o: TlsObservation) -> CertFinding:
         else:
             observed = f"{o.version} ({o.cipher})"
             summary = f"TLS handshake completed: {observed}"
-        return _finding(HANDSHAKE, Status.PASS, summary, expected, observed, version=o.version,
-                        cipher=o.cipher, server_name=o.server_name)
+        return _finding(
+            HANDSHAKE,
+            Status.PASS,
+            summary,
+            expected,
+            observed,
+            version=o.version,
+            cipher=o.cipher,
+            server_name=o.server_name,
+        )
     if f.code == "timeout":
-        hint = ("the server accepted the connection but never answered TLS: is TLS on this "
-                "port, or does it expect a plain-text start (STARTTLS)?"
-                if f.stage == "handshake" else
-                "no answer: check that the service runs and that firewalls let it through")
+        hint = (
+            "the server accepted the connection but never answered TLS: is TLS on this "
+            "port, or does it expect a plain-text start (STARTTLS)?"
+            if f.stage == "handshake"
+            else "no answer: check that the service runs and that firewalls let it through"
+        )
     else:
         hint = _FAILURE_HINTS.get(f.code, "")
     status = Status.ERROR if f.code in _NOT_ASKED else Status.FAIL
-    summary = (f"could not check TLS: {f.message}" if status is Status.ERROR
-               else f"no TLS session: {f.message}")
-    return _finding(HANDSHAKE, status, summary, expected, f.message, hint, stage=f.stage,
-                    code=f.code, server_name=o.server_name)
+    summary = (
+        f"could not check TLS: {f.message}"
+        if status is Status.ERROR
+        else f"no TLS session: {f.message}"
+    )
+    return _finding(
+        HANDSHAKE,
+        status,
+        summary,
+        expected,
+        f.message,
+        hint,
+        stage=f.stage,
+        code=f.code,
+        server_name=o.server_name,
+    )
 
 
 # OpenSSL X509_V_ERR_* codes: (reason, what it means, how to fix).
-_UNKNOWN_CA = ("unknown-ca", "its issuer is not in the CA bundle, or the server does not send "
-               "the intermediate certificates",
-               "issue the certificate from a CA in the bundle, or configure the server to send "
-               "its full chain (certificate, then intermediates)")
+_UNKNOWN_CA = (
+    "unknown-ca",
+    "its issuer is not in the CA bundle, or the server does not send the intermediate certificates",
+    "issue the certificate from a CA in the bundle, or configure the server to send "
+    "its full chain (certificate, then intermediates)",
+)
 _VERIFY_REASONS = {
-    2: ("incomplete-chain", "the chain is incomplete",
-        "configure the server to send its intermediate certificates"),
-    7: ("bad-signature", "a signature in the chain does not verify",
-        "reissue the certificate"),
-    9: ("dates", "a certificate in the chain is not valid yet",
-        "replace the intermediate certificates the server sends"),
-    10: ("dates", "a certificate in the chain has expired",
-         "replace the intermediate certificates the server sends"),
-    18: ("self-signed", "the certificate is self-signed",
-         "issue the certificate from the organisation's CA"),
+    2: (
+        "incomplete-chain",
+        "the chain is incomplete",
+        "configure the server to send its intermediate certificates",
+    ),
+    7: ("bad-signature", "a signature in the chain does not verify", "reissue the certificate"),
+    9: (
+        "dates",
+        "a certificate in the chain is not valid yet",
+        "replace the intermediate certificates the server sends",
+    ),
+    10: (
+        "dates",
+        "a certificate in the chain has expired",
+        "replace the intermediate certificates the server sends",
+    ),
+    18: (
+        "self-signed",
+        "the certificate is self-signed",
+        "issue the certificate from the organisation's CA",
+    ),
     19: _UNKNOWN_CA,
     20: _UNKNOWN_CA,
     21: _UNKNOWN_CA,
-    24: ("invalid-ca", "an issuer in the chain is not a CA certificate",
-         "configure the server with the right intermediate certificates"),
-    26: ("wrong-purpose", "the certificate is not for TLS servers (extended key usage)",
-         "reissue it with the serverAuth extended key usage"),
+    24: (
+        "invalid-ca",
+        "an issuer in the chain is not a CA certificate",
+        "configure the server with the right intermediate certificates",
+    ),
+    26: (
+        "wrong-purpose",
+        "the certificate is not for TLS servers (extended key usage)",
+        "reissue it with the serverAuth extended key usage",
+    ),
 }
 
 
 def _chain(o: TlsObservation, verify: bool, now: dt.datetime) -> CertFinding:
     bundle = o.ca_file or "the system trust store"
     expected = f"a chain to a CA in {bundle}"
-    details: dict[str, Any] = {"ca_file": o.ca_file, "verified": o.verified,
-                               "verify_code": o.verify_code, "verify_message": o.verify_message}
+    details: dict[str, Any] = {
+        "ca_file": o.ca_file,
+        "verified": o.verified,
+        "verify_code": o.verify_code,
+        "verify_message": o.verify_message,
+    }
     if not verify:
-        return _finding(CHAIN, Status.SKIP, "not checked: the inventory turns certificate "
-                        "verification off", expected, "not verified", **details)
+        return _finding(
+            CHAIN,
+            Status.SKIP,
+            "not checked: the inventory turns certificate verification off",
+            expected,
+            "not verified",
+            **details,
+        )
     if o.verified is None:
         problem = o.verify_message or "no verification was done"
-        return _finding(CHAIN, Status.ERROR, f"could not check the chain: {problem}", expected,
-                        problem, "make the CA bundle a readable PEM file", **details)
+        return _finding(
+            CHAIN,
+            Status.ERROR,
+            f"could not check the chain: {problem}",
+            expected,
+            problem,
+            "make the CA bundle a readable PEM file",
+            **details,
+        )
     if o.verified:
-        return _finding(CHAIN, Status.PASS, f"the certificate chains to a CA in {bundle}",
-                        expected, "trusted", **details)
+        return _finding(
+            CHAIN,
+            Status.PASS,
+            f"the certificate chains to a CA in {bundle}",
+            expected,
+            "trusted",
+            **details,
+        )
     cert = o.certificate
     if o.verify_code in (9, 10) and cert and not cert.not_before <= now < cert.not_after:
         # OpenSSL checks dates last: the chain itself was trusted; tls.certificate-valid
         # reports the server certificate's dates, so they are not a second fault here.
-        return _finding(CHAIN, Status.PASS, f"the certificate chains to a CA in {bundle} (its "
-                        "own dates are judged by tls.certificate-valid)", expected,
-                        f"trusted apart from the dates: {o.verify_message}", **details)
+        return _finding(
+            CHAIN,
+            Status.PASS,
+            f"the certificate chains to a CA in {bundle} (its "
+            "own dates are judged by tls.certificate-valid)",
+            expected,
+            f"trusted apart from the dates: {o.verify_message}",
+            **details,
+        )
     reason, meaning, hint = _VERIFY_REASONS.get(
-        o.verify_code or 0, ("untrusted", "the chain is not trusted",
-                             "issue the certificate from a CA in the bundle"))
-    return _finding(CHAIN, Status.FAIL, f"the certificate is not trusted: {meaning}", expected,
-                    f"{o.verify_message} (verify code {o.verify_code})", hint, reason=reason,
-                    **details)
+        o.verify_code or 0,
+        ("untrusted", "the chain is not trusted", "issue the certificate from a CA in the bundle"),
+    )
+    return _finding(
+        CHAIN,
+        Status.FAIL,
+        f"the certificate is not trusted: {meaning}",
+        expected,
+        f"{o.verify_message} (verify code {o.verify_code})",
+        hint,
+        reason=reason,
+        **details,
+    )
 
 
 def _name(cert: CertificateFacts, host: str) -> CertFinding:
     presented = [*cert.dns_names, *cert.ip_addresses] or list(cert.common_names)
-    details: dict[str, Any] = {"host": host, "dns_names": list(cert.dns_names),
-                               "ip_addresses": list(cert.ip_addresses),
-                               "common_names": list(cert.common_names),
-                               "certificate": cert.identity()}
+    details: dict[str, Any] = {
+        "host": host,
+        "dns_names": list(cert.dns_names),
+        "ip_addresses": list(cert.ip_addresses),
+        "common_names": list(cert.common_names),
+        "certificate": cert.identity(),
+    }
     expected = f"{host} among the certificate's names"
     observed = ", ".join(presented) or "no names"
     matched, where = _match(host, cert)
     if where == "san":
-        return _finding(NAME, Status.PASS, f"the certificate names {host} ({matched})", expected,
-                        observed, matched=matched, **details)
+        return _finding(
+            NAME,
+            Status.PASS,
+            f"the certificate names {host} ({matched})",
+            expected,
+            observed,
+            matched=matched,
+            **details,
+        )
     if where == "cn":
-        return _finding(NAME, Status.WARN, f"{host} is only the subject's common name: browsers "
-                        "ignore it and want the subject alternative names", expected, observed,
-                        f"reissue the certificate with {host} as a subject alternative name",
-                        matched=matched, **details)
-    return _finding(NAME, Status.FAIL, f"the certificate is for {observed}, not {host}",
-                    expected, observed, f"reissue the certificate with {host} as a subject "
-                    "alternative name, or point the inventory at a name it holds", **details)
+        return _finding(
+            NAME,
+            Status.WARN,
+            f"{host} is only the subject's common name: browsers "
+            "ignore it and want the subject alternative names",
+            expected,
+            observed,
+            f"reissue the certificate with {host} as a subject alternative name",
+            matched=matched,
+            **details,
+        )
+    return _finding(
+        NAME,
+        Status.FAIL,
+        f"the certificate is for {observed}, not {host}",
+        expected,
+        observed,
+        f"reissue the certificate with {host} as a subject "
+        "alternative name, or point the inventory at a name it holds",
+        **details,
+    )
 
 
 def _match(host: str, cert: CertificateFacts) -> tuple[str | None, str | None]:
@@ -512,8 +663,7 @@ def _match(host: str, cert: CertificateFacts) -> tuple[str | None, str | None]:
     except ValueError:
         address = None
     if address is not None:  # IP addresses match IP subject alternative names only
-        return next(((ip, "san") for ip in cert.ip_addresses if ip == str(address)),
-                    (None, None))
+        return next(((ip, "san") for ip in cert.ip_addresses if ip == str(address)), (None, None))
     wanted = _canonical(host)
     if cert.dns_names:
         return next(((n, "san") for n in cert.dns_names if _dns_match(n, wanted)), (None, None))
@@ -544,8 +694,9 @@ def _dns_match(pattern: str, host: str) -> bool:
     return bool(label) and rest == suffix
 
 
-def _valid(cert: CertificateFacts, go_live: dt.datetime, now: dt.datetime, min_days: int,
-           warn_days: int) -> CertFinding:
+def _valid(
+    cert: CertificateFacts, go_live: dt.datetime, now: dt.datetime, min_days: int, warn_days: int
+) -> CertFinding:
     left = cert.not_after - go_live
     days = left.days  # whole days, rounded down
     after, before = f"{cert.not_after:%Y-%m-%d}", f"{cert.not_before:%Y-%m-%d}"
@@ -553,51 +704,119 @@ def _valid(cert: CertificateFacts, go_live: dt.datetime, now: dt.datetime, min_d
     expected = f"valid on {day} and for at least {min_days} days after"
     observed = f"valid from {before} to {after}: {days} days left at go-live"
     details: dict[str, Any] = {
-        "not_before": cert.not_before.isoformat(), "not_after": cert.not_after.isoformat(),
-        "go_live": go_live.isoformat(), "days_left": days, "min_days": min_days,
-        "warn_days": warn_days, "certificate": cert.identity()}
+        "not_before": cert.not_before.isoformat(),
+        "not_after": cert.not_after.isoformat(),
+        "go_live": go_live.isoformat(),
+        "days_left": days,
+        "min_days": min_days,
+        "warn_days": warn_days,
+        "certificate": cert.identity(),
+    }
     renew = "renew the certificate and install it before go-live"
     if cert.not_after <= now:
-        return _finding(VALID, Status.FAIL, f"the certificate expired on {after}", expected,
-                        observed, renew, reason="expired", **details)
+        return _finding(
+            VALID,
+            Status.FAIL,
+            f"the certificate expired on {after}",
+            expected,
+            observed,
+            renew,
+            reason="expired",
+            **details,
+        )
     if cert.not_after <= go_live:
-        return _finding(VALID, Status.FAIL, f"the certificate expires on {after}, before "
-                        f"go-live ({day})", expected, observed, renew, reason="expires",
-                        **details)
+        return _finding(
+            VALID,
+            Status.FAIL,
+            f"the certificate expires on {after}, before go-live ({day})",
+            expected,
+            observed,
+            renew,
+            reason="expires",
+            **details,
+        )
     if cert.not_before > go_live:
-        return _finding(VALID, Status.FAIL, f"the certificate is not valid until {before}, "
-                        f"after go-live ({day})", expected, observed,
-                        "install a certificate valid from before go-live",
-                        reason="not-yet-valid", **details)
+        return _finding(
+            VALID,
+            Status.FAIL,
+            f"the certificate is not valid until {before}, after go-live ({day})",
+            expected,
+            observed,
+            "install a certificate valid from before go-live",
+            reason="not-yet-valid",
+            **details,
+        )
     if left < dt.timedelta(days=min_days):
-        return _finding(VALID, Status.FAIL, f"the certificate expires {days} days after go-live "
-                        f"(on {after}); at least {min_days} are required", expected, observed,
-                        renew, reason="too-few-days", **details)
+        return _finding(
+            VALID,
+            Status.FAIL,
+            f"the certificate expires {days} days after go-live "
+            f"(on {after}); at least {min_days} are required",
+            expected,
+            observed,
+            renew,
+            reason="too-few-days",
+            **details,
+        )
     if left < dt.timedelta(days=warn_days):
-        return _finding(VALID, Status.WARN, f"the certificate expires {days} days after go-live "
-                        f"(on {after})", expected, observed,
-                        "plan its renewal now", reason="expiring", **details)
+        return _finding(
+            VALID,
+            Status.WARN,
+            f"the certificate expires {days} days after go-live (on {after})",
+            expected,
+            observed,
+            "plan its renewal now",
+            reason="expiring",
+            **details,
+        )
     if cert.not_before > now:
-        return _finding(VALID, Status.WARN, f"the certificate is valid at go-live but not yet "
-                        f"today (from {before}): clients refuse it until then", expected,
-                        observed, "keep the current certificate until the new one is valid",
-                        reason="not-yet-valid-today", **details)
-    return _finding(VALID, Status.PASS, f"the certificate is valid until {after}, {days} days "
-                    "after go-live", expected, observed, **details)
+        return _finding(
+            VALID,
+            Status.WARN,
+            f"the certificate is valid at go-live but not yet "
+            f"today (from {before}): clients refuse it until then",
+            expected,
+            observed,
+            "keep the current certificate until the new one is valid",
+            reason="not-yet-valid-today",
+            **details,
+        )
+    return _finding(
+        VALID,
+        Status.PASS,
+        f"the certificate is valid until {after}, {days} days after go-live",
+        expected,
+        observed,
+        **details,
+    )
 
 
 def _protocol(o: TlsObservation) -> CertFinding:
     expected = "TLS 1.2 or later"
     if o.version is None:
-        return _finding(PROTOCOL, Status.ERROR, f"the protocol is unknown: "
-                        f"{o.certificate_error}", expected, "")
+        return _finding(
+            PROTOCOL, Status.ERROR, f"the protocol is unknown: {o.certificate_error}", expected, ""
+        )
     if o.version in ("TLSv1.2", "TLSv1.3"):
-        return _finding(PROTOCOL, Status.PASS, f"the server negotiates {o.version}", expected,
-                        o.version, version=o.version, cipher=o.cipher)
-    return _finding(PROTOCOL, Status.FAIL, f"the server negotiates {o.version}, an obsolete "
-                    "protocol (RFC 8996)", expected, o.version,
-                    "enable TLS 1.2 and 1.3 on the server and turn older versions off",
-                    version=o.version, cipher=o.cipher)
+        return _finding(
+            PROTOCOL,
+            Status.PASS,
+            f"the server negotiates {o.version}",
+            expected,
+            o.version,
+            version=o.version,
+            cipher=o.cipher,
+        )
+    return _finding(
+        PROTOCOL,
+        Status.FAIL,
+        f"the server negotiates {o.version}, an obsolete protocol (RFC 8996)",
+        expected,
+        o.version,
+        "enable TLS 1.2 and 1.3 on the server and turn older versions off",
+        version=o.version,
+        cipher=o.cipher,
+    )
 
 
 _WEAK_HASHES = {"md5", "sha1"}
@@ -605,8 +824,9 @@ _WEAK_HASHES = {"md5", "sha1"}
 
 def _key_strength(cert: CertificateFacts) -> CertFinding:
     bits = cert.key_bits or 0
-    observed = f"{cert.key_type} {cert.key_bits or '?'} bits, signed with " \
-               f"{cert.signature_hash or 'EdDSA'}"
+    observed = (
+        f"{cert.key_type} {cert.key_bits or '?'} bits, signed with {cert.signature_hash or 'EdDSA'}"
+    )
     problems = []
     if cert.key_type in ("RSA", "DSA") and bits < 2048:
         problems.append(f"a {bits}-bit {cert.key_type} key (fewer than 2048 bits)")
@@ -619,13 +839,21 @@ def _key_strength(cert: CertificateFacts) -> CertFinding:
             problems.append(f"a {(cert.signature_hash or '').upper()} signature")
         elif cert.signature_hash == "unknown":
             problems.append("a signature algorithm this check does not know")
-    details: dict[str, Any] = {"key_type": cert.key_type, "key_bits": cert.key_bits,
-                               "signature_hash": cert.signature_hash,
-                               "certificate": cert.identity()}
+    details: dict[str, Any] = {
+        "key_type": cert.key_type,
+        "key_bits": cert.key_bits,
+        "signature_hash": cert.signature_hash,
+        "certificate": cert.identity(),
+    }
     expected = "RSA of 2048+ bits, EC of 224+ bits or EdDSA; a SHA-2 signature"
     if problems:
-        return _finding(KEY, Status.WARN, f"weak certificate: {' and '.join(problems)}",
-                        expected, observed, "reissue the certificate with a 2048-bit RSA or a "
-                        "P-256 key, signed with SHA-256", **details)
-    return _finding(KEY, Status.PASS, f"strong enough: {observed}", expected, observed,
-                    **details)
+        return _finding(
+            KEY,
+            Status.WARN,
+            f"weak certificate: {' and '.join(problems)}",
+            expected,
+            observed,
+            "reissue the certificate with a 2048-bit RSA or a P-256 key, signed with SHA-256",
+            **details,
+        )
+    return _finding(KEY, Status.PASS, f"strong enough: {observed}", expected, observed, **details)

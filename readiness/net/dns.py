@@ -125,8 +125,7 @@ _DESCRIBE = {
 }
 
 
-def _describe(outcome: str, rdtype: str, detail: str, cnames: Sequence[str],
-              found: str) -> str:
+def _describe(outcome: str, rdtype: str, detail: str, cnames: Sequence[str], found: str) -> str:
     if outcome == "ok":
         text = found
     elif outcome == "nodata":
@@ -182,8 +181,13 @@ class Answer:
         return min((r.ttl for r in self.records), default=None)
 
     def describe(self) -> str:
-        return _describe(self.outcome, self.rdtype, self.detail, self.cnames,
-                         f"{self.rdtype} " + ", ".join(self.values))
+        return _describe(
+            self.outcome,
+            self.rdtype,
+            self.detail,
+            self.cnames,
+            f"{self.rdtype} " + ", ".join(self.values),
+        )
 
 
 @dataclass(frozen=True)
@@ -212,8 +216,13 @@ class Lookup:
         return ResolveError(self.name, self.outcome, self.describe())
 
     def describe(self) -> str:
-        return _describe(self.outcome, "A/AAAA", self.detail, self.cnames,
-                         "resolves to " + ", ".join(self.addresses))
+        return _describe(
+            self.outcome,
+            "A/AAAA",
+            self.detail,
+            self.cnames,
+            "resolves to " + ", ".join(self.addresses),
+        )
 
 
 def canonical(name: str) -> str:
@@ -269,8 +278,9 @@ class TcpSession:
                     self.opened += 1
                 self.stream.settimeout(timeout)
                 try:
-                    return dns.query.tcp(question, self.server, timeout=timeout,
-                                         port=self.port, sock=self.stream)
+                    return dns.query.tcp(
+                        question, self.server, timeout=timeout, port=self.port, sock=self.stream
+                    )
                 except (EOFError, BrokenPipeError, ConnectionResetError):
                     self._drop()
                     if fresh:
@@ -290,8 +300,13 @@ class TcpSession:
             self._drop()
 
 
-def _exchange(question: dns.message.Message, server: str, port: int, timeout: float,
-              session: TcpSession | None) -> tuple[dns.message.Message, bool]:
+def _exchange(
+    question: dns.message.Message,
+    server: str,
+    port: int,
+    timeout: float,
+    session: TcpSession | None,
+) -> tuple[dns.message.Message, bool]:
     """Send one query with dnspython; raise TimeoutError / ConnectionRefusedError /
     OSError / EOFError / DNSException. Returns (answer, truncated-so-TCP-was-used)."""
     import dns.query
@@ -304,14 +319,21 @@ def _exchange(question: dns.message.Message, server: str, port: int, timeout: fl
         # resolver is told apart from a silent one.
         udp.connect((server, port))
         udp.setblocking(False)
-        answer, used_tcp = dns.query.udp_with_fallback(question, server, timeout=timeout,
-                                                       port=port, udp_sock=udp)
+        answer, used_tcp = dns.query.udp_with_fallback(
+            question, server, timeout=timeout, port=port, udp_sock=udp
+        )
     return answer, used_tcp
 
 
-def _ask(name: str, rdtype: str, server: str, port: int, timeout: float,
-         session: TcpSession | None,
-         vantage: str) -> tuple[str, dns.message.Message | None, str, bool]:
+def _ask(
+    name: str,
+    rdtype: str,
+    server: str,
+    port: int,
+    timeout: float,
+    session: TcpSession | None,
+    vantage: str,
+) -> tuple[str, dns.message.Message | None, str, bool]:
     """(outcome, answer, detail, truncated) for one question to one server."""
     import dns.exception
     import dns.flags
@@ -330,8 +352,12 @@ def _ask(name: str, rdtype: str, server: str, port: int, timeout: float,
     except VantageError as exc:
         return "vantage", None, str(exc), False
     except ConnectionRefusedError:
-        return "unreachable", None, "connection refused (nothing listens on the resolver port)", \
-            False
+        return (
+            "unreachable",
+            None,
+            "connection refused (nothing listens on the resolver port)",
+            False,
+        )
     except EOFError:
         return "unreachable", None, "the connection closed before the answer was complete", False
     except OSError as exc:
@@ -339,14 +365,17 @@ def _ask(name: str, rdtype: str, server: str, port: int, timeout: float,
     except (dns.exception.DNSException, ValueError) as exc:
         return "bad-response", None, f"malformed answer: {exc}", False
     rcode = answer.rcode()
-    outcome = {dns.rcode.NOERROR: "ok", dns.rcode.NXDOMAIN: "nxdomain",
-               dns.rcode.SERVFAIL: "servfail", dns.rcode.REFUSED: "refused"}.get(rcode, "rcode")
+    outcome = {
+        dns.rcode.NOERROR: "ok",
+        dns.rcode.NXDOMAIN: "nxdomain",
+        dns.rcode.SERVFAIL: "servfail",
+        dns.rcode.REFUSED: "refused",
+    }.get(rcode, "rcode")
     detail = f"rcode {dns.rcode.to_text(rcode)}" if outcome == "rcode" else ""
     return outcome, answer, detail, truncated
 
 
-def _records(answer: dns.message.Message, name: str,
-             rdtype: str) -> tuple[list[Record], list[str]]:
+def _records(answer: dns.message.Message, name: str, rdtype: str) -> tuple[list[Record], list[str]]:
     """Records of ``rdtype`` for ``name`` in ``answer``, following CNAMEs within it.
 
     Returns (records, cname chain); if the chain leaves the answer, the last element
@@ -360,9 +389,14 @@ def _records(answer: dns.message.Message, name: str,
     wanted = dns.rdatatype.from_text(rdtype)
     for _ in range(MAX_CNAME_HOPS + 1):
         found = [rrset for rrset in answer.answer if rrset.name == current]
-        records = [Record(rrset.name.to_text(omit_final_dot=True), rdtype, rrset.ttl,
-                          _value(rdata, wanted))
-                   for rrset in found if rrset.rdtype == wanted for rdata in rrset]
+        records = [
+            Record(
+                rrset.name.to_text(omit_final_dot=True), rdtype, rrset.ttl, _value(rdata, wanted)
+            )
+            for rrset in found
+            if rrset.rdtype == wanted
+            for rdata in rrset
+        ]
         if records or wanted == dns.rdatatype.CNAME:
             return records, chain
         cname = next((rrset for rrset in found if rrset.rdtype == dns.rdatatype.CNAME), None)
@@ -389,9 +423,16 @@ def _negative(answer: dns.message.Message) -> bool:
     return any(rrset.rdtype == dns.rdatatype.SOA for rrset in answer.authority)
 
 
-def query(name: str, rdtype: str, resolver: str, timeout: float = DEFAULT_TIMEOUT, *,
-          via: Connector | None = None, session: TcpSession | None = None,
-          vantage: str = "local") -> Answer:
+def query(
+    name: str,
+    rdtype: str,
+    resolver: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    via: Connector | None = None,
+    session: TcpSession | None = None,
+    vantage: str = "local",
+) -> Answer:
     """Ask ``resolver`` ("host" or "host:port") for the ``rdtype`` records of ``name``:
     over UDP from here, or over TCP through ``via`` (a new stream) or ``session`` (one
     kept open by the caller)."""
@@ -400,8 +441,14 @@ def query(name: str, rdtype: str, resolver: str, timeout: float = DEFAULT_TIMEOU
     try:
         server = _resolver_address(host)
     except OSError as exc:
-        return Answer(name, rdtype, label, vantage, "unreachable",
-                      detail=f"cannot find the resolver {host}: {exc}")
+        return Answer(
+            name,
+            rdtype,
+            label,
+            vantage,
+            "unreachable",
+            detail=f"cannot find the resolver {host}: {exc}",
+        )
     if session is None and via is not None:
         session = TcpSession(via, server, port)
         try:
@@ -411,8 +458,16 @@ def query(name: str, rdtype: str, resolver: str, timeout: float = DEFAULT_TIMEOU
     return _query(name, rdtype, label, server, port, timeout, session, vantage)
 
 
-def _query(name: str, rdtype: str, label: str, server: str, port: int, timeout: float,
-           session: TcpSession | None, vantage: str) -> Answer:
+def _query(
+    name: str,
+    rdtype: str,
+    label: str,
+    server: str,
+    port: int,
+    timeout: float,
+    session: TcpSession | None,
+    vantage: str,
+) -> Answer:
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
     chain: list[str] = []
@@ -420,8 +475,9 @@ def _query(name: str, rdtype: str, label: str, server: str, port: int, timeout: 
     truncated = False
     for hop in range(1, MAX_CNAME_HOPS + 1):
         left = max(deadline - time.monotonic(), 0.2)
-        outcome, answer, detail, was_truncated = _ask(qname, rdtype, server, port, left,
-                                                      session, vantage)
+        outcome, answer, detail, was_truncated = _ask(
+            qname, rdtype, server, port, left, session, vantage
+        )
         truncated |= was_truncated
         found: list[Record] = []
         more: list[str] = []
@@ -429,16 +485,34 @@ def _query(name: str, rdtype: str, label: str, server: str, port: int, timeout: 
             # NXDOMAIN for the end of a CNAME chain still names the chain.
             found, more = _records(answer, qname, rdtype)
             chain.extend(c for c in more if c not in chain)
-        if outcome == "ok" and not found and more and answer is not None \
-                and not _negative(answer):
+        if outcome == "ok" and not found and more and answer is not None and not _negative(answer):
             qname = more[-1]  # the chain leaves what this server knows: ask about its end
             continue
         if outcome == "ok" and not found:
             outcome = "nodata"
-        return Answer(name, rdtype, label, vantage, outcome, tuple(found), tuple(chain), detail,
-                      hop, (time.perf_counter() - started) * 1000, truncated)
-    return Answer(name, rdtype, label, vantage, "loop", cnames=tuple(chain),
-                  queries=MAX_CNAME_HOPS, elapsed_ms=(time.perf_counter() - started) * 1000)
+        return Answer(
+            name,
+            rdtype,
+            label,
+            vantage,
+            outcome,
+            tuple(found),
+            tuple(chain),
+            detail,
+            hop,
+            (time.perf_counter() - started) * 1000,
+            truncated,
+        )
+    return Answer(
+        name,
+        rdtype,
+        label,
+        vantage,
+        "loop",
+        cnames=tuple(chain),
+        queries=MAX_CNAME_HOPS,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
 
 
 # ----------------------------------------------------------------------------- addresses
@@ -455,21 +529,43 @@ def _combine(name: str, label: str, vantage: str, a: Answer, aaaa: Answer | None
     for answer in answers:
         if answer.outcome in ERROR_OUTCOMES:
             if addresses:  # one family answered; a resolver that drops AAAA is common
-                return Lookup(name, label, vantage, "ok", addresses, chain,
-                              detail=f"{answer.rdtype}: {answer.outcome} ({answer.detail})",
-                              queries=queries, elapsed_ms=elapsed)
-            return Lookup(name, label, vantage, answer.outcome, cnames=chain,
-                          detail=answer.detail, queries=queries, elapsed_ms=elapsed)
+                return Lookup(
+                    name,
+                    label,
+                    vantage,
+                    "ok",
+                    addresses,
+                    chain,
+                    detail=f"{answer.rdtype}: {answer.outcome} ({answer.detail})",
+                    queries=queries,
+                    elapsed_ms=elapsed,
+                )
+            return Lookup(
+                name,
+                label,
+                vantage,
+                answer.outcome,
+                cnames=chain,
+                detail=answer.detail,
+                queries=queries,
+                elapsed_ms=elapsed,
+            )
     if addresses:
-        return Lookup(name, label, vantage, "ok", addresses, chain, queries=queries,
-                      elapsed_ms=elapsed)
+        return Lookup(
+            name, label, vantage, "ok", addresses, chain, queries=queries, elapsed_ms=elapsed
+        )
     outcome = "nxdomain" if any(x.outcome == "nxdomain" for x in answers) else "nodata"
-    return Lookup(name, label, vantage, outcome, cnames=chain, queries=queries,
-                  elapsed_ms=elapsed)
+    return Lookup(name, label, vantage, outcome, cnames=chain, queries=queries, elapsed_ms=elapsed)
 
 
-def lookup(name: str, resolver: str, timeout: float = DEFAULT_TIMEOUT, *,
-           via: Connector | None = None, vantage: str = "local") -> Lookup:
+def lookup(
+    name: str,
+    resolver: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    via: Connector | None = None,
+    vantage: str = "local",
+) -> Lookup:
     """Ask ``resolver`` for the A and AAAA records of ``name`` (uncached; through
     ``via``, both questions share one TCP stream)."""
     session: TcpSession | None = None
@@ -478,8 +574,13 @@ def lookup(name: str, resolver: str, timeout: float = DEFAULT_TIMEOUT, *,
         try:
             session = TcpSession(via, _resolver_address(host), port)
         except OSError as exc:
-            return Lookup(name, format_resolver(resolver), vantage, "unreachable",
-                          detail=f"cannot find the resolver {host}: {exc}")
+            return Lookup(
+                name,
+                format_resolver(resolver),
+                vantage,
+                "unreachable",
+                detail=f"cannot find the resolver {host}: {exc}",
+            )
     try:
         a = query(name, "A", resolver, timeout, session=session, vantage=vantage)
         if a.outcome in ERROR_OUTCOMES:  # a resolver that fails on A is not asked again
@@ -503,15 +604,34 @@ def system_lookup(name: str, vantage: str = "local") -> Lookup:
             getattr(socket, "EAI_NODATA", -5): "nodata",
             socket.EAI_AGAIN: "timeout",
         }.get(exc.errno, "servfail")
-        return Lookup(name, SYSTEM, vantage, outcome, detail=str(exc.strerror), queries=1,
-                      elapsed_ms=(time.perf_counter() - started) * 1000)
+        return Lookup(
+            name,
+            SYSTEM,
+            vantage,
+            outcome,
+            detail=str(exc.strerror),
+            queries=1,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
     addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
-    return Lookup(name, SYSTEM, vantage, "ok", addresses, queries=1,
-                  elapsed_ms=(time.perf_counter() - started) * 1000)
+    return Lookup(
+        name,
+        SYSTEM,
+        vantage,
+        "ok",
+        addresses,
+        queries=1,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
 
 
-def resolve(host: str, resolvers: Sequence[str], timeout: float = DEFAULT_TIMEOUT, *,
-            lookup_fn: Callable[[str, str], Lookup] | None = None) -> list[str]:
+def resolve(
+    host: str,
+    resolvers: Sequence[str],
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    lookup_fn: Callable[[str, str], Lookup] | None = None,
+) -> list[str]:
     """Addresses of ``host``: IP literals as they are; else the first resolver that
     answers (a definite NXDOMAIN/NODATA ends the search); ``[]`` resolvers = the OS.
     ``lookup_fn(host, resolver)`` replaces the uncached lookups (the sweep's cache)."""
@@ -543,8 +663,7 @@ T = TypeVar("T")
 class Shared(Protocol):
     """A once-per-sweep cache (``RunContext.shared``)."""
 
-    def __call__(self, key: tuple[object, ...], compute: Callable[[], T]) -> T | BaseException:
-        ...
+    def __call__(self, key: tuple[object, ...], compute: Callable[[], T]) -> T | BaseException: ...
 
 
 class DnsService:
@@ -555,9 +674,13 @@ class DnsService:
     concurrency slots. Lookups never raise for DNS trouble; :meth:`resolve` does.
     """
 
-    def __init__(self, programme_resolvers: Sequence[str], shared: Shared,
-                 vantage: Callable[[str], Connector | None],
-                 limit: Callable[[str], contextlib.AbstractContextManager[None]]) -> None:
+    def __init__(
+        self,
+        programme_resolvers: Sequence[str],
+        shared: Shared,
+        vantage: Callable[[str], Connector | None],
+        limit: Callable[[str], contextlib.AbstractContextManager[None]],
+    ) -> None:
         self.programme = [format_resolver(r) for r in programme_resolvers] or [SYSTEM]
         self._shared = shared
         self._vantage = vantage
@@ -574,7 +697,8 @@ class DnsService:
             if found is None:
                 host, port = split_host_port(label)
                 found = self._sessions[(vantage, label)] = TcpSession(
-                    via, _resolver_address(host), port)
+                    via, _resolver_address(host), port
+                )
             return found
 
     def close(self) -> None:
@@ -583,8 +707,14 @@ class DnsService:
                 session.close()
             self._sessions.clear()
 
-    def query(self, name: str, rdtype: str, resolver: str, vantage: str = "local",
-              timeout: float = DEFAULT_TIMEOUT) -> Answer:
+    def query(
+        self,
+        name: str,
+        rdtype: str,
+        resolver: str,
+        vantage: str = "local",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Answer:
         label = format_resolver(resolver)
         rdtype = rdtype.upper()
         key = ("dns", canonical(name), rdtype, label, vantage)
@@ -599,17 +729,26 @@ class DnsService:
 
         found = self._shared(key, compute)
         if isinstance(found, BaseException):
-            return Answer(name, rdtype, label, vantage, "bad-response",
-                          detail=f"{type(found).__name__}: {found}")
+            return Answer(
+                name,
+                rdtype,
+                label,
+                vantage,
+                "bad-response",
+                detail=f"{type(found).__name__}: {found}",
+            )
         return found
 
-    def lookup(self, host: str, resolver: str, vantage: str = "local",
-               timeout: float = DEFAULT_TIMEOUT) -> Lookup:
+    def lookup(
+        self, host: str, resolver: str, vantage: str = "local", timeout: float = DEFAULT_TIMEOUT
+    ) -> Lookup:
         """The addresses of ``host`` from ``resolver`` (or :data:`SYSTEM`), cached."""
         label = format_resolver(resolver)
         if label == SYSTEM:
-            found = self._shared(("dns", canonical(host), "A+AAAA", SYSTEM, vantage),
-                                 lambda: system_lookup(host, vantage))
+            found = self._shared(
+                ("dns", canonical(host), "A+AAAA", SYSTEM, vantage),
+                lambda: system_lookup(host, vantage),
+            )
             if isinstance(found, BaseException):
                 return Lookup(host, SYSTEM, vantage, "bad-response", detail=str(found))
             return found

@@ -70,8 +70,9 @@ class TlsVerifyError(TlsHandshakeError):
     code = "verify"
 
     def __init__(self, verify_code: int, verify_message: str) -> None:
-        super().__init__(f"the certificate was refused: {verify_message} "
-                         f"(OpenSSL verify code {verify_code})")
+        super().__init__(
+            f"the certificate was refused: {verify_message} (OpenSSL verify code {verify_code})"
+        )
         self.verify_code = verify_code
         self.verify_message = verify_message
 
@@ -114,16 +115,19 @@ def client_context(ca_file: str | None, *, verify: bool) -> ssl.SSLContext:
         else:
             context.load_verify_locations(cafile=ca_file)
     except ssl.SSLError as exc:
-        raise TlsConfigError(f"cannot load the CA bundle {ca_file or '(system store)'}: "
-                             f"{_reason(exc)}") from None
+        raise TlsConfigError(
+            f"cannot load the CA bundle {ca_file or '(system store)'}: {_reason(exc)}"
+        ) from None
     except OSError as exc:
-        raise TlsConfigError(f"cannot read the CA bundle {ca_file}: "
-                             f"{exc.strerror or exc}") from None
+        raise TlsConfigError(
+            f"cannot read the CA bundle {ca_file}: {exc.strerror or exc}"
+        ) from None
     return context
 
 
-def start_tls(stream: Stream, *, server_name: str | None, context: ssl.SSLContext,
-              timeout: float) -> TlsStream:
+def start_tls(
+    stream: Stream, *, server_name: str | None, context: ssl.SSLContext, timeout: float
+) -> TlsStream:
     """Run the TLS handshake over ``stream`` (SNI ``server_name``) and return the session.
 
     From this call on the stream belongs to the result: it is closed when the handshake
@@ -133,8 +137,9 @@ def start_tls(stream: Stream, *, server_name: str | None, context: ssl.SSLContex
     try:
         stream.settimeout(timeout)
         if isinstance(stream, socket.socket):
-            wrapped = context.wrap_socket(stream, server_hostname=server_name,
-                                          do_handshake_on_connect=False)
+            wrapped = context.wrap_socket(
+                stream, server_hostname=server_name, do_handshake_on_connect=False
+            )
             tls = TlsStream(wrapped, wrapped, timeout)
         else:
             incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -155,8 +160,9 @@ def start_tls(stream: Stream, *, server_name: str | None, context: ssl.SSLContex
 class TlsStream:
     """An established TLS session; a :class:`Stream` itself."""
 
-    def __init__(self, tls: ssl.SSLSocket | ssl.SSLObject, stream: Stream,
-                 timeout: float | None) -> None:
+    def __init__(
+        self, tls: ssl.SSLSocket | ssl.SSLObject, stream: Stream, timeout: float | None
+    ) -> None:
         self._tls = tls
         self._stream = stream
         self._timeout = timeout
@@ -207,8 +213,14 @@ class _PumpedTlsStream(TlsStream):
     """TLS over a stream that is not a socket: OpenSSL reads and writes memory buffers,
     which this class moves to and from the stream."""
 
-    def __init__(self, tls: ssl.SSLObject, stream: Stream, timeout: float,
-                 incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO) -> None:
+    def __init__(
+        self,
+        tls: ssl.SSLObject,
+        stream: Stream,
+        timeout: float,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+    ) -> None:
         super().__init__(tls, stream, timeout)
         self._incoming = incoming
         self._outgoing = outgoing
@@ -243,7 +255,7 @@ _HANDSHAKE_REASONS = {
     "UNSUPPORTED_PROTOCOL": "no TLS version in common with the server",
     "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version in common with the server",
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the handshake "
-                                     "(no cipher or key exchange in common?)",
+    "(no cipher or key exchange in common?)",
 }
 
 
@@ -273,5 +285,6 @@ def _translated(during: str, timeout: float | None) -> Iterator[None]:
         waited = "" if timeout is None else f" within {timeout:g} s"
         raise TlsTimeout(f"no answer{waited} during the {during}") from None
     except OSError as exc:
-        raise TlsClosed(f"the connection failed during the {during}: "
-                        f"{exc.strerror or exc}") from None
+        raise TlsClosed(
+            f"the connection failed during the {during}: {exc.strerror or exc}"
+        ) from None

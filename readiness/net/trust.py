@@ -28,8 +28,13 @@ class TrustStore:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
 
-    def bundle(self, organisations: Sequence[str] = (), *, override: str | None = None,
-               where: Sequence[str | int] = ()) -> Path | None:
+    def bundle(
+        self,
+        organisations: Sequence[str] = (),
+        *,
+        override: str | None = None,
+        where: Sequence[str | int] = (),
+    ) -> Path | None:
         """The CA bundle to verify servers with: ``override`` (a path written in the
         inventory at ``where``) if given, else that of the first of ``organisations``
         (all organisations when empty) that names one; None = the system store.
@@ -47,6 +52,8 @@ class TrustStore:
     def _checked(self, path: Path, at: tuple[str | int, ...]) -> Path:
         if not path.is_file():
             state = "does not exist" if not path.exists() else "is not a file"
-            raise TrustError(f"the CA bundle {path} ({'.'.join(map(str, at))} at "
-                             f"{self.inventory.where(*at)}) {state}")
+            raise TrustError(
+                f"the CA bundle {path} ({'.'.join(map(str, at))} at "
+                f"{self.inventory.where(*at)}) {state}"
+            )
         return path

@@ -96,15 +96,19 @@ def _load_key(text: str, where: str) -> paramiko.PKey:
 
     errors: list[str] = []
     key_classes: list[type[paramiko.PKey]] = [
-        paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey,
+        paramiko.Ed25519Key,
+        paramiko.ECDSAKey,
+        paramiko.RSAKey,
     ]
     for cls in key_classes:
         try:
             return cls.from_private_key(io.StringIO(text))
         except (paramiko.SSHException, ValueError) as exc:
             errors.append(f"{cls.__name__}: {type(exc).__name__}")
-    raise VantageError(f"{where}: the private key is not a readable unencrypted "
-                       f"Ed25519, ECDSA or RSA key ({'; '.join(errors)})")
+    raise VantageError(
+        f"{where}: the private key is not a readable unencrypted "
+        f"Ed25519, ECDSA or RSA key ({'; '.join(errors)})"
+    )
 
 
 def _transport_factory() -> Any:
@@ -167,9 +171,15 @@ class SSHVantage:
     kind = "ssh"
     supports_udp = False
 
-    def __init__(self, name: str, point: VantagePoint, *, known_hosts: str | None,
-                 secret: Callable[[str], Secret],
-                 resolve: Callable[[str], list[str]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        point: VantagePoint,
+        *,
+        known_hosts: str | None,
+        secret: Callable[[str], Secret],
+        resolve: Callable[[str], list[str]],
+    ) -> None:
         self.name = name
         self.point = point
         self.known_hosts = known_hosts
@@ -196,13 +206,16 @@ class SSHVantage:
         else:
             known = self.known_hosts
             if known is None:
-                raise VantageError(f"{self.label}: no known_hosts file: host keys must be "
-                                   "verified (set known_hosts, or insecure_host_key: true)")
+                raise VantageError(
+                    f"{self.label}: no known_hosts file: host keys must be "
+                    "verified (set known_hosts, or insecure_host_key: true)"
+                )
             try:
                 client.load_host_keys(known)
             except OSError as exc:
-                raise VantageError(f"{self.label}: cannot read known_hosts {known}: "
-                                   f"{exc.strerror}") from None
+                raise VantageError(
+                    f"{self.label}: cannot read known_hosts {known}: {exc.strerror}"
+                ) from None
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         pkey = None
         password = None
@@ -231,27 +244,39 @@ class SSHVantage:
             raise VantageError(f"{self.label}: cannot connect to the jump host: {last}")
         try:
             client.connect(
-                p.host, port=p.port, username=p.user, pkey=pkey, password=password,
-                sock=sock, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-                allow_agent=False, look_for_keys=False, transport_factory=_transport_factory(),
+                p.host,
+                port=p.port,
+                username=p.user,
+                pkey=pkey,
+                password=password,
+                sock=sock,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                allow_agent=False,
+                look_for_keys=False,
+                transport_factory=_transport_factory(),
             )
         except paramiko.BadHostKeyException as exc:
             _close(client, sock)
             raise VantageError(
                 f"{self.label}: the host key does not match known_hosts (got "
                 f"{exc.key.get_name()} {exc.key.fingerprint}): refusing to connect; if the "
-                "key was changed on purpose, update the known_hosts file") from None
+                "key was changed on purpose, update the known_hosts file"
+            ) from None
         except paramiko.AuthenticationException:
             _close(client, sock)
-            raise VantageError(f"{self.label}: the jump host refused our login "
-                               "(key or password not accepted)") from None
+            raise VantageError(
+                f"{self.label}: the jump host refused our login (key or password not accepted)"
+            ) from None
         except paramiko.SSHException as exc:
             _close(client, sock)
             text = str(exc)
             if "not found in known_hosts" in text:
                 raise VantageError(
                     f"{self.label}: the host key is unknown (not in {self.known_hosts}): "
-                    "refusing to connect; add the jump host's key to known_hosts") from None
+                    "refusing to connect; add the jump host's key to known_hosts"
+                ) from None
             raise VantageError(f"{self.label}: SSH failed: {text}") from None
         except OSError as exc:
             _close(client, sock)
@@ -288,7 +313,8 @@ class SSHVantage:
         transport = self._transport(timeout)
         try:
             channel = transport.open_channel(
-                "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
+                "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout
+            )
         except paramiko.ChannelException as exc:
             text = (exc.text or "").lower()
             detail = f"{host}:{port} from {self.name}: {exc.text or 'open failed'}"
@@ -297,18 +323,21 @@ class SSHVantage:
             if "timed out" in text or "timeout" in text:
                 raise TimeoutError(detail) from None
             if exc.code == 1:  # administratively prohibited: the jump host refused
-                raise VantageError(f"{self.label}: forwarding refused by the jump host "
-                                   f"({exc.text})") from None
-            if any(w in text for w in ("name or service", "resolve", "name resolution",
-                                       "nodename")):
+                raise VantageError(
+                    f"{self.label}: forwarding refused by the jump host ({exc.text})"
+                ) from None
+            if any(
+                w in text for w in ("name or service", "resolve", "name resolution", "nodename")
+            ):
                 raise socket.gaierror(socket.EAI_NONAME, detail) from None
             if "no route" in text or "unreachable" in text:
                 raise OSError(errno.EHOSTUNREACH, detail) from None
             raise OSError(detail) from None
         except paramiko.SSHException as exc:
             if "timeout" in str(exc).lower():
-                raise TimeoutError(f"{host}:{port} from {self.name}: no answer within "
-                                   f"{timeout:.2g}s") from None
+                raise TimeoutError(
+                    f"{host}:{port} from {self.name}: no answer within {timeout:.2g}s"
+                ) from None
             raise VantageError(f"{self.label}: {exc}") from None
         except EOFError:
             raise VantageError(f"{self.label}: the SSH connection closed") from None
@@ -316,8 +345,10 @@ class SSHVantage:
         return channel
 
     def udp(self, host: str, port: int, timeout: float) -> socket.socket:
-        raise VantageError(f"{self.label}: an SSH jump host forwards TCP only, so UDP to "
-                           f"{host}:{port} cannot be sent from it")
+        raise VantageError(
+            f"{self.label}: an SSH jump host forwards TCP only, so UDP to "
+            f"{host}:{port} cannot be sent from it"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -326,9 +357,14 @@ class SSHVantage:
                 self._client = None
 
 
-def open_vantage(name: str, point: VantagePoint | None, *, known_hosts: str | None,
-                 secret: Callable[[str], Secret],
-                 resolve: Callable[[str], list[str]]) -> Vantage:
+def open_vantage(
+    name: str,
+    point: VantagePoint | None,
+    *,
+    known_hosts: str | None,
+    secret: Callable[[str], Secret],
+    resolve: Callable[[str], list[str]],
+) -> Vantage:
     """The vantage point ``name``: ``local`` (``point`` None) or an inventory's point."""
     if point is None:
         if name != "local":

@@ -14,5 +14,13 @@ from readiness.record.model import (
     SweepRecord,
 )
 
-__all__ = ["NOT_VERIFIED", "Blocker", "Coverage", "NeedOutcome", "PersonRecord", "SiteInfo",
-           "SweepMeta", "SweepRecord"]
+__all__ = [
+    "NOT_VERIFIED",
+    "Blocker",
+    "Coverage",
+    "NeedOutcome",
+    "PersonRecord",
+    "SiteInfo",
+    "SweepMeta",
+    "SweepRecord",
+]

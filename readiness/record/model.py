@@ -91,26 +91,43 @@ class PersonRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "subject": self.key, "id": self.id, "organisation": self.organisation,
-            "site": self.site, "name": self.name, "username": self.username,
-            "mail": self.mail, "roles": list(self.roles), "tags": list(self.tags),
-            "verdict": self.verdict.value, "reasons": list(self.reasons),
+            "subject": self.key,
+            "id": self.id,
+            "organisation": self.organisation,
+            "site": self.site,
+            "name": self.name,
+            "username": self.username,
+            "mail": self.mail,
+            "roles": list(self.roles),
+            "tags": list(self.tags),
+            "verdict": self.verdict.value,
+            "reasons": list(self.reasons),
             "warnings": list(self.warnings),
-            "needs": {n.need: {"verdict": n.verdict, "reasons": list(n.reasons)}
-                      for n in self.needs},
+            "needs": {
+                n.need: {"verdict": n.verdict, "reasons": list(n.reasons)} for n in self.needs
+            },
             "unverified": list(self.unverified),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PersonRecord:
         return cls(
-            key=data["subject"], id=data["id"], organisation=data["organisation"],
-            site=data["site"], name=data.get("name", ""), username=data.get("username", ""),
-            mail=data.get("mail", ""), roles=tuple(data.get("roles", ())),
-            tags=tuple(data.get("tags", ())), verdict=Verdict(data["verdict"]),
-            reasons=tuple(data.get("reasons", ())), warnings=tuple(data.get("warnings", ())),
-            needs=tuple(NeedOutcome(k, v["verdict"], tuple(v.get("reasons", ())))
-                        for k, v in data.get("needs", {}).items()),
+            key=data["subject"],
+            id=data["id"],
+            organisation=data["organisation"],
+            site=data["site"],
+            name=data.get("name", ""),
+            username=data.get("username", ""),
+            mail=data.get("mail", ""),
+            roles=tuple(data.get("roles", ())),
+            tags=tuple(data.get("tags", ())),
+            verdict=Verdict(data["verdict"]),
+            reasons=tuple(data.get("reasons", ())),
+            warnings=tuple(data.get("warnings", ())),
+            needs=tuple(
+                NeedOutcome(k, v["verdict"], tuple(v.get("reasons", ())))
+                for k, v in data.get("needs", {}).items()
+            ),
             unverified=tuple(data.get("unverified", ())),
         )
 
@@ -134,17 +151,35 @@ class Blocker:
     needs: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"root_cause": self.root_cause, "status": self.status.value, "check": self.check,
-                "summary": self.summary, "hint": self.hint, "impact": self.impact,
-                "owner": self.owner, "people": self.people, "results": self.results,
-                "organisations": list(self.organisations), "needs": dict(self.needs)}
+        return {
+            "root_cause": self.root_cause,
+            "status": self.status.value,
+            "check": self.check,
+            "summary": self.summary,
+            "hint": self.hint,
+            "impact": self.impact,
+            "owner": self.owner,
+            "people": self.people,
+            "results": self.results,
+            "organisations": list(self.organisations),
+            "needs": dict(self.needs),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Blocker:
-        return cls(data["root_cause"], Status(data["status"]), data["check"], data["summary"],
-                   data.get("hint", ""), data.get("impact", ""), data.get("owner", ""),
-                   int(data["people"]), int(data["results"]),
-                   tuple(data.get("organisations", ())), dict(data.get("needs", {})))
+        return cls(
+            data["root_cause"],
+            Status(data["status"]),
+            data["check"],
+            data["summary"],
+            data.get("hint", ""),
+            data.get("impact", ""),
+            data.get("owner", ""),
+            int(data["people"]),
+            int(data["results"]),
+            tuple(data.get("organisations", ())),
+            dict(data.get("needs", {})),
+        )
 
 
 @dataclass(frozen=True)
@@ -175,8 +210,11 @@ class SweepRecord:
         return Counter(r.status.value for r in self.results)
 
     def verdict_counts(self, organisation: str | None = None) -> Counter[str]:
-        return Counter(p.verdict.value for p in self.people
-                       if organisation is None or p.organisation == organisation)
+        return Counter(
+            p.verdict.value
+            for p in self.people
+            if organisation is None or p.organisation == organisation
+        )
 
     @cached_property
     def by_id(self) -> dict[str, Result]:
@@ -191,11 +229,19 @@ class SweepRecord:
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": TOOL, "version": m.tool_version},
-            "sweep": {"id": m.sweep_id, "started_at": m.started_at.isoformat(),
-                      "finished_at": m.finished_at.isoformat(), "partial": m.partial,
-                      "families": list(m.families), "timings": dict(m.timings)},
-            "programme": {"name": m.programme, "go_live": m.go_live.isoformat(),
-                          "go_live_source": m.go_live_source},
+            "sweep": {
+                "id": m.sweep_id,
+                "started_at": m.started_at.isoformat(),
+                "finished_at": m.finished_at.isoformat(),
+                "partial": m.partial,
+                "families": list(m.families),
+                "timings": dict(m.timings),
+            },
+            "programme": {
+                "name": m.programme,
+                "go_live": m.go_live.isoformat(),
+                "go_live_source": m.go_live_source,
+            },
             "inventory": {"path": m.inventory, "fingerprint": m.fingerprint},
             "selection": {k: list(v) for k, v in m.selection.items()},
             "exit_code": int(self.exit_code),
@@ -205,10 +251,12 @@ class SweepRecord:
                 org: {"name": name, "verdicts": dict(sorted(self.verdict_counts(org).items()))}
                 for org, name in self.organisations.items()
             },
-            "sites": {s: {"organisation": i.organisation, "name": i.name}
-                      for s, i in self.sites.items()},
-            "coverage": {k: {"needed": c.needed, "verified": c.verified}
-                         for k, c in self.coverage.items()},
+            "sites": {
+                s: {"organisation": i.organisation, "name": i.name} for s, i in self.sites.items()
+            },
+            "coverage": {
+                k: {"needed": c.needed, "verified": c.verified} for k, c in self.coverage.items()
+            },
             "blockers": [b.to_json() for b in self.blockers],
             "staff": [p.to_json() for p in self.people],
             "results": [r.to_json() for r in self.results],
@@ -219,27 +267,38 @@ class SweepRecord:
         """Rebuild a record from ``results.json`` (derived figures are recomputed)."""
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise ValueError(f"results format version {version!r} is not {SCHEMA_VERSION} "
-                             "(written by another version of the tool)")
+            raise ValueError(
+                f"results format version {version!r} is not {SCHEMA_VERSION} "
+                "(written by another version of the tool)"
+            )
         sweep, programme = data["sweep"], data["programme"]
         meta = SweepMeta(
-            sweep_id=sweep["id"], tool_version=data["tool"]["version"],
-            programme=programme["name"], go_live=_time(programme["go_live"]),
+            sweep_id=sweep["id"],
+            tool_version=data["tool"]["version"],
+            programme=programme["name"],
+            go_live=_time(programme["go_live"]),
             go_live_source=programme.get("go_live_source", "programme"),
-            inventory=data["inventory"]["path"], fingerprint=data["inventory"]["fingerprint"],
+            inventory=data["inventory"]["path"],
+            fingerprint=data["inventory"]["fingerprint"],
             selection={k: list(v) for k, v in data.get("selection", {}).items()},
             families=tuple(sweep.get("families", ())),
-            started_at=_time(sweep["started_at"]), finished_at=_time(sweep["finished_at"]),
-            partial=sweep.get("partial", ""), timings=dict(sweep.get("timings", {})),
+            started_at=_time(sweep["started_at"]),
+            finished_at=_time(sweep["finished_at"]),
+            partial=sweep.get("partial", ""),
+            timings=dict(sweep.get("timings", {})),
         )
         return cls(
             meta=meta,
             organisations={k: v["name"] for k, v in data.get("organisations", {}).items()},
-            sites={k: SiteInfo(v["organisation"], v.get("name", ""))
-                   for k, v in data.get("sites", {}).items()},
+            sites={
+                k: SiteInfo(v["organisation"], v.get("name", ""))
+                for k, v in data.get("sites", {}).items()
+            },
             results=tuple(Result.from_json(r) for r in data.get("results", ())),
             people=tuple(PersonRecord.from_json(p) for p in data.get("staff", ())),
             blockers=tuple(Blocker.from_json(b) for b in data.get("blockers", ())),
-            coverage={k: Coverage(int(v["needed"]), int(v["verified"]))
-                      for k, v in data.get("coverage", {}).items()},
+            coverage={
+                k: Coverage(int(v["needed"]), int(v["verified"]))
+                for k, v in data.get("coverage", {}).items()
+            },
         )

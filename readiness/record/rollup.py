@@ -49,8 +49,13 @@ def _worst_first(results: list[Result]) -> list[Result]:
     return sorted(results, key=lambda r: (-r.status.severity, r.id))
 
 
-def build(inventory: Inventory, staff: Sequence[Staff], results: Sequence[Result],
-          meta: SweepMeta, families: Sequence[CheckFamily[Any]]) -> SweepRecord:
+def build(
+    inventory: Inventory,
+    staff: Sequence[Staff],
+    results: Sequence[Result],
+    meta: SweepMeta,
+    families: Sequence[CheckFamily[Any]],
+) -> SweepRecord:
     """The record of one sweep; ``families`` are the installed ones (their catalogues say
     which need a result about a person speaks about, and which needs they verify)."""
     check_needs = {spec.id: spec.need for fam in families for spec in fam.checks}
@@ -68,8 +73,11 @@ def build(inventory: Inventory, staff: Sequence[Staff], results: Sequence[Result
         if found is None:
             site = inventory.sites.get(site_id)
             here = {"local", *(site.vantage_points if site else ())}
-            found = [r for r in by_subject.get(subject, ())
-                     if (site_id in r.sites if r.sites else r.vantage in here)]
+            found = [
+                r
+                for r in by_subject.get(subject, ())
+                if (site_id in r.sites if r.sites else r.vantage in here)
+            ]
             view_cache[key] = found
         return found
 
@@ -88,15 +96,19 @@ def build(inventory: Inventory, staff: Sequence[Staff], results: Sequence[Result
                     key = kind.value if kind else ""
                 if key in per_need:
                     per_need[key].append(result)
-        verified = {key: any(need_kind(key).value in verifiers.get(r.family, ()) for r in own)
-                    for key, own in per_need.items()}
+        verified = {
+            key: any(need_kind(key).value in verifiers.get(r.family, ()) for r in own)
+            for key, own in per_need.items()
+        }
         need_results.append(verified)
         people.append(_person_record(person, mine, per_need, verified))
     return SweepRecord(
         meta=meta,
         organisations={org_id: org.name for org_id, org in inventory.organisations.items()},
-        sites={site_id: SiteInfo(site.organisation, site.name)
-               for site_id, site in inventory.sites.items()},
+        sites={
+            site_id: SiteInfo(site.organisation, site.name)
+            for site_id, site in inventory.sites.items()
+        },
         results=ordered,
         people=tuple(people),
         blockers=tuple(_blockers(ordered, people)),
@@ -104,8 +116,9 @@ def build(inventory: Inventory, staff: Sequence[Staff], results: Sequence[Result
     )
 
 
-def _need_outcomes(per_need: Mapping[str, list[Result]],
-                   verified: Mapping[str, bool]) -> list[NeedOutcome]:
+def _need_outcomes(
+    per_need: Mapping[str, list[Result]], verified: Mapping[str, bool]
+) -> list[NeedOutcome]:
     account = per_need.get(ACCOUNT, [])
     account_bad = [r for r in _worst_first(account) if r.status.bad]
     out = []
@@ -114,26 +127,37 @@ def _need_outcomes(per_need: Mapping[str, list[Result]],
         bad = [r for r in _worst_first(own) if r.status.bad]
         verdict = Verdict.of(r.status for r in [*own, *carried])
         # Nothing wrong seen, but nothing that proves it either: "not verified".
-        outcome = NOT_VERIFIED if verdict is Verdict.READY and not verified[key] \
-            else verdict.value
+        outcome = NOT_VERIFIED if verdict is Verdict.READY and not verified[key] else verdict.value
         out.append(NeedOutcome(key, outcome, tuple(r.id for r in [*bad, *carried])))
     return out
 
 
-def _person_record(person: Staff, mine: list[Result], per_need: Mapping[str, list[Result]],
-                   verified: Mapping[str, bool]) -> PersonRecord:
+def _person_record(
+    person: Staff,
+    mine: list[Result],
+    per_need: Mapping[str, list[Result]],
+    verified: Mapping[str, bool],
+) -> PersonRecord:
     bad = [r for r in _worst_first(mine) if r.status.bad]
     unverified = tuple(key for key, ok in verified.items() if not ok)
     verdict = Verdict.of(r.status for r in mine)
     if verdict is Verdict.READY and (not mine or unverified):
         verdict = Verdict.UNKNOWN  # nothing (or not everything) was verified
     return PersonRecord(
-        key=person.key, id=person.id, organisation=person.organisation, site=person.site,
-        name=person.name, username=person.username, mail=person.new_mail,
-        roles=tuple(person.roles), tags=tuple(person.tags), verdict=verdict,
+        key=person.key,
+        id=person.id,
+        organisation=person.organisation,
+        site=person.site,
+        name=person.name,
+        username=person.username,
+        mail=person.new_mail,
+        roles=tuple(person.roles),
+        tags=tuple(person.tags),
+        verdict=verdict,
         reasons=tuple(r.id for r in bad),
         warnings=tuple(r.id for r in mine if r.status is Status.WARN),
-        needs=tuple(_need_outcomes(per_need, verified)), unverified=unverified,
+        needs=tuple(_need_outcomes(per_need, verified)),
+        unverified=unverified,
     )
 
 
@@ -157,13 +181,22 @@ def _blockers(results: Sequence[Result], people: Sequence[PersonRecord]) -> list
     blockers = []
     for cause, members in grouped.items():
         worst = max(members, key=lambda r: (r.status.severity, r.id))
-        blockers.append(Blocker(
-            cause, worst.status, worst.check, worst.summary, worst.hint, worst.impact,
-            worst.owner, len(affected.get(cause, ())), len(members),
-            tuple(sorted(orgs.get(cause, ()))),
-            {need: len(keys) for need, keys in sorted(stopped.get(cause, {}).items())}))
-    return sorted(blockers, key=lambda b: (-b.status.severity, -b.people, -b.results,
-                                           b.root_cause))
+        blockers.append(
+            Blocker(
+                cause,
+                worst.status,
+                worst.check,
+                worst.summary,
+                worst.hint,
+                worst.impact,
+                worst.owner,
+                len(affected.get(cause, ())),
+                len(members),
+                tuple(sorted(orgs.get(cause, ()))),
+                {need: len(keys) for need, keys in sorted(stopped.get(cause, {}).items())},
+            )
+        )
+    return sorted(blockers, key=lambda b: (-b.status.severity, -b.people, -b.results, b.root_cause))
 
 
 def _coverage(need_results: Sequence[Mapping[str, bool]]) -> dict[str, Coverage]:
@@ -177,5 +210,8 @@ def _coverage(need_results: Sequence[Mapping[str, bool]]) -> dict[str, Coverage]
         for kind, ok in kinds.items():
             needed[kind] += 1
             verified[kind] += ok
-    return {kind.value: Coverage(needed[kind.value], verified[kind.value])
-            for kind in NeedKind if needed.get(kind.value)}
+    return {
+        kind.value: Coverage(needed[kind.value], verified[kind.value])
+        for kind in NeedKind
+        if needed.get(kind.value)
+    }

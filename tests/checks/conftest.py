@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from readiness.inventory import Inventory
     from readiness.results import Result
 
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free for both TCP and UDP on ``host``."""
     for _ in range(50):
@@ -63,7 +64,9 @@ ZONE_HEADER = """$TTL 300
 ns1 IN A 127.0.0.1
 """
 
-GOOD_ZONE = ZONE_HEADER.format(zone="good.test") + """
+GOOD_ZONE = (
+    ZONE_HEADER.format(zone="good.test")
+    + """
 www IN A 127.0.0.10
 www IN A 127.0.0.11
 dual IN A 127.0.0.12
@@ -74,10 +77,14 @@ outside IN CNAME target.alias.test.
 dangling IN CNAME nothere.good.test.
 textonly IN TXT "no address here"
 """
+)
 
-ALIAS_ZONE = ZONE_HEADER.format(zone="alias.test") + """
+ALIAS_ZONE = (
+    ZONE_HEADER.format(zone="alias.test")
+    + """
 target IN A 127.0.0.20
 """
+)
 
 BROKEN_ZONE = "$TTL 300\n@ IN SOA this is not a valid zone file\n"
 
@@ -220,8 +227,13 @@ def tcp_targets() -> Iterator[TcpTargets]:
     closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     closed.bind((host, 0))  # bound, never listening: refused, and the port stays ours
     silent, fillers, silent_port = _backlog_full_listener(host)
-    targets = TcpTargets(host, int(listening.getsockname()[1]), int(closed.getsockname()[1]),
-                         silent_port, [listening, closed, silent, *fillers])
+    targets = TcpTargets(
+        host,
+        int(listening.getsockname()[1]),
+        int(closed.getsockname()[1]),
+        silent_port,
+        [listening, closed, silent, *fillers],
+    )
     try:
         yield targets
     finally:
@@ -291,11 +303,16 @@ LogLevel VERBOSE
     wrong = base / "wrong_known_hosts"
     wrong.write_text(f"[{host}]:{port} {wrongkey[0]} {wrongkey[1]}\n")
     supervisor = Supervisor(base / "state")
-    supervisor.start("sshd", [sshd_bin, "-D", "-e", "-f", str(conf)],
-                     ready=tcp_ready(host, port), ready_timeout=15)
+    supervisor.start(
+        "sshd",
+        [sshd_bin, "-D", "-e", "-f", str(conf)],
+        ready=tcp_ready(host, port),
+        ready_timeout=15,
+    )
     try:
-        yield SshServer(host, port, SSH_USER, base / "client_key", base / "other_key",
-                        known, wrong, base)
+        yield SshServer(
+            host, port, SSH_USER, base / "client_key", base / "other_key", known, wrong, base
+        )
     finally:
         supervisor.stop()
         shutil.rmtree(keys_dir, ignore_errors=True)
@@ -326,19 +343,29 @@ class Helpers:
     def run_context(inventory: Inventory, state: Path) -> RunContext:
         from readiness.family import RunContext
 
-        return RunContext(inventory, go_live=GO_LIVE, clock=lambda: GO_LIVE,
-                          secrets_dir=inventory.root, state_dir=state)
+        return RunContext(
+            inventory,
+            go_live=GO_LIVE,
+            clock=lambda: GO_LIVE,
+            secrets_dir=inventory.root,
+            state_dir=state,
+        )
 
     @staticmethod
-    def plan_and_run(fam: CheckFamily[Any], inventory: Inventory, ctx: RunContext,
-                     others: Sequence[CheckFamily[Any]] = ()) -> list[Result]:
+    def plan_and_run(
+        fam: CheckFamily[Any],
+        inventory: Inventory,
+        ctx: RunContext,
+        others: Sequence[CheckFamily[Any]] = (),
+    ) -> list[Result]:
         """Plan and run ``fam`` alone through the engine (``others``: installed beside it,
         e.g. for the hosts they name)."""
         from readiness.engine import make_plan, run_plan
         from readiness.inventory import Selection
 
-        plan = make_plan(inventory, [fam, *others], Selection(families=frozenset({fam.name})),
-                         GO_LIVE)
+        plan = make_plan(
+            inventory, [fam, *others], Selection(families=frozenset({fam.name})), GO_LIVE
+        )
         results = run_plan(plan, ctx)
         assert not plan.failed
         assert {r.probe for r in results} == {p.id for p in plan.probes}

@@ -74,7 +74,9 @@ def test_resolve_ip_literals_and_resolver_order(bind: Any, silent_udp: str) -> N
     assert dns.resolve("::1", []) == ["::1"]
     # The first resolver does not answer: the next one is used.
     assert dns.resolve("www.good.test", [silent_udp, bind.resolver], 0.5) == [
-        "127.0.0.10", "127.0.0.11"]
+        "127.0.0.10",
+        "127.0.0.11",
+    ]
     with pytest.raises(dns.ResolveError) as info:
         dns.resolve("nope.good.test", [bind.resolver])
     assert info.value.is_failure and info.value.outcome == "nxdomain"
@@ -101,17 +103,19 @@ def test_parse_resolver() -> None:
 
 
 def test_runcontext_resolve_caches(bind: Any, helpers: Any, tmp_path: Path) -> None:
-    inv = helpers.load_inventory(tmp_path / "inv", f"""
+    inv = helpers.load_inventory(
+        tmp_path / "inv",
+        f"""
 programme: {{name: T, go_live: 2027-01-04, resolvers: ["{bind.resolver}"]}}
 organisations: {{north: {{name: North}}}}
-""")
+""",
+    )
     ctx = helpers.run_context(inv, tmp_path / "state")
     dns.QUERIES.reset()
     assert ctx.dns.resolve("www.good.test") == ["127.0.0.10", "127.0.0.11"]
     # One fact per sweep however the name is spelt (case, a final dot).
     assert ctx.dns.resolve("WWW.good.test.") == ["127.0.0.10", "127.0.0.11"]
-    assert ctx.dns.lookup("www.good.test.", bind.resolver).addresses == (
-        "127.0.0.10", "127.0.0.11")
+    assert ctx.dns.lookup("www.good.test.", bind.resolver).addresses == ("127.0.0.10", "127.0.0.11")
     with pytest.raises(dns.ResolveError):
         ctx.dns.resolve("nope.good.test")
     with pytest.raises(dns.ResolveError):
@@ -214,8 +218,9 @@ def test_each_name_resolver_vantage_is_queried_once(
     helpers.plan_and_run(network_family, inv, ctx)
     assert [r.status for r in first] == [r.status for r in again]
     # Both sites share the resolver: one query per name and type.
-    expected = Counter({(n, t): 1 for n in
-                        [*NAMES.values(), "www.good.test"] for t in ("A", "AAAA")})
+    expected = Counter(
+        {(n, t): 1 for n in [*NAMES.values(), "www.good.test"] for t in ("A", "AAAA")}
+    )
     for name in ("x.broken.test", "x.other.test"):  # an error on A ends the lookup
         del expected[(name, "AAAA")]
     sent = sum(dns.QUERIES.by_key.values())
@@ -227,10 +232,13 @@ def test_each_name_resolver_vantage_is_queried_once(
 def test_host_refs_include_jump_hosts_and_isolate_broken_families(
     bind: Any, helpers: Any, tmp_path: Path
 ) -> None:
-    text = inventory_text(bind.resolver, bind.resolver) + """
+    text = (
+        inventory_text(bind.resolver, bind.resolver)
+        + """
 vantage_points:
   jump: {kind: ssh, host: www.good.test, user: r, key: "file:k", known_hosts: kh}
 """
+    )
     inv = helpers.load_inventory(tmp_path / "inv", text)
 
     class Broken(type(network_family)):  # type: ignore[misc]
@@ -260,8 +268,7 @@ def test_lookup_over_tcp_through_a_connector_reuses_one_connection(bind: Any) ->
             return super().connect(host, port, timeout)
 
     before = len(bind.queries())
-    found = dns.lookup("outside.good.test", bind.resolver, 3.0, via=Counting(),
-                          vantage="tcp-test")
+    found = dns.lookup("outside.good.test", bind.resolver, 3.0, via=Counting(), vantage="tcp-test")
     assert found.outcome == "ok" and found.addresses == ("127.0.0.20",)
     assert found.queries == 4 and len(opened) == 1  # A, A of target, AAAA, AAAA of target
     assert len(bind.wait_logged(before + 4)) - before == 4

@@ -47,8 +47,7 @@ def test_an_error_before_any_address_is_the_outcome(monkeypatch: pytest.MonkeyPa
     assert asked == ["A"]  # a resolver failing on A is not asked again
 
 
-def test_one_cache_key_per_question_whatever_the_spelling(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_cache_key_per_question_whatever_the_spelling(monkeypatch: pytest.MonkeyPatch) -> None:
     """``Host.``, ``host`` and ``HOST`` are one question, asked once per sweep."""
     asked: list[tuple[str, str]] = []
 
@@ -64,8 +63,9 @@ def test_one_cache_key_per_question_whatever_the_spelling(
             cache[key] = compute()
         return cache[key]
 
-    service = rdns.DnsService(["127.0.0.1"], shared, lambda name: None,
-                              lambda server: contextlib.nullcontext())
+    service = rdns.DnsService(
+        ["127.0.0.1"], shared, lambda name: None, lambda server: contextlib.nullcontext()
+    )
     for spelling in ("app.example.test", "App.Example.Test.", "APP.example.test"):
         assert service.lookup(spelling, "127.0.0.1").addresses == ("127.0.0.10", "::1")
     assert service.resolve("app.example.test.") == ["127.0.0.10", "::1"]

@@ -30,7 +30,8 @@ def test_the_toy_family_plugs_in_and_sweeps(sshd: Any, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(plugin), "NO_COLOR": "1"}
     inventory = tmp_path / "inventory"
     inventory.mkdir()
-    (inventory / "inventory.yaml").write_text(f"""
+    (inventory / "inventory.yaml").write_text(
+        f"""
 programme: {{name: Toy, go_live: 2027-01-04}}
 organisations: {{north: {{name: North}}}}
 sites: {{hq: {{organisation: north}}}}
@@ -40,22 +41,39 @@ network_resources:
   wrong: {{host: {sshd.host}, port: {sshd.port}, owner: Infra, greeting: {{expect: "220 "}}}}
 staff:
   - {{id: N1, organisation: north, site: hq, roles: [admin]}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
     def readiness(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "readiness.cli", *args], env=env,
-                              capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "readiness.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     listed = readiness("checks")
     assert "greeting: Network resources greet" in listed.stdout, listed.stderr
     assert "greeting.first-line" in listed.stdout
     schema = json.loads(readiness("schema").stdout)
     assert "Greeting" in schema["$defs"]
-    swept = readiness("sweep", str(inventory), "--family", "greeting", "--out",
-                      str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"))
+    swept = readiness(
+        "sweep",
+        str(inventory),
+        "--family",
+        "greeting",
+        "--out",
+        str(tmp_path / "out"),
+        "--state-dir",
+        str(tmp_path / "state"),
+    )
     assert swept.returncode == 1, swept.stdout + swept.stderr
-    results = {r["subject"]: r for r in
-               json.loads((tmp_path / "out" / "results.json").read_text())["results"]}
+    results = {
+        r["subject"]: r
+        for r in json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    }
     ok, wrong = results["network_resources:ssh"], results["network_resources:wrong"]
     assert ok["status"] == "pass" and ok["observed"].startswith("SSH-2.0")
     assert wrong["status"] == "fail" and wrong["owner"] == "Infra"

@@ -90,18 +90,23 @@ def test_resolution_per_site(bind: Any, tcp_targets: Any, helpers: Any, tmp_path
     """Two sites share the local vantage point: their resolvers are tried in order."""
     inv = helpers.load_inventory(tmp_path / "inv", inventory_text(bind, tcp_targets))
     ctx = helpers.run_context(inv, tmp_path / "state")
-    results = [r for r in helpers.plan_and_run(network_family, inv, ctx)
-               if r.subject == "network_resources:named"]
+    results = [
+        r
+        for r in helpers.plan_and_run(network_family, inv, ctx)
+        if r.subject == "network_resources:named"
+    ]
     assert len(results) == 1
     (named,) = results
     assert named.status is Status.PASS and named.sites == ("annex", "hq")
 
 
-def test_dead_resolver_is_an_error(bind: Any, tcp_targets: Any, helpers: Any,
-                                   tmp_path: Path) -> None:
+def test_dead_resolver_is_an_error(
+    bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     text = inventory_text(bind, tcp_targets).replace(
         f'hq: {{organisation: north, resolvers: ["{bind.resolver}"]}}',
-        f'hq: {{organisation: north, resolvers: ["{bind.dead_resolver()}"]}}')
+        f'hq: {{organisation: north, resolvers: ["{bind.dead_resolver()}"]}}',
+    )
     inv = helpers.load_inventory(tmp_path / "inv", text)
     ctx = helpers.run_context(inv, tmp_path / "state")
     by = {r.subject: r for r in helpers.plan_and_run(network_family, inv, ctx)}
@@ -152,15 +157,17 @@ def test_hosts_and_validation(bind: Any, tcp_targets: Any, helpers: Any, tmp_pat
     text = "\n".join(str(p) for p in info.value.problems)
     assert "organisation 'nrth' does not exist" in text and "did you mean 'north'" in text
     assert "inventory.yaml:" in text
-    bad_url = inventory_text(bind, tcp_targets).replace('"https://files.good.test/"',
-                                                        '"ftp://files.good.test/"')
+    bad_url = inventory_text(bind, tcp_targets).replace(
+        '"https://files.good.test/"', '"ftp://files.good.test/"'
+    )
     with pytest.raises(InventoryError) as info:
         helpers.load_inventory(tmp_path / "bad2", bad_url)
     assert "http:// or https://" in "\n".join(str(p) for p in info.value.problems)
 
 
-def test_both_families_through_the_engine(bind: Any, tcp_targets: Any, helpers: Any,
-                                          tmp_path: Path) -> None:
+def test_both_families_through_the_engine(
+    bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     """The lead's engine runs the dns and network families together; one raising
     family (a broken hosts()) or a crashing run does not stop the others."""
     from readiness.engine import make_plan, run_plan
@@ -191,8 +198,11 @@ def test_both_families_through_the_engine(bind: Any, tcp_targets: Any, helpers: 
     statuses = {(r.family, r.subject): r.status for r in results}
     assert statuses[("network", "network_resources:open")] is Status.PASS
     assert statuses[("network", "network_resources:closed")] is Status.FAIL
-    named = {r.target: r.status for r in results
-             if r.family == "dns" and r.subject == "network_resources:named"}
+    named = {
+        r.target: r.status
+        for r in results
+        if r.family == "dns" and r.subject == "network_resources:named"
+    }
     assert named[f"files.good.test via {bind.resolver}"] is Status.PASS
     assert list(named.values()).count(Status.ERROR) == 1  # the annex's dead resolver
     assert statuses[("dns", "family:exploding")] is Status.ERROR

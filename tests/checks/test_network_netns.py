@@ -71,7 +71,8 @@ SCRIPT = textwrap.dedent("""
 def test_firewall_outcomes(namespace: str, tmp_path: Path) -> None:
     resources = "\n".join(
         f"  {name}: {{host: 127.0.0.1, port: {port}, tcp: {{timeout: 1}}}}"
-        for name, port in PORTS.items())
+        for name, port in PORTS.items()
+    )
     (tmp_path / "inventory.yaml").write_text(f"""
 programme: {{name: T, go_live: 2027-01-04}}
 organisations: {{north: {{name: North}}}}
@@ -81,11 +82,15 @@ network_resources:
     script = tmp_path / "probe.py"
     script.write_text(SCRIPT)
     proc = run([sys.executable, str(script), str(tmp_path)], netns=namespace)
-    results = {subject.split(":")[1]: (status, cause, observed, ms)
-               for subject, status, cause, observed, ms in json.loads(proc.stdout)}
+    results = {
+        subject.split(":")[1]: (status, cause, observed, ms)
+        for subject, status, cause, observed, ms in json.loads(proc.stdout)
+    }
     assert results["open"][0] == "pass"
     assert results["dropped"][:2] == ("fail", f"tcp|127.0.0.1:{PORTS['dropped']}|no-answer")
     assert results["dropped"][3] >= 900  # waited for the whole timeout
     assert results["reset"][:2] == ("fail", f"tcp|127.0.0.1:{PORTS['reset']}|refused")
     assert results["unreachable"][:2] == (
-        "fail", f"tcp|127.0.0.1:{PORTS['unreachable']}|unreachable")
+        "fail",
+        f"tcp|127.0.0.1:{PORTS['unreachable']}|unreachable",
+    )

@@ -17,9 +17,17 @@ from readiness_checks.network import family as network_family
 pytestmark = pytest.mark.integration
 
 
-def inventory(helpers: Any, tmp_path: Path, sshd: Any, bind: Any, tcp: Any, *,
-              known_hosts: Path | None = None, key: Path | None = None,
-              insecure: bool = False) -> Any:
+def inventory(
+    helpers: Any,
+    tmp_path: Path,
+    sshd: Any,
+    bind: Any,
+    tcp: Any,
+    *,
+    known_hosts: Path | None = None,
+    key: Path | None = None,
+    insecure: bool = False,
+) -> Any:
     known = known_hosts or sshd.known_hosts
     text = f"""
 programme: {{name: T, go_live: 2027-01-04, resolvers: ["{bind.resolver}"]}}
@@ -51,8 +59,9 @@ staff:
     return helpers.load_inventory(tmp_path / "inv", text)
 
 
-def test_connections_through_the_jump_host(sshd: Any, bind: Any, tcp_targets: Any,
-                                           helpers: Any, tmp_path: Path) -> None:
+def test_connections_through_the_jump_host(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets)
     ctx = helpers.run_context(inv, tmp_path / "state")
     try:
@@ -82,8 +91,9 @@ def test_connections_through_the_jump_host(sshd: Any, bind: Any, tcp_targets: An
         ctx.close()
 
 
-def test_dns_family_over_the_jump_host(sshd: Any, bind: Any, tcp_targets: Any,
-                                       helpers: Any, tmp_path: Path) -> None:
+def test_dns_family_over_the_jump_host(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets)
     ctx = helpers.run_context(inv, tmp_path / "state")
     dns.QUERIES.reset()
@@ -98,8 +108,9 @@ def test_dns_family_over_the_jump_host(sshd: Any, bind: Any, tcp_targets: Any,
     assert not [r for r in results if r.subject == "vantage_points:jump"]
 
 
-def test_unknown_host_key_is_refused(sshd: Any, bind: Any, tcp_targets: Any,
-                                     helpers: Any, tmp_path: Path) -> None:
+def test_unknown_host_key_is_refused(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets, known_hosts=empty)
@@ -115,10 +126,10 @@ def test_unknown_host_key_is_refused(sshd: Any, bind: Any, tcp_targets: Any,
     assert "host key is unknown" in result.summary
 
 
-def test_changed_host_key_is_refused(sshd: Any, bind: Any, tcp_targets: Any,
-                                     helpers: Any, tmp_path: Path) -> None:
-    inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets,
-                    known_hosts=sshd.wrong_known_hosts)
+def test_changed_host_key_is_refused(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
+    inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets, known_hosts=sshd.wrong_known_hosts)
     ctx = helpers.run_context(inv, tmp_path / "state")
     try:
         with pytest.raises(VantageError, match="does not match known_hosts"):
@@ -127,8 +138,9 @@ def test_changed_host_key_is_refused(sshd: Any, bind: Any, tcp_targets: Any,
         ctx.close()
 
 
-def test_insecure_host_key_opt_out(sshd: Any, bind: Any, tcp_targets: Any,
-                                   helpers: Any, tmp_path: Path) -> None:
+def test_insecure_host_key_opt_out(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets, known_hosts=empty, insecure=True)
@@ -139,8 +151,9 @@ def test_insecure_host_key_opt_out(sshd: Any, bind: Any, tcp_targets: Any,
         ctx.close()
 
 
-def test_wrong_client_key_is_refused(sshd: Any, bind: Any, tcp_targets: Any,
-                                     helpers: Any, tmp_path: Path) -> None:
+def test_wrong_client_key_is_refused(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets, key=sshd.other_key)
     ctx = helpers.run_context(inv, tmp_path / "state")
     try:
@@ -154,8 +167,9 @@ def test_wrong_client_key_is_refused(sshd: Any, bind: Any, tcp_targets: Any,
     assert secret.splitlines()[1] not in message  # no key material in the message
 
 
-def test_unreadable_key_reference(sshd: Any, bind: Any, tcp_targets: Any,
-                                  helpers: Any, tmp_path: Path) -> None:
+def test_unreadable_key_reference(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets, key=tmp_path / "missing.key")
     ctx = helpers.run_context(inv, tmp_path / "state")
     try:
@@ -165,8 +179,9 @@ def test_unreadable_key_reference(sshd: Any, bind: Any, tcp_targets: Any,
         ctx.close()
 
 
-def test_channel_outcomes_in_sequence(sshd: Any, bind: Any, tcp_targets: Any,
-                                      helpers: Any, tmp_path: Path) -> None:
+def test_channel_outcomes_in_sequence(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
     """After a channel open times out, the next failures keep their own reasons."""
     inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets)
     ctx = helpers.run_context(inv, tmp_path / "state")

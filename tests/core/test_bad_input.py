@@ -19,19 +19,27 @@ CASES = {
     "malformed": ("inventory.yaml:8", "malformed YAML: did not find expected '-' indicator"),
     "wrong_type": ("inventory.yaml:9", "staff[0].pilot: Input should be a valid boolean"),
     "unknown_key": ("inventory.yaml:9", "unknown key 'usernme' in staff[0]"),
-    "duplicate_staff": ("inventory.yaml:7", "duplicate staff id 'N1' in organisation 'north' "
-                        "(also at"),
+    "duplicate_staff": (
+        "inventory.yaml:7",
+        "duplicate staff id 'N1' in organisation 'north' (also at",
+    ),
     "dangling": ("inventory.yaml:6", "role 'clerc' does not exist"),
-    "literal_secret": ("inventory.yaml:10", "staff[0].credential: this field holds a secret, "
-                       "so it must not be written literally"),
+    "literal_secret": (
+        "inventory.yaml:10",
+        "staff[0].credential: this field holds a secret, so it must not be written literally",
+    ),
     "not_utf8": ("inventory.yaml:6", "not UTF-8 text (byte 0xe9"),
-    "python_tag": ("inventory.yaml:6", "YAML tag tag:yaml.org,2002:python/object/apply:os.system"
-                   " is not allowed"),
+    "python_tag": (
+        "inventory.yaml:6",
+        "YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed",
+    ),
     "empty": ("", "the inventory is empty"),
     "csv_missing_column": ("hr.csv:1", "column 'EmployeeID' (mapped to id at"),
     "defined_twice": ("b.yaml:2", "site 'north-hq' is defined twice (also at"),
-    "csv_bad_delimiter": ("inventory.yaml:8", "staff_sources[0].delimiter: String should have "
-                          "at least 1 character"),
+    "csv_bad_delimiter": (
+        "inventory.yaml:8",
+        "staff_sources[0].delimiter: String should have at least 1 character",
+    ),
 }
 HINTS = {
     "unknown_key": "did you mean 'username'?",
@@ -88,16 +96,17 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert caught.value.code == 2
 
 
-def test_a_csv_row_the_csv_module_cannot_read(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_csv_row_the_csv_module_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "inventory.yaml").write_text(
         "programme: {name: x, go_live: 2027-01-04}\n"
         "organisations: {north: {name: N}}\n"
         "sites: {hq: {organisation: north}}\n"
         "staff_sources:\n  - {file: hr.csv, organisation: north, columns: {id: Id, site: S}}\n",
-        encoding="utf-8")
-    (tmp_path / "hr.csv").write_text('Id,S\nN1,hq\nN2,"' + "x" * 200_000 + '"\n',
-                                     encoding="utf-8")
+        encoding="utf-8",
+    )
+    (tmp_path / "hr.csv").write_text('Id,S\nN1,hq\nN2,"' + "x" * 200_000 + '"\n', encoding="utf-8")
     assert main(["validate", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'hr.csv'}:3: unreadable CSV row: field larger than field limit" in err

@@ -25,8 +25,15 @@ def test_schema_is_one_json_schema_with_family_sections(capsys: pytest.CaptureFi
     schema = json.loads(capsys.readouterr().out)
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert schema["additionalProperties"] is False
-    assert {"programme", "organisations", "sites", "roles", "staff", "staff_sources",
-            "vantage_points"} <= set(schema["properties"])
+    assert {
+        "programme",
+        "organisations",
+        "sites",
+        "roles",
+        "staff",
+        "staff_sources",
+        "vantage_points",
+    } <= set(schema["properties"])
     staff = schema["$defs"]["Staff"]
     assert staff["additionalProperties"] is False
     assert "pattern" in json.dumps(staff["properties"]["credential"])
@@ -42,9 +49,24 @@ def test_checks_lists_families(capsys: pytest.CaptureFixture[str]) -> None:
 def test_sweep_minimal_writes_results_json(tmp_path: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1", "PILOT_N0001": "x"}
     proc = subprocess.run(
-        [sys.executable, "-m", "readiness.cli", "sweep", str(MINIMAL), "--out", str(tmp_path),
-         "--state-dir", str(tmp_path / "state"), "--family", "dns"],
-        capture_output=True, text=True, env=env, check=False)
+        [
+            sys.executable,
+            "-m",
+            "readiness.cli",
+            "sweep",
+            str(MINIMAL),
+            "--out",
+            str(tmp_path),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--family",
+            "dns",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert proc.returncode in (0, 1, 3), proc.stderr
     assert "\x1b[" not in proc.stdout  # plain output off a terminal
     assert "Staff in scope: 3" in proc.stdout
@@ -63,12 +85,13 @@ def test_unknown_filter_value_is_a_usage_error(capsys: pytest.CaptureFixture[str
 
 
 def test_help_is_fast_and_imports_nothing_heavy() -> None:
-    code = ("import sys, readiness.cli as c\n"
-            "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = {'ldap3', 'paramiko', 'dns', 'pydantic', 'rich', 'yaml'}\n"
-            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, readiness.cli as c\n"
+        "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = {'ldap3', 'paramiko', 'dns', 'pydantic', 'rich', 'yaml'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 

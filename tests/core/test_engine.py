@@ -26,8 +26,19 @@ NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
 def record(inv: Inventory, plan: Plan, results: Sequence[Result]) -> SweepRecord:
-    meta = SweepMeta("s1", "0", inv.programme.name, inv.go_live, "programme", "inv", "", {},
-                     tuple(f.name for f in plan.families), NOW, NOW)
+    meta = SweepMeta(
+        "s1",
+        "0",
+        inv.programme.name,
+        inv.go_live,
+        "programme",
+        "inv",
+        "",
+        {},
+        tuple(f.name for f in plan.families),
+        NOW,
+        NOW,
+    )
     return build(inv, plan.staff, results, meta, plan.families)
 
 
@@ -37,7 +48,8 @@ class PerPerson(CheckFamily[None]):
 
     name = "perperson"
     checks: ClassVar[Sequence[CheckSpec]] = (
-        CheckSpec("perperson.ok", "a person is fine", NeedKind.ACCOUNT),)
+        CheckSpec("perperson.ok", "a person is fine", NeedKind.ACCOUNT),
+    )
     verifies: ClassVar[frozenset[NeedKind]] = frozenset(NeedKind)
 
     def __init__(self, failing: Iterable[str] = (), erroring: Iterable[str] = ()) -> None:
@@ -52,13 +64,22 @@ class PerPerson(CheckFamily[None]):
         self.calls.append(len(probes))
         for probe in probes:
             person = probe.subject.split("/")[-1]
-            status = (Status.FAIL if person in self.failing
-                      else Status.ERROR if person in self.erroring else Status.PASS)
+            status = (
+                Status.FAIL
+                if person in self.failing
+                else Status.ERROR
+                if person in self.erroring
+                else Status.PASS
+            )
             # The minimal inventory's people need a mailbox and some a phone: say so.
             for need in ("account", "mailbox", "phone"):
-                yield probe.result(status if need == "account" else Status.PASS,
-                                   f"{person} is {status}", target=need, need=need,
-                                   root_cause="cause-" + status)
+                yield probe.result(
+                    status if need == "account" else Status.PASS,
+                    f"{person} is {status}",
+                    target=need,
+                    need=need,
+                    root_cause="cause-" + status,
+                )
 
 
 class Exploding(CheckFamily[None]):
@@ -88,8 +109,9 @@ class Hanging(CheckFamily[None]):
 
 
 def _ctx(inv: Inventory, tmp_path: Path) -> RunContext:
-    return RunContext(inv, go_live=inv.go_live, clock=lambda: NOW,
-                      secrets_dir=tmp_path, state_dir=tmp_path)
+    return RunContext(
+        inv, go_live=inv.go_live, clock=lambda: NOW, secrets_dir=tmp_path, state_dir=tmp_path
+    )
 
 
 def test_batched_family_gets_one_call_and_results_roll_up(tmp_path: Path) -> None:
@@ -101,8 +123,11 @@ def test_batched_family_gets_one_call_and_results_roll_up(tmp_path: Path) -> Non
     assert [r.subject for r in results] == sorted(r.subject for r in results)
     sweep = record(inv, plan, results)
     verdicts = {p.id: p.verdict for p in sweep.people}
-    assert verdicts == {"N0001": Verdict.READY, "S0001": Verdict.NOT_READY,
-                        "S0002": Verdict.UNKNOWN}
+    assert verdicts == {
+        "N0001": Verdict.READY,
+        "S0001": Verdict.NOT_READY,
+        "S0002": Verdict.UNKNOWN,
+    }
     assert sweep.exit_code is ExitCode.FAILED
     assert sweep.blockers[0].status is Status.FAIL and sweep.blockers[0].people == 1
     data = sweep.to_json()
@@ -120,8 +145,9 @@ def test_a_raising_family_gives_errors_and_the_sweep_goes_on(tmp_path: Path) -> 
     assert sum(r.status is Status.PASS for r in results) == 9
 
 
-def test_a_hanging_family_is_abandoned_at_its_deadline(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hanging_family_is_abandoned_at_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hanging = Hanging()
     inv = load(MINIMAL, [hanging])
     plan = make_plan(inv, [hanging], Selection())
@@ -137,8 +163,9 @@ def test_a_hanging_family_is_abandoned_at_its_deadline(tmp_path: Path,
 def test_filters_select_staff_and_what_they_need(tmp_path: Path) -> None:
     fam = PerPerson()
     inv = load(MINIMAL, [fam])
-    plan = make_plan(inv, [fam], Selection(organisations=frozenset({"south"}),
-                                           roles=frozenset({"manager"})))
+    plan = make_plan(
+        inv, [fam], Selection(organisations=frozenset({"south"}), roles=frozenset({"manager"}))
+    )
     assert [p.subject for p in plan.probes] == ["staff:south/S0002"]
     plan = make_plan(inv, [fam], Selection(tags=frozenset({"migrated"})))
     assert [p.subject for p in plan.probes] == ["staff:south/S0001"]
@@ -150,10 +177,15 @@ def test_filters_select_staff_and_what_they_need(tmp_path: Path) -> None:
         assert [p.subject for p in plan.probes] == ["staff:north/N0001"], handle
 
 
-@pytest.mark.parametrize(("statuses", "code"), [
-    ([], ExitCode.OK), ([Status.PASS, Status.WARN, Status.SKIP], ExitCode.OK),
-    ([Status.PASS, Status.ERROR], ExitCode.UNKNOWN), ([Status.ERROR, Status.FAIL], ExitCode.FAILED),
-])
+@pytest.mark.parametrize(
+    ("statuses", "code"),
+    [
+        ([], ExitCode.OK),
+        ([Status.PASS, Status.WARN, Status.SKIP], ExitCode.OK),
+        ([Status.PASS, Status.ERROR], ExitCode.UNKNOWN),
+        ([Status.ERROR, Status.FAIL], ExitCode.FAILED),
+    ],
+)
 def test_exit_codes(statuses: list[Status], code: ExitCode) -> None:
     assert ExitCode.of_statuses(statuses) is code
 
@@ -162,17 +194,26 @@ class FromSouthOnly(CheckFamily[None]):
     """A shared object that fails only when probed from the south site's vantage point."""
 
     name = "fromsouth"
-    checks: ClassVar[Sequence[CheckSpec]] = (CheckSpec("fromsouth.reach", "reach"),
-                                             CheckSpec("fromsouth.resolve", "resolve"))
+    checks: ClassVar[Sequence[CheckSpec]] = (
+        CheckSpec("fromsouth.reach", "reach"),
+        CheckSpec("fromsouth.resolve", "resolve"),
+    )
     verifies: ClassVar[frozenset[NeedKind]] = frozenset(NeedKind)
 
     def plan(self, ctx: PlanContext) -> Iterable[Probe[None]]:
         for vantage in ("vp-north", "vp-south"):
-            yield Probe(self.name, "fromsouth.reach", "organisations:north", "share", None,
-                        vantage=vantage)
+            yield Probe(
+                self.name, "fromsouth.reach", "organisations:north", "share", None, vantage=vantage
+            )
         # Run from the sweeping machine, but through the south site's resolvers: its view.
-        yield Probe(self.name, "fromsouth.resolve", "organisations:north", "share", None,
-                    sites=("south-hq",))
+        yield Probe(
+            self.name,
+            "fromsouth.resolve",
+            "organisations:north",
+            "share",
+            None,
+            sites=("south-hq",),
+        )
         for person in ctx.staff:
             yield Probe(self.name, "fromsouth.reach", person.key, "account", None)
 
@@ -195,14 +236,14 @@ def test_a_result_counts_only_for_staff_at_sites_using_its_vantage(tmp_path: Pat
         "staff:\n"
         "  - {id: N1, organisation: north, site: north-hq}\n"
         "  - {id: S1, organisation: north, site: south-hq}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     fam = FromSouthOnly()
     inv = load(tmp_path, [fam])
     plan = make_plan(inv, [fam], Selection())
     results = run_plan(plan, _ctx(inv, tmp_path))
     sweep = record(inv, plan, results)
-    assert {p.id: p.verdict for p in sweep.people} == {
-        "N1": Verdict.READY, "S1": Verdict.NOT_READY}
+    assert {p.id: p.verdict for p in sweep.people} == {"N1": Verdict.READY, "S1": Verdict.NOT_READY}
     assert all(b.people == 1 for b in sweep.blockers)
 
 
@@ -248,8 +289,7 @@ class Unruly(CheckFamily[str]):
     """Breaks the engine contract in the way its parameter says."""
 
     name = "unruly"
-    checks: ClassVar[Sequence[CheckSpec]] = (CheckSpec("unruly.a", "a"),
-                                             CheckSpec("unruly.b", "b"))
+    checks: ClassVar[Sequence[CheckSpec]] = (CheckSpec("unruly.a", "a"), CheckSpec("unruly.b", "b"))
 
     def __init__(self, how: str) -> None:
         self.how = how
@@ -266,8 +306,9 @@ class Unruly(CheckFamily[str]):
         if self.how == "undeclared":
             yield first.result(Status.PASS, "sneaky", check="unruly.zzz")
         if self.how == "foreign":
-            yield Result("staff:x/y", "unruly.a", "t", "local", Status.PASS, "not mine",
-                         probe="elsewhere")
+            yield Result(
+                "staff:x/y", "unruly.a", "t", "local", Status.PASS, "not mine", probe="elsewhere"
+            )
         yield second.result(Status.PASS, "second")
         if self.how == "interleaved":
             yield first.result(Status.FAIL, "late", target="t2")
@@ -275,12 +316,15 @@ class Unruly(CheckFamily[str]):
             yield second.result(Status.PASS, "second again")
 
 
-@pytest.mark.parametrize(("how", "says"), [
-    ("undeclared", "is not one of the probe's declared checks"),
-    ("foreign", "a result for a probe it was not given"),
-    ("interleaved", "results of one probe must arrive together"),
-    ("duplicate", "two results with the id"),
-])
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("undeclared", "is not one of the probe's declared checks"),
+        ("foreign", "a result for a probe it was not given"),
+        ("interleaved", "results of one probe must arrive together"),
+        ("duplicate", "two results with the id"),
+    ],
+)
 def test_the_engine_contract_is_enforced(tmp_path: Path, how: str, says: str) -> None:
     fam = Unruly(how)
     inv = load(MINIMAL, [fam])
@@ -289,8 +333,10 @@ def test_the_engine_contract_is_enforced(tmp_path: Path, how: str, says: str) ->
     assert len(broken) == 1 and broken[0].status is Status.ERROR, results
     assert says in broken[0].summary and broken[0].root_cause == "contract|unruly"
     # The well-behaved results stand; the offending one never passes as a result.
-    assert [r.summary for r in results if r.family == "unruly" and r.status is Status.PASS
-            ] == ["first", "second"]
+    assert [r.summary for r in results if r.family == "unruly" and r.status is Status.PASS] == [
+        "first",
+        "second",
+    ]
 
 
 def test_a_probe_naming_an_undeclared_check_is_refused_at_planning() -> None:
@@ -337,12 +383,10 @@ def test_unverified_needs_make_a_person_unknown(tmp_path: Path) -> None:
     assert sweep.coverage["account"].verified == 3 and sweep.coverage["mailbox"].verified == 0
 
 
-def test_results_of_a_family_that_does_not_verify_a_need_do_not_cover_it(
-        tmp_path: Path) -> None:
+def test_results_of_a_family_that_does_not_verify_a_need_do_not_cover_it(tmp_path: Path) -> None:
     class Bystander(PerPerson):
         name = "bystander"
-        checks: ClassVar[Sequence[CheckSpec]] = (
-            CheckSpec("bystander.ok", "ok", NeedKind.ACCOUNT),)
+        checks: ClassVar[Sequence[CheckSpec]] = (CheckSpec("bystander.ok", "ok", NeedKind.ACCOUNT),)
         verifies: ClassVar[frozenset[NeedKind]] = frozenset()
 
         def plan(self, ctx: PlanContext) -> Iterable[Probe[None]]:

@@ -17,8 +17,11 @@ def test_minimal_inventory_merges_files_and_csv() -> None:
     inv = load(MINIMAL, [])
     assert inv.programme.name == "Minimal merger"
     assert inv.go_live == dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
-    assert [p.key for p in inv.staff] == ["staff:north/N0001", "staff:south/S0001",
-                                          "staff:south/S0002"]
+    assert [p.key for p in inv.staff] == [
+        "staff:north/N0001",
+        "staff:south/S0001",
+        "staff:south/S0002",
+    ]
     zoe = inv.staff[1]
     assert zoe.name == "Zoë Łukasz"  # UTF-8 with a byte-order mark, CRLF line ends
     assert zoe.tags == ["migrated"]
@@ -39,7 +42,8 @@ def test_needs_graph_comes_from_roles_with_additions_and_exemptions(tmp_path: Pa
 
 def test_service_objects_map_to_needs(tmp_path: Path) -> None:
     (tmp_path / "programme.yaml").write_text(
-        (MINIMAL / "programme.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+        (MINIMAL / "programme.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     (tmp_path / "objects.yaml").write_text(
         "applications: {payroll: {url: 'https://payroll.shared.test/'}}\n"
         "network_resources: {files: {host: files.north.test, port: 445}}\n"
@@ -53,11 +57,17 @@ def test_service_objects_map_to_needs(tmp_path: Path) -> None:
         "  - {id: N1, organisation: north, site: north-hq, roles: [officer],"
         " new_mail: a@shared.test, old_mail: [a@north.test]}\n"
         "  - {id: S1, organisation: south, site: south-hq, roles: [officer]}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     inv = load(tmp_path, [])
     north, south = (inv.needs(p) for p in inv.staff)
-    assert north.keys == ("account", "mailbox", "phone", "application:payroll",
-                          "network_resource:files")
+    assert north.keys == (
+        "account",
+        "mailbox",
+        "phone",
+        "application:payroll",
+        "network_resource:files",
+    )
     assert north.subjects["applications:payroll"] == "application:payroll"
     assert north.subjects["network_resources:files"] == "network_resource:files"
     assert north.subjects["mail_domains:shared.test"] == "mailbox"
@@ -73,8 +83,8 @@ def test_service_objects_map_to_needs(tmp_path: Path) -> None:
 def test_host_port_fields_are_validated(tmp_path: Path) -> None:
     for bad in ("ns1:abc", "1.2.3.4:99999", "[::1", "host:0"):
         (tmp_path / "inv.yaml").write_text(
-            f"programme: {{name: x, go_live: 2027-01-04, resolvers: ['{bad}']}}\n",
-            encoding="utf-8")
+            f"programme: {{name: x, go_live: 2027-01-04, resolvers: ['{bad}']}}\n", encoding="utf-8"
+        )
         with pytest.raises(InventoryError) as info:
             load(tmp_path, [])
         assert "programme.resolvers[0]" in str(info.value.problems[0]), bad

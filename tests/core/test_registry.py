@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PLUGIN = '''
+PLUGIN = """
 from readiness.family import CheckFamily
 
 class Printers(CheckFamily):
@@ -24,25 +24,33 @@ class Printers(CheckFamily):
         return []
 
 family = {value}
-'''
+"""
 
 
-def _install(tmp_path: Path, name: str, value: str = "Printers()",
-             sections: str = "{}") -> dict[str, str]:
+def _install(
+    tmp_path: Path, name: str, value: str = "Printers()", sections: str = "{}"
+) -> dict[str, str]:
     source = PLUGIN.format(name=name, value=value, sections=sections)
     (tmp_path / "acme_printers.py").write_text(source, encoding="utf-8")
     dist = tmp_path / "acme_printers-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-printers\nVersion: 1.0\n",
-                                   encoding="utf-8")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-printers\nVersion: 1.0\n", encoding="utf-8"
+    )
     (dist / "entry_points.txt").write_text(
-        "[readiness.families]\nprinters = acme_printers:family\n", encoding="utf-8")
+        "[readiness.families]\nprinters = acme_printers:family\n", encoding="utf-8"
+    )
     return {**os.environ, "PYTHONPATH": str(tmp_path)}
 
 
 def _checks(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "readiness.cli", "checks"], env=env,
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "readiness.cli", "checks"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_an_entry_point_family_is_listed_beside_the_built_ins(tmp_path: Path) -> None:

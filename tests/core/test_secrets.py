@@ -41,15 +41,20 @@ def test_secret_never_prints_or_pickles() -> None:
 
 def test_keyring_reference_with_a_file_backed_keyring(tmp_path: Path) -> None:
     """A server has no desktop keyring: keyrings.alt's file backend stands in, for real."""
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-           "XDG_DATA_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "XDG_DATA_HOME": str(tmp_path),
+        "HOME": str(tmp_path),
+    }
     script = (
         "import keyring; from pathlib import Path; from readiness.secrets import resolve\n"
         "keyring.set_password('readiness-lab', 'pilot1', 'kr-s3cret')\n"
         "s = resolve('keyring:readiness-lab/pilot1', Path('.'))\n"
         "print(s.reveal() == 'kr-s3cret', s)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "***"]

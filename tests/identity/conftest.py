@@ -42,10 +42,22 @@ GO_LIVE = (NOW + dt.timedelta(days=30)).date()
 DAY = dt.timedelta(days=1)
 PILOT_PASSWORD = "Pilot-Correct-1"
 POLICIES = (
-    PolicySpec("default", max_failure=3, lockout=True, lockout_duration=900,
-               max_age=90 * 86400, grace_limit=2),
-    PolicySpec("privileged", max_failure=5, lockout=True, lockout_duration=0,
-               max_age=30 * 86400, grace_limit=0),
+    PolicySpec(
+        "default",
+        max_failure=3,
+        lockout=True,
+        lockout_duration=900,
+        max_age=90 * 86400,
+        grace_limit=2,
+    ),
+    PolicySpec(
+        "privileged",
+        max_failure=5,
+        lockout=True,
+        lockout_duration=0,
+        max_age=30 * 86400,
+        grace_limit=0,
+    ),
     PolicySpec("nolock", max_failure=3, lockout=False, max_age=0),
 )
 
@@ -53,9 +65,12 @@ POLICIES = (
 def person(uid: str, org_domain: str = "northvale.test", **kw: Any) -> PersonSpec:
     first, _, last = uid.partition(".")
     defaults: dict[str, object] = {
-        "given_name": first.title(), "sn": (last or uid).title(), "password": f"pw-{uid}",
+        "given_name": first.title(),
+        "sn": (last or uid).title(),
+        "password": f"pw-{uid}",
         "mail": [f"{uid}@valeshared.test", f"{uid}@{org_domain}"],
-        "telephone_number": "+44 20 7946 4100", "employee_number": uid,
+        "telephone_number": "+44 20 7946 4100",
+        "employee_number": uid,
     }
     defaults.update(kw)
     return PersonSpec(uid=uid, **defaults)  # type: ignore[arg-type]
@@ -73,8 +88,10 @@ NORTH_PEOPLE: dict[str, dict[str, Any]] = {
     "nolockpol": {"locked_time": NOW - dt.timedelta(minutes=1), "policy": "nolock"},
     "mustchange": {"pwd_reset": True},
     "expiring": {"pwd_changed_time": NOW - 80 * DAY},  # valid today, expired at go-live
-    "graceused": {"pwd_changed_time": NOW - 100 * DAY,
-                  "grace_use_times": [NOW - 2 * DAY, NOW - DAY]},
+    "graceused": {
+        "pwd_changed_time": NOW - 100 * DAY,
+        "grace_use_times": [NOW - 2 * DAY, NOW - DAY],
+    },
     "notyet": {"pwd_start_time": NOW + 40 * DAY},
     "ended": {"pwd_end_time": NOW + 10 * DAY},
     "nomail": {"mail": []},
@@ -84,8 +101,10 @@ NORTH_PEOPLE: dict[str, dict[str, Any]] = {
     "jsmyth": {"mail": ["jsmith@valeshared.test"]},  # near miss for the missing jsmith
     "pilot.ok": {"password": PILOT_PASSWORD},
     "pilot.bad": {"password": PILOT_PASSWORD},  # the inventory holds a wrong password
-    "pilot.low": {"password": PILOT_PASSWORD,
-                  "failure_times": [NOW - dt.timedelta(minutes=3), NOW - dt.timedelta(minutes=2)]},
+    "pilot.low": {
+        "password": PILOT_PASSWORD,
+        "failure_times": [NOW - dt.timedelta(minutes=3), NOW - dt.timedelta(minutes=2)],
+    },
     "pilot.reset": {"password": PILOT_PASSWORD, "pwd_reset": True},
 }
 NORTH_MISSING = ["jsmith", "ghost"]  # in the inventory, not in the directory
@@ -121,8 +140,12 @@ def north_spec(hosts: Hosts, extra_people: int = 0) -> DirectorySpec:
     people += [person(f"bulk{i:05d}") for i in range(extra_people)]
     everyone = [p.uid for p in people if p.uid not in ("nogroup", "nested")]
     return DirectorySpec(
-        org="north", base_dn="dc=northvale,dc=test", host=hosts.north,
-        dns_name="ldap.northvale.test", people=people, policies=POLICIES,
+        org="north",
+        base_dn="dc=northvale,dc=test",
+        host=hosts.north,
+        dns_name="ldap.northvale.test",
+        people=people,
+        policies=POLICIES,
         groups=[
             GroupSpec("app-housing", members=everyone, member_groups=["housing-team"]),
             GroupSpec("housing-team", members=["nested"]),
@@ -137,8 +160,12 @@ def north_spec(hosts: Hosts, extra_people: int = 0) -> DirectorySpec:
 def south_spec(hosts: Hosts) -> DirectorySpec:
     people = [person("southie", "southmere.test"), person("jsmith", "southmere.test")]
     return DirectorySpec(
-        org="south", base_dn="dc=southmere,dc=test", host=hosts.south,
-        dns_name="ldap.southmere.test", people=people, policies=POLICIES,
+        org="south",
+        base_dn="dc=southmere,dc=test",
+        host=hosts.south,
+        dns_name="ldap.southmere.test",
+        people=people,
+        policies=POLICIES,
         groups=[GroupSpec("app-housing", members=["southie", "jsmith"])],
         organisation_name="Southmere District Council",
     )
@@ -176,13 +203,23 @@ def identity_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityL
             silent.close()
 
 
-def _staff_yaml(uid: str, org: str = "north", *, tags: tuple[str, ...] = (),
-                pilot: str | None = None, roles: tuple[str, ...] = ("housing-officer",),
-                domain: str = "northvale.test") -> str:
+def _staff_yaml(
+    uid: str,
+    org: str = "north",
+    *,
+    tags: tuple[str, ...] = (),
+    pilot: str | None = None,
+    roles: tuple[str, ...] = ("housing-officer",),
+    domain: str = "northvale.test",
+) -> str:
     lines = [
-        f"  - id: {uid.replace('.', '-')}", f"    organisation: {org}", f"    site: {org}-hq",
-        f"    roles: [{', '.join(roles)}]", f"    username: {uid}",
-        f"    new_mail: {uid}@valeshared.test", f"    old_mail: [{uid}@{domain}]",
+        f"  - id: {uid.replace('.', '-')}",
+        f"    organisation: {org}",
+        f"    site: {org}-hq",
+        f"    roles: [{', '.join(roles)}]",
+        f"    username: {uid}",
+        f"    new_mail: {uid}@valeshared.test",
+        f"    old_mail: [{uid}@{domain}]",
         '    extension: "4100"',
     ]
     if tags:
@@ -195,18 +232,17 @@ def _staff_yaml(uid: str, org: str = "north", *, tags: tuple[str, ...] = (),
 def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) -> Path:
     folder = lab.root / f"inv-{name}"
     folder.mkdir(exist_ok=True)
-    (folder / "north-service.secret").write_text(
-        lab.north.service_password_file.read_text())
-    (folder / "south-service.secret").write_text(
-        lab.south.service_password_file.read_text())
+    (folder / "north-service.secret").write_text(lab.north.service_password_file.read_text())
+    (folder / "south-service.secret").write_text(lab.south.service_password_file.read_text())
     (folder / "wrong-service.secret").write_text("not-the-password\n")
     (folder / "pilot-ok.secret").write_text(PILOT_PASSWORD + "\n")
     (folder / "pilot-bad.secret").write_text("Wrong-Password-9\n")
     for f in folder.glob("*.secret"):
         f.chmod(0o600)
     ca = lab.ca.cert_path
-    staff = "".join(_staff_yaml(uid) for uid in NORTH_PEOPLE if not uid.startswith("pilot")
-                    and uid != "jsmyth")
+    staff = "".join(
+        _staff_yaml(uid) for uid in NORTH_PEOPLE if not uid.startswith("pilot") and uid != "jsmyth"
+    )
     staff += "".join(_staff_yaml(uid) for uid in NORTH_MISSING)
     staff += _staff_yaml("pilot.ok", pilot="pilot-ok.secret")
     staff += _staff_yaml("pilot.bad", pilot="pilot-bad.secret")
@@ -215,7 +251,8 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
     staff += _staff_yaml("southie", "south", domain="southmere.test")
     for tag in ("err-unreachable", "err-service", "err-referral", "err-size", "err-timeout"):
         staff += _staff_yaml(f"{tag}.person", tags=(tag,)).replace(
-            f"username: {tag}.person", "username: healthy")
+            f"username: {tag}.person", "username: healthy"
+        )
     hosts = lab.hosts
     north_dir = f"""
     kind: openldap
@@ -262,24 +299,32 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
         mailbox: true
     """)
     text += "directories:\n  north-ldap:\n" + textwrap.indent(
-        textwrap.dedent(north_dir + "    organisations: [north]\n    staff_tags: []\n"), "    ")
-    text += "  south-ldap:\n" + textwrap.indent(textwrap.dedent(
-        north_dir.replace("northvale", "southmere").replace(hosts.north, hosts.south)
-        .replace("north-service", "south-service").replace("Northvale", "Southmere")
-        .replace(lab.north.service_dn, lab.south.service_dn)
-        + "    organisations: [south]\n"), "    ")
+        textwrap.dedent(north_dir + "    organisations: [north]\n    staff_tags: []\n"), "    "
+    )
+    text += "  south-ldap:\n" + textwrap.indent(
+        textwrap.dedent(
+            north_dir.replace("northvale", "southmere")
+            .replace(hosts.north, hosts.south)
+            .replace("north-service", "south-service")
+            .replace("Northvale", "Southmere")
+            .replace(lab.north.service_dn, lab.south.service_dn)
+            + "    organisations: [south]\n"
+        ),
+        "    ",
+    )
     variants = {
         "err-unreachable": variant("err-unreachable", url=f"ldap://{hosts.dead}:389"),
         "err-service": variant("err-service", bind_password="file:wrong-service.secret"),
-        "err-referral": variant("err-referral",
-                                people_base="ou=elsewhere,dc=northvale,dc=test"),
-        "err-size": variant("err-size",
-                            bind_dn="cn=readiness-small,ou=services,dc=northvale,dc=test"),
+        "err-referral": variant("err-referral", people_base="ou=elsewhere,dc=northvale,dc=test"),
+        "err-size": variant(
+            "err-size", bind_dn="cn=readiness-small,ou=services,dc=northvale,dc=test"
+        ),
         "err-timeout": variant("err-timeout", url=f"ldap://{hosts.silent}:389", timeout="1"),
     }
     for tag, body in variants.items():
         text += f"  {tag.replace('err-', 'north-')}:\n" + textwrap.indent(
-            textwrap.dedent(body), "    ")
+            textwrap.dedent(body), "    "
+        )
     text += "staff:\n" + staff
     (folder / "inventory.yaml").write_text(text, encoding="utf-8")
     return folder
@@ -291,14 +336,18 @@ def load_inventory(folder: Path) -> Inventory:
     return load(folder, load_families())
 
 
-def sweep(inventory: Inventory, state_dir: Path, *,
-          now: dt.datetime | None = None) -> list[Result]:
+def sweep(inventory: Inventory, state_dir: Path, *, now: dt.datetime | None = None) -> list[Result]:
     """Plan and run the identity family directly (as the engine does, in one thread)."""
     fam = IdentityFamily()
     go_live = inventory.go_live
     probes = list(fam.plan(PlanContext(inventory, inventory.staff, go_live)))
-    ctx = RunContext(inventory, go_live=go_live, clock=lambda: now or dt.datetime.now(dt.UTC),
-                     secrets_dir=inventory.root, state_dir=state_dir)
+    ctx = RunContext(
+        inventory,
+        go_live=go_live,
+        clock=lambda: now or dt.datetime.now(dt.UTC),
+        secrets_dir=inventory.root,
+        state_dir=state_dir,
+    )
     try:
         batches: dict[str, list[object]] = {}
         for p in probes:

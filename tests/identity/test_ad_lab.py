@@ -56,10 +56,13 @@ DAYS = dt.timedelta(days=1)
 
 def _user(username: str, **kw: Any) -> ADUserSpec:
     defaults: dict[str, Any] = {
-        "given_name": username.capitalize(), "surname": "Tester", "password": PASSWORD,
+        "given_name": username.capitalize(),
+        "surname": "Tester",
+        "password": PASSWORD,
         "mail": f"{username}@valeshared.test",
         "proxy_addresses": [f"smtp:{username}@northvale.test"],
-        "telephone": "4100", "groups": ["housing"],
+        "telephone": "4100",
+        "groups": ["housing"],
     }
     defaults.update(kw)
     return ADUserSpec(username=username, **defaults)
@@ -94,8 +97,16 @@ def _users(now: dt.datetime) -> list[ADUserSpec]:
 
 USERS = _users(dt.datetime.now(dt.UTC))
 EXPECTED: dict[str, dict[str, str]] = {
-    "alice": {}, "binder": {}, "nogroup": {}, "nested": {}, "nomail": {}, "wrongmail": {},
-    "noproxy": {}, "Zoë": {}, "oldlock": {}, "mcne": {},
+    "alice": {},
+    "binder": {},
+    "nogroup": {},
+    "nested": {},
+    "nomail": {},
+    "wrongmail": {},
+    "noproxy": {},
+    "Zoë": {},
+    "oldlock": {},
+    "mcne": {},
     "dis": {"disabled": "fail"},
     "locky": {"locked": "warn"},  # the 30-minute lock runs out long before go-live
     "privlock": {"locked": "fail", "password-expires-before-go-live": "fail"},
@@ -122,8 +133,10 @@ class DC:
 @pytest.fixture(scope="module")
 def dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DC]:
     if shutil.which("samba") is None:
-        pytest.fail("samba is not installed: this test needs a real Samba AD DC "
-                    "(Debian packages samba, ldb-tools)")
+        pytest.fail(
+            "samba is not installed: this test needs a real Samba AD DC "
+            "(Debian packages samba, ldb-tools)"
+        )
     state = tmp_path_factory.mktemp("samba-lab")
     with claimed(state) as slot:  # a lab or another test run must not collide with it
         yield from _dc(state, slot)
@@ -136,13 +149,27 @@ def _dc(state: Path, slot: Slot) -> Iterator[DC]:
     spec = SambaSpec(
         address=slot.ad,
         users=users,
-        groups=[ADGroupSpec("housing", member_of=["all-staff"]), ADGroupSpec("all-staff"),
-                ADGroupSpec("housing-team", member_of=["housing"]),
-                ADGroupSpec("privileged")],
-        psos=[PSOSpec("privileged-pso", applies_to=["privileged"], max_pwd_age_days=20,
-                      lockout_threshold=5, lockout_duration_minutes=0)],
-        policy=DomainPolicySpec(lockout_threshold=3, lockout_duration_minutes=30,
-                                reset_lockout_after_minutes=30, max_pwd_age_days=90),
+        groups=[
+            ADGroupSpec("housing", member_of=["all-staff"]),
+            ADGroupSpec("all-staff"),
+            ADGroupSpec("housing-team", member_of=["housing"]),
+            ADGroupSpec("privileged"),
+        ],
+        psos=[
+            PSOSpec(
+                "privileged-pso",
+                applies_to=["privileged"],
+                max_pwd_age_days=20,
+                lockout_threshold=5,
+                lockout_duration_minutes=0,
+            )
+        ],
+        policy=DomainPolicySpec(
+            lockout_threshold=3,
+            lockout_duration_minutes=30,
+            reset_lockout_after_minutes=30,
+            max_pwd_age_days=90,
+        ),
     )
     supervisor = Supervisor(state)
     ca = LabCA(state / "ca")
@@ -158,23 +185,40 @@ def _dc(state: Path, slot: Slot) -> Iterator[DC]:
 
 
 def _tls(dc: DC, name: str | None = None) -> ldap3.Tls:
-    return ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(dc.info.ca_file),
-                     valid_names=[name or dc.info.dns_name],
-                     version=ssl.PROTOCOL_TLS_CLIENT)
+    return ldap3.Tls(
+        validate=ssl.CERT_REQUIRED,
+        ca_certs_file=str(dc.info.ca_file),
+        valid_names=[name or dc.info.dns_name],
+        version=ssl.PROTOCOL_TLS_CLIENT,
+    )
 
 
 def _service(dc: DC, get_info: str = ldap3.NONE) -> ldap3.Connection:
-    server = ldap3.Server(dc.info.address, port=636, use_ssl=True, tls=_tls(dc),
-                          get_info=get_info, connect_timeout=5)
-    return ldap3.Connection(server, user=dc.info.service_upn, password=dc.service_password,
-                            auto_bind=True, receive_timeout=10, read_only=True)
+    server = ldap3.Server(
+        dc.info.address, port=636, use_ssl=True, tls=_tls(dc), get_info=get_info, connect_timeout=5
+    )
+    return ldap3.Connection(
+        server,
+        user=dc.info.service_upn,
+        password=dc.service_password,
+        auto_bind=True,
+        receive_timeout=10,
+        read_only=True,
+    )
 
 
 def _bind(dc: DC, username: str, password: str) -> tuple[bool, str]:
-    server = ldap3.Server(dc.info.address, port=636, use_ssl=True, tls=_tls(dc),
-                          get_info=ldap3.NONE, connect_timeout=5)
-    conn = ldap3.Connection(server, user=f"{username}@{dc.spec.dns_domain}",
-                            password=password, raise_exceptions=False)
+    server = ldap3.Server(
+        dc.info.address,
+        port=636,
+        use_ssl=True,
+        tls=_tls(dc),
+        get_info=ldap3.NONE,
+        connect_timeout=5,
+    )
+    conn = ldap3.Connection(
+        server, user=f"{username}@{dc.spec.dns_domain}", password=password, raise_exceptions=False
+    )
     conn.open()
     ok = conn.bind()
     message = str(conn.result.get("message", ""))
@@ -187,8 +231,12 @@ def _single(value: Any) -> str:
 
 
 def _read_people(conn: ldap3.Connection, dc: DC) -> dict[str, dict[str, Any]]:
-    conn.search(dc.info.users_base, "(&(objectCategory=person)(objectClass=user))",
-                attributes=list(AD_ATTRIBUTES), paged_size=500)
+    conn.search(
+        dc.info.users_base,
+        "(&(objectCategory=person)(objectClass=user))",
+        attributes=list(AD_ATTRIBUTES),
+        paged_size=500,
+    )
     people: dict[str, dict[str, Any]] = {}
     for e in conn.response or []:
         if e.get("type") == "searchResEntry":
@@ -198,13 +246,24 @@ def _read_people(conn: ldap3.Connection, dc: DC) -> dict[str, dict[str, Any]]:
 
 
 def _read_policy(conn: ldap3.Connection, dc: DC) -> ADPolicy:
-    conn.search(dc.info.base_dn, "(objectClass=domain)", search_scope=ldap3.BASE,
-                attributes=list(DOMAIN_ATTRIBUTES))
+    conn.search(
+        dc.info.base_dn,
+        "(objectClass=domain)",
+        search_scope=ldap3.BASE,
+        attributes=list(DOMAIN_ATTRIBUTES),
+    )
     domain = conn.response[0]["attributes"]
-    conn.search(dc.info.pso_base, "(objectClass=msDS-PasswordSettings)",
-                search_scope=ldap3.LEVEL, attributes=list(PSO_ATTRIBUTES))
-    psos = [{"dn": e["dn"], **e["attributes"]} for e in conn.response or []
-            if e.get("type") == "searchResEntry"]
+    conn.search(
+        dc.info.pso_base,
+        "(objectClass=msDS-PasswordSettings)",
+        search_scope=ldap3.LEVEL,
+        attributes=list(PSO_ATTRIBUTES),
+    )
+    psos = [
+        {"dn": e["dn"], **e["attributes"]}
+        for e in conn.response or []
+        if e.get("type") == "searchResEntry"
+    ]
     return policy_from_entries(domain, psos)
 
 
@@ -276,8 +335,9 @@ def test_lockout_headroom(snapshot: Any, dc: DC) -> None:
     people, policy, now = snapshot
 
     def headroom(user: str) -> int | None:
-        return evaluate_ad_account(people[user], policy, go_live=dc.go_live,
-                                   now=now).lockout_headroom
+        return evaluate_ad_account(
+            people[user], policy, go_live=dc.go_live, now=now
+        ).lockout_headroom
 
     assert headroom("alice") == 3
     assert headroom("locky") == 0
@@ -295,10 +355,12 @@ def test_nested_group_membership_in_chain(dc: DC, snapshot: Any) -> None:
     try:
         found = {}
         for group in (housing, all_staff):
-            conn.search(dc.info.users_base, in_chain_filter(group),
-                        attributes=["sAMAccountName"])
-            found[group] = {_single(e["attributes"]["sAMAccountName"])
-                            for e in conn.response if e.get("type") == "searchResEntry"}
+            conn.search(dc.info.users_base, in_chain_filter(group), attributes=["sAMAccountName"])
+            found[group] = {
+                _single(e["attributes"]["sAMAccountName"])
+                for e in conn.response
+                if e.get("type") == "searchResEntry"
+            }
     finally:
         conn.unbind()
     assert {"alice", "nested"} <= found[housing]
@@ -314,16 +376,34 @@ def test_ldap3_schema_formatted_values_give_the_same_verdicts(dc: DC, snapshot: 
         policy = _read_policy(conn, dc)
     finally:
         conn.unbind()
-    for username in ("alice", "dis", "mc", "mcne", "oldpw", "soonpw", "gone", "leaver",
-                     "locky", "oldlock", "priv"):
+    for username in (
+        "alice",
+        "dis",
+        "mc",
+        "mcne",
+        "oldpw",
+        "soonpw",
+        "gone",
+        "leaver",
+        "locky",
+        "oldlock",
+        "priv",
+    ):
         state = evaluate_ad_account(formatted[username], policy, go_live=dc.go_live, now=now)
         assert {f.code: f.severity for f in state.findings} == EXPECTED[username], username
 
 
-@pytest.mark.parametrize(("username", "reason"), [
-    ("locky", "locked"), ("privlock", "locked"), ("dis", "disabled"),
-    ("oldpw", "password-expired"), ("gone", "account-expired"), ("mc", "must-change"),
-])
+@pytest.mark.parametrize(
+    ("username", "reason"),
+    [
+        ("locky", "locked"),
+        ("privlock", "locked"),
+        ("dis", "disabled"),
+        ("oldpw", "password-expired"),
+        ("gone", "account-expired"),
+        ("mc", "must-change"),
+    ],
+)
 def test_real_bind_diagnostic(dc: DC, snapshot: Any, username: str, reason: str) -> None:
     ok, message = _bind(dc, username, PASSWORD)  # the right password
     assert not ok
@@ -339,8 +419,9 @@ def test_wrong_password_is_52e_and_costs_headroom(dc: DC, snapshot: Any) -> None
         policy = _read_policy(conn, dc)
     finally:
         conn.unbind()
-    state = evaluate_ad_account(people["binder"], policy, go_live=dc.go_live,
-                                now=dt.datetime.now(dt.UTC))
+    state = evaluate_ad_account(
+        people["binder"], policy, go_live=dc.go_live, now=dt.datetime.now(dt.UTC)
+    )
     assert state.lockout_headroom == 2  # the DC counted the failure
 
 
@@ -362,37 +443,61 @@ def test_tls_is_verified_against_the_lab_ca(dc: DC, tmp_path: Path) -> None:
     conn.unbind()
     # The certificate names dc1.ad.valeshared.test: another name fails verification.
     ctx = ssl.create_default_context(cafile=str(dc.info.ca_file))
-    with socket.create_connection((dc.info.address, 636), timeout=5) as sock, \
-            ctx.wrap_socket(sock, server_hostname=dc.info.dns_name) as tls:
+    with (
+        socket.create_connection((dc.info.address, 636), timeout=5) as sock,
+        ctx.wrap_socket(sock, server_hostname=dc.info.dns_name) as tls,
+    ):
         assert tls.version()
-    with socket.create_connection((dc.info.address, 636), timeout=5) as sock, \
-            pytest.raises(ssl.SSLCertVerificationError):
+    with (
+        socket.create_connection((dc.info.address, 636), timeout=5) as sock,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
         ctx.wrap_socket(sock, server_hostname="wrong.valeshared.test")
     # A certificate from another CA is refused by the client.
     other = LabCA(tmp_path / "other-ca")
-    bad = ldap3.Server(dc.info.address, port=636, use_ssl=True, get_info=ldap3.NONE,
-                       connect_timeout=5,
-                       tls=ldap3.Tls(validate=ssl.CERT_REQUIRED,
-                                     ca_certs_file=str(other.cert_path),
-                                     version=ssl.PROTOCOL_TLS_CLIENT))
+    bad = ldap3.Server(
+        dc.info.address,
+        port=636,
+        use_ssl=True,
+        get_info=ldap3.NONE,
+        connect_timeout=5,
+        tls=ldap3.Tls(
+            validate=ssl.CERT_REQUIRED,
+            ca_certs_file=str(other.cert_path),
+            version=ssl.PROTOCOL_TLS_CLIENT,
+        ),
+    )
     with pytest.raises(LDAPSocketOpenError):
-        ldap3.Connection(bad, user=dc.info.service_upn, password=dc.service_password,
-                         auto_bind=True)
+        ldap3.Connection(
+            bad, user=dc.info.service_upn, password=dc.service_password, auto_bind=True
+        )
     # A cleartext simple bind is refused, as on a default AD DC.
     plain = ldap3.Server(dc.info.address, port=389, get_info=ldap3.NONE)
     with pytest.raises(LDAPStrongerAuthRequiredResult):
-        ldap3.Connection(plain, user=dc.info.service_upn, password=dc.service_password,
-                         auto_bind=True, raise_exceptions=True)
+        ldap3.Connection(
+            plain,
+            user=dc.info.service_upn,
+            password=dc.service_password,
+            auto_bind=True,
+            raise_exceptions=True,
+        )
 
 
 def test_service_account_is_read_only(dc: DC) -> None:
     conn = _service(dc)
     server = conn.server
     conn.unbind()
-    writer = ldap3.Connection(server, user=dc.info.service_upn, password=dc.service_password,
-                              auto_bind=True, raise_exceptions=False)
-    ok = writer.modify(f"CN=Alice Tester,{dc.info.users_base}",
-                       {"telephoneNumber": [(ldap3.MODIFY_REPLACE, ["9999"])]})
+    writer = ldap3.Connection(
+        server,
+        user=dc.info.service_upn,
+        password=dc.service_password,
+        auto_bind=True,
+        raise_exceptions=False,
+    )
+    ok = writer.modify(
+        f"CN=Alice Tester,{dc.info.users_base}",
+        {"telephoneNumber": [(ldap3.MODIFY_REPLACE, ["9999"])]},
+    )
     assert not ok and writer.result["result"] == 50  # insufficientAccessRights
     writer.unbind()
 
@@ -403,8 +508,12 @@ def test_service_account_binds_by_dn_over_starttls(dc: DC) -> None:
     conn = ldap3.Connection(server, user=dc.info.service_dn, password=dc.service_password)
     conn.open()
     assert conn.start_tls() and conn.bind(), conn.result
-    assert conn.search(dc.info.service_dn, "(objectClass=user)", search_scope=ldap3.BASE,
-                       attributes=["sAMAccountName"])
+    assert conn.search(
+        dc.info.service_dn,
+        "(objectClass=user)",
+        search_scope=ldap3.BASE,
+        attributes=["sAMAccountName"],
+    )
     conn.unbind()
 
 
@@ -414,14 +523,28 @@ def test_spec_errors_are_caught_before_provisioning(tmp_path: Path) -> None:
     with claimed(tmp_path) as slot:  # the address is never used: the specs are refused first
         bad_specs = [
             (SambaSpec(address=slot.ad, users=[_user("a", groups=["nope"])]), "unknown group"),
-            (SambaSpec(address=slot.ad, users=[_user("a"), _user("A")],
-                       groups=[ADGroupSpec("housing")]), "duplicate"),
-            (SambaSpec(address=slot.ad, groups=[ADGroupSpec("x", member_of=["y"]),
-                                                ADGroupSpec("y", member_of=["x"])]), "cycle"),
+            (
+                SambaSpec(
+                    address=slot.ad, users=[_user("a"), _user("A")], groups=[ADGroupSpec("housing")]
+                ),
+                "duplicate",
+            ),
+            (
+                SambaSpec(
+                    address=slot.ad,
+                    groups=[ADGroupSpec("x", member_of=["y"]), ADGroupSpec("y", member_of=["x"])],
+                ),
+                "cycle",
+            ),
             # Under the default policy a lock lasts until unlocked: it cannot have run out.
-            (SambaSpec(address=slot.ad,
-                       users=[_user("a", expired_lock_age=dt.timedelta(hours=2))],
-                       groups=[ADGroupSpec("housing")]), "has not run out"),
+            (
+                SambaSpec(
+                    address=slot.ad,
+                    users=[_user("a", expired_lock_age=dt.timedelta(hours=2))],
+                    groups=[ADGroupSpec("housing")],
+                ),
+                "has not run out",
+            ),
         ]
         for spec, message in bad_specs:
             with pytest.raises(LabError, match=message):

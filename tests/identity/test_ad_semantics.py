@@ -59,8 +59,12 @@ def user(**attrs: Any) -> dict[str, Any]:
     return base
 
 
-def codes(entry: dict[str, Any], policy: ADPolicy = POLICY, now: dt.datetime = NOW,
-          go_live: dt.datetime = GO_LIVE) -> dict[str, str]:
+def codes(
+    entry: dict[str, Any],
+    policy: ADPolicy = POLICY,
+    now: dt.datetime = NOW,
+    go_live: dt.datetime = GO_LIVE,
+) -> dict[str, str]:
     state = evaluate_ad_account(entry, policy, go_live=go_live, now=now)
     for finding in state.findings:  # every finding reads the same way
         assert_sentence(finding.impact)
@@ -86,8 +90,13 @@ def test_policy_from_domain_and_pso_entries() -> None:
 
 
 def test_policy_accepts_ldap3_formatted_values() -> None:
-    policy = policy_from_entries({"maxPwdAge": dt.timedelta.max, "lockoutThreshold": 4,
-                                  "lockoutDuration": dt.timedelta(minutes=10)})
+    policy = policy_from_entries(
+        {
+            "maxPwdAge": dt.timedelta.max,
+            "lockoutThreshold": 4,
+            "lockoutDuration": dt.timedelta(minutes=10),
+        }
+    )
     assert policy.max_pwd_age is None  # int64 min: never
     assert policy.lockout_threshold == 4
     assert policy.lockout_duration == dt.timedelta(minutes=10)
@@ -104,8 +113,13 @@ def test_stored_lockout_and_expired_flags_are_ignored() -> None:
 
 
 def test_locked_from_computed_attribute() -> None:
-    entry = user(**{"msDS-User-Account-Control-Computed": "16",
-                    "lockoutTime": ft(NOW - dt.timedelta(minutes=5)), "badPwdCount": "3"})
+    entry = user(
+        **{
+            "msDS-User-Account-Control-Computed": "16",
+            "lockoutTime": ft(NOW - dt.timedelta(minutes=5)),
+            "badPwdCount": "3",
+        }
+    )
     state = evaluate_ad_account(entry, POLICY, go_live=GO_LIVE, now=NOW)
     assert [(f.code, f.severity) for f in state.findings] == [("locked", "warn")]
     assert state.lockout_headroom == 0
@@ -113,8 +127,11 @@ def test_locked_from_computed_attribute() -> None:
 
 def test_expired_lock_is_not_a_lock() -> None:
     # lockoutTime two hours ago, 30-minute lockout duration: no longer locked.
-    old = user(lockoutTime=ft(NOW - dt.timedelta(hours=2)), badPwdCount="3",
-               badPasswordTime=ft(NOW - dt.timedelta(hours=2)))
+    old = user(
+        lockoutTime=ft(NOW - dt.timedelta(hours=2)),
+        badPwdCount="3",
+        badPasswordTime=ft(NOW - dt.timedelta(hours=2)),
+    )
     assert codes(old) == {}
     state = evaluate_ad_account(old, POLICY, go_live=GO_LIVE, now=NOW)
     assert state.lockout_headroom == 3  # failures older than the observation window
@@ -126,8 +143,11 @@ def test_lock_computed_from_lockout_time_when_not_fetched() -> None:
     recent = user(lockoutTime=ft(NOW - dt.timedelta(minutes=5)), badPwdCount="3")
     assert codes(recent) == {"locked": "warn"}  # runs out long before go-live
     # Under the PSO the lock lasts until an administrator unlocks it: fail.
-    permanent = {**recent, "msDS-ResultantPSO": [PSO_DN],
-                 "userAccountControl": [str(512 | 0x10000)]}  # (PSO max age aside)
+    permanent = {
+        **recent,
+        "msDS-ResultantPSO": [PSO_DN],
+        "userAccountControl": [str(512 | 0x10000)],
+    }  # (PSO max age aside)
     assert codes(permanent) == {"locked": "fail"}
 
 
@@ -143,8 +163,13 @@ def test_must_change_is_warn() -> None:
 
 def test_must_change_with_computed_expired_bit_is_not_password_expired() -> None:
     # The DC sets 0x800000 in the computed flags when pwdLastSet is 0.
-    entry = user(pwdLastSet="0", **{"msDS-User-Account-Control-Computed": str(0x800000),
-                                    "msDS-UserPasswordExpiryTimeComputed": "0"})
+    entry = user(
+        pwdLastSet="0",
+        **{
+            "msDS-User-Account-Control-Computed": str(0x800000),
+            "msDS-UserPasswordExpiryTimeComputed": "0",
+        },
+    )
     assert codes(entry) == {"must-change": "warn"}
 
 
@@ -154,8 +179,7 @@ def test_must_change_on_never_expiring_password_is_not_flagged() -> None:
 
 
 def test_never_expiring_password_is_not_judged_by_age() -> None:
-    entry = user(pwdLastSet=ft(NOW - dt.timedelta(days=400)),
-                 userAccountControl=str(512 | 0x10000))
+    entry = user(pwdLastSet=ft(NOW - dt.timedelta(days=400)), userAccountControl=str(512 | 0x10000))
     assert codes(entry) == {}
 
 
@@ -170,8 +194,12 @@ def test_password_expiry_is_judged_at_go_live_not_today() -> None:
 def test_password_already_expired() -> None:
     entry = user(pwdLastSet=ft(NOW - dt.timedelta(days=100)))
     assert codes(entry) == {"password-expired": "fail"}
-    computed = user(**{"msDS-User-Account-Control-Computed": str(0x800000),
-                       "pwdLastSet": ft(NOW - dt.timedelta(days=100))})
+    computed = user(
+        **{
+            "msDS-User-Account-Control-Computed": str(0x800000),
+            "pwdLastSet": ft(NOW - dt.timedelta(days=100)),
+        }
+    )
     assert codes(computed) == {"password-expired": "fail"}
 
 
@@ -196,8 +224,9 @@ def test_dc_computed_expiry_time_wins() -> None:
     # The DC's own msDS-UserPasswordExpiryTimeComputed (e.g. from a PSO we cannot read).
     entry = user(**{"msDS-UserPasswordExpiryTimeComputed": ft(GO_LIVE - dt.timedelta(days=1))})
     assert codes(entry) == {"password-expires-before-go-live": "fail"}
-    never = user(pwdLastSet=ft(NOW - dt.timedelta(days=89)),
-                 **{"msDS-UserPasswordExpiryTimeComputed": NEVER})
+    never = user(
+        pwdLastSet=ft(NOW - dt.timedelta(days=89)), **{"msDS-UserPasswordExpiryTimeComputed": NEVER}
+    )
     assert codes(never) == {}
 
 
@@ -207,8 +236,7 @@ def test_account_expires_never_values(value: Any) -> None:
 
 
 def test_account_expires_judged_at_go_live() -> None:
-    assert codes(user(accountExpires=ft(NOW - dt.timedelta(days=1)))) == {
-        "account-expired": "fail"}
+    assert codes(user(accountExpires=ft(NOW - dt.timedelta(days=1)))) == {"account-expired": "fail"}
     before = user(accountExpires=ft(GO_LIVE - dt.timedelta(days=2)))
     assert codes(before) == {"account-expires-before-go-live": "fail"}
     assert codes(before, go_live=NOW + dt.timedelta(days=1)) == {}
@@ -219,9 +247,13 @@ def test_account_expires_judged_at_go_live() -> None:
 def test_ldap3_formatted_timestamps() -> None:
     # ldap3 with schema: FILETIME -> datetime; 0 -> 1601-01-01; never -> datetime.max.
     epoch = dt.datetime(1601, 1, 1, tzinfo=dt.UTC)
-    entry = {"userAccountControl": 512, "pwdLastSet": NOW - dt.timedelta(days=70),
-             "accountExpires": dt.datetime.max.replace(tzinfo=dt.UTC),
-             "lockoutTime": epoch, "badPwdCount": 1}
+    entry = {
+        "userAccountControl": 512,
+        "pwdLastSet": NOW - dt.timedelta(days=70),
+        "accountExpires": dt.datetime.max.replace(tzinfo=dt.UTC),
+        "lockoutTime": epoch,
+        "badPwdCount": 1,
+    }
     state = evaluate_ad_account(entry, POLICY, go_live=GO_LIVE, now=NOW)
     assert {f.code for f in state.findings} == {"password-expires-before-go-live"}
     assert state.lockout_headroom == 2
@@ -244,19 +276,31 @@ def test_headroom_counts_recent_failures() -> None:
 
 
 def test_naive_datetimes_are_utc() -> None:
-    state = evaluate_ad_account(user(), POLICY, go_live=GO_LIVE.replace(tzinfo=None),
-                                now=NOW.replace(tzinfo=None))
+    state = evaluate_ad_account(
+        user(), POLICY, go_live=GO_LIVE.replace(tzinfo=None), now=NOW.replace(tzinfo=None)
+    )
     assert state.findings == ()
 
 
-@pytest.mark.parametrize(("code", "reason"), [
-    ("52e", "bad-password"), ("530", "logon-hours"), ("531", "workstation"),
-    ("532", "password-expired"), ("533", "disabled"), ("701", "account-expired"),
-    ("773", "must-change"), ("775", "locked"), ("525", "no-such-user"),
-])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("52e", "bad-password"),
+        ("530", "logon-hours"),
+        ("531", "workstation"),
+        ("532", "password-expired"),
+        ("533", "disabled"),
+        ("701", "account-expired"),
+        ("773", "must-change"),
+        ("775", "locked"),
+        ("525", "no-such-user"),
+    ],
+)
 def test_map_bind_diagnostic(code: str, reason: str) -> None:
-    message = ("80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, "
-               f"data {code}, v1db1")
+    message = (
+        "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, "
+        f"data {code}, v1db1"
+    )
     got, meaning, hint = map_bind_diagnostic(message)
     assert got == reason and meaning and hint
     assert_sentence(meaning)
@@ -273,9 +317,17 @@ def test_filetime_round_trip_and_in_chain_filter() -> None:
     assert filetime_to_datetime(datetime_to_filetime(NOW)) == NOW
     assert filetime_to_datetime(0) is None and filetime_to_datetime(int(NEVER)) is None
     assert in_chain_filter("CN=a (b),DC=x") == (
-        "(memberOf:1.2.840.113556.1.4.1941:=CN=a \\28b\\29,DC=x)")
-    for name in ("userAccountControl", "msDS-User-Account-Control-Computed", "lockoutTime",
-                 "pwdLastSet", "accountExpires", "badPwdCount", "msDS-ResultantPSO"):
+        "(memberOf:1.2.840.113556.1.4.1941:=CN=a \\28b\\29,DC=x)"
+    )
+    for name in (
+        "userAccountControl",
+        "msDS-User-Account-Control-Computed",
+        "lockoutTime",
+        "pwdLastSet",
+        "accountExpires",
+        "badPwdCount",
+        "msDS-ResultantPSO",
+    ):
         assert name in AD_ATTRIBUTES
 
 
@@ -283,8 +335,13 @@ def test_unreadable_resultant_pso_leaves_lockout_unknown_not_domain() -> None:
     # The PSO named by msDS-ResultantPSO is not among those the service account read:
     # neither the domain threshold nor "unlimited" may stand in for it.
     hidden = "CN=hidden-pso,CN=Password Settings Container,CN=System,DC=ad,DC=valeshared,DC=test"
-    entry = user(**{"msDS-ResultantPSO": hidden, "badPwdCount": "2",
-                    "badPasswordTime": ft(NOW - dt.timedelta(minutes=1))})
+    entry = user(
+        **{
+            "msDS-ResultantPSO": hidden,
+            "badPwdCount": "2",
+            "badPasswordTime": ft(NOW - dt.timedelta(minutes=1)),
+        }
+    )
     state = evaluate_ad_account(entry, POLICY, go_live=GO_LIVE, now=NOW)
     assert state.lockout_headroom is None
     assert "hidden-pso" in state.lockout_unknown and "not readable" in state.lockout_unknown
@@ -307,11 +364,14 @@ def test_only_states_holding_now_block_a_bind_now() -> None:
 
     # Judged at go-live: valid now, so a pilot bind now is not refused for them.
     assert blocking(user(pwdLastSet=ft(NOW - 80 * ONE_DAY))) == {
-        "password-expires-before-go-live": False}
+        "password-expires-before-go-live": False
+    }
     assert blocking(user(pwdLastSet=ft(GO_LIVE - 85 * ONE_DAY))) == {
-        "password-expires-soon-after-go-live": False}
+        "password-expires-soon-after-go-live": False
+    }
     assert blocking(user(accountExpires=ft(NOW + 10 * ONE_DAY))) == {
-        "account-expires-before-go-live": False}
+        "account-expires-before-go-live": False
+    }
     # Holding now.
     assert blocking(user(userAccountControl="514")) == {"disabled": True}
     assert blocking(user(pwdLastSet=ft(NOW - 100 * ONE_DAY))) == {"password-expired": True}

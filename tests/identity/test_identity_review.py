@@ -46,11 +46,18 @@ def _sweep_only(inventory: Inventory, state_dir: Path, uids: Iterable[str]) -> d
     spend no attempts on accounts other tests count)."""
     keys = {f"staff:north/{u.replace('.', '-')}" for u in uids}
     fam = IdentityFamily()
-    probes = [p for p in fam.plan(PlanContext(inventory, inventory.staff, inventory.go_live))
-              if p.subject in keys and p.target == NORTH]
-    ctx = RunContext(inventory, go_live=inventory.go_live,
-                     clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inventory.root,
-                     state_dir=state_dir)
+    probes = [
+        p
+        for p in fam.plan(PlanContext(inventory, inventory.staff, inventory.go_live))
+        if p.subject in keys and p.target == NORTH
+    ]
+    ctx = RunContext(
+        inventory,
+        go_live=inventory.go_live,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        secrets_dir=inventory.root,
+        state_dir=state_dir,
+    )
     try:
         return by_id(list(fam.run(probes, ctx)))
     finally:
@@ -73,7 +80,8 @@ def _rewrite(folder: Path, old: str, new: str, count: int = -1) -> None:
 
 @pytest.mark.integration  # the real test slapd
 def test_unknown_default_policy_refuses_the_pilot_and_is_an_error(
-        identity_lab: IdentityLab) -> None:
+    identity_lab: IdentityLab,
+) -> None:
     # default_policy names an entry that is not there: the lockout policy of every
     # account without pwdPolicySubentry is UNKNOWN, which is not "no lockout".
     folder = write_inventory(identity_lab, "unknown-policy")
@@ -93,8 +101,7 @@ def test_unknown_default_policy_refuses_the_pilot_and_is_an_error(
     assert pilot.status == Status.ERROR, pilot
     assert "lockout headroom is unknown" in pilot.summary and "read access" in pilot.hint
     with AttemptLedger(state / "ledger.sqlite") as ledger:  # nothing was sent
-        assert [h.outcome for h in ledger.history("north-ldap", "pilot.ok")] == [
-            Outcome.NOT_SENT]
+        assert [h.outcome for h in ledger.history("north-ldap", "pilot.ok")] == [Outcome.NOT_SENT]
     for r in results.values():
         assert PILOT_PASSWORD not in repr(r.to_json())
 
@@ -103,8 +110,7 @@ def test_unknown_default_policy_refuses_the_pilot_and_is_an_error(
 
 
 @pytest.mark.integration  # the real test slapd
-def test_other_sweeps_in_flight_attempts_reduce_the_headroom(
-        identity_lab: IdentityLab) -> None:
+def test_other_sweeps_in_flight_attempts_reduce_the_headroom(identity_lab: IdentityLab) -> None:
     # pilot.ok has 3 attempts of headroom on the server (pwdMaxFailure 3); min_headroom 2.
     inventory = load_inventory(write_inventory(identity_lab, "in-flight", budget=5))
     state = identity_lab.root / "sweep-in-flight"
@@ -121,34 +127,47 @@ def test_other_sweeps_in_flight_attempts_reduce_the_headroom(
     assert "2 attempt(s) other sweeps have in flight" in refused.summary
     with AttemptLedger(state / "ledger.sqlite") as ledger:
         outcomes = [h.outcome for h in ledger.history("north-ldap", "pilot.ok")]
-    assert sorted(outcomes) == sorted([Outcome.PENDING, Outcome.PENDING, Outcome.SUCCESS,
-                                       Outcome.NOT_SENT])
+    assert sorted(outcomes) == sorted(
+        [Outcome.PENDING, Outcome.PENDING, Outcome.SUCCESS, Outcome.NOT_SENT]
+    )
 
 
 # ---------------------------------------------------------------- 4: groupOfUniqueNames
 
 
 @pytest.mark.integration  # the real test slapd
-def test_group_of_unique_names_members_are_read(identity_lab: IdentityLab,
-                                                tmp_path: Path) -> None:
+def test_group_of_unique_names_members_are_read(identity_lab: IdentityLab, tmp_path: Path) -> None:
     lab = identity_lab.north
     group_dn = f"cn=app-unique,{lab.groups_base}"
     tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(identity_lab.ca.cert_path))
-    admin = ldap3.Connection(ldap3.Server(lab.host, port=389, tls=tls), lab.admin_dn,
-                             lab.admin_password_file.read_text().strip())
+    admin = ldap3.Connection(
+        ldap3.Server(lab.host, port=389, tls=tls),
+        lab.admin_dn,
+        lab.admin_password_file.read_text().strip(),
+    )
     admin.open()
     assert admin.start_tls() and admin.bind(), admin.result
-    assert admin.add(group_dn, ["groupOfUniqueNames"], {
-        "cn": "app-unique",
-        "uniqueMember": [f"uid=nogroup,{lab.people_base}#'0101'B",  # optional UID suffix
-                         f"cn=housing-team,{lab.groups_base}"],
-    }), admin.result
+    assert admin.add(
+        group_dn,
+        ["groupOfUniqueNames"],
+        {
+            "cn": "app-unique",
+            "uniqueMember": [
+                f"uid=nogroup,{lab.people_base}#'0101'B",  # optional UID suffix
+                f"cn=housing-team,{lab.groups_base}",
+            ],
+        },
+    ), admin.result
     try:
         inventory = load_inventory(write_inventory(identity_lab, "unique"))
         directory = inventory.section("directories", Directory)["north-ldap"]
-        ctx = RunContext(inventory, go_live=inventory.go_live,
-                         clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inventory.root,
-                         state_dir=tmp_path)
+        ctx = RunContext(
+            inventory,
+            go_live=inventory.go_live,
+            clock=lambda: dt.datetime.now(dt.UTC),
+            secrets_dir=inventory.root,
+            state_dir=tmp_path,
+        )
         try:
             snap = fetch("north-ldap", directory, ctx)
         finally:
@@ -173,8 +192,11 @@ def test_unique_member_suffix_is_stripped() -> None:
 
 
 def test_ad_password_expiry_codes_are_password_findings() -> None:
-    assert {"password-expires-before-go-live",
-            "password-expires-soon-after-go-live", "password-expired"} <= PASSWORD_CODES
+    assert {
+        "password-expires-before-go-live",
+        "password-expires-soon-after-go-live",
+        "password-expired",
+    } <= PASSWORD_CODES
     assert "must-change" in PASSWORD_CODES and BIND_DIAGNOSTICS
 
 
@@ -182,25 +204,43 @@ def test_ad_password_expiry_codes_are_password_findings() -> None:
 
 
 @pytest.mark.integration  # the real test slapd
-@pytest.mark.parametrize(("code", "status"), [
-    (49, Status.FAIL), (53, Status.FAIL), (51, Status.ERROR), (52, Status.ERROR),
-    (80, Status.ERROR), (-1, Status.ERROR), (13, Status.ERROR),
-])
-def test_only_a_judged_credential_is_fail(identity_lab: IdentityLab, tmp_path: Path,
-                                          code: int, status: Status) -> None:
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (49, Status.FAIL),
+        (53, Status.FAIL),
+        (51, Status.ERROR),
+        (52, Status.ERROR),
+        (80, Status.ERROR),
+        (-1, Status.ERROR),
+        (13, Status.ERROR),
+    ],
+)
+def test_only_a_judged_credential_is_fail(
+    identity_lab: IdentityLab, tmp_path: Path, code: int, status: Status
+) -> None:
     inventory = load_inventory(write_inventory(identity_lab))
     directory = inventory.section("directories", Directory)["north-ldap"]
-    ctx = RunContext(inventory, go_live=inventory.go_live,
-                     clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inventory.root,
-                     state_dir=tmp_path)
+    ctx = RunContext(
+        inventory,
+        go_live=inventory.go_live,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        secrets_dir=inventory.root,
+        state_dir=tmp_path,
+    )
     try:
-        ev = DirectoryEvaluation("north-ldap", directory, Snapshot("north-ldap", directory),
-                                 ctx, snapshot_of=lambda other: RuntimeError(other))
-        probe = Probe("identity", PILOT, "staff:north/pilot-ok", NORTH,
-                      InDirectory("north-ldap"))
+        ev = DirectoryEvaluation(
+            "north-ldap",
+            directory,
+            Snapshot("north-ldap", directory),
+            ctx,
+            snapshot_of=lambda other: RuntimeError(other),
+        )
+        probe = Probe("identity", PILOT, "staff:north/pilot-ok", NORTH, InDirectory("north-ldap"))
         reservation = ctx.ledger.reserve("north-ldap", "pilot.ok", sweep="t")
-        (result,) = PilotLogin(ev)._bind_result(probe, reservation, "uid=pilot.ok",
-                                    {"result": code, "description": "x", "message": ""})
+        (result,) = PilotLogin(ev)._bind_result(
+            probe, reservation, "uid=pilot.ok", {"result": code, "description": "x", "message": ""}
+        )
         assert result.status == status, result
         if status == Status.ERROR:
             assert "unknown" in result.impact
@@ -225,10 +265,10 @@ def test_empty_match_key_is_a_validation_problem(identity_lab: IdentityLab) -> N
 
 
 @pytest.mark.integration  # the real test slapd
-@pytest.mark.parametrize("url", ["ldaps://{north}:99999", "ldaps://[::1",
-                                 "ldap://h:port", "ldaps://h:0"])
-def test_unparseable_url_is_reported_with_its_line(identity_lab: IdentityLab,
-                                                   url: str) -> None:
+@pytest.mark.parametrize(
+    "url", ["ldaps://{north}:99999", "ldaps://[::1", "ldap://h:port", "ldaps://h:0"]
+)
+def test_unparseable_url_is_reported_with_its_line(identity_lab: IdentityLab, url: str) -> None:
     north = identity_lab.hosts.north
     url = url.format(north=north)
     folder = write_inventory(identity_lab, "bad-url")
@@ -243,8 +283,7 @@ def test_unparseable_url_is_reported_with_its_line(identity_lab: IdentityLab,
 
 
 def test_directory_model_rejects_unparseable_urls() -> None:
-    base = {"kind": "openldap", "base_dn": "dc=x", "bind_dn": "cn=s,dc=x",
-            "bind_password": "env:X"}
+    base = {"kind": "openldap", "base_dn": "dc=x", "bind_dn": "cn=s,dc=x", "bind_password": "env:X"}
     assert Directory.model_validate({**base, "url": "ldaps://[::1]:636"}).url
     for url in ("ldaps://h:99999", "ldaps://[::1"):
         with pytest.raises(ValidationError):
@@ -255,13 +294,20 @@ def test_directory_model_rejects_unparseable_urls() -> None:
 
 
 @pytest.mark.integration  # the real test slapd
-def test_password_attributes_are_rejected_and_never_requested(
-        identity_lab: IdentityLab) -> None:
+def test_password_attributes_are_rejected_and_never_requested(identity_lab: IdentityLab) -> None:
     folder = write_inventory(identity_lab, "secret-attrs")
-    _rewrite(folder, NORTH_DIR_LINE,
-             NORTH_DIR_LINE + "    required_attributes: [employeeNumber, userPassword]\n", 1)
-    _rewrite(folder, "  - id: healthy\n",
-             "  - id: healthy\n    attributes: {sambaNTPassword: abc, departmentNumber: x}\n", 1)
+    _rewrite(
+        folder,
+        NORTH_DIR_LINE,
+        NORTH_DIR_LINE + "    required_attributes: [employeeNumber, userPassword]\n",
+        1,
+    )
+    _rewrite(
+        folder,
+        "  - id: healthy\n",
+        "  - id: healthy\n    attributes: {sambaNTPassword: abc, departmentNumber: x}\n",
+        1,
+    )
     with pytest.raises(InventoryError) as err:
         load_inventory(folder)
     text = {p.message: p.where for p in err.value.problems}
@@ -269,11 +315,25 @@ def test_password_attributes_are_rejected_and_never_requested(
     for name in ("'userPassword'", "'sambaNTPassword'"):
         (where,) = [w for m, w in text.items() if name in m and "password material" in m]
         assert "inventory.yaml:" in where and where.split(":")[-1].isdigit()
-    base = {"kind": "ad", "url": "ldaps://dc", "base_dn": "dc=x", "bind_dn": "cn=s,dc=x",
-            "bind_password": "env:X",
-            "required_attributes": ["unicodePwd", "dBCSPwd", "employeeID"]}
-    asked = {a.lower() for a in people_attributes(
-        Directory.model_validate(base), ["supplementalCredentials", "userPKCS12;binary"])}
+    base = {
+        "kind": "ad",
+        "url": "ldaps://dc",
+        "base_dn": "dc=x",
+        "bind_dn": "cn=s,dc=x",
+        "bind_password": "env:X",
+        "required_attributes": ["unicodePwd", "dBCSPwd", "employeeID"],
+    }
+    asked = {
+        a.lower()
+        for a in people_attributes(
+            Directory.model_validate(base), ["supplementalCredentials", "userPKCS12;binary"]
+        )
+    }
     assert "employeeid" in asked
-    assert not asked & {"unicodepwd", "dbcspwd", "supplementalcredentials",
-                        "userpkcs12;binary", "userpassword"}
+    assert not asked & {
+        "unicodepwd",
+        "dbcspwd",
+        "supplementalcredentials",
+        "userpkcs12;binary",
+        "userpassword",
+    }

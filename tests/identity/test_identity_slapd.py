@@ -62,8 +62,9 @@ def get(results: dict[str, Result], uid: str, check: str, target: str = NORTH) -
         ("noext", "extension", Status.FAIL, "4100"),
     ],
 )
-def test_every_fault_is_found_with_a_hint(results: dict[str, Result], uid: str, check: str,
-                                          status: Status, needle: str) -> None:
+def test_every_fault_is_found_with_a_hint(
+    results: dict[str, Result], uid: str, check: str, status: Status, needle: str
+) -> None:
     target = NORTH + ":app-housing" if check == "group-member" else NORTH
     r = get(results, uid, check, target)
     assert r.status == status, r
@@ -75,12 +76,20 @@ def test_every_fault_is_found_with_a_hint(results: dict[str, Result], uid: str, 
 
 @pytest.mark.parametrize("uid", ["healthy", "nested", "oldlock", "nolockpol", "pilot.ok"])
 def test_healthy_accounts_pass(results: dict[str, Result], uid: str) -> None:
-    mine = [r for key, r in results.items()
-            if key.startswith(f"staff:north/{uid.replace('.', '-')}|")
-            and r.target.startswith(NORTH)]
+    mine = [
+        r
+        for key, r in results.items()
+        if key.startswith(f"staff:north/{uid.replace('.', '-')}|") and r.target.startswith(NORTH)
+    ]
     checks = {r.check for r in mine}
-    assert {"identity.account-exists", "identity.account-usable", "identity.password-valid",
-            "identity.mail-attribute", "identity.extension", "identity.group-member"} <= checks
+    assert {
+        "identity.account-exists",
+        "identity.account-usable",
+        "identity.password-valid",
+        "identity.mail-attribute",
+        "identity.extension",
+        "identity.group-member",
+    } <= checks
     assert all(r.status == Status.PASS for r in mine), [r for r in mine if r.status != "pass"]
 
 
@@ -99,9 +108,22 @@ def test_expiry_judged_at_go_live_not_today(identity_lab: IdentityLab) -> None:
     """The 'expiring' account's password works today (a real bind succeeds)."""
     env = {**os.environ, "LDAPTLS_CACERT": str(identity_lab.ca.cert_path)}
     out = subprocess.run(
-        ["ldapwhoami", "-x", "-ZZ", "-H", f"ldap://{identity_lab.hosts.north}", "-D",
-         "uid=expiring,ou=people,dc=northvale,dc=test", "-w", "pw-expiring"],
-        capture_output=True, text=True, env=env, check=False)
+        [
+            "ldapwhoami",
+            "-x",
+            "-ZZ",
+            "-H",
+            f"ldap://{identity_lab.hosts.north}",
+            "-D",
+            "uid=expiring,ou=people,dc=northvale,dc=test",
+            "-w",
+            "pw-expiring",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -123,8 +145,9 @@ def test_missing_account_names_near_misses(results: dict[str, Result]) -> None:
         ("timeout", "timeout", "did not answer in time"),
     ],
 )
-def test_directory_errors_are_clear_error_results(results: dict[str, Result], tag: str,
-                                                  code: str, needle: str) -> None:
+def test_directory_errors_are_clear_error_results(
+    results: dict[str, Result], tag: str, code: str, needle: str
+) -> None:
     r = results[f"staff:north/err-{tag}-person|identity.account-exists|directories:north-{tag}"]
     assert r.status == Status.ERROR
     assert r.root_cause == f"identity.directory|north-{tag}|{code}"
@@ -150,27 +173,49 @@ def test_pilot_logins(results: dict[str, Result]) -> None:
 
 
 def test_dry_run_plan_lists_lockout_cost(inventory: Inventory) -> None:
-    probes = list(IdentityFamily().plan(PlanContext(inventory, inventory.staff,
-                                                    inventory.go_live)))
+    probes = list(IdentityFamily().plan(PlanContext(inventory, inventory.staff, inventory.go_live)))
     pilots = {p.account: p.lockout_cost for p in probes if p.lockout_cost}
-    assert pilots == {"north-ldap/pilot.ok": 1, "north-ldap/pilot.bad": 1,
-                      "north-ldap/pilot.low": 1, "north-ldap/pilot.reset": 1}
+    assert pilots == {
+        "north-ldap/pilot.ok": 1,
+        "north-ldap/pilot.bad": 1,
+        "north-ldap/pilot.low": 1,
+        "north-ldap/pilot.reset": 1,
+    }
     assert all(p.batch == f"identity:{p.params.directory}" for p in probes)
 
 
 def _locked(lab: IdentityLab, uid: str) -> tuple[bool, int]:
     env = {**os.environ, "LDAPTLS_CACERT": str(lab.ca.cert_path)}
     out = subprocess.run(
-        ["ldapsearch", "-LLL", "-x", "-ZZ", "-H", f"ldap://{lab.hosts.north}", "-D",
-         lab.north.admin_dn, "-y", str(lab.north.admin_password_file), "-b",
-         f"uid={uid},ou=people,dc=northvale,dc=test", "-s", "base",
-         "pwdAccountLockedTime", "pwdFailureTime"],
-        capture_output=True, text=True, env=env, check=True)
+        [
+            "ldapsearch",
+            "-LLL",
+            "-x",
+            "-ZZ",
+            "-H",
+            f"ldap://{lab.hosts.north}",
+            "-D",
+            lab.north.admin_dn,
+            "-y",
+            str(lab.north.admin_password_file),
+            "-b",
+            f"uid={uid},ou=people,dc=northvale,dc=test",
+            "-s",
+            "base",
+            "pwdAccountLockedTime",
+            "pwdFailureTime",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return "pwdAccountLockedTime" in out.stdout, out.stdout.count("pwdFailureTime:")
 
 
 def test_many_sweeps_with_a_wrong_pilot_password_never_lock(
-        identity_lab: IdentityLab, inventory: Inventory, results: dict[str, Result]) -> None:
+    identity_lab: IdentityLab, inventory: Inventory, results: dict[str, Result]
+) -> None:
     # Same state folder (the ledger's budget stops it) and fresh state folders each time
     # (only the headroom rule stops it): neither ever reaches pwdMaxFailure 3.
     for i in range(6):
@@ -185,22 +230,41 @@ def test_many_sweeps_with_a_wrong_pilot_password_never_lock(
     # The real password still works: the account was never locked.
     env = {**os.environ, "LDAPTLS_CACERT": str(identity_lab.ca.cert_path)}
     ok = subprocess.run(
-        ["ldapwhoami", "-x", "-ZZ", "-H", f"ldap://{identity_lab.hosts.north}", "-D",
-         "uid=pilot.bad,ou=people,dc=northvale,dc=test", "-w", PILOT_PASSWORD],
-        capture_output=True, text=True, env=env, check=False)
+        [
+            "ldapwhoami",
+            "-x",
+            "-ZZ",
+            "-H",
+            f"ldap://{identity_lab.hosts.north}",
+            "-D",
+            "uid=pilot.bad,ou=people,dc=northvale,dc=test",
+            "-w",
+            PILOT_PASSWORD,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
 
 
-def test_ledger_budget_refuses_with_a_clear_message(identity_lab: IdentityLab,
-                                                    inventory: Inventory) -> None:
+def test_ledger_budget_refuses_with_a_clear_message(
+    identity_lab: IdentityLab, inventory: Inventory
+) -> None:
     from readiness.ledger import AttemptLedger, Outcome
 
     state = identity_lab.root / "sweep-budget"
     with AttemptLedger(state / "ledger.sqlite") as ledger:
         for minutes in (1, 2):
-            ledger.record(ledger.reserve("north-ldap", "pilot.ok",
-                                         now=dt.datetime.now(dt.UTC)
-                                         - dt.timedelta(minutes=minutes)), Outcome.FAILURE)
+            ledger.record(
+                ledger.reserve(
+                    "north-ldap",
+                    "pilot.ok",
+                    now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes),
+                ),
+                Outcome.FAILURE,
+            )
     r = get(by_id(sweep(inventory, state)), "pilot.ok", "pilot-login")
     assert r.status == Status.ERROR and "attempt budget" in r.summary
     assert r.root_cause == "identity.pilot-login|north-ldap|budget"
@@ -212,25 +276,34 @@ def test_ldap_operations_do_not_grow_with_staff(inventory: Inventory, tmp_path: 
     counts = []
     for staff in (non_pilots[:2], non_pilots):
         OPERATIONS.reset()
-        probes = [p for p in fam.plan(PlanContext(inventory, staff, inventory.go_live))
-                  if p.params.directory == "north-ldap"]
+        probes = [
+            p
+            for p in fam.plan(PlanContext(inventory, staff, inventory.go_live))
+            if p.params.directory == "north-ldap"
+        ]
         from readiness.family import RunContext
 
-        ctx = RunContext(inventory, go_live=inventory.go_live,
-                         clock=lambda: dt.datetime.now(dt.UTC), secrets_dir=inventory.root,
-                         state_dir=tmp_path)
+        ctx = RunContext(
+            inventory,
+            go_live=inventory.go_live,
+            clock=lambda: dt.datetime.now(dt.UTC),
+            secrets_dir=inventory.root,
+            state_dir=tmp_path,
+        )
         out = list(fam.run(probes, ctx))
         ctx.close()
         assert len({r.probe for r in out}) == len(probes)
-        counts.append((len(probes), OPERATIONS.total("north-ldap"),
-                       OPERATIONS.total("north-ldap", "search")))
+        counts.append(
+            (len(probes), OPERATIONS.total("north-ldap"), OPERATIONS.total("north-ldap", "search"))
+        )
     (small, ops_small, searches_small), (big, ops_big, searches_big) = counts
     assert big > small
     assert ops_small == ops_big and searches_small == searches_big == 3  # people/groups/policies
 
 
-def test_cleartext_binds_are_refused_unless_allowed(identity_lab: IdentityLab,
-                                                    tmp_path: Path) -> None:
+def test_cleartext_binds_are_refused_unless_allowed(
+    identity_lab: IdentityLab, tmp_path: Path
+) -> None:
     from readiness.inventory import InventoryError
     from readiness.secrets import Secret
     from readiness_checks.identity.client import DirectoryError, Endpoint, LdapSession
@@ -239,15 +312,23 @@ def test_cleartext_binds_are_refused_unless_allowed(identity_lab: IdentityLab,
     folder = write_inventory(identity_lab, "cleartext")
     text = (folder / "inventory.yaml").read_text()
     (folder / "inventory.yaml").write_text(
-        text.replace("    start_tls: true\n", "    start_tls: false\n", 1))
+        text.replace("    start_tls: true\n", "    start_tls: false\n", 1)
+    )
     with pytest.raises(InventoryError) as err:
         load_inventory(folder)
     assert "would send the bind password in clear" in str(err.value.problems[0])
     # ... and the session refuses to send a password over a cleartext connection.
     north = identity_lab.hosts.north
-    session = LdapSession("t", Endpoint.parse(f"ldap://{north}:389"), north,
-                          start_tls=False, ca_file=str(identity_lab.ca.cert_path),
-                          tls_verify=True, allow_cleartext=False, timeout=3)
+    session = LdapSession(
+        "t",
+        Endpoint.parse(f"ldap://{north}:389"),
+        north,
+        start_tls=False,
+        ca_file=str(identity_lab.ca.cert_path),
+        tls_verify=True,
+        allow_cleartext=False,
+        timeout=3,
+    )
     session.open()
     try:
         with pytest.raises(DirectoryError) as refused:

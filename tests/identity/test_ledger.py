@@ -35,10 +35,12 @@ def test_budget_counts_failures_in_rolling_window(tmp_path: Path) -> None:
 def test_success_and_not_sent_are_free_pending_is_not(tmp_path: Path) -> None:
     with AttemptLedger(tmp_path / "l.sqlite", max_failures=1) as ledger:
         for i in range(3):
-            ledger.record(ledger.reserve("r", "a", now=T0 + dt.timedelta(minutes=i)),
-                          Outcome.SUCCESS)
-            ledger.record(ledger.reserve("r", "b", now=T0 + dt.timedelta(minutes=i)),
-                          Outcome.NOT_SENT)
+            ledger.record(
+                ledger.reserve("r", "a", now=T0 + dt.timedelta(minutes=i)), Outcome.SUCCESS
+            )
+            ledger.record(
+                ledger.reserve("r", "b", now=T0 + dt.timedelta(minutes=i)), Outcome.NOT_SENT
+            )
         ledger.reserve("r", "c", now=T0)  # never recorded: a crash mid-attempt
         with pytest.raises(BudgetExceeded):
             ledger.reserve("r", "c", now=T0 + dt.timedelta(minutes=5))
@@ -128,15 +130,16 @@ def _headroom_racer(path: str, sweep: str, barrier: object, results: object) -> 
 
 
 @pytest.mark.parametrize("racers", [2, 5])
-def test_concurrent_sweeps_never_both_spend_the_last_headroom(tmp_path: Path,
-                                                              racers: int) -> None:
+def test_concurrent_sweeps_never_both_spend_the_last_headroom(tmp_path: Path, racers: int) -> None:
     path = tmp_path / "ledger.sqlite"
     AttemptLedger(path).close()
     mp = multiprocessing.get_context("spawn")
     barrier = mp.Barrier(racers)
     results = mp.Queue()
-    procs = [mp.Process(target=_headroom_racer, args=(str(path), f"s{i}", barrier, results))
-             for i in range(racers)]
+    procs = [
+        mp.Process(target=_headroom_racer, args=(str(path), f"s{i}", barrier, results))
+        for i in range(racers)
+    ]
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=60) for _ in procs]

@@ -19,16 +19,24 @@ from tests.style import assert_sentence
 
 NOW = dt.datetime(2027, 1, 1, 9, 0, tzinfo=dt.UTC)
 GO_LIVE = dt.datetime(2027, 2, 1, tzinfo=dt.UTC)
-POLICY = PPolicy("cn=default", max_failure=3, lockout=True, lockout_duration=900,
-                 max_age=90 * 86400, grace_limit=2, must_change=True)
+POLICY = PPolicy(
+    "cn=default",
+    max_failure=3,
+    lockout=True,
+    lockout_duration=900,
+    max_age=90 * 86400,
+    grace_limit=2,
+    must_change=True,
+)
 
 
 def gt(value: dt.datetime) -> str:
     return value.strftime("%Y%m%d%H%M%SZ")
 
 
-def codes(attrs: dict[str, list[str]], policy: PPolicy | None = POLICY,
-          go_live: dt.datetime = GO_LIVE) -> list[tuple[str, str]]:
+def codes(
+    attrs: dict[str, list[str]], policy: PPolicy | None = POLICY, go_live: dt.datetime = GO_LIVE
+) -> list[tuple[str, str]]:
     state = evaluate_ppolicy_account(attrs, policy, go_live=go_live, now=NOW)
     for finding in state.findings:  # every finding reads the same way
         assert_sentence(finding.impact)
@@ -70,8 +78,10 @@ def test_expiry_judged_at_go_live_not_today() -> None:
 
 
 def test_grace_logins_used_up() -> None:
-    attrs = {"pwdChangedTime": [gt(NOW - dt.timedelta(days=100))],
-             "pwdGraceUseTime": [gt(NOW - dt.timedelta(days=2)), gt(NOW - dt.timedelta(days=1))]}
+    attrs = {
+        "pwdChangedTime": [gt(NOW - dt.timedelta(days=100))],
+        "pwdGraceUseTime": [gt(NOW - dt.timedelta(days=2)), gt(NOW - dt.timedelta(days=1))],
+    }
     assert codes(attrs) == [("grace-exhausted", "fail")]
 
 
@@ -89,19 +99,21 @@ def test_never_expiring_policy_and_missing_changed_time() -> None:
 
 def test_start_and_end_times() -> None:
     assert codes({"pwdStartTime": [gt(GO_LIVE + dt.timedelta(days=1))]}) == [
-        ("not-yet-valid", "fail")]
+        ("not-yet-valid", "fail")
+    ]
     assert codes({"pwdEndTime": [gt(GO_LIVE - dt.timedelta(days=1))]}) == [
-        ("account-ended", "fail")]
+        ("account-ended", "fail")
+    ]
     assert codes({"pwdStartTime": [gt(NOW)], "pwdEndTime": [gt(GO_LIVE + dt.timedelta(1))]}) == []
 
 
-@pytest.mark.parametrize(("failures", "interval", "headroom"),
-                         [(0, 0, 3), (1, 0, 2), (2, 0, 1), (2, 60, 3)])
+@pytest.mark.parametrize(
+    ("failures", "interval", "headroom"), [(0, 0, 3), (1, 0, 2), (2, 0, 1), (2, 60, 3)]
+)
 def test_headroom(failures: int, interval: int, headroom: int) -> None:
     policy = PPolicy("cn=d", max_failure=3, lockout=True, failure_count_interval=interval)
     times = [gt(NOW - dt.timedelta(minutes=5 + i)) for i in range(failures)]
-    state = evaluate_ppolicy_account({"pwdFailureTime": times}, policy, go_live=GO_LIVE,
-                                     now=NOW)
+    state = evaluate_ppolicy_account({"pwdFailureTime": times}, policy, go_live=GO_LIVE, now=NOW)
     assert state.lockout_headroom == headroom
 
 
@@ -125,34 +137,43 @@ def test_ppolicy_response_control_decoding_and_bind_reasons() -> None:
     assert _decode_ppolicy(bytes([0x30, 0x05, 0xA0, 0x03, 0x81, 0x01, 0x02])) == {"grace": 2}
     assert map_failed_bind("openldap", 49, "", {"error": 1})[0] == "account locked"
     assert map_failed_bind("openldap", 49, "", {})[0] == "bad password"
-    assert map_failed_bind("ad", 49, "AcceptSecurityContext error, data 775, v4563", {})[0] \
-        == "locked"
+    assert (
+        map_failed_bind("ad", 49, "AcceptSecurityContext error, data 775, v4563", {})[0] == "locked"
+    )
 
 
 def test_unknown_policy_is_not_no_lockout() -> None:
     # pwdPolicySubentry names a policy the service account cannot read (or the default
     # policy is not where default_policy says): lock, headroom and expiry are unknown.
     policies = {"cn=default,ou=p": POLICY}
-    for attrs, default in (({"pwdPolicySubentry": ["cn=hidden,ou=p"]}, "cn=default,ou=p"),
-                           ({}, "cn=missing,ou=p")):
+    for attrs, default in (
+        ({"pwdPolicySubentry": ["cn=hidden,ou=p"]}, "cn=default,ou=p"),
+        ({}, "cn=missing,ou=p"),
+    ):
         policy, why = policy_for(attrs, policies, default)
         assert policy is None
         state = evaluate_ppolicy_account(
-            {**attrs, "pwdFailureTime": [gt(NOW - dt.timedelta(minutes=1))] * 2,
-             "pwdChangedTime": [gt(NOW - dt.timedelta(days=200))]}, policy,
-            go_live=GO_LIVE, now=NOW, policy_note=why)
+            {
+                **attrs,
+                "pwdFailureTime": [gt(NOW - dt.timedelta(minutes=1))] * 2,
+                "pwdChangedTime": [gt(NOW - dt.timedelta(days=200))],
+            },
+            policy,
+            go_live=GO_LIVE,
+            now=NOW,
+            policy_note=why,
+        )
         assert state.lockout_headroom is None  # ... but NOT unlimited:
         assert state.lockout_unknown and state.expiry_unknown
         # Without pwdChangedTime slapd cannot age the password: expiry is not in doubt.
-        assert not evaluate_ppolicy_account(attrs, policy, go_live=GO_LIVE,
-                                            now=NOW).expiry_unknown
+        assert not evaluate_ppolicy_account(attrs, policy, go_live=GO_LIVE, now=NOW).expiry_unknown
         assert ("hidden" in state.lockout_unknown) or ("missing" in state.lockout_unknown)
-    locked = evaluate_ppolicy_account({"pwdAccountLockedTime": [PERMANENT_LOCK]}, None,
-                                      go_live=GO_LIVE, now=NOW)
+    locked = evaluate_ppolicy_account(
+        {"pwdAccountLockedTime": [PERMANENT_LOCK]}, None, go_live=GO_LIVE, now=NOW
+    )
     assert PERMANENT_LOCK in locked.lockout_unknown
     # Only a readable policy with pwdLockout FALSE means unlimited.
-    known = evaluate_ppolicy_account({}, PPolicy("cn=x", lockout=False), go_live=GO_LIVE,
-                                     now=NOW)
+    known = evaluate_ppolicy_account({}, PPolicy("cn=x", lockout=False), go_live=GO_LIVE, now=NOW)
     assert known.lockout_headroom is None and not known.lockout_unknown
     # One policy in the directory is not "the" policy of an entry naming another one.
     assert policy_for({}, {"cn=only,ou=p": POLICY}, None)[0] is None
@@ -164,15 +185,16 @@ def test_findings_judged_at_go_live_do_not_block_a_bind_now() -> None:
         return {f.code: f.blocks_now for f in state.findings}
 
     assert blocking({"pwdChangedTime": [gt(NOW - dt.timedelta(days=70))]}) == {
-        "password-expired": False}  # valid now, expired at go-live
+        "password-expired": False
+    }  # valid now, expired at go-live
     assert blocking({"pwdChangedTime": [gt(NOW - dt.timedelta(days=100))]}) == {
-        "password-expired": True}  # expired now: a bind would spend a grace login
-    assert blocking({"pwdEndTime": [gt(NOW + dt.timedelta(days=3))]}) == {
-        "account-ended": False}
-    assert blocking({"pwdEndTime": [gt(NOW - dt.timedelta(days=3))]}) == {
-        "account-ended": True}
+        "password-expired": True
+    }  # expired now: a bind would spend a grace login
+    assert blocking({"pwdEndTime": [gt(NOW + dt.timedelta(days=3))]}) == {"account-ended": False}
+    assert blocking({"pwdEndTime": [gt(NOW - dt.timedelta(days=3))]}) == {"account-ended": True}
     assert blocking({"pwdStartTime": [gt(GO_LIVE + dt.timedelta(days=1))]}) == {
-        "not-yet-valid": True}
+        "not-yet-valid": True
+    }
     assert blocking({"pwdAccountLockedTime": [PERMANENT_LOCK]}) == {"disabled": True}
     assert blocking({"pwdReset": ["TRUE"]}) == {"must-change": False}
 

@@ -32,15 +32,17 @@ def findings(data: Mapping[str, Any], rename: Mapping[str, str] | None = None) -
     lines = [f"result\t{r['id']}\t{r['status']}\t{r['root_cause']}" for r in data["results"]]
     lines += [f"verdict\t{p['subject']}\t{p['verdict']}" for p in data["staff"]]
     if rename:
-        pattern = re.compile("|".join(re.escape(k) for k in sorted(rename, key=len,
-                                                                     reverse=True)))
+        pattern = re.compile("|".join(re.escape(k) for k in sorted(rename, key=len, reverse=True)))
         lines = [pattern.sub(lambda m: rename[m.group(0)], line) for line in lines]
     return sorted(lines)
 
 
 def golden() -> list[str]:
-    return [line for line in GOLDEN.read_text(encoding="utf-8").splitlines()
-            if line and not line.startswith("#")]
+    return [
+        line
+        for line in GOLDEN.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -19,22 +19,37 @@ from readiness_lab.slot import DEFAULT_SLOT, Slot
 def test_the_default_slot_keeps_the_names_and_addresses_of_old() -> None:
     slot = DEFAULT_SLOT
     assert (slot.dns, slot.dns_site, slot.ad, slot.web, slot.mail, slot.sip) == (
-        "127.77.0.53", "10.77.0.1", "127.77.3.10", "127.77.4.10", "127.77.5.25", "127.77.6.60")
+        "127.77.0.53",
+        "10.77.0.1",
+        "127.77.3.10",
+        "127.77.4.10",
+        "127.77.5.25",
+        "127.77.6.60",
+    )
     assert (slot.router_ns, slot.host_if, slot.site_ns("north-hq")) == (
-        "rl-router", "rl-host0", "rl-north-hq")
+        "rl-router",
+        "rl-host0",
+        "rl-north-hq",
+    )
 
 
 def test_another_slot_moves_every_address_and_name() -> None:
     slot = Slot(120)
     assert (slot.dns, slot.dns_site, slot.site_range, slot.site_ns("south-hq")) == (
-        "127.120.0.53", "10.120.0.1", "10.120.0.0/16", "rl120-south-hq")
+        "127.120.0.53",
+        "10.120.0.1",
+        "10.120.0.0/16",
+        "rl120-south-hq",
+    )
     estate, default = generate(10, 1, slot), generate(10, 1)
     assert estate.people == default.people
     addresses = set(estate.hosts().values())
     assert all(a.startswith(("127.120.", "10.120.")) for a in addresses), addresses
     assert not addresses & set(default.hosts().values())
-    assert {s.namespace for s in estate.sites if s.namespace} == {"rl120-north-hq",
-                                                                 "rl120-south-hq"}
+    assert {s.namespace for s in estate.sites if s.namespace} == {
+        "rl120-north-hq",
+        "rl120-south-hq",
+    }
 
 
 def test_interface_names_fit_linux_at_every_slot() -> None:
@@ -55,8 +70,9 @@ def _dead_pid() -> int:
 
 def _claim_file(root: Path, slot: int, state: Path, pid: int) -> None:
     root.mkdir(exist_ok=True)
-    (root / f"slot-{slot}.json").write_text(json.dumps(
-        {"slot": slot, "state": str(state.resolve()), "pid": pid}))
+    (root / f"slot-{slot}.json").write_text(
+        json.dumps({"slot": slot, "state": str(state.resolve()), "pid": pid})
+    )
 
 
 def test_a_live_claim_is_refused_with_its_holder(tmp_path: Path) -> None:
@@ -80,8 +96,11 @@ def test_a_lab_outliving_its_lab_up_keeps_its_claim(tmp_path: Path) -> None:
     state.mkdir()
     server = subprocess.Popen(["sleep", "60"])
     try:
-        (state / "pids.json").write_text(json.dumps([
-            {"name": "named", "pid": server.pid, "argv": ["sleep"], "netns": None, "log": ""}]))
+        (state / "pids.json").write_text(
+            json.dumps(
+                [{"name": "named", "pid": server.pid, "argv": ["sleep"], "netns": None, "log": ""}]
+            )
+        )
         _claim_file(root, 151, state, _dead_pid())
         assert claim.holder(151, root=root) is not None
         with pytest.raises(claim.SlotInUse):

@@ -150,7 +150,8 @@ def test_committed_example_is_what_render_writes(tmp_path: Path) -> None:
     for name in FILES:
         assert (EXAMPLE / name).read_bytes() == (tmp_path / "example" / name).read_bytes(), (
             f"inventories/example/{name} is stale: run `readiness lab render "
-            "--out inventories/example`")
+            "--out inventories/example`"
+        )
 
 
 def test_secrets_are_private_and_stable(tmp_path: Path) -> None:

@@ -59,8 +59,9 @@ def test_spf_missing_the_shared_mail_server(lab: LabHandle) -> None:
 
 
 def test_records_of_the_address_plan(lab: LabHandle) -> None:
-    for name, address in lab.estate.hosts(namespaces=lab.report is None
-                                          or lab.report.namespaces).items():
+    for name, address in lab.estate.hosts(
+        namespaces=lab.report is None or lab.report.namespaces
+    ).items():
         if name.startswith(("files.", "printers.", "records.", "jump.")):
             continue  # their addresses depend on the namespaces/fallback
         assert dig(lab, "+short", "A", name).strip() == address, name
@@ -79,16 +80,37 @@ def test_sites_resolve_shared_services_to_reachable_twins(lab: LabHandle) -> Non
     if lab.report is not None and not lab.report.namespaces:
         pytest.fail("this machine could not create network namespaces: the lab fell back")
     slot = lab.slot
-    answer = dig(lab, "+short", "A", "housing.valeshared.test", server=slot.dns_site,
-                 netns=lab.estate.site("north-hq").namespace).strip()
+    answer = dig(
+        lab,
+        "+short",
+        "A",
+        "housing.valeshared.test",
+        server=slot.dns_site,
+        netns=lab.estate.site("north-hq").namespace,
+    ).strip()
     assert answer == twin(slot.web, slot) == slot.site(104, 10)
     south = lab.estate.site("south-hq").namespace
     assert south == slot.site_ns("south-hq")
     out = subprocess.run(
-        ["ip", "netns", "exec", south, "curl", "-sS", "--max-time", "5", "--cacert",
-         str(lab.ca_bundle), "--resolve", f"intranet.valeshared.test:443:{answer}",
-         "https://intranet.valeshared.test/health"],
-        capture_output=True, text=True, check=False)
+        [
+            "ip",
+            "netns",
+            "exec",
+            south,
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "--cacert",
+            str(lab.ca_bundle),
+            "--resolve",
+            f"intranet.valeshared.test:443:{answer}",
+            "https://intranet.valeshared.test/health",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
 
@@ -101,8 +123,12 @@ def test_every_process_runs_and_status_says_so(lab: LabHandle) -> None:
 
 
 def test_written_inventory_validates_with_the_cli(lab: LabHandle) -> None:
-    out = subprocess.run([str(READINESS), "validate", str(lab.inventory)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [str(READINESS), "validate", str(lab.inventory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert (lab.state / "ground-truth.json").exists()
     for path in (lab.secrets_dir).rglob("*"):
@@ -114,21 +140,40 @@ def test_a_sweep_finds_exactly_the_injected_faults(lab: LabHandle, tmp_path: Pat
     """The ground truth is the truth: every injected fault of an installed family is
     reported (with its expected status), and nothing else fails, errors or warns."""
     out = subprocess.run(
-        [str(READINESS), "sweep", str(lab.inventory), "--secrets-dir", str(lab.secrets_dir),
-         "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "out"),
-         "--no-progress"], capture_output=True, text=True, check=False)
+        [
+            str(READINESS),
+            "sweep",
+            str(lab.inventory),
+            "--secrets-dir",
+            str(lab.secrets_dir),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode in (1, 3), out.stdout[-3000:] + out.stderr[-3000:]
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     results = data["results"] if isinstance(data, dict) else data
     installed = {f.name for f in load_families()}
     seen = observed(lab.plan, results)
-    missed = [f"{f.kind} {f.result_prefix}" for f, hits in seen.items()
-              if f.family in installed and not hits]
+    missed = [
+        f"{f.kind} {f.result_prefix}"
+        for f, hits in seen.items()
+        if f.family in installed and not hits
+    ]
     assert not missed, f"injected but not reported: {missed}"
     prefixes = {f.result_prefix for f in lab.plan.faults}
-    unexpected = [f"{r['status']} {r['id']}: {r.get('observed') or r['summary']}"
-                  for r in results if r["status"] in ("fail", "error", "warn")
-                  and "|".join(r["id"].split("|")[:2]) not in prefixes]
+    unexpected = [
+        f"{r['status']} {r['id']}: {r.get('observed') or r['summary']}"
+        for r in results
+        if r["status"] in ("fail", "error", "warn")
+        and "|".join(r["id"].split("|")[:2]) not in prefixes
+    ]
     assert not unexpected, "reported but not injected:\n" + "\n".join(unexpected[:20])
 
 
@@ -153,13 +198,22 @@ def _leftovers(lab: LabHandle, pids: list[int]) -> list[str]:
     def shown(*argv: str) -> list[str]:
         return subprocess.run(argv, capture_output=True, text=True).stdout.splitlines()
 
-    found += [f"namespace {line.split()[0]}" for line in shown("ip", "netns", "list")
-              if line.startswith(f"{slot.prefix}-")]
+    found += [
+        f"namespace {line.split()[0]}"
+        for line in shown("ip", "netns", "list")
+        if line.startswith(f"{slot.prefix}-")
+    ]
     found += [f"route {line}" for line in shown("ip", "route") if f"10.{slot.number}." in line]
-    found += [f"address {line}" for line in shown("ip", "-4", "addr", "show", "lo")
-              if f" 127.{slot.number}." in line]
-    found += [f"nftables {line}" for line in shown("nft", "list", "tables")
-              if line.split()[-1].startswith(f"{slot.prefix}_")]
+    found += [
+        f"address {line}"
+        for line in shown("ip", "-4", "addr", "show", "lo")
+        if f" 127.{slot.number}." in line
+    ]
+    found += [
+        f"nftables {line}"
+        for line in shown("nft", "list", "tables")
+        if line.split()[-1].startswith(f"{slot.prefix}_")
+    ]
     if claim.holder(slot.number) is not None:
         found.append(f"the claim of slot {slot.number}")
     return found

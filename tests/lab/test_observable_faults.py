@@ -74,11 +74,26 @@ TOOLS = ("ldapsearch", "dig", "swaks", "sipp", "openssl", "curl", "ssh", "timeou
 UTC = dt.UTC
 Entry = dict[str, list[str]]  # lower-cased attribute -> values ("dn" included)
 
-LDAP_ATTRS = ("uid", "mail", "pwdAccountLockedTime", "pwdFailureTime", "pwdReset",
-              "pwdChangedTime", "pwdPolicySubentry", "memberOf")
-AD_ATTRS = ("sAMAccountName", "mail", "userAccountControl",
-            "msDS-User-Account-Control-Computed", "lockoutTime", "badPwdCount", "pwdLastSet",
-            "memberOf")
+LDAP_ATTRS = (
+    "uid",
+    "mail",
+    "pwdAccountLockedTime",
+    "pwdFailureTime",
+    "pwdReset",
+    "pwdChangedTime",
+    "pwdPolicySubentry",
+    "memberOf",
+)
+AD_ATTRS = (
+    "sAMAccountName",
+    "mail",
+    "userAccountControl",
+    "msDS-User-Account-Control-Computed",
+    "lockoutTime",
+    "badPwdCount",
+    "pwdLastSet",
+    "memberOf",
+)
 # userAccountControl / msDS-User-Account-Control-Computed bits (MS-ADTS 2.2.16)
 UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10
@@ -100,12 +115,20 @@ class Probe:
 
     # ---------------------------------------------------------------- generic
 
-    def run(self, argv: Sequence[str | Path], *, timeout: float = 20,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str | Path], *, timeout: float = 20, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, cwd=self.work, env=env,
-                                  timeout=timeout, check=False)
+            return subprocess.run(
+                [str(a) for a in argv],
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                cwd=self.work,
+                env=env,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"{argv[0]} did not finish within {timeout}s: {' '.join(map(str, argv))}")
 
@@ -139,15 +162,31 @@ class Probe:
             self._passwords[d.bind_secret] = path
         return self._passwords[d.bind_secret]
 
-    def ldapsearch(self, d: Directory, base: str, filt: str, attrs: Sequence[str],
-                   scope: str = "sub") -> list[Entry]:
+    def ldapsearch(
+        self, d: Directory, base: str, filt: str, attrs: Sequence[str], scope: str = "sub"
+    ) -> list[Entry]:
         # The inventory's URL, with the server's address for its host name (the
         # system resolver knows no .test names; the certificates carry the address).
         url = urlsplit(d.url)
-        argv = ["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x",
-                "-H", f"{url.scheme}://{d.ip}:{url.port}",
-                "-D", d.bind_dn, "-y", str(self.password_file(d)),
-                "-b", base, "-s", scope, filt, *attrs]
+        argv = [
+            "ldapsearch",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-x",
+            "-H",
+            f"{url.scheme}://{d.ip}:{url.port}",
+            "-D",
+            d.bind_dn,
+            "-y",
+            str(self.password_file(d)),
+            "-b",
+            base,
+            "-s",
+            scope,
+            filt,
+            *attrs,
+        ]
         if d.start_tls:
             argv.insert(4, "-ZZ")  # StartTLS, and fail if it cannot be negotiated
         env = {**os.environ, "LDAPTLS_CACERT": str(self.ca), "LDAPTLS_REQCERT": "demand"}
@@ -186,9 +225,13 @@ class Probe:
     def policy(self, d: Directory, entry: Entry) -> Entry:
         """The ppolicy entry that governs ``entry`` (its own, else the lab default)."""
         dn = first(entry, "pwdpolicysubentry") or f"cn=default,ou=policies,{d.base_dn}"
-        found = self.ldapsearch(d, dn, "(objectClass=pwdPolicy)",
-                                ["pwdMaxAge", "pwdMaxFailure", "pwdLockout",
-                                 "pwdLockoutDuration"], scope="base")
+        found = self.ldapsearch(
+            d,
+            dn,
+            "(objectClass=pwdPolicy)",
+            ["pwdMaxAge", "pwdMaxFailure", "pwdLockout", "pwdLockoutDuration"],
+            scope="base",
+        )
         assert len(found) == 1, f"no password policy {dn} in {d.id}"
         return found[0]
 
@@ -209,26 +252,68 @@ class Probe:
         scenario = self.work / f"options-{expect}.xml"
         if not scenario.exists():
             options_scenario(scenario, expect)
-        return self.run(["sipp", target, "-sf", scenario, "-s", user, "-m", "1", "-t", "u1",
-                         "-i", "127.0.0.1", "-p", "0", "-timeout", "3s", "-timeout_error",
-                         "-nostdin"], timeout=15)
+        return self.run(
+            [
+                "sipp",
+                target,
+                "-sf",
+                scenario,
+                "-s",
+                user,
+                "-m",
+                "1",
+                "-t",
+                "u1",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                "0",
+                "-timeout",
+                "3s",
+                "-timeout_error",
+                "-nostdin",
+            ],
+            timeout=15,
+        )
 
     def registered(self) -> set[str]:
         """AORs in kamailio's location table: ``ul.dump`` over JSON-RPC, with curl."""
         body = json.dumps({"jsonrpc": "2.0", "method": "ul.dump", "id": 1})
-        out = self.run(["curl", "-sS", "--max-time", "10", "-H",
-                        "Content-Type: application/json", "--data", body,
-                        f"http://{self.slot.sip}:5080/RPC"])
+        out = self.run(
+            [
+                "curl",
+                "-sS",
+                "--max-time",
+                "10",
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+                body,
+                f"http://{self.slot.sip}:5080/RPC",
+            ]
+        )
         assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout)["result"]
-        return {str(aor["Info"]["AoR"]) for domain in result.get("Domains", [])
-                for aor in domain["Domain"].get("AoRs", [])}
+        return {
+            str(aor["Info"]["AoR"])
+            for domain in result.get("Domains", [])
+            for aor in domain["Domain"].get("AoRs", [])
+        }
 
     # ---------------------------------------------------------------- TLS / HTTP
 
     def s_client(self, host: str, *, check_name: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = ["openssl", "s_client", "-connect", f"{self.slot.web}:443", "-servername", host,
-                "-CAfile", str(self.ca), "-verify_return_error"]
+        argv = [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{self.slot.web}:443",
+            "-servername",
+            host,
+            "-CAfile",
+            str(self.ca),
+            "-verify_return_error",
+        ]
         if check_name:
             argv += ["-verify_hostname", host]
         return self.run(argv)
@@ -236,21 +321,49 @@ class Probe:
     def certificate(self, host: str) -> str:
         """``openssl x509`` of what the server presents for ``host`` (dates, names),
         with the exit status of ``-checkend 0`` (1: expired) on the first line."""
-        shown = self.run(["openssl", "s_client", "-connect", f"{self.slot.web}:443",
-                          "-servername", host])
-        pem = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n",
-                        shown.stdout, re.S)
+        shown = self.run(
+            ["openssl", "s_client", "-connect", f"{self.slot.web}:443", "-servername", host]
+        )
+        pem = re.search(
+            r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n", shown.stdout, re.S
+        )
         assert pem, f"{host}: no certificate presented: {shown.stderr}"
-        out = subprocess.run(["openssl", "x509", "-noout", "-subject", "-enddate",
-                              "-ext", "subjectAltName", "-checkend", "0"],
-                             input=pem.group(0), capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [
+                "openssl",
+                "x509",
+                "-noout",
+                "-subject",
+                "-enddate",
+                "-ext",
+                "subjectAltName",
+                "-checkend",
+                "0",
+            ],
+            input=pem.group(0),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return f"checkend={out.returncode}\n{out.stdout}"
 
     def curl(self, host: str, path: str = "/health") -> tuple[int, str, str]:
         """(curl exit, HTTP status, body + stderr) for ``https://host/path``."""
-        out = self.run(["curl", "-sS", "--max-time", "10", "--cacert", str(self.ca),
-                        "--resolve", f"{host}:443:{self.slot.web}", "-w", "\n%{http_code}",
-                        f"https://{host}{path}"])
+        out = self.run(
+            [
+                "curl",
+                "-sS",
+                "--max-time",
+                "10",
+                "--cacert",
+                str(self.ca),
+                "--resolve",
+                f"{host}:443:{self.slot.web}",
+                "-w",
+                "\n%{http_code}",
+                f"https://{host}{path}",
+            ]
+        )
         body, _, code = out.stdout.rpartition("\n")
         return out.returncode, code, body + out.stderr
 
@@ -261,19 +374,42 @@ class Probe:
         vp: dict[str, Any] = sites["vantage_points"][name]
         return vp
 
-    def through_jump(self, vantage: str, host: str, port: int,
-                     wait: int) -> subprocess.CompletedProcess[str]:
+    def through_jump(
+        self, vantage: str, host: str, port: int, wait: int
+    ) -> subprocess.CompletedProcess[str]:
         """``ssh -W host:port`` through a site's jump host, as the inventory describes it
         (user, key from the secrets folder, known_hosts, strict host-key checking);
         ``timeout`` ends it after ``wait`` seconds (exit 124)."""
         vp = self.vantage_point(vantage)
         key = self.lab.secrets_dir / str(vp["key"]).removeprefix("file:")
         known = (self.lab.inventory / str(vp["known_hosts"])).resolve()
-        argv = ["timeout", str(wait), "ssh", "-v", "-F", os.devnull, "-i", str(key),
-                "-p", str(vp["port"]), "-o", f"UserKnownHostsFile={known}",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
-                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=5",
-                "-W", f"{host}:{port}", f"{vp['user']}@{vp['host']}"]
+        argv = [
+            "timeout",
+            str(wait),
+            "ssh",
+            "-v",
+            "-F",
+            os.devnull,
+            "-i",
+            str(key),
+            "-p",
+            str(vp["port"]),
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-W",
+            f"{host}:{port}",
+            f"{vp['user']}@{vp['host']}",
+        ]
         return self.run(argv, timeout=wait + 10)
 
 
@@ -310,8 +446,7 @@ def first(entry: Entry, attr: str) -> str:
 
 def gentime(value: str) -> dt.datetime:
     """An LDAP GeneralizedTime (``20261123015722Z``, fractions ignored)."""
-    return dt.datetime.strptime(value.rstrip("Z").split(".")[0], "%Y%m%d%H%M%S").replace(
-        tzinfo=UTC)
+    return dt.datetime.strptime(value.rstrip("Z").split(".")[0], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
 def number(entry: Entry, attr: str) -> int:
@@ -468,15 +603,17 @@ def observe_dmarc_missing(probe: Probe, f: Fault) -> None:
         seen = probe.dig("TXT", f.target, server=probe.slot.dns_site, netns=site.namespace)
         assert "status: NXDOMAIN" in seen, (site.id, seen)
         for other in healthy:
-            txt = probe.dig("+short", "TXT", f"_dmarc.{other}", server=probe.slot.dns_site,
-                            netns=site.namespace)
+            txt = probe.dig(
+                "+short", "TXT", f"_dmarc.{other}", server=probe.slot.dns_site, netns=site.namespace
+            )
             assert "v=DMARC1" in txt, (site.id, other, txt)
 
 
 def spf_addresses(probe: Probe, domain: str) -> tuple[str, set[str]]:
     """(the SPF record of ``domain``, the IPv4 addresses its mechanisms authorise)."""
-    records = [t.strip('"') for t in probe.dig("+short", "TXT", domain).splitlines()
-               if "v=spf1" in t]
+    records = [
+        t.strip('"') for t in probe.dig("+short", "TXT", domain).splitlines() if "v=spf1" in t
+    ]
     assert len(records) == 1, f"{domain}: {records}"
     allowed: set[str] = set()
     for term in records[0].split()[1:]:
@@ -516,11 +653,27 @@ def observe_spf_missing_shared(probe: Probe, f: Fault) -> None:
 
 def swaks_rcpt(probe: Probe, address: str) -> tuple[int, str]:
     """(exit, the server's reply to RCPT TO) over verified STARTTLS; quits after RCPT."""
-    out = probe.run(["swaks", "--server", f"{probe.slot.mail}:25",
-                     "--helo", f"readiness-probe.{SHARED_DOMAIN}",
-                     "--from", f"readiness-probe@{SHARED_DOMAIN}", "--to", address,
-                     "--tls", "--tls-verify", "--tls-ca-path", str(probe.ca),
-                     "--quit-after", "RCPT", "--timeout", "10"])
+    out = probe.run(
+        [
+            "swaks",
+            "--server",
+            f"{probe.slot.mail}:25",
+            "--helo",
+            f"readiness-probe.{SHARED_DOMAIN}",
+            "--from",
+            f"readiness-probe@{SHARED_DOMAIN}",
+            "--to",
+            address,
+            "--tls",
+            "--tls-verify",
+            "--tls-ca-path",
+            str(probe.ca),
+            "--quit-after",
+            "RCPT",
+            "--timeout",
+            "10",
+        ]
+    )
     lines = out.stdout.splitlines()
     assert any("TLS started" in line for line in lines), out.stdout
     assert not any(re.match(r"\s*~> (DATA|BDAT)", line) for line in lines), out.stdout
@@ -535,9 +688,14 @@ def observe_mailbox_rejected(probe: Probe, f: Fault) -> None:
     assert code != 0, reply  # swaks: 24 = an RCPT was rejected
     estate = probe.lab.estate
     person = next(p for p in estate.staff if p.key == f.subject)
-    ok = next(p for p in sorted(estate.people_of(person.organisation), key=lambda p: p.key)
-              if p.kind == "staff" and p.new_mail and not probe.lab.plan.for_subject(p.key)
-              and any(estate.role(r).mailbox for r in p.roles))
+    ok = next(
+        p
+        for p in sorted(estate.people_of(person.organisation), key=lambda p: p.key)
+        if p.kind == "staff"
+        and p.new_mail
+        and not probe.lab.plan.for_subject(p.key)
+        and any(estate.role(r).mailbox for r in p.roles)
+    )
     code, reply = swaks_rcpt(probe, ok.new_mail)
     assert code == 0 and re.match(r"<~\s+250 ", reply), reply
 
@@ -550,8 +708,11 @@ def observe_extension_unregistered(probe: Probe, f: Fault) -> None:
     registrar = f"{probe.slot.sip}:5060"
     out = probe.sipp_options(registrar, ext, 404)
     assert out.returncode == 0, f"OPTIONS to {ext}: not 404: {out.stderr[-1500:]}"
-    ok = next(p for p in sorted(probe.lab.estate.staff, key=lambda p: p.key)
-              if p.extension and not probe.lab.plan.for_subject(p.key))
+    ok = next(
+        p
+        for p in sorted(probe.lab.estate.staff, key=lambda p: p.key)
+        if p.extension and not probe.lab.plan.for_subject(p.key)
+    )
     out = probe.sipp_options(registrar, ok.extension, 200)
     assert out.returncode == 0, f"OPTIONS to {ok.extension}: {out.stderr[-1500:]}"
     aors = probe.registered()
@@ -559,8 +720,9 @@ def observe_extension_unregistered(probe: Probe, f: Fault) -> None:
 
 
 def observe_sip_endpoint_down(probe: Probe, f: Fault) -> None:
-    endpoint = next(e for e in probe.lab.estate.sip_endpoints
-                    if f"sip_endpoints:{e.id}" == f.subject)
+    endpoint = next(
+        e for e in probe.lab.estate.sip_endpoints if f"sip_endpoints:{e.id}" == f.subject
+    )
     address = f.detail("address")
     assert address == f"{endpoint.ip}:{endpoint.port}"
     out = probe.sipp_options(address, "probe", 200)
@@ -578,8 +740,7 @@ def observe_sip_endpoint_down(probe: Probe, f: Fault) -> None:
 
 def healthy_app_host(probe: Probe) -> str:
     faulty = {f.subject for f in probe.lab.plan.faults if f.subject.startswith("applications:")}
-    app = next(a for a in probe.lab.estate.applications
-               if f"applications:{a.id}" not in faulty)
+    app = next(a for a in probe.lab.estate.applications if f"applications:{a.id}" not in faulty)
     return app.host
 
 
@@ -640,10 +801,10 @@ def observe_flow_blocked(probe: Probe, f: Fault) -> None:
     blocked = probe.through_jump(f.vantage, dst, port, BLOCKED_WAIT)
     assert "Authenticated to" in blocked.stderr, blocked.stderr  # the jump host works
     assert blocked.returncode == 124, (  # no answer at all: a DROP, not a refusal
-        f"{f.vantage} -> {dst}:{port}: exit {blocked.returncode}: {blocked.stderr[-1500:]}")
+        f"{f.vantage} -> {dst}:{port}: exit {blocked.returncode}: {blocked.stderr[-1500:]}"
+    )
     # Another resource at the same remote site passes from the same vantage point ...
-    other = next(r for r in estate.resources
-                 if r.site == res.site and r.id != res.id)
+    other = next(r for r in estate.resources if r.site == res.site and r.id != res.id)
     other_ip = other.ip if probe.namespaces else other.fallback_ip
     opened = probe.through_jump(f.vantage, other_ip, other.port, 15)
     assert opened.returncode == 0, f"{f.vantage} -> {other.id}: {opened.stderr[-1500:]}"
@@ -683,8 +844,10 @@ OBSERVERS: dict[str, Observer] = {
 def probe(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Probe:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        pytest.fail(f"client tools missing: {', '.join(missing)} (ldap-utils, "
-                    "bind9-dnsutils, swaks, sip-tester, openssl, curl, openssh-client)")
+        pytest.fail(
+            f"client tools missing: {', '.join(missing)} (ldap-utils, "
+            "bind9-dnsutils, swaks, sip-tester, openssl, curl, openssh-client)"
+        )
     work = tmp_path_factory.mktemp("observe")
     work.chmod(0o700)
     namespaces = bool(json.loads((lab.state / "lab.json").read_text())["namespaces"])
@@ -695,8 +858,10 @@ def probe(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Probe:
 def test_each_fault_kind_is_seen_with_the_standard_clients(kind: str, probe: Probe) -> None:
     observe = OBSERVERS.get(kind)
     if observe is None:
-        pytest.fail(f"fault kind {kind!r} (lab/faults.py KINDS) has no observation with a "
-                    f"standard client in {Path(__file__).name}: add one to OBSERVERS")
+        pytest.fail(
+            f"fault kind {kind!r} (lab/faults.py KINDS) has no observation with a "
+            f"standard client in {Path(__file__).name}: add one to OBSERVERS"
+        )
     faults = probe.lab.plan.of_kind(kind)
     if not faults:
         pytest.fail(f"the lab's ground truth lists no {kind!r} fault: nothing was injected")

@@ -23,13 +23,13 @@ READINESS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "readiness"
 
 
 def readiness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(READINESS), *args], capture_output=True, text=True, check=False,
-                          timeout=120)
+    return subprocess.run(
+        [str(READINESS), *args], capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 def run(*argv: str) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, check=False,
-                          timeout=30).stdout
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30).stdout
 
 
 def answers(estate: Estate, state: Path) -> None:
@@ -37,28 +37,63 @@ def answers(estate: Estate, state: Path) -> None:
     front, and a site's resolver inside its own namespace."""
     slot = estate.slot
     north = estate.org("north")
-    assert run("dig", f"@{slot.dns}", "+short", "+time=2", "+tries=1", "A",
-               north.ldap_host).strip() == north.ldap_ip
-    root_dse = run("ldapsearch", "-x", "-LLL", "-H", f"ldap://{north.ldap_ip}", "-s", "base",
-                   "-b", "", "namingContexts")
+    assert (
+        run("dig", f"@{slot.dns}", "+short", "+time=2", "+tries=1", "A", north.ldap_host).strip()
+        == north.ldap_ip
+    )
+    root_dse = run(
+        "ldapsearch",
+        "-x",
+        "-LLL",
+        "-H",
+        f"ldap://{north.ldap_ip}",
+        "-s",
+        "base",
+        "-b",
+        "",
+        "namingContexts",
+    )
     assert f"namingContexts: {north.base_dn}" in root_dse, root_dse
-    health = run("curl", "-sS", "--max-time", "5", "--cacert", str(state / "ca" / "ca.pem"),
-                 "--resolve", f"intranet.valeshared.test:443:{slot.web}",
-                 "https://intranet.valeshared.test/health")
+    health = run(
+        "curl",
+        "-sS",
+        "--max-time",
+        "5",
+        "--cacert",
+        str(state / "ca" / "ca.pem"),
+        "--resolve",
+        f"intranet.valeshared.test:443:{slot.web}",
+        "https://intranet.valeshared.test/health",
+    )
     assert "ok" in health
     site = estate.site("north-hq").namespace
     assert site is not None
-    seen = run("ip", "netns", "exec", site, "dig", f"@{slot.dns_site}", "+short", "+time=2",
-               "+tries=1", "A", "intranet.valeshared.test").strip()
+    seen = run(
+        "ip",
+        "netns",
+        "exec",
+        site,
+        "dig",
+        f"@{slot.dns_site}",
+        "+short",
+        "+time=2",
+        "+tries=1",
+        "A",
+        "intranet.valeshared.test",
+    ).strip()
     assert seen == twin(slot.web, slot), seen
 
 
 def network_of(slot: Slot) -> list[str]:
     """The slot's namespaces, host routes and claim, as the machine shows them."""
-    found = [line.split()[0] for line in run("ip", "netns", "list").splitlines()
-             if line.startswith(f"{slot.prefix}-")]
-    found += [line.strip() for line in run("ip", "route").splitlines()
-              if f"10.{slot.number}." in line]
+    found = [
+        line.split()[0]
+        for line in run("ip", "netns", "list").splitlines()
+        if line.startswith(f"{slot.prefix}-")
+    ]
+    found += [
+        line.strip() for line in run("ip", "route").splitlines() if f"10.{slot.number}." in line
+    ]
     if claim.holder(slot.number) is not None:
         found.append(f"claim of slot {slot.number}")
     return sorted(found)
@@ -68,8 +103,9 @@ def test_a_second_lab_on_another_slot(lab: LabHandle, tmp_path: Path) -> None:
     state = tmp_path / "second"
     before = network_of(lab.slot)
     assert f"claim of slot {lab.slot.number}" in before
-    up = readiness("lab", "up", "--slot", "auto", "--staff", "10", "--no-samba",
-                   "--state", str(state))
+    up = readiness(
+        "lab", "up", "--slot", "auto", "--staff", "10", "--no-samba", "--state", str(state)
+    )
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         slot = Slot(json.loads((state / "lab.json").read_text())["slot"])
@@ -80,8 +116,18 @@ def test_a_second_lab_on_another_slot(lab: LabHandle, tmp_path: Path) -> None:
         answers(second, state)
         answers(lab.estate, lab.state)
         # Its slot is taken: a third lab asking for it is refused and starts nothing.
-        third = readiness("lab", "up", "--slot", str(slot.number), "--only", "dns",
-                          "--staff", "10", "--state", str(tmp_path / "third"))
+        third = readiness(
+            "lab",
+            "up",
+            "--slot",
+            str(slot.number),
+            "--only",
+            "dns",
+            "--staff",
+            "10",
+            "--state",
+            str(tmp_path / "third"),
+        )
         assert third.returncode == 1
         assert f"slot {slot.number} is in use by the lab in {state}" in third.stderr
     finally:

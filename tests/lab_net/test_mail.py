@@ -34,12 +34,16 @@ class Mail:
 
 
 @pytest.fixture(scope="module")
-def postfix(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
-            net_slot: Slot) -> Iterator[Mail]:
+def postfix(
+    tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA, net_slot: Slot
+) -> Iterator[Mail]:
     sup = Supervisor(tmp_path_factory.mktemp("mail"))
-    spec = mail.MailSpec([KNOWN, REJECTED, OLD, "Mixed.Case@valeshared.test"],
-                         ["valeshared.test", "northvale.test"], rejected=[REJECTED],
-                         address=net_slot.mail)
+    spec = mail.MailSpec(
+        [KNOWN, REJECTED, OLD, "Mixed.Case@valeshared.test"],
+        ["valeshared.test", "northvale.test"],
+        rejected=[REJECTED],
+        address=net_slot.mail,
+    )
     lab = mail.start(spec, sup, lab_ca)
     try:
         yield Mail(sup, lab_ca, spec, lab)
@@ -49,9 +53,21 @@ def postfix(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
 
 def rcpt(m: Mail, *recipients: str, tls: bool = True) -> tuple[int, str]:
     """swaks up to RCPT only (nothing is ever sent); (exit code, transcript)."""
-    argv = ["swaks", "--server", f"{m.spec.address}:25", "--from", "probe@valeshared.test",
-            "--helo", "probe.valeshared.test", "--quit-after", "RCPT", "--timeout", "10",
-            "--to", ",".join(recipients)]
+    argv = [
+        "swaks",
+        "--server",
+        f"{m.spec.address}:25",
+        "--from",
+        "probe@valeshared.test",
+        "--helo",
+        "probe.valeshared.test",
+        "--quit-after",
+        "RCPT",
+        "--timeout",
+        "10",
+        "--to",
+        ",".join(recipients),
+    ]
     if tls:
         argv += ["--tls", "--tls-verify", "--tls-ca-path", str(m.ca.cert_path)]
     r = sh(argv)
@@ -96,9 +112,23 @@ def test_many_recipients_in_one_session(postfix: Mail) -> None:
 def test_starttls_with_the_lab_ca(postfix: Mail) -> None:
     code, out = rcpt(postfix, KNOWN)
     assert code == 0 and "TLS started" in out
-    r = sh(["openssl", "s_client", "-starttls", "smtp", "-connect", f"{postfix.spec.address}:25",
-            "-verify_hostname", "mail.valeshared.test", "-CAfile", str(postfix.ca.cert_path),
-            "-brief"], input="QUIT\r\n", timeout=15)
+    r = sh(
+        [
+            "openssl",
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            f"{postfix.spec.address}:25",
+            "-verify_hostname",
+            "mail.valeshared.test",
+            "-CAfile",
+            str(postfix.ca.cert_path),
+            "-brief",
+        ],
+        input="QUIT\r\n",
+        timeout=15,
+    )
     assert "Verification: OK" in r.stdout + r.stderr
 
 
@@ -107,8 +137,7 @@ def test_nothing_can_leave(postfix: Mail) -> None:
     for param in ("default_transport", "relay_transport", "local_transport"):
         value = sh(["postconf", "-c", conf, "-h", param]).stdout
         assert value.startswith("error:"), (param, value)
-    assert sh(["postconf", "-c", conf, "-h", "smtp_dns_support_level"]).stdout.strip() == \
-        "disabled"
+    assert sh(["postconf", "-c", conf, "-h", "smtp_dns_support_level"]).stdout.strip() == "disabled"
 
 
 def test_fault_switch_on_a_running_server(postfix: Mail) -> None:
@@ -121,8 +150,9 @@ def test_fault_switch_on_a_running_server(postfix: Mail) -> None:
     assert rcpt(postfix, KNOWN)[0] == 0
 
 
-def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
-                                net_slot: Slot) -> None:
+def test_stop_leaves_no_process(
+    tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA, net_slot: Slot
+) -> None:
     sup = Supervisor(tmp_path_factory.mktemp("mail-stop"))
     address = net_slot.host(5, 26)
     lab = mail.start(mail.MailSpec([KNOWN], address=address), sup, lab_ca)

@@ -21,8 +21,12 @@ from .tools import all_gone, sh
 
 pytestmark = pytest.mark.integration
 
-EXTENSIONS = [sip.Extension("4101"), sip.Extension("4102"), sip.Extension("4103"),
-              sip.Extension("4199", registered=False)]
+EXTENSIONS = [
+    sip.Extension("4101"),
+    sip.Extension("4102"),
+    sip.Extension("4103"),
+    sip.Extension("4199", registered=False),
+]
 
 
 def trunk(slot: Slot, up: bool = True) -> str:
@@ -41,32 +45,78 @@ class Sip:
 
 
 @pytest.fixture(scope="module")
-def telephony(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
-              net_slot: Slot) -> Iterator[Sip]:
+def telephony(
+    tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA, net_slot: Slot
+) -> Iterator[Sip]:
     sup = Supervisor(tmp_path_factory.mktemp("sip"))
-    spec = sip.SipSpec(EXTENSIONS, [sip.Endpoint("sbc-north", trunk(net_slot)),
-                                    sip.Endpoint("sbc-south", trunk(net_slot, up=False), up=False)],
-                       address=net_slot.sip, phones_address=net_slot.sip_phones, tls=True)
+    spec = sip.SipSpec(
+        EXTENSIONS,
+        [
+            sip.Endpoint("sbc-north", trunk(net_slot)),
+            sip.Endpoint("sbc-south", trunk(net_slot, up=False), up=False),
+        ],
+        address=net_slot.sip,
+        phones_address=net_slot.sip_phones,
+        tls=True,
+    )
     lab = sip.start(spec, sup, lab_ca)
     try:
-        yield Sip(net_slot, sup, spec, lab,
-                  sip.options_scenario(sup.state_dir / "options-200.xml", 200),
-                  sip.options_scenario(sup.state_dir / "options-404.xml", 404))
+        yield Sip(
+            net_slot,
+            sup,
+            spec,
+            lab,
+            sip.options_scenario(sup.state_dir / "options-200.xml", 200),
+            sip.options_scenario(sup.state_dir / "options-404.xml", 404),
+        )
     finally:
         sip.stop(sup)
 
 
 def options(target: str, user: str, scenario: Path, timeout: str = "5s") -> int:
     """sipp sends one OPTIONS; exit 0 iff the scenario's expected answer came back."""
-    r = sh(["sipp", target, "-sf", str(scenario), "-s", user, "-m", "1", "-t", "u1",
-            "-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", timeout, "-timeout_error",
-            "-max_retrans", "2"], timeout=30)
+    r = sh(
+        [
+            "sipp",
+            target,
+            "-sf",
+            str(scenario),
+            "-s",
+            user,
+            "-m",
+            "1",
+            "-t",
+            "u1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-nostdin",
+            "-timeout",
+            timeout,
+            "-timeout_error",
+            "-max_retrans",
+            "2",
+        ],
+        timeout=30,
+    )
     return r.returncode
 
 
 def ul_dump(url: str) -> list[str]:
-    r = sh(["curl", "-sS", "--max-time", "5", "-H", "Content-Type: application/json", "-d",
-            '{"jsonrpc": "2.0", "method": "ul.dump", "id": 1}', url])
+    r = sh(
+        [
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"jsonrpc": "2.0", "method": "ul.dump", "id": 1}',
+            url,
+        ]
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)["result"]
     return sorted(rec["Info"]["AoR"] for d in result["Domains"] for rec in d["Domain"]["AoRs"])
@@ -86,25 +136,60 @@ def test_options_through_the_registrar(telephony: Sip) -> None:
 
 
 def test_registrar_over_tcp(telephony: Sip) -> None:
-    r = sh(["sipp", f"{telephony.slot.sip}:5060", "-sf", str(telephony.ok), "-s", "4102", "-m", "1",
-            "-t", "t1", "-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "5s",
-            "-timeout_error"], timeout=30)
+    r = sh(
+        [
+            "sipp",
+            f"{telephony.slot.sip}:5060",
+            "-sf",
+            str(telephony.ok),
+            "-s",
+            "4102",
+            "-m",
+            "1",
+            "-t",
+            "t1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-nostdin",
+            "-timeout",
+            "5s",
+            "-timeout_error",
+        ],
+        timeout=30,
+    )
     assert r.returncode == 0, r.stdout[-500:]
 
 
 def test_sip_over_tls(telephony: Sip, lab_ca: LabCA) -> None:
     # SIPp here is built without TLS: openssl s_client carries one OPTIONS instead.
     assert telephony.lab.tls == (telephony.slot.sip, 5061)
-    request = (f"OPTIONS sip:4101@{telephony.slot.sip}:5061;transport=tls SIP/2.0\r\n"
-               "Via: SIP/2.0/TLS 127.0.0.1:5099;branch=z9hG4bK-tls1\r\n"
-               "From: <sip:probe@127.0.0.1>;tag=tls1\r\nTo: <sip:4101@valeshared.test>\r\n"
-               "Call-ID: tls-probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
-               "Content-Length: 0\r\n\r\n")
+    request = (
+        f"OPTIONS sip:4101@{telephony.slot.sip}:5061;transport=tls SIP/2.0\r\n"
+        "Via: SIP/2.0/TLS 127.0.0.1:5099;branch=z9hG4bK-tls1\r\n"
+        "From: <sip:probe@127.0.0.1>;tag=tls1\r\nTo: <sip:4101@valeshared.test>\r\n"
+        "Call-ID: tls-probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
     proc = subprocess.Popen(
-        ["openssl", "s_client", "-connect", f"{telephony.slot.sip}:5061", "-quiet",
-         "-verify_hostname", "sip.valeshared.test", "-CAfile", str(lab_ca.cert_path),
-         "-verify_return_error"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{telephony.slot.sip}:5061",
+            "-quiet",
+            "-verify_hostname",
+            "sip.valeshared.test",
+            "-CAfile",
+            str(lab_ca.cert_path),
+            "-verify_return_error",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(request)
     proc.stdin.flush()
@@ -140,11 +225,14 @@ def test_shared_memory_grows_with_registrations() -> None:
     assert sip.shm_megabytes(10_000) == 256 + 1250
 
 
-def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory,
-                                net_slot: Slot) -> None:
+def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory, net_slot: Slot) -> None:
     sup = Supervisor(tmp_path_factory.mktemp("sip-stop"))
-    spec = sip.SipSpec([sip.Extension("5001")], [sip.Endpoint("t", net_slot.host(6, 72))],
-                       address=net_slot.host(6, 70), phones_address=net_slot.host(6, 71))
+    spec = sip.SipSpec(
+        [sip.Extension("5001")],
+        [sip.Endpoint("t", net_slot.host(6, 72))],
+        address=net_slot.host(6, 70),
+        phones_address=net_slot.host(6, 71),
+    )
     sip.start(spec, sup)
     leaders = [m.pid for m in sup.processes()]
     children = [int(p) for pid in leaders for p in sh(["pgrep", "-P", str(pid)]).stdout.split()]

@@ -39,8 +39,10 @@ class Sites:
 
 
 def _jumps(net: netns.Network) -> list[ssh.JumpHost]:
-    return [ssh.JumpHost(k, s.jump_address, s.jump_port, s.netns, (f"jump.{k}.test",))
-            for k, s in net.sites.items()]
+    return [
+        ssh.JumpHost(k, s.jump_address, s.jump_port, s.netns, (f"jump.{k}.test",))
+        for k, s in net.sites.items()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,9 @@ def sites(tmp_path_factory: pytest.TempPathFactory, net_slot: Slot) -> Iterator[
         pytest.fail("this machine cannot create network namespaces: the lab would fall back")
     sup = Supervisor(tmp_path_factory.mktemp("sites"))
     south_printer = net_slot.site(2, 20)
-    spec = netns.NetSpec(RESOURCES, [netns.Block(net_slot.site(1, 0) + "/24", south_printer, 631)],
-                         slot=net_slot)
+    spec = netns.NetSpec(
+        RESOURCES, [netns.Block(net_slot.site(1, 0) + "/24", south_printer, 631)], slot=net_slot
+    )
     net = netns.start(spec, sup)
     try:
         lab = ssh.start(ssh.SshSpec(_jumps(net)), sup)
@@ -71,10 +74,26 @@ def test_namespaces_router_and_host_routes(sites: Sites) -> None:
     names = sh(["ip", "netns", "list"]).stdout
     for ns in (slot.router_ns, slot.site_ns("north-hq"), slot.site_ns("south-hq")):
         assert ns in names
-    assert sh(["ip", "netns", "exec", slot.router_ns, "sysctl", "-n",
-               "net.ipv4.ip_forward"]).stdout.strip() == "1"
-    assert sh(["ip", "netns", "exec", slot.site_ns("north-hq"), "sysctl", "-n",
-               "net.ipv6.conf.all.disable_ipv6"]).stdout.strip() == "1"
+    assert (
+        sh(
+            ["ip", "netns", "exec", slot.router_ns, "sysctl", "-n", "net.ipv4.ip_forward"]
+        ).stdout.strip()
+        == "1"
+    )
+    assert (
+        sh(
+            [
+                "ip",
+                "netns",
+                "exec",
+                slot.site_ns("north-hq"),
+                "sysctl",
+                "-n",
+                "net.ipv6.conf.all.disable_ipv6",
+            ]
+        ).stdout.strip()
+        == "1"
+    )
     routes = sh(["ip", "route"]).stdout
     assert f"unreachable {slot.site_range} proto {netns.ROUTE_PROTO}" in routes
     assert f"{slot.site(2, 0)}/24 via {slot.site(0, 2)}" in routes
@@ -92,16 +111,22 @@ def test_key_login_with_verified_host_key(sites: Sites) -> None:
     address, _port = sites.ssh.hosts["north-hq"]
     cmd = ssh.ssh_command(sites.ssh, "north-hq")
     cmd[-1] = "readiness@jump.north-hq.test"
-    cmd[cmd.index("-F"):cmd.index("-F")] = ["-o", f"HostName={address}",
-                                            "-o", "HostKeyAlias=jump.north-hq.test"]
+    cmd[cmd.index("-F") : cmd.index("-F")] = [
+        "-o",
+        f"HostName={address}",
+        "-o",
+        "HostKeyAlias=jump.north-hq.test",
+    ]
     assert sh([*cmd, "true"]).returncode == 0
 
 
 def test_unknown_host_key_and_passwords_are_refused(sites: Sites, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    cmd = [a.replace(str(sites.ssh.known_hosts), str(empty))
-           for a in ssh.ssh_command(sites.ssh, "north-hq")]
+    cmd = [
+        a.replace(str(sites.ssh.known_hosts), str(empty))
+        for a in ssh.ssh_command(sites.ssh, "north-hq")
+    ]
     r = sh([*cmd, "true"])
     assert r.returncode == 255 and "Host key verification failed" in r.stderr
     # The other site's host key does not match this one (each jump host has its own).
@@ -109,9 +134,21 @@ def test_unknown_host_key_and_passwords_are_refused(sites: Sites, tmp_path: Path
     north = next(k for k in keys if k.startswith(sites.ssh.hosts["north-hq"][0] + " "))
     south = next(k for k in keys if k.startswith(sites.ssh.hosts["south-hq"][0] + " "))
     assert north.split()[2] != south.split()[2]
-    r = sh(["ssh", "-F", "/dev/null", "-o", f"UserKnownHostsFile={sites.ssh.known_hosts}",
-            "-o", "BatchMode=yes", "-o", "PreferredAuthentications=password,keyboard-interactive",
-            f"readiness@{sites.ssh.hosts['north-hq'][0]}", "true"])
+    r = sh(
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            f"UserKnownHostsFile={sites.ssh.known_hosts}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            f"readiness@{sites.ssh.hosts['north-hq'][0]}",
+            "true",
+        ]
+    )
     assert r.returncode == 255 and "Permission denied" in r.stderr
 
 
@@ -187,15 +224,19 @@ def test_stop_removes_only_routes_a_lab_made(tmp_path_factory: pytest.TempPathFa
             sup = Supervisor(state)
             netns.start(netns.NetSpec(RESOURCES, slot=slot), sup)
             netns.stop(sup)
-            ours = [line.strip() for line in sh(["ip", "route"]).stdout.splitlines()
-                    if f"10.{slot.number}." in line]
+            ours = [
+                line.strip()
+                for line in sh(["ip", "route"]).stdout.splitlines()
+                if f"10.{slot.number}." in line
+            ]
             assert ours == [f"unreachable {slot.site_range} metric 4001"]
         finally:
             sh(["ip", "route", "del", *foreign])
 
 
 def test_a_slot_whose_range_is_routed_here_is_refused(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     """A network on 10.N.0.0/16 that is not a lab's (here: a route this test adds) makes
     slot N unusable: the lab's routes would shadow it."""
     state = tmp_path_factory.mktemp("sites-routed")
@@ -203,8 +244,11 @@ def test_a_slot_whose_range_is_routed_here_is_refused(
         foreign = ["unreachable", slot.site(5, 0) + "/24"]
         sh(["ip", "route", "add", *foreign])
         try:
-            with pytest.raises(SlotInUse, match=f"route {slot.site(5, 0)}/24 covers "
-                               f"{slot.site_range} and no lab of slot {slot.number} made it"):
+            with pytest.raises(
+                SlotInUse,
+                match=f"route {slot.site(5, 0)}/24 covers "
+                f"{slot.site_range} and no lab of slot {slot.number} made it",
+            ):
                 claim(state, slot.number)
         finally:
             sh(["ip", "route", "del", *foreign])
@@ -216,8 +260,9 @@ def test_loopback_fallback(tmp_path_factory: pytest.TempPathFactory) -> None:
     with claimed(state) as slot:  # a second layout, next to the module's
         sup = Supervisor(state)
         printer = slot.host(8, 21)
-        spec = netns.NetSpec(RESOURCES, [netns.Block("0.0.0.0/0", printer, 631)],
-                             force_loopback=True, slot=slot)
+        spec = netns.NetSpec(
+            RESOURCES, [netns.Block("0.0.0.0/0", printer, 631)], force_loopback=True, slot=slot
+        )
         net = netns.start(spec, sup)
         try:
             assert net.fallback
@@ -235,8 +280,12 @@ def test_loopback_fallback(tmp_path_factory: pytest.TempPathFactory) -> None:
             ssh.stop(sup)
             netns.stop(sup)
         assert f"127.{slot.number}." not in sh(["ip", "addr", "show", "lo"]).stdout
-        assert f"{slot.prefix}_lab" not in subprocess.run(
-            ["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+        assert (
+            f"{slot.prefix}_lab"
+            not in subprocess.run(
+                ["nft", "list", "tables"], capture_output=True, text=True, check=False
+            ).stdout
+        )
 
 
 def test_labs_starting_together_create_the_ssh_user_once() -> None:
@@ -244,8 +293,10 @@ def test_labs_starting_together_create_the_ssh_user_once() -> None:
     none fails on the user another one just created, or on the passwd lock it holds."""
     user = f"rdt-race-{os.getpid()}"
     code = f"from readiness_lab.ssh import ensure_user; ensure_user({user!r})"
-    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     try:
         errors = [p.communicate(timeout=60)[1] for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0, 0], errors

@@ -32,13 +32,17 @@ class Web:
 
 
 @pytest.fixture(scope="module")
-def nginx(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
-          net_slot: Slot) -> Iterator[Web]:
+def nginx(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA, net_slot: Slot) -> Iterator[Web]:
     sup = Supervisor(tmp_path_factory.mktemp("web"))
     spec = web.WebSpec(
         [
-            web.App("housing", "housing.valeshared.test", "Housing Management",
-                    pilot_auth=True, sso_redirect=IDP),
+            web.App(
+                "housing",
+                "housing.valeshared.test",
+                "Housing Management",
+                pilot_auth=True,
+                sso_redirect=IDP,
+            ),
             web.App("payroll", "payroll.valeshared.test", fault="expired"),
             web.App("planning", "planning.valeshared.test", fault="wrong-name"),
             web.App("waste", "waste.valeshared.test", fault="503"),
@@ -55,26 +59,64 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
 
 def curl(w: Web, host: str, path: str, *extra: str, config: str = "") -> tuple[int, str, str]:
     """(curl exit code, "HTTP_CODE REDIRECT", stderr); TLS verified against the lab CA."""
-    r = sh(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
-            "--max-time", "10", "--cacert", str(w.ca.cert_path),
-            "--resolve", f"{host}:443:{w.spec.address}", "-K", "-", *extra,
-            f"https://{host}{path}"],
-           input=config)
+    r = sh(
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "--max-time",
+            "10",
+            "--cacert",
+            str(w.ca.cert_path),
+            "--resolve",
+            f"{host}:443:{w.spec.address}",
+            "-K",
+            "-",
+            *extra,
+            f"https://{host}{path}",
+        ],
+        input=config,
+    )
     return r.returncode, r.stdout.strip(), r.stderr
 
 
 def s_client(w: Web, host: str) -> str:
-    r = sh(["openssl", "s_client", "-connect", f"{w.spec.address}:443", "-servername", host,
-            "-verify_hostname", host, "-CAfile", str(w.ca.cert_path), "-brief"],
-           input="", timeout=15)
+    r = sh(
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{w.spec.address}:443",
+            "-servername",
+            host,
+            "-verify_hostname",
+            host,
+            "-CAfile",
+            str(w.ca.cert_path),
+            "-brief",
+        ],
+        input="",
+        timeout=15,
+    )
     return r.stdout + r.stderr
 
 
 def test_health_and_home(nginx: Web) -> None:
     assert curl(nginx, "housing.valeshared.test", "/health")[:2] == (0, "200")
-    body = sh(["curl", "-sS", "--cacert", str(nginx.ca.cert_path), "--resolve",
-               f"housing.valeshared.test:443:{nginx.spec.address}",
-               "https://housing.valeshared.test/"])
+    body = sh(
+        [
+            "curl",
+            "-sS",
+            "--cacert",
+            str(nginx.ca.cert_path),
+            "--resolve",
+            f"housing.valeshared.test:443:{nginx.spec.address}",
+            "https://housing.valeshared.test/",
+        ]
+    )
     assert body.stdout == "Housing Management\n"
     assert "Verification: OK" in s_client(nginx, "housing.valeshared.test")
 
@@ -106,8 +148,20 @@ def test_certificate_for_the_wrong_name(nginx: Web) -> None:
     out = s_client(nginx, "planning.valeshared.test")
     assert "hostname mismatch" in out
     # The chain itself is fine: the certificate names another host.
-    assert web.WRONG_NAME in sh(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
-                                 str(nginx.ca.dir / "web-planning-wrong-name.pem")]).stdout
+    assert (
+        web.WRONG_NAME
+        in sh(
+            [
+                "openssl",
+                "x509",
+                "-noout",
+                "-ext",
+                "subjectAltName",
+                "-in",
+                str(nginx.ca.dir / "web-planning-wrong-name.pem"),
+            ]
+        ).stdout
+    )
 
 
 def test_application_answering_503(nginx: Web) -> None:
@@ -127,15 +181,22 @@ def test_fault_switch_on_a_running_server(nginx: Web) -> None:
         spec = web.set_fault(spec, "housing", "expired", nginx.sup, nginx.ca)
         assert _eventually(lambda: curl(nginx, "housing.valeshared.test", "/health")[0] == 60)
     finally:
-        nginx.spec = web.set_fault(web.set_fault(spec, "housing", None, nginx.sup, nginx.ca),
-                                   "waste", "503", nginx.sup, nginx.ca)
+        nginx.spec = web.set_fault(
+            web.set_fault(spec, "housing", None, nginx.sup, nginx.ca),
+            "waste",
+            "503",
+            nginx.sup,
+            nginx.ca,
+        )
 
 
-def test_stop_leaves_no_process(tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA,
-                                net_slot: Slot) -> None:
+def test_stop_leaves_no_process(
+    tmp_path_factory: pytest.TempPathFactory, lab_ca: LabCA, net_slot: Slot
+) -> None:
     sup = Supervisor(tmp_path_factory.mktemp("web-stop"))
-    web.start(web.WebSpec([web.App("a", "a.valeshared.test")], address=net_slot.host(4, 11)),
-              sup, lab_ca)
+    web.start(
+        web.WebSpec([web.App("a", "a.valeshared.test")], address=net_slot.host(4, 11)), sup, lab_ca
+    )
     master = sup.processes()[0].pid
     workers = [int(p) for p in sh(["pgrep", "-P", str(master)]).stdout.split()]
     assert workers

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from readiness_lab.process import alive
 
 
-def sh(argv: Sequence[str], *, input: str = "",
-       timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def sh(
+    argv: Sequence[str], *, input: str = "", timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     """Run a client tool; never raises on a non-zero exit (tests look at the code)."""
-    return subprocess.run(list(argv), input=input, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        list(argv), input=input, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def times_out(argv: Sequence[str], seconds: float) -> bool:

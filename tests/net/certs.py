@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
+
 @functools.cache
 def rsa_key(bits: int) -> rsa.RSAPrivateKey:
     """One key per size per session: RSA generation is slow."""
@@ -48,9 +49,13 @@ class Issued:
         folder.mkdir(parents=True, exist_ok=True)
         cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
         cert_path.write_bytes(self.pem + b"".join(c.pem for c in chain))
-        key_path.write_bytes(self.key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        key_path.write_bytes(
+            self.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         key_path.chmod(0o600)
         return cert_path, key_path
 
@@ -89,7 +94,8 @@ def build(
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     if not ca:
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
     signer = issuer.key if issuer else key
     algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return Issued(builder.sign(signer, algorithm), key)
@@ -112,5 +118,8 @@ def sha1_signed(subject: str, issuer: Issued, *, own_key: bool = False) -> bytes
     tbs = twin.tbs_certificate_bytes.replace(_SHA256_RSA, _SHA1_RSA)
     signature = issuer.key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
     der = twin.public_bytes(serialization.Encoding.DER)
-    return (der.replace(twin.tbs_certificate_bytes, tbs).replace(_SHA256_RSA, _SHA1_RSA)
-            .replace(twin.signature, signature))
+    return (
+        der.replace(twin.tbs_certificate_bytes, tbs)
+        .replace(_SHA256_RSA, _SHA1_RSA)
+        .replace(twin.signature, signature)
+    )

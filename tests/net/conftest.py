@@ -58,8 +58,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     other_ca = make_ca("Someone Else's CA")
     issued = {
         "good": build(SERVER_NAME, issuer=ca),
-        "expired": build(SERVER_NAME, issuer=ca, not_before=now - dt.timedelta(days=90),
-                         not_after=now - dt.timedelta(days=1)),
+        "expired": build(
+            SERVER_NAME,
+            issuer=ca,
+            not_before=now - dt.timedelta(days=90),
+            not_after=now - dt.timedelta(days=1),
+        ),
         "wrong-name": build("other.test", issuer=ca),
         "unknown-ca": build(SERVER_NAME, issuer=other_ca),
         "self-signed": build(SERVER_NAME),
@@ -119,13 +123,29 @@ class Servers:
     ports: dict[str, int]  # kind -> port
 
 
-def _s_server(supervisor: Supervisor, name: str, address: str, files: tuple[Path, Path],
-              *options: str) -> int:
+def _s_server(
+    supervisor: Supervisor, name: str, address: str, files: tuple[Path, Path], *options: str
+) -> int:
     port = free_port(address)
     cert, key = files
-    supervisor.start(name, ["openssl", "s_server", "-accept", f"{address}:{port}",
-                            "-cert", str(cert), "-key", str(key), "-www", "-quiet", *options],
-                     ready=tcp_ready(address, port), ready_timeout=15)
+    supervisor.start(
+        name,
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            f"{address}:{port}",
+            "-cert",
+            str(cert),
+            "-key",
+            str(key),
+            "-www",
+            "-quiet",
+            *options,
+        ],
+        ready=tcp_ready(address, port),
+        ready_timeout=15,
+    )
     return port
 
 
@@ -135,8 +155,10 @@ def _nginx(supervisor: Supervisor, folder: Path, address: str) -> int:
         pytest.fail("nginx (Debian package nginx) is not installed: the TLS tests need it")
     port = free_port(address)
     folder.mkdir(parents=True, exist_ok=True)
-    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = " ".join(
+        f"{kind}_temp_path {folder}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     conf = folder / "nginx.conf"
     conf.write_text(f"""
 daemon off;
@@ -150,14 +172,19 @@ http {{
     server {{ listen {address}:{port}; return 200 "plain text\\n"; }}
 }}
 """)
-    supervisor.start("nginx", ["nginx", "-c", str(conf), "-e", f"{folder}/error.log"],
-                     ready=tcp_ready(address, port), ready_timeout=15)
+    supervisor.start(
+        "nginx",
+        ["nginx", "-c", str(conf), "-e", f"{folder}/error.log"],
+        ready=tcp_ready(address, port),
+        ready_timeout=15,
+    )
     return port
 
 
 @pytest.fixture(scope="session")
-def tls_servers(loopback: str, pki: Pki,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def tls_servers(
+    loopback: str, pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Servers]:
     if shutil.which("openssl") is None:
         pytest.fail("openssl (Debian package openssl) is not installed: the TLS tests need it")
     base = tmp_path_factory.mktemp("tls-servers")
@@ -167,10 +194,19 @@ def tls_servers(loopback: str, pki: Pki,
     silent.bind((loopback, 0))
     silent.listen(16)
     try:
-        ports = {kind: _s_server(supervisor, f"s_server-{kind}", loopback, files)
-                 for kind, files in pki.files.items()}
-        ports["tls1.1"] = _s_server(supervisor, "s_server-tls1.1", loopback, pki.files["good"],
-                                    "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+        ports = {
+            kind: _s_server(supervisor, f"s_server-{kind}", loopback, files)
+            for kind, files in pki.files.items()
+        }
+        ports["tls1.1"] = _s_server(
+            supervisor,
+            "s_server-tls1.1",
+            loopback,
+            pki.files["good"],
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+        )
         ports["plain"] = _nginx(supervisor, base / "nginx", loopback)
         ports["silent"] = int(silent.getsockname()[1])
         ports["closed"] = free_port(loopback)  # nothing listens there
@@ -190,8 +226,20 @@ def _ensure_user(name: str) -> None:
         pwd.getpwnam(name)
     except KeyError:
         created = subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True, check=False)
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if created.returncode != 0:
             pwd.getpwnam(name)  # another test run created it meanwhile; else KeyError
     # '*' rather than useradd's locked '!': sshd (without PAM) refuses locked accounts.
@@ -203,8 +251,7 @@ def jump_host(loopback: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """The project's SSH vantage point through a real sshd on the claimed address."""
     sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd_bin).exists():
-        pytest.fail("sshd (Debian package openssh-server) is not installed: the SSH tests "
-                    "need it")
+        pytest.fail("sshd (Debian package openssh-server) is not installed: the SSH tests need it")
     base = tmp_path_factory.mktemp("jump")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     _ensure_user(SSH_USER)
@@ -253,11 +300,20 @@ vantage_points:
     known_hosts: "{base}/known_hosts"
 """)
     now = dt.datetime.now(dt.UTC)
-    ctx = RunContext(load(inventory, []), go_live=now, clock=lambda: now,
-                     secrets_dir=inventory, state_dir=base / "state")
+    ctx = RunContext(
+        load(inventory, []),
+        go_live=now,
+        clock=lambda: now,
+        secrets_dir=inventory,
+        state_dir=base / "state",
+    )
     supervisor = Supervisor(base / "sshd")
-    supervisor.start("sshd", [sshd_bin, "-D", "-e", "-f", str(conf)],
-                     ready=tcp_ready(loopback, port), ready_timeout=15)
+    supervisor.start(
+        "sshd",
+        [sshd_bin, "-D", "-e", "-f", str(conf)],
+        ready=tcp_ready(loopback, port),
+        ready_timeout=15,
+    )
     try:
         vantage = ctx.vantage("jump")
         assert isinstance(vantage, SSHVantage)

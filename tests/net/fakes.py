@@ -43,8 +43,9 @@ class ScriptedStream:
 
 
 class MemoryTlsPeer:
-    def __init__(self, cert_file: Path, key_file: Path, *,
-                 version: ssl.TLSVersion | None = None) -> None:
+    def __init__(
+        self, cert_file: Path, key_file: Path, *, version: ssl.TLSVersion | None = None
+    ) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
         if version is not None:

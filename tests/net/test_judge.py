@@ -38,24 +38,55 @@ CA = make_ca("Judge Test CA")
 HOST = "app.test"
 
 
-def facts(subject: str = HOST, *, not_before: dt.datetime = NOW - 30 * DAY,
-          not_after: dt.datetime = GO_LIVE + 365 * DAY, **kwargs: Any) -> CertificateFacts:
-    return parse_certificate(build(subject, issuer=kwargs.pop("issuer", CA),
-                                   not_before=not_before, not_after=not_after, **kwargs).der)
+def facts(
+    subject: str = HOST,
+    *,
+    not_before: dt.datetime = NOW - 30 * DAY,
+    not_after: dt.datetime = GO_LIVE + 365 * DAY,
+    **kwargs: Any,
+) -> CertificateFacts:
+    return parse_certificate(
+        build(
+            subject,
+            issuer=kwargs.pop("issuer", CA),
+            not_before=not_before,
+            not_after=not_after,
+            **kwargs,
+        ).der
+    )
 
 
 def seen(cert: CertificateFacts | None = None, **fields: Any) -> TlsObservation:
-    base = TlsObservation(HOST, "/etc/org-ca.pem", verified=True,
-                          certificate=cert or facts(), version="TLSv1.3",
-                          cipher="TLS_AES_256_GCM_SHA384")
+    base = TlsObservation(
+        HOST,
+        "/etc/org-ca.pem",
+        verified=True,
+        certificate=cert or facts(),
+        version="TLSv1.3",
+        cipher="TLS_AES_256_GCM_SHA384",
+    )
     return dataclasses.replace(base, **fields)
 
 
-def judged(observation: TlsObservation, *, host: str = HOST, go_live: dt.datetime = GO_LIVE,
-           now: dt.datetime = NOW, min_days: int = 14, warn_days: int = 30,
-           verify: bool = True) -> dict[str, CertFinding]:
-    findings = judge(observation, host=host, go_live=go_live, now=now, min_days=min_days,
-                     warn_days=warn_days, verify=verify)
+def judged(
+    observation: TlsObservation,
+    *,
+    host: str = HOST,
+    go_live: dt.datetime = GO_LIVE,
+    now: dt.datetime = NOW,
+    min_days: int = 14,
+    warn_days: int = 30,
+    verify: bool = True,
+) -> dict[str, CertFinding]:
+    findings = judge(
+        observation,
+        host=host,
+        go_live=go_live,
+        now=now,
+        min_days=min_days,
+        warn_days=warn_days,
+        verify=verify,
+    )
     assert [f.check for f in findings] == list(CHECKS), "one finding per property, in order"
     for finding in findings:
         assert isinstance(finding.status, Status)
@@ -85,29 +116,73 @@ def test_a_good_certificate_passes_every_property() -> None:
 
 # --------------------------------------------------------------------------- validity
 
-@pytest.mark.parametrize(("not_before", "not_after", "status", "reason", "summary"), [
-    (NOW - 90 * DAY, NOW - DAY, "fail", "expired", "the certificate expired on 2026-10-31"),
-    (NOW - 30 * DAY, GO_LIVE - DAY, "fail", "expires",
-     "the certificate expires on 2027-01-03, before go-live (2027-01-04)"),
-    (GO_LIVE + DAY, GO_LIVE + 400 * DAY, "fail", "not-yet-valid",
-     "the certificate is not valid until 2027-01-05, after go-live (2027-01-04)"),
-    (NOW - 30 * DAY, GO_LIVE + 5 * DAY, "fail", "too-few-days",
-     "the certificate expires 5 days after go-live (on 2027-01-09); at least 14 are required"),
-    (NOW - 30 * DAY, GO_LIVE + 20 * DAY, "warn", "expiring",
-     "the certificate expires 20 days after go-live (on 2027-01-24)"),
-    (NOW - 30 * DAY, GO_LIVE + 14 * DAY, "warn", "expiring",
-     "the certificate expires 14 days after go-live (on 2027-01-18)"),
-    (NOW - 30 * DAY, GO_LIVE + 30 * DAY, "pass", None,
-     "the certificate is valid until 2027-02-03, 30 days after go-live"),
-    (NOW + 10 * DAY, GO_LIVE + 400 * DAY, "warn", "not-yet-valid-today",
-     "the certificate is valid at go-live but not yet today (from 2026-11-11): clients refuse "
-     "it until then"),
-])
-def test_validity_at_go_live(not_before: dt.datetime, not_after: dt.datetime, status: str,
-                             reason: str | None, summary: str) -> None:
+
+@pytest.mark.parametrize(
+    ("not_before", "not_after", "status", "reason", "summary"),
+    [
+        (NOW - 90 * DAY, NOW - DAY, "fail", "expired", "the certificate expired on 2026-10-31"),
+        (
+            NOW - 30 * DAY,
+            GO_LIVE - DAY,
+            "fail",
+            "expires",
+            "the certificate expires on 2027-01-03, before go-live (2027-01-04)",
+        ),
+        (
+            GO_LIVE + DAY,
+            GO_LIVE + 400 * DAY,
+            "fail",
+            "not-yet-valid",
+            "the certificate is not valid until 2027-01-05, after go-live (2027-01-04)",
+        ),
+        (
+            NOW - 30 * DAY,
+            GO_LIVE + 5 * DAY,
+            "fail",
+            "too-few-days",
+            "the certificate expires 5 days after go-live (on 2027-01-09); at least 14 are "
+            "required",
+        ),
+        (
+            NOW - 30 * DAY,
+            GO_LIVE + 20 * DAY,
+            "warn",
+            "expiring",
+            "the certificate expires 20 days after go-live (on 2027-01-24)",
+        ),
+        (
+            NOW - 30 * DAY,
+            GO_LIVE + 14 * DAY,
+            "warn",
+            "expiring",
+            "the certificate expires 14 days after go-live (on 2027-01-18)",
+        ),
+        (
+            NOW - 30 * DAY,
+            GO_LIVE + 30 * DAY,
+            "pass",
+            None,
+            "the certificate is valid until 2027-02-03, 30 days after go-live",
+        ),
+        (
+            NOW + 10 * DAY,
+            GO_LIVE + 400 * DAY,
+            "warn",
+            "not-yet-valid-today",
+            "the certificate is valid at go-live but not yet today (from 2026-11-11): clients "
+            "refuse it until then",
+        ),
+    ],
+)
+def test_validity_at_go_live(
+    not_before: dt.datetime, not_after: dt.datetime, status: str, reason: str | None, summary: str
+) -> None:
     finding = judged(seen(facts(not_before=not_before, not_after=not_after)))[VALID]
     assert (finding.status, finding.details.get("reason"), finding.summary) == (
-        status, reason, summary)
+        status,
+        reason,
+        summary,
+    )
     if status != "pass":
         assert finding.hint
 
@@ -136,23 +211,28 @@ def test_time_must_be_timezone_aware_and_days_not_negative() -> None:
 
 # --------------------------------------------------------------------------- names
 
-@pytest.mark.parametrize(("dns", "ips", "host", "status", "matched"), [
-    ((HOST,), (), "APP.test.", "pass", HOST),
-    (("*.app.test",), (), "www.app.test", "pass", "*.app.test"),
-    (("*.app.test",), (), "a.b.app.test", "fail", None),  # one label only
-    (("*.app.test",), (), "app.test", "fail", None),  # not the bare domain
-    (("*.test",), (), "app.test", "fail", None),  # at least two labels after the wildcard
-    (("w*.app.test",), (), "www.app.test", "fail", None),  # no partial wildcards
-    (("app.*.test",), (), "app.x.test", "fail", None),  # left-most label only
-    (("xn--bcher-kva.test",), (), "bücher.test", "pass", "xn--bcher-kva.test"),
-    ((), ("10.0.0.5",), "10.0.0.5", "pass", "10.0.0.5"),
-    ((), ("10.0.0.5",), "10.0.0.6", "fail", None),
-    (("10.0.0.5",), (), "10.0.0.5", "fail", None),  # an address matches IP SANs only
-    ((), ("::1",), "0:0::1", "pass", "::1"),
-    (("other.test",), (), HOST, "fail", None),  # CN=app.test is ignored beside DNS SANs
-])
-def test_names_per_rfc_6125(dns: tuple[str, ...], ips: tuple[str, ...], host: str, status: str,
-                            matched: str | None) -> None:
+
+@pytest.mark.parametrize(
+    ("dns", "ips", "host", "status", "matched"),
+    [
+        ((HOST,), (), "APP.test.", "pass", HOST),
+        (("*.app.test",), (), "www.app.test", "pass", "*.app.test"),
+        (("*.app.test",), (), "a.b.app.test", "fail", None),  # one label only
+        (("*.app.test",), (), "app.test", "fail", None),  # not the bare domain
+        (("*.test",), (), "app.test", "fail", None),  # at least two labels after the wildcard
+        (("w*.app.test",), (), "www.app.test", "fail", None),  # no partial wildcards
+        (("app.*.test",), (), "app.x.test", "fail", None),  # left-most label only
+        (("xn--bcher-kva.test",), (), "bücher.test", "pass", "xn--bcher-kva.test"),
+        ((), ("10.0.0.5",), "10.0.0.5", "pass", "10.0.0.5"),
+        ((), ("10.0.0.5",), "10.0.0.6", "fail", None),
+        (("10.0.0.5",), (), "10.0.0.5", "fail", None),  # an address matches IP SANs only
+        ((), ("::1",), "0:0::1", "pass", "::1"),
+        (("other.test",), (), HOST, "fail", None),  # CN=app.test is ignored beside DNS SANs
+    ],
+)
+def test_names_per_rfc_6125(
+    dns: tuple[str, ...], ips: tuple[str, ...], host: str, status: str, matched: str | None
+) -> None:
     finding = judged(seen(facts(dns=dns, ips=ips)), host=host)[NAME]
     assert (finding.status, finding.details.get("matched")) == (status, matched)
 
@@ -177,18 +257,30 @@ def test_without_a_san_the_common_name_counts_with_a_warning() -> None:
 
 # --------------------------------------------------------------------------- chain
 
-@pytest.mark.parametrize(("code", "message", "reason", "meaning"), [
-    (20, "unable to get local issuer certificate", "unknown-ca",
-     "its issuer is not in the CA bundle, or the server does not send the intermediate "
-     "certificates"),
-    (18, "self-signed certificate", "self-signed", "the certificate is self-signed"),
-    (19, "self-signed certificate in certificate chain", "unknown-ca",
-     "its issuer is not in the CA bundle, or the server does not send the intermediate "
-     "certificates"),
-    (2, "unable to get issuer certificate", "incomplete-chain", "the chain is incomplete"),
-    (10, "certificate has expired", "dates", "a certificate in the chain has expired"),
-    (99, "something new", "untrusted", "the chain is not trusted"),
-])
+
+@pytest.mark.parametrize(
+    ("code", "message", "reason", "meaning"),
+    [
+        (
+            20,
+            "unable to get local issuer certificate",
+            "unknown-ca",
+            "its issuer is not in the CA bundle, or the server does not send the intermediate "
+            "certificates",
+        ),
+        (18, "self-signed certificate", "self-signed", "the certificate is self-signed"),
+        (
+            19,
+            "self-signed certificate in certificate chain",
+            "unknown-ca",
+            "its issuer is not in the CA bundle, or the server does not send the intermediate "
+            "certificates",
+        ),
+        (2, "unable to get issuer certificate", "incomplete-chain", "the chain is incomplete"),
+        (10, "certificate has expired", "dates", "a certificate in the chain has expired"),
+        (99, "something new", "untrusted", "the chain is not trusted"),
+    ],
+)
 def test_a_refused_chain_says_why(code: int, message: str, reason: str, meaning: str) -> None:
     by = judged(seen(verified=False, verify_code=code, verify_message=message))
     chain = by[CHAIN]
@@ -202,18 +294,24 @@ def test_a_refused_chain_says_why(code: int, message: str, reason: str, meaning:
 
 def test_an_expired_server_certificate_is_one_fault_not_two() -> None:
     expired = facts(not_before=NOW - 90 * DAY, not_after=NOW - DAY)
-    by = judged(seen(expired, verified=False, verify_code=10,
-                     verify_message="certificate has expired"))
+    by = judged(
+        seen(expired, verified=False, verify_code=10, verify_message="certificate has expired")
+    )
     assert statuses(by) == {**ALL_PASS, VALID: "fail"}
     assert "its own dates are judged by tls.certificate-valid" in by[CHAIN].summary
 
 
 def test_an_unusable_ca_bundle_is_an_error_of_the_chain_only() -> None:
-    by = judged(seen(verified=None, verify_message="cannot read the CA bundle /x.pem: "
-                                                   "No such file or directory"))
+    by = judged(
+        seen(
+            verified=None,
+            verify_message="cannot read the CA bundle /x.pem: No such file or directory",
+        )
+    )
     assert statuses(by) == {**ALL_PASS, CHAIN: "error"}
-    assert by[CHAIN].summary == ("could not check the chain: cannot read the CA bundle /x.pem: "
-                                 "No such file or directory")
+    assert by[CHAIN].summary == (
+        "could not check the chain: cannot read the CA bundle /x.pem: No such file or directory"
+    )
 
 
 def test_the_system_store_is_named_when_there_is_no_bundle() -> None:
@@ -222,10 +320,17 @@ def test_the_system_store_is_named_when_there_is_no_bundle() -> None:
 
 # --------------------------------------------------------------------------- protocol, key
 
-@pytest.mark.parametrize(("version", "status"), [
-    ("TLSv1.3", "pass"), ("TLSv1.2", "pass"), ("TLSv1.1", "fail"), ("TLSv1", "fail"),
-    ("SSLv3", "fail"),
-])
+
+@pytest.mark.parametrize(
+    ("version", "status"),
+    [
+        ("TLSv1.3", "pass"),
+        ("TLSv1.2", "pass"),
+        ("TLSv1.1", "fail"),
+        ("TLSv1", "fail"),
+        ("SSLv3", "fail"),
+    ],
+)
 def test_protocol(version: str, status: str) -> None:
     finding = judged(seen(version=version))[PROTOCOL]
     assert (finding.status, finding.observed) == (status, version)
@@ -247,22 +352,43 @@ def test_weak_keys_and_sha1_signatures_are_warnings() -> None:
     assert judged(seen(root))[KEY].status is Status.PASS
 
 
-@pytest.mark.parametrize(("changes", "status", "summary"), [
-    ({"key_type": "EC", "key_bits": 192}, "warn",
-     "weak certificate: a 192-bit EC key (fewer than 224 bits)"),
-    ({"key_type": "DSA", "key_bits": 1024}, "warn",
-     "weak certificate: a 1024-bit DSA key (fewer than 2048 bits)"),
-    ({"key_type": "unknown", "key_bits": None}, "warn",
-     "weak certificate: a key type this check does not know"),
-    ({"signature_hash": "unknown"}, "warn",
-     "weak certificate: a signature algorithm this check does not know"),
-    ({"key_type": "RSA", "key_bits": 1024, "signature_hash": "md5"}, "warn",
-     "weak certificate: a 1024-bit RSA key (fewer than 2048 bits) and a MD5 signature"),
-    # Nobody checks a self-signed certificate's own signature.
-    ({"signature_hash": "sha1", "self_signed": True}, "pass", None),
-    ({"key_type": "Ed25519", "key_bits": 256, "signature_hash": None}, "pass",
-     "strong enough: Ed25519 256 bits, signed with EdDSA"),
-])
+@pytest.mark.parametrize(
+    ("changes", "status", "summary"),
+    [
+        (
+            {"key_type": "EC", "key_bits": 192},
+            "warn",
+            "weak certificate: a 192-bit EC key (fewer than 224 bits)",
+        ),
+        (
+            {"key_type": "DSA", "key_bits": 1024},
+            "warn",
+            "weak certificate: a 1024-bit DSA key (fewer than 2048 bits)",
+        ),
+        (
+            {"key_type": "unknown", "key_bits": None},
+            "warn",
+            "weak certificate: a key type this check does not know",
+        ),
+        (
+            {"signature_hash": "unknown"},
+            "warn",
+            "weak certificate: a signature algorithm this check does not know",
+        ),
+        (
+            {"key_type": "RSA", "key_bits": 1024, "signature_hash": "md5"},
+            "warn",
+            "weak certificate: a 1024-bit RSA key (fewer than 2048 bits) and a MD5 signature",
+        ),
+        # Nobody checks a self-signed certificate's own signature.
+        ({"signature_hash": "sha1", "self_signed": True}, "pass", None),
+        (
+            {"key_type": "Ed25519", "key_bits": 256, "signature_hash": None},
+            "pass",
+            "strong enough: Ed25519 256 bits, signed with EdDSA",
+        ),
+    ],
+)
 def test_key_rules(changes: dict[str, Any], status: str, summary: str | None) -> None:
     finding = judged(seen(dataclasses.replace(facts(), **changes)))[KEY]
     assert finding.status == status
@@ -272,35 +398,69 @@ def test_key_rules(changes: dict[str, Any], status: str, summary: str | None) ->
 
 # --------------------------------------------------------------------------- no session
 
-@pytest.mark.parametrize(("failure", "status", "hint"), [
-    (Failure("connect", "refused", "could not connect: Connection refused"), "error",
-     "nothing listens"),
-    (Failure("connect", "timeout", "could not connect: timed out"), "error", "no answer"),
-    (Failure("connect", "unreachable", "could not connect: No route to host"), "error",
-     "no route"),
-    (Failure("connect", "resolve", "could not connect: Name or service not known"), "error",
-     "dns.resolves"),
-    (Failure("connect", "vantage", "could not connect: vantage point 'jump': ..."), "error",
-     "vantage point"),
-    (Failure("handshake", "timeout", "no answer within 2 s during the TLS handshake"), "error",
-     "STARTTLS"),
-    (Failure("handshake", "handshake", "the server did not answer with TLS (is this a "
-             "plain-text port?)"), "fail", "serve TLS on this port"),
-    (Failure("handshake", "closed", "the peer closed the connection during the TLS "
-             "handshake"), "fail", "dropped the connection"),
-    (Failure("preamble", "preamble", "the step before TLS failed: 454 TLS not available"),
-     "fail", "STARTTLS"),
-])
-def test_without_a_session_only_the_handshake_is_judged(failure: Failure, status: str,
-                                                        hint: str) -> None:
+
+@pytest.mark.parametrize(
+    ("failure", "status", "hint"),
+    [
+        (
+            Failure("connect", "refused", "could not connect: Connection refused"),
+            "error",
+            "nothing listens",
+        ),
+        (Failure("connect", "timeout", "could not connect: timed out"), "error", "no answer"),
+        (
+            Failure("connect", "unreachable", "could not connect: No route to host"),
+            "error",
+            "no route",
+        ),
+        (
+            Failure("connect", "resolve", "could not connect: Name or service not known"),
+            "error",
+            "dns.resolves",
+        ),
+        (
+            Failure("connect", "vantage", "could not connect: vantage point 'jump': ..."),
+            "error",
+            "vantage point",
+        ),
+        (
+            Failure("handshake", "timeout", "no answer within 2 s during the TLS handshake"),
+            "error",
+            "STARTTLS",
+        ),
+        (
+            Failure(
+                "handshake",
+                "handshake",
+                "the server did not answer with TLS (is this a plain-text port?)",
+            ),
+            "fail",
+            "serve TLS on this port",
+        ),
+        (
+            Failure(
+                "handshake", "closed", "the peer closed the connection during the TLS handshake"
+            ),
+            "fail",
+            "dropped the connection",
+        ),
+        (
+            Failure("preamble", "preamble", "the step before TLS failed: 454 TLS not available"),
+            "fail",
+            "STARTTLS",
+        ),
+    ],
+)
+def test_without_a_session_only_the_handshake_is_judged(
+    failure: Failure, status: str, hint: str
+) -> None:
     by = judged(TlsObservation(HOST, None, failure=failure))
     handshake = by[HANDSHAKE]
     assert handshake.status == status
     assert handshake.observed == failure.message
     assert failure.message in handshake.summary
     assert hint in handshake.hint
-    assert (handshake.details["stage"], handshake.details["code"]) == (failure.stage,
-                                                                      failure.code)
+    assert (handshake.details["stage"], handshake.details["code"]) == (failure.stage, failure.code)
     for check in CHECKS[1:]:
         assert by[check].status is Status.SKIP
         assert by[check].summary == "not checked: no TLS session (see tls.handshake)"
@@ -308,20 +468,31 @@ def test_without_a_session_only_the_handshake_is_judged(failure: Failure, status
 
 def test_a_refused_chain_whose_second_look_failed() -> None:
     observation = TlsObservation(
-        HOST, "/etc/org-ca.pem", verified=False, verify_code=20,
+        HOST,
+        "/etc/org-ca.pem",
+        verified=False,
+        verify_code=20,
         verify_message="unable to get local issuer certificate",
         certificate_error="the certificate could not be read without verification either: "
-                          "the peer closed the connection during the TLS handshake")
+        "the peer closed the connection during the TLS handshake",
+    )
     by = judged(observation)
-    assert statuses(by) == {HANDSHAKE: "pass", CHAIN: "fail", NAME: "error", VALID: "error",
-                            PROTOCOL: "error", KEY: "error"}
+    assert statuses(by) == {
+        HANDSHAKE: "pass",
+        CHAIN: "fail",
+        NAME: "error",
+        VALID: "error",
+        PROTOCOL: "error",
+        KEY: "error",
+    }
     assert by[HANDSHAKE].summary == "TLS was negotiated up to the certificate check"
-    assert by[NAME].summary == ("no certificate facts: the certificate could not be read "
-                                "without verification either: the peer closed the "
-                                "connection during the TLS handshake")
+    assert by[NAME].summary == (
+        "no certificate facts: the certificate could not be read "
+        "without verification either: the peer closed the "
+        "connection during the TLS handshake"
+    )
 
 
 def test_an_unreadable_certificate_leaves_the_protocol_judged() -> None:
-    by = judged(seen(certificate=None,
-                     certificate_error="not a readable X.509 certificate: ..."))
+    by = judged(seen(certificate=None, certificate_error="not a readable X.509 certificate: ..."))
     assert statuses(by) == {**ALL_PASS, NAME: "error", VALID: "error", KEY: "error"}

@@ -39,20 +39,30 @@ def peers(pki: Pki, kind: str, count: int = 2) -> list[Stream]:
     return [MemoryTlsPeer(*pki.files[kind]) for _ in range(count)]
 
 
-@pytest.mark.parametrize(("error", "code", "message"), [
-    (ConnectionRefusedError(111, "Connection refused"), "refused",
-     "could not connect: Connection refused"),
-    (TimeoutError("timed out"), "timeout", "could not connect: timed out"),
-    (VantageError("vantage point 'jump' (u@jump:22): the jump host refused our login"),
-     "vantage", "could not connect: vantage point 'jump' (u@jump:22): the jump host refused "
-     "our login"),
-    (socket.gaierror(-2, "Name or service not known"), "resolve",
-     "could not connect: Name or service not known"),
-    (OSError(113, "No route to host"), "unreachable", "could not connect: No route to host"),
-])
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            "refused",
+            "could not connect: Connection refused",
+        ),
+        (TimeoutError("timed out"), "timeout", "could not connect: timed out"),
+        (
+            VantageError("vantage point 'jump' (u@jump:22): the jump host refused our login"),
+            "vantage",
+            "could not connect: vantage point 'jump' (u@jump:22): the jump host refused our login",
+        ),
+        (
+            socket.gaierror(-2, "Name or service not known"),
+            "resolve",
+            "could not connect: Name or service not known",
+        ),
+        (OSError(113, "No route to host"), "unreachable", "could not connect: No route to host"),
+    ],
+)
 def test_connection_failures_are_told_apart(error: OSError, code: str, message: str) -> None:
-    seen = observe(Connector(error), server_name=SERVER_NAME, ca_file=None, verify=True,
-                   timeout=1)
+    seen = observe(Connector(error), server_name=SERVER_NAME, ca_file=None, verify=True, timeout=1)
     assert seen.failure == Failure("connect", code, message)
     assert seen.certificate is None
 
@@ -65,17 +75,32 @@ def _preamble_raising(error: Exception) -> Callable[[Stream], None]:
     return preamble
 
 
-@pytest.mark.parametrize(("error", "code", "message"), [
-    (PreambleError("STARTTLS not offered (EHLO: 250 mail.test)"), "preamble",
-     "the step before TLS failed: STARTTLS not offered (EHLO: 250 mail.test)"),
-    (TimeoutError("timed out"), "timeout", "no answer within 1.5 s before TLS"),
-    (ConnectionResetError(104, "Connection reset by peer"), "closed",
-     "the connection failed before TLS: Connection reset by peer"),
-])
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (
+            PreambleError("STARTTLS not offered (EHLO: 250 mail.test)"),
+            "preamble",
+            "the step before TLS failed: STARTTLS not offered (EHLO: 250 mail.test)",
+        ),
+        (TimeoutError("timed out"), "timeout", "no answer within 1.5 s before TLS"),
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            "closed",
+            "the connection failed before TLS: Connection reset by peer",
+        ),
+    ],
+)
 def test_preamble_failures(error: Exception, code: str, message: str) -> None:
     stream = ScriptedStream()
-    seen = observe(Connector(stream), server_name=SERVER_NAME, ca_file=None, verify=False,
-                   timeout=1.5, preamble=_preamble_raising(error))
+    seen = observe(
+        Connector(stream),
+        server_name=SERVER_NAME,
+        ca_file=None,
+        verify=False,
+        timeout=1.5,
+        preamble=_preamble_raising(error),
+    )
     assert seen.failure == Failure("preamble", code, message)
     assert stream.sent == b"EHLO readiness\r\n" and stream.timeout == 1.5
     assert stream.closed
@@ -84,20 +109,35 @@ def test_preamble_failures(error: Exception, code: str, message: str) -> None:
 def test_a_trusted_server(pki: Pki) -> None:
     connect = Connector(*peers(pki, "good", 1))
     ran: list[Stream] = []
-    seen = observe(connect, server_name=SERVER_NAME, ca_file=str(pki.ca_file), verify=True,
-                   timeout=1, preamble=ran.append)
+    seen = observe(
+        connect,
+        server_name=SERVER_NAME,
+        ca_file=str(pki.ca_file),
+        verify=True,
+        timeout=1,
+        preamble=ran.append,
+    )
     assert seen.failure is None and seen.verified is True
     assert seen.certificate == parse_certificate(pki.issued["good"].der)
-    assert (seen.version, seen.server_name, seen.ca_file) == ("TLSv1.3", SERVER_NAME,
-                                                             str(pki.ca_file))
+    assert (seen.version, seen.server_name, seen.ca_file) == (
+        "TLSv1.3",
+        SERVER_NAME,
+        str(pki.ca_file),
+    )
     assert connect.calls == 1 and len(ran) == 1
 
 
 def test_a_refused_chain_is_recorded_and_the_facts_read_without_verification(pki: Pki) -> None:
     connect = Connector(*peers(pki, "unknown-ca"))
     ran: list[Stream] = []
-    seen = observe(connect, server_name=SERVER_NAME, ca_file=str(pki.ca_file), verify=True,
-                   timeout=1, preamble=ran.append)
+    seen = observe(
+        connect,
+        server_name=SERVER_NAME,
+        ca_file=str(pki.ca_file),
+        verify=True,
+        timeout=1,
+        preamble=ran.append,
+    )
     assert (seen.verified, seen.verify_code) == (False, 20)
     assert seen.verify_message == "unable to get local issuer certificate"
     assert seen.certificate == parse_certificate(pki.issued["unknown-ca"].der)
@@ -106,23 +146,29 @@ def test_a_refused_chain_is_recorded_and_the_facts_read_without_verification(pki
 
 
 def test_when_the_second_look_fails_too(pki: Pki) -> None:
-    connect = Connector(MemoryTlsPeer(*pki.files["self-signed"]),
-                        ConnectionRefusedError(111, "Connection refused"))
-    seen = observe(connect, server_name=SERVER_NAME, ca_file=str(pki.ca_file), verify=True,
-                   timeout=1)
+    connect = Connector(
+        MemoryTlsPeer(*pki.files["self-signed"]), ConnectionRefusedError(111, "Connection refused")
+    )
+    seen = observe(
+        connect, server_name=SERVER_NAME, ca_file=str(pki.ca_file), verify=True, timeout=1
+    )
     assert (seen.failure, seen.verified, seen.verify_code) == (None, False, 18)
     assert seen.certificate is None
-    assert seen.certificate_error == ("the certificate could not be read without verification "
-                                      "either: could not connect: Connection refused")
+    assert seen.certificate_error == (
+        "the certificate could not be read without verification "
+        "either: could not connect: Connection refused"
+    )
 
 
 def test_an_unusable_bundle_still_gives_the_facts(pki: Pki) -> None:
     connect = Connector(*peers(pki, "good", 1))
-    seen = observe(connect, server_name=SERVER_NAME, ca_file="/nonexistent/ca.pem", verify=True,
-                   timeout=1)
+    seen = observe(
+        connect, server_name=SERVER_NAME, ca_file="/nonexistent/ca.pem", verify=True, timeout=1
+    )
     assert seen.verified is None
-    assert seen.verify_message == ("cannot read the CA bundle /nonexistent/ca.pem: No such file "
-                                   "or directory")
+    assert seen.verify_message == (
+        "cannot read the CA bundle /nonexistent/ca.pem: No such file or directory"
+    )
     assert seen.certificate is not None and connect.calls == 1
 
 
@@ -135,18 +181,19 @@ def test_without_verification_one_look_is_enough(pki: Pki) -> None:
 
 def test_a_plain_text_server() -> None:
     stream = ScriptedStream(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-    seen = observe(Connector(stream), server_name=SERVER_NAME, ca_file=None, verify=True,
-                   timeout=1)
-    assert seen.failure == Failure("handshake", "handshake", "the server did not answer with "
-                                   "TLS (is this a plain-text port?)")
+    seen = observe(Connector(stream), server_name=SERVER_NAME, ca_file=None, verify=True, timeout=1)
+    assert seen.failure == Failure(
+        "handshake", "handshake", "the server did not answer with TLS (is this a plain-text port?)"
+    )
     assert stream.closed
 
 
 def test_a_replaced_ca_bundle_is_read_again(pki: Pki, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(pki.ca.pem)
-    look = functools.partial(observe, server_name=SERVER_NAME, ca_file=str(bundle), verify=True,
-                             timeout=1)
+    look = functools.partial(
+        observe, server_name=SERVER_NAME, ca_file=str(bundle), verify=True, timeout=1
+    )
     assert look(Connector(*peers(pki, "good", 1))).verified is True
     bundle.write_bytes(build("Another CA", dns=(), ca=True).pem)
     os.utime(bundle, ns=(1, 1))  # a new version, whatever the clock's resolution

@@ -19,8 +19,14 @@ END = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
 
 def test_facts_of_a_ca_issued_certificate() -> None:
     ca = make_ca("Test CA")
-    issued = build("app.test", issuer=ca, dns=("app.test", "*.app.test"),
-                   ips=("10.0.0.5", "0:0::1"), not_before=START, not_after=END)
+    issued = build(
+        "app.test",
+        issuer=ca,
+        dns=("app.test", "*.app.test"),
+        ips=("10.0.0.5", "0:0::1"),
+        not_before=START,
+        not_after=END,
+    )
     facts = parse_certificate(issued.der)
     assert facts.subject == "CN=app.test"
     assert facts.common_names == ("app.test",)
@@ -32,8 +38,12 @@ def test_facts_of_a_ca_issued_certificate() -> None:
     assert (facts.key_type, facts.key_bits, facts.signature_hash) == ("EC", 256, "sha256")
     assert facts.self_signed is False
     assert facts.sha256 == issued.cert.fingerprint(hashes.SHA256()).hex()
-    assert facts.identity() == {"subject": "CN=app.test", "issuer": "CN=Test CA",
-                                "serial": facts.serial, "sha256": facts.sha256}
+    assert facts.identity() == {
+        "subject": "CN=app.test",
+        "issuer": "CN=Test CA",
+        "serial": facts.serial,
+        "sha256": facts.sha256,
+    }
 
 
 def test_keys_and_signature_hashes() -> None:
@@ -44,8 +54,12 @@ def test_keys_and_signature_hashes() -> None:
     sha1_der = sha1_signed("a.test", rsa_ca)
     signed = x509.load_der_x509_certificate(sha1_der)
     assert isinstance(rsa_ca.key, rsa.RSAPrivateKey)
-    rsa_ca.key.public_key().verify(signed.signature, signed.tbs_certificate_bytes,
-                                   padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    rsa_ca.key.public_key().verify(
+        signed.signature,
+        signed.tbs_certificate_bytes,
+        padding.PKCS1v15(),
+        hashes.SHA1(),  # noqa: S303 - proving the certificate really is SHA-1 signed
+    )
     sha1 = parse_certificate(sha1_der)
     assert (sha1.signature_hash, sha1.subject, sha1.issuer) == ("sha1", "CN=a.test", "CN=RSA CA")
     eddsa = parse_certificate(build("a.test", key=ed25519.Ed25519PrivateKey.generate()).der)
@@ -64,12 +78,15 @@ def test_without_subject_alternative_names() -> None:
     assert (facts.dns_names, facts.ip_addresses, facts.common_names) == ((), (), ("legacy.test",))
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"not a certificate",
-    build("pem.test").pem,  # PEM where DER is expected
-    build("cut.test").der[:-20],  # truncated
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not a certificate",
+        build("pem.test").pem,  # PEM where DER is expected
+        build("cut.test").der[:-20],  # truncated
+    ],
+)
 def test_unreadable_bytes_are_a_clear_error(data: bytes) -> None:
     with pytest.raises(CertificateError, match=r"^not a readable X\.509 certificate: "):
         parse_certificate(data)

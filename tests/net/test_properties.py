@@ -28,8 +28,9 @@ from readiness.results import Status
 from .certs import build, make_ca, rsa_key, sha1_signed
 from .fakes import ScriptedStream
 
-SETTINGS = settings(database=None, deadline=None, max_examples=200,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    database=None, deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
+)
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 GO_LIVE = dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
 _CA = make_ca("Property CA")
@@ -45,8 +46,9 @@ CONTEXT = client_context(None, verify=False)
 
 
 def judge_all(observation: TlsObservation, host: str = "app.test") -> None:
-    findings = judge(observation, host=host, go_live=GO_LIVE, now=NOW, min_days=14,
-                     warn_days=30, verify=True)
+    findings = judge(
+        observation, host=host, go_live=GO_LIVE, now=NOW, min_days=14, warn_days=30, verify=True
+    )
     assert [f.check for f in findings] == list(CHECKS)
     for finding in findings:
         assert finding.status in set(Status)
@@ -59,8 +61,7 @@ def parse_then_judge(data: bytes) -> None:
     except CertificateError as exc:
         assert str(exc).startswith("not a readable X.509 certificate: ")
         return
-    judge_all(TlsObservation("app.test", None, verified=True, certificate=facts,
-                             version="TLSv1.3"))
+    judge_all(TlsObservation("app.test", None, verified=True, certificate=facts, version="TLSv1.3"))
 
 
 @SETTINGS
@@ -85,41 +86,80 @@ def test_damaged_certificates(data: bytes) -> None:
     parse_then_judge(data)
 
 
-_moments = st.datetimes(min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(9000, 1, 1),
-                        timezones=st.just(dt.UTC))
-_names = st.one_of(st.text(max_size=40), st.from_regex(r"(\*\.)?([a-z0-9-]{1,10}\.){0,3}[a-z]{2,5}",
-                                                       fullmatch=True))
+_moments = st.datetimes(
+    min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(9000, 1, 1), timezones=st.just(dt.UTC)
+)
+_names = st.one_of(
+    st.text(max_size=40),
+    st.from_regex(r"(\*\.)?([a-z0-9-]{1,10}\.){0,3}[a-z]{2,5}", fullmatch=True),
+)
 _facts = st.builds(
     CertificateFacts,
-    subject=st.text(max_size=30), common_names=st.lists(_names, max_size=2).map(tuple),
+    subject=st.text(max_size=30),
+    common_names=st.lists(_names, max_size=2).map(tuple),
     dns_names=st.lists(_names, max_size=3).map(tuple),
     ip_addresses=st.lists(st.ip_addresses().map(str), max_size=2).map(tuple),
-    issuer=st.text(max_size=30), serial=st.text(max_size=10), not_before=_moments,
+    issuer=st.text(max_size=30),
+    serial=st.text(max_size=10),
+    not_before=_moments,
     not_after=_moments,
     key_type=st.sampled_from(["RSA", "EC", "DSA", "Ed25519", "Ed448", "unknown"]),
     key_bits=st.none() | st.integers(0, 16384),
     signature_hash=st.sampled_from([None, "sha256", "sha1", "md5", "unknown"]),
-    self_signed=st.booleans(), sha256=st.text(max_size=10),
+    self_signed=st.booleans(),
+    sha256=st.text(max_size=10),
 )
 _failures = st.none() | st.builds(
-    Failure, stage=st.sampled_from(["connect", "preamble", "handshake"]),
-    code=st.sampled_from(["refused", "timeout", "unreachable", "resolve", "vantage", "preamble",
-                          "closed", "handshake", "protocol"]),
-    message=st.text(max_size=30))
+    Failure,
+    stage=st.sampled_from(["connect", "preamble", "handshake"]),
+    code=st.sampled_from(
+        [
+            "refused",
+            "timeout",
+            "unreachable",
+            "resolve",
+            "vantage",
+            "preamble",
+            "closed",
+            "handshake",
+            "protocol",
+        ]
+    ),
+    message=st.text(max_size=30),
+)
 
 
 @SETTINGS
-@given(facts=st.none() | _facts, failure=_failures, verified=st.sampled_from([None, True, False]),
-       verify_code=st.none() | st.integers(0, 100),
-       version=st.sampled_from([None, "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "SSLv3"]),
-       host=st.one_of(_names, st.ip_addresses().map(str)))
-def test_random_observations(facts: CertificateFacts | None, failure: Failure | None,
-                             verified: bool | None, verify_code: int | None, version: str | None,
-                             host: str) -> None:
-    judge_all(TlsObservation("app.test", None, failure=failure, verified=verified,
-                             verify_code=verify_code, verify_message="m", certificate=facts,
-                             certificate_error="" if facts else "none", version=version),
-              host=host)
+@given(
+    facts=st.none() | _facts,
+    failure=_failures,
+    verified=st.sampled_from([None, True, False]),
+    verify_code=st.none() | st.integers(0, 100),
+    version=st.sampled_from([None, "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "SSLv3"]),
+    host=st.one_of(_names, st.ip_addresses().map(str)),
+)
+def test_random_observations(
+    facts: CertificateFacts | None,
+    failure: Failure | None,
+    verified: bool | None,
+    verify_code: int | None,
+    version: str | None,
+    host: str,
+) -> None:
+    judge_all(
+        TlsObservation(
+            "app.test",
+            None,
+            failure=failure,
+            verified=verified,
+            verify_code=verify_code,
+            verify_message="m",
+            certificate=facts,
+            certificate_error="" if facts else "none",
+            version=version,
+        ),
+        host=host,
+    )
 
 
 def _record(body: bytes) -> bytes:
@@ -127,8 +167,9 @@ def _record(body: bytes) -> bytes:
     return b"\x16\x03\x03" + struct.pack("!H", len(body)) + body
 
 
-_server_bytes = st.lists(st.one_of(st.binary(max_size=600),
-                                   st.binary(max_size=600).map(_record)), max_size=6)
+_server_bytes = st.lists(
+    st.one_of(st.binary(max_size=600), st.binary(max_size=600).map(_record)), max_size=6
+)
 
 
 @SETTINGS
@@ -143,8 +184,13 @@ def test_random_server_bytes_give_tls_errors_only(chunks: list[bytes]) -> None:
 @SETTINGS
 @given(_server_bytes)
 def test_random_server_bytes_are_observed_not_raised(chunks: list[bytes]) -> None:
-    seen = observe(lambda: ScriptedStream(*chunks), server_name="app.test", ca_file=None,
-                   verify=True, timeout=1)
+    seen = observe(
+        lambda: ScriptedStream(*chunks),
+        server_name="app.test",
+        ca_file=None,
+        verify=True,
+        timeout=1,
+    )
     assert seen.failure is not None and seen.failure.stage == "handshake"
     assert seen.failure.code in {"handshake", "closed"}
     judge_all(seen)

@@ -35,8 +35,11 @@ def test_context_leaves_names_to_the_certificate_module_and_allows_old_protocols
 
 
 def test_unusable_ca_bundles_are_named(tmp_path: Path) -> None:
-    with pytest.raises(TlsConfigError, match=r"cannot read the CA bundle /nonexistent/ca.pem: "
-                       "No such file or directory") as missing:
+    with pytest.raises(
+        TlsConfigError,
+        match=r"cannot read the CA bundle /nonexistent/ca.pem: "
+        "No such file or directory",
+    ) as missing:
         client_context("/nonexistent/ca.pem", verify=True)
     assert missing.value.code == "ca-bundle"
     junk = tmp_path / "junk.pem"
@@ -49,17 +52,33 @@ def _context() -> ssl.SSLContext:
     return client_context(None, verify=False)
 
 
-@pytest.mark.parametrize(("reply", "error", "code", "message"), [
-    (b"HTTP/1.1 400 Bad Request\r\n\r\n", TlsHandshakeError, "handshake",
-     "the server did not answer with TLS (is this a plain-text port?)"),
-    (b"", TlsClosed, "closed", "the peer closed the connection during the TLS handshake"),
-    (TimeoutError("timed out"), TlsTimeout, "timeout",
-     "no answer within 2.5 s during the TLS handshake"),
-    (ConnectionResetError(104, "Connection reset by peer"), TlsClosed, "closed",
-     "the connection failed during the TLS handshake: Connection reset by peer"),
-])
-def test_handshake_failures_map_to_one_tree(reply: bytes | BaseException, error: type[TlsError],
-                                            code: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("reply", "error", "code", "message"),
+    [
+        (
+            b"HTTP/1.1 400 Bad Request\r\n\r\n",
+            TlsHandshakeError,
+            "handshake",
+            "the server did not answer with TLS (is this a plain-text port?)",
+        ),
+        (b"", TlsClosed, "closed", "the peer closed the connection during the TLS handshake"),
+        (
+            TimeoutError("timed out"),
+            TlsTimeout,
+            "timeout",
+            "no answer within 2.5 s during the TLS handshake",
+        ),
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            TlsClosed,
+            "closed",
+            "the connection failed during the TLS handshake: Connection reset by peer",
+        ),
+    ],
+)
+def test_handshake_failures_map_to_one_tree(
+    reply: bytes | BaseException, error: type[TlsError], code: str, message: str
+) -> None:
     stream = ScriptedStream(reply)
     with pytest.raises(error) as caught:
         start_tls(stream, server_name="app.test", context=_context(), timeout=2.5)
@@ -73,15 +92,17 @@ def test_handshake_failures_map_to_one_tree(reply: bytes | BaseException, error:
 
 def test_a_tls_timeout_is_also_a_timeout_error() -> None:
     with pytest.raises(TimeoutError):
-        start_tls(ScriptedStream(TimeoutError()), server_name=None, context=_context(),
-                  timeout=1)
+        start_tls(ScriptedStream(TimeoutError()), server_name=None, context=_context(), timeout=1)
 
 
 def test_tls_over_a_stream_that_is_not_a_socket(pki: Pki) -> None:
     peer = MemoryTlsPeer(*pki.files["good"])
-    tls = start_tls(peer, server_name="good.test", context=client_context(str(pki.ca_file),
-                                                                          verify=True),
-                    timeout=1)
+    tls = start_tls(
+        peer,
+        server_name="good.test",
+        context=client_context(str(pki.ca_file), verify=True),
+        timeout=1,
+    )
     assert isinstance(tls, TlsStream)
     assert tls.version() == "TLSv1.3"
     assert tls.cipher()
@@ -117,15 +138,25 @@ def _limited(maximum: ssl.TLSVersion, ciphers: str = "DEFAULT:@SECLEVEL=0") -> s
     return context
 
 
-@pytest.mark.parametrize(("server", "context", "message"), [
-    (ssl.TLSVersion.TLSv1_3, _limited(ssl.TLSVersion.TLSv1_2),
-     "no TLS version in common with the server"),
-    # The server's certificate has an EC key: no RSA cipher suite can use it.
-    (ssl.TLSVersion.TLSv1_2, _limited(ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES256-GCM-SHA384"),
-     "the server refused the handshake (no cipher or key exchange in common?)"),
-])
-def test_handshake_refusals_say_why(pki: Pki, server: ssl.TLSVersion, context: ssl.SSLContext,
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("server", "context", "message"),
+    [
+        (
+            ssl.TLSVersion.TLSv1_3,
+            _limited(ssl.TLSVersion.TLSv1_2),
+            "no TLS version in common with the server",
+        ),
+        # The server's certificate has an EC key: no RSA cipher suite can use it.
+        (
+            ssl.TLSVersion.TLSv1_2,
+            _limited(ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES256-GCM-SHA384"),
+            "the server refused the handshake (no cipher or key exchange in common?)",
+        ),
+    ],
+)
+def test_handshake_refusals_say_why(
+    pki: Pki, server: ssl.TLSVersion, context: ssl.SSLContext, message: str
+) -> None:
     peer = MemoryTlsPeer(*pki.files["good"], version=server)
     with pytest.raises(TlsHandshakeError) as caught:
         start_tls(peer, server_name="good.test", context=context, timeout=1)
@@ -135,13 +166,19 @@ def test_handshake_refusals_say_why(pki: Pki, server: ssl.TLSVersion, context: s
 def test_a_refused_chain_keeps_openssl_code_and_reason(pki: Pki) -> None:
     peer = MemoryTlsPeer(*pki.files["unknown-ca"])
     with pytest.raises(TlsVerifyError) as caught:
-        start_tls(peer, server_name="good.test",
-                  context=client_context(str(pki.ca_file), verify=True), timeout=1)
+        start_tls(
+            peer,
+            server_name="good.test",
+            context=client_context(str(pki.ca_file), verify=True),
+            timeout=1,
+        )
     assert caught.value.code == "verify"
     assert caught.value.verify_code == 20
     assert caught.value.verify_message == "unable to get local issuer certificate"
-    assert str(caught.value) == ("the certificate was refused: unable to get local issuer "
-                                 "certificate (OpenSSL verify code 20)")
+    assert str(caught.value) == (
+        "the certificate was refused: unable to get local issuer "
+        "certificate (OpenSSL verify code 20)"
+    )
     assert peer.closed
     assert peer.failed is not None, "the peer was told why (an alert)"
 

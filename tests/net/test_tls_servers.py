@@ -63,13 +63,20 @@ def via(request: pytest.FixtureRequest) -> Vantage:
     return jump
 
 
-def look(via: Vantage, servers: Servers, kind: str, ca_file: str,
-         verify: bool = True) -> tuple[TlsObservation, dict[str, CertFinding]]:
+def look(
+    via: Vantage, servers: Servers, kind: str, ca_file: str, verify: bool = True
+) -> tuple[TlsObservation, dict[str, CertFinding]]:
     port = servers.ports[kind]
-    seen = observe(lambda: via.connect(servers.address, port, TIMEOUT), server_name=SERVER_NAME,
-                   ca_file=ca_file, verify=verify, timeout=TIMEOUT)
-    findings = judge(seen, host=SERVER_NAME, go_live=GO_LIVE, now=NOW, min_days=14,
-                     warn_days=30, verify=verify)
+    seen = observe(
+        lambda: via.connect(servers.address, port, TIMEOUT),
+        server_name=SERVER_NAME,
+        ca_file=ca_file,
+        verify=verify,
+        timeout=TIMEOUT,
+    )
+    findings = judge(
+        seen, host=SERVER_NAME, go_live=GO_LIVE, now=NOW, min_days=14, warn_days=30, verify=verify
+    )
     return seen, {f.check: f for f in findings}
 
 
@@ -77,8 +84,10 @@ def look(via: Vantage, servers: Servers, kind: str, ca_file: str,
 def test_each_kind_of_server(via: Vantage, tls_servers: Servers, pki: Pki, kind: str) -> None:
     not_passing, recorded = EXPECTED[kind]
     seen, by = look(via, tls_servers, kind, str(pki.ca_file))
-    assert {c: str(f.status) for c, f in by.items()} == {**dict.fromkeys(CHECKS, "pass"),
-                                                         **not_passing}
+    assert {c: str(f.status) for c, f in by.items()} == {
+        **dict.fromkeys(CHECKS, "pass"),
+        **not_passing,
+    }
     failure = (seen.failure.stage, seen.failure.code) if seen.failure else None
     assert failure == recorded.get("failure")
     for field in ("verified", "verify_code", "version"):
@@ -98,7 +107,9 @@ def test_what_each_fault_says(via: Vantage, tls_servers: Servers, pki: Pki) -> N
     assert wrong.summary == f"the certificate is for other.test, not {SERVER_NAME}"
     unknown = look(via, tls_servers, "unknown-ca", ca_file)[1][CHAIN]
     assert (unknown.details["reason"], unknown.observed) == (
-        "unknown-ca", "unable to get local issuer certificate (verify code 20)")
+        "unknown-ca",
+        "unable to get local issuer certificate (verify code 20)",
+    )
     plain = look(via, tls_servers, "plain", ca_file)[1][HANDSHAKE]
     assert plain.observed == "the server did not answer with TLS (is this a plain-text port?)"
     silent = look(via, tls_servers, "silent", ca_file)[1][HANDSHAKE]
@@ -106,19 +117,23 @@ def test_what_each_fault_says(via: Vantage, tls_servers: Servers, pki: Pki) -> N
     assert "STARTTLS" in silent.hint
 
 
-def test_an_expired_certificate_fails_without_verification(via: Vantage, tls_servers: Servers,
-                                                           pki: Pki) -> None:
+def test_an_expired_certificate_fails_without_verification(
+    via: Vantage, tls_servers: Servers, pki: Pki
+) -> None:
     seen, by = look(via, tls_servers, "expired", str(pki.ca_file), verify=False)
     assert (seen.verified, by[VALID].status, by[CHAIN].status) == (None, "fail", "skip")
 
 
-def test_a_protocol_runs_over_the_tls_stream(via: Vantage, tls_servers: Servers,
-                                             pki: Pki) -> None:
+def test_a_protocol_runs_over_the_tls_stream(via: Vantage, tls_servers: Servers, pki: Pki) -> None:
     stream = via.connect(tls_servers.address, tls_servers.ports["good"], TIMEOUT)
     expected_kind = socket.socket if isinstance(via, LocalVantage) else paramiko.Channel
     assert isinstance(stream, expected_kind)
-    tls = start_tls(stream, server_name=SERVER_NAME,
-                    context=client_context(str(pki.ca_file), verify=True), timeout=TIMEOUT)
+    tls = start_tls(
+        stream,
+        server_name=SERVER_NAME,
+        context=client_context(str(pki.ca_file), verify=True),
+        timeout=TIMEOUT,
+    )
     try:
         tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
         reply = bytearray()
