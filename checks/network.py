@@ -126,23 +126,19 @@ class NetworkFamily(CheckFamily[Connect]):
             tcp = block(obj, "tcp", Tcp)
             # vantage -> (resolvers in order, sites)
             routes: dict[str, tuple[list[str], set[str]]] = {}
-            for site_id in sorted(ctx.sites_needing.get(subject, ())):
-                site = inventory.sites.get(site_id)
-                if site is None:
-                    continue
-                for vantage in site.vantage_points or ["local"]:
-                    point = inventory.vantage_points.get(vantage)
-                    if site.resolvers:
+            for vantage, sites in ctx.routes(section, obj_id).items():
+                point = inventory.vantage_points.get(vantage)
+                known: list[str] = []
+                for site_id in sites or (None,):
+                    site = inventory.sites.get(site_id) if site_id else None
+                    if site is not None and site.resolvers:
                         resolvers, _ = ctx.resolvers_for(site_id)
                     elif point is None or point.kind == "local":
                         resolvers = programme
                     else:
                         resolvers = [VIA_VANTAGE]
-                    known, sites = routes.setdefault(vantage, ([], set()))
                     known.extend(r for r in resolvers if r not in known)
-                    sites.add(site_id)
-            if not routes:
-                routes["local"] = (programme, set())
+                routes[vantage] = (known, set(sites))
             for vantage, (resolvers, sites) in sorted(routes.items()):
                 yield Probe(
                     self.name,

@@ -174,6 +174,29 @@ class PlanContext:
                 found.setdefault(subject, set()).add(person.site)
         return {subject: frozenset(sites) for subject, sites in found.items()}
 
+    def routes(self, section: str, object_id: str) -> dict[str, tuple[str, ...]]:
+        """Where to probe a service object from: vantage point -> the sites whose staff
+        that probe speaks for (a result naming sites counts only for their staff).
+
+        ``checked_from: sites`` (the default): each vantage point of each site whose
+        selected staff need it; nobody needs it: this machine. ``central``: this machine
+        once, for everyone. A vantage point id: from there once, for every site needing
+        it."""
+        subject = f"{section}:{object_id}"
+        obj = self.inventory.objects.get(section, {}).get(object_id)
+        sites = sorted(self.sites_needing.get(subject, ()))
+        where = obj.checked_from if obj is not None else "sites"
+        if where == "central":
+            return {"local": ()}
+        if where != "sites":
+            return {where: tuple(sites)}
+        routes: dict[str, set[str]] = {}
+        for site_id in sites:
+            site = self.inventory.sites.get(site_id)
+            for vantage in (site.vantage_points if site else None) or ["local"]:
+                routes.setdefault(vantage, set()).add(site_id)
+        return {v: tuple(sorted(s)) for v, s in sorted(routes.items())} or {"local": ()}
+
     def resolvers_for(self, site_id: str | None) -> tuple[list[str], list[str]]:
         """(resolvers, vantage points) a site uses; ``None`` = the sweep's own view
         (``programme.resolvers`` from this machine; none = the operating system's)."""

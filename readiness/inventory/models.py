@@ -167,6 +167,12 @@ class ServiceObject(Strict):
     owner: str = Field("", description="Who fixes it")
     organisation: Id | None = Field(None, description="Organisation that runs it (none: shared)")
     tags: list[str] = Field(default_factory=list)
+    checked_from: Id = Field(
+        "sites",
+        description="Where probes of it run from: 'sites' (each vantage point of each site "
+        "whose staff need it), 'central' (this machine, once, for everyone) or the id of a "
+        "vantage point (once, from there, for everyone)",
+    )
 
 
 class Application(ServiceObject):

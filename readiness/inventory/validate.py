@@ -558,6 +558,14 @@ def _references(inv: Inventory) -> list[Problem]:
                     (section, obj_id, "organisation"),
                     hint="define it under 'organisations:'",
                 )
+            if obj.checked_from not in ("sites", "central"):
+                ref(
+                    "vantage point",
+                    obj.checked_from,
+                    "vantage_points",
+                    (section, obj_id, "checked_from"),
+                    hint="use sites, central or a vantage point id",
+                )
             for i, org in enumerate(getattr(obj, "serves", ())):
                 ref(
                     "organisation",

@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from readiness.engine import make_plan
 from readiness.family import CheckFamily
-from readiness.inventory import Selection, load
+from readiness.inventory import InventoryError, Selection, load
 from readiness_checks.dns import family as dns_family
 from readiness_checks.network import family as network_family
 
@@ -39,3 +41,45 @@ def test_lookups_name_the_sites_whose_view_they_give(tmp_path: Path) -> None:
         "files.north.test via 127.0.0.54:53": ("hq",),  # the site's own resolver
         "files.north.test via 127.0.0.53:53": (),  # the programme's: everyone's view
     }
+
+
+def test_where_an_object_is_checked_from(tmp_path: Path) -> None:
+    """``checked_from``: each site's vantage points (default), this machine once, or one
+    named vantage point once, whose result then speaks for every site needing it."""
+    (tmp_path / "inventory.yaml").write_text(
+        INVENTORY.replace(
+            "sites:\n", "sites:\n  annex: {organisation: north, vantage_points: [vp]}\n"
+        )
+        .replace(
+            "  files: {host: files.north.test, port: 445}",
+            "  files: {host: files.north.test, port: 445}\n"
+            "  central: {host: c.north.test, port: 1, checked_from: central}\n"
+            "  named: {host: n.north.test, port: 2, checked_from: vp}",
+        )
+        .replace(
+            "roles:\n  clerk: {network_resources: [files]}",
+            "roles:\n  clerk: {network_resources: [files, central, named]}",
+        )
+        + "  - {id: C, organisation: north, site: annex, roles: [clerk]}\n"
+        "vantage_points: {vp: {kind: ssh, host: 127.0.0.9, user: r, key: 'file:k'}}\n",
+        encoding="utf-8",
+    )
+    families: list[CheckFamily[Any]] = [dns_family, network_family]
+    inventory = load(tmp_path, families)
+    plan = make_plan(inventory, families, Selection(families=frozenset({"network"})))
+    routes = {(p.subject, p.vantage): p.sites for p in plan.probes}
+    assert routes == {
+        ("network_resources:files", "local"): ("depot", "hq"),
+        ("network_resources:files", "vp"): ("annex",),
+        ("network_resources:central", "local"): (),
+        ("network_resources:named", "vp"): ("annex", "depot", "hq"),
+    }
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "inventory.yaml").write_text(
+        (tmp_path / "inventory.yaml").read_text().replace("checked_from: vp", "checked_from: v"),
+        encoding="utf-8",
+    )
+    with pytest.raises(InventoryError) as info:
+        load(bad, families)
+    assert "vantage point 'v' does not exist" in str(info.value.problems[0])

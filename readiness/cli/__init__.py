@@ -1,0 +1,92 @@
+"""The ``readiness`` command line: one module per group of commands.
+
+Exit codes are :class:`readiness.results.ExitCode`: 0 nothing failed or errored;
+1 something failed; 3 nothing failed but something could not be determined; 2 invalid
+input or usage; 4 an internal error; 130 interrupted. Heavy libraries are imported only
+by the subcommand that needs them. Other packages add subcommands through the
+entry-point group ``readiness.commands`` (the lab's ``readiness lab`` is one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from readiness.cli import inventory_cmds, sweep
+from readiness.cli.common import UsageError
+from readiness.results import ExitCode
+
+__all__ = ["main"]
+
+COMMANDS_GROUP = "readiness.commands"
+# Command modules, each with register(subparsers): the order of `readiness --help`.
+MODULES = (inventory_cmds, sweep)
+BUILT_IN = ("validate", "sweep", "checks", "schema")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[0].startswith("-") and args[0] not in BUILT_IN:
+        command = _plugin_command(args[0])
+        if command is not None:
+            return int(command(args[1:]))
+    parser = _parser()
+    ns = parser.parse_args(args)
+    try:
+        return int(ns.handler(ns))
+    except UsageError as exc:
+        print(f"readiness: {exc}", file=sys.stderr)
+        return ExitCode.INVALID
+    except KeyboardInterrupt:
+        print("readiness: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # never a traceback for the user; READINESS_DEBUG shows one
+        if os.environ.get("READINESS_DEBUG"):
+            raise
+        print(
+            f"readiness: internal error: {type(exc).__name__}: {exc}\n"
+            "  (set READINESS_DEBUG=1 for a traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL
+
+
+def _plugin_commands() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+
+def _plugin_command(name: str) -> Any:
+    """A subcommand another package provides (e.g. ``lab``), or None."""
+    ep = _plugin_commands().get(name)
+    if ep is None:
+        return None
+    try:
+        return ep.load()
+    except ImportError as exc:
+        print(f"readiness: the {name} command is not available: {exc}", file=sys.stderr)
+        return lambda _args: ExitCode.INVALID
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="readiness",
+        description="Day-1 readiness sweeps for merging organisations: can every staff member "
+        "log in and reach what they need on go-live day?",
+        epilog="Exit codes: " + "; ".join(f"{int(c)} {c.meaning}" for c in ExitCode) + ".",
+    )
+    from readiness import __version__
+
+    parser.add_argument("--version", action="version", version=f"readiness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in MODULES:
+        module.register(sub)
+    for name, ep in sorted(_plugin_commands().items()):
+        sub.add_parser(
+            name, help=f"provided by {ep.value.partition(':')[0]} (readiness {name} --help)"
+        )
+    return parser
