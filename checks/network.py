@@ -124,8 +124,8 @@ class NetworkFamily(CheckFamily[Connect]):
         for section, obj_id, obj, host, port in _objects(inventory):
             subject = f"{section}:{obj_id}"
             tcp = block(obj, "tcp", Tcp)
-            # vantage -> (resolvers in order, sites)
-            routes: dict[str, tuple[list[str], set[str]]] = {}
+            # vantage -> (resolvers in order, the sites it speaks for)
+            routes: dict[str, tuple[list[str], tuple[str, ...]]] = {}
             for vantage, sites in ctx.routes(section, obj_id).items():
                 point = inventory.vantage_points.get(vantage)
                 known: list[str] = []
@@ -138,18 +138,18 @@ class NetworkFamily(CheckFamily[Connect]):
                     else:
                         resolvers = [VIA_VANTAGE]
                     known.extend(r for r in resolvers if r not in known)
-                routes[vantage] = (known, set(sites))
-            for vantage, (resolvers, sites) in sorted(routes.items()):
+                routes[vantage] = (known, sites)
+            for vantage, (resolvers, speaks_for) in sorted(routes.items()):
                 yield Probe(
                     self.name,
                     CHECK,
                     subject,
                     f"{host}:{port}",
-                    Connect(host, port, tuple(resolvers), obj.owner, tuple(sorted(sites))),
+                    Connect(host, port, tuple(resolvers), obj.owner, speaks_for),
                     vantage=vantage,
                     server=f"{host}:{port}",
                     batch=f"network@{vantage}",
-                    sites=tuple(sorted(sites)),
+                    sites=speaks_for,
                     timeout=(tcp.timeout if tcp and tcp.timeout else self.default_timeout),
                     summary=f"TCP connect to {host}:{port} from {vantage}",
                 )
