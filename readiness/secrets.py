@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import NoReturn
 
+from readiness.files import FileProblem, read_regular
+
 REFERENCE = re.compile(r"^(env|file|keyring):(.+)$")
 REFERENCE_HELP = "use a reference: env:NAME, file:PATH or keyring:SERVICE/USERNAME"
 
@@ -51,6 +53,22 @@ class Secret:
         return hash(self._value)
 
 
+MAX_SECRET_BYTES = 64 * 1024  # a password or a private key; never a whole file system
+
+
+def _read_secret_file(path: Path) -> str:
+    """The secret in ``path`` (a small regular file, never a FIFO that would block the
+    sweep); trailing newlines are not part of it."""
+    try:
+        raw = read_regular(path, MAX_SECRET_BYTES)
+    except FileProblem as exc:
+        raise SecretError(f"cannot read secret file {path}: {exc}") from None
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise SecretError(f"secret file {path} is not UTF-8 text") from None
+
+
 def is_reference(value: str) -> bool:
     return bool(REFERENCE.match(value))
 
@@ -69,10 +87,7 @@ def resolve(reference: str, secrets_dir: Path) -> Secret:
         path = Path(rest).expanduser()
         if not path.is_absolute():
             path = secrets_dir / path
-        try:
-            return Secret(path.read_text(encoding="utf-8").rstrip("\r\n"), reference)
-        except OSError as exc:
-            raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+        return Secret(_read_secret_file(path), reference)
     service, _, username = rest.partition("/")
     if not username:
         raise SecretError(f"keyring reference needs SERVICE/USERNAME ({reference})")

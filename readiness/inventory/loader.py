@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from readiness.files import FileProblem, read_regular
 from readiness.problems import Problem
 
 Path_ = tuple[str | int, ...]
@@ -48,16 +49,29 @@ class Locations:
         return None
 
 
+# Bounds on what an inventory may make the loader do: a file, how deep it nests, how
+# far its YAML aliases expand (an alias is reused, but validation would walk every
+# use), how many columns an HR export has. Far above any real programme's.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_VALUES = 2_000_000
+MAX_COLUMNS = 1000
+MAX_LINE = 1024 * 1024  # characters
+
+
 def decode(path: Path) -> tuple[str | None, Problem | None]:
-    """Read a text file as UTF-8 (with or without BOM); a clear problem otherwise."""
+    """Read a text file as UTF-8 (with or without BOM); a clear problem otherwise (not a
+    regular file, larger than an inventory file can be, not UTF-8)."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None, Problem(str(path), "file not found")
-    except OSError as exc:
-        return None, Problem(str(path), f"cannot read file: {exc.strerror}")
+        raw = read_regular(path, MAX_FILE_BYTES)
+    except FileProblem as exc:
+        hint = {
+            "too-large": "split it, or keep large staff lists in HR CSV exports",
+            "special": "name a regular file",
+        }.get(exc.kind, "")
+        return None, Problem(str(path), str(exc), hint)
     try:
-        return raw.decode("utf-8-sig"), None
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return None, Problem(
@@ -65,6 +79,15 @@ def decode(path: Path) -> tuple[str | None, Problem | None]:
             f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
             "save the file as UTF-8 (most HR systems offer it as an export option)",
         )
+    longest = max(text.splitlines(), key=len, default="")
+    if len(longest) > MAX_LINE:
+        line = text[: text.index(longest)].count("\n") + 1
+        return None, Problem(
+            f"{path}:{line}",
+            f"line {line} is {len(longest):,} characters long; lines are limited to {MAX_LINE:,}",
+            "check that this is the file you meant (an inventory line is short)",
+        )
+    return text, None
 
 
 def load_yaml(path: Path) -> tuple[list[tuple[Any, dict[Path_, str]]], list[Problem]]:
@@ -78,7 +101,7 @@ def load_yaml(path: Path) -> tuple[list[tuple[Any, dict[Path_, str]]], list[Prob
         while loader.check_node():
             node = loader.get_node()
             locs: dict[Path_, str] = {(): f"{path}:{node.start_mark.line + 1}"}
-            documents.append((_convert(loader, node, path, (), locs, {}), locs))
+            documents.append((_Converter(loader, path, locs).convert(node, ()), locs))
     except _TagError as exc:
         return [], [Problem(exc.where, exc.message, exc.hint)]
     except yaml.MarkedYAMLError as exc:
@@ -101,42 +124,84 @@ class _TagError(Exception):
         self.where, self.message, self.hint = where, message, hint
 
 
-def _convert(
-    loader: Any,
-    node: yaml.Node,
-    path: Path,
-    at: Path_,
-    locs: dict[Path_, str],
-    seen: dict[int, Any],
-) -> Any:
-    if id(node) in seen:  # an alias: reuse, never expand twice (no "billion laughs")
-        return seen[id(node)]
-    where = f"{path}:{node.start_mark.line + 1}"
-    if isinstance(node, yaml.MappingNode):
-        _plain(node, where)
-        result: dict[Any, Any] = {}
-        seen[id(node)] = result
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise _TagError(f"{path}:{key_node.start_mark.line + 1}", "keys must be plain text")
-            key = _scalar(loader, key_node, path)
-            if not isinstance(key, str):
-                key = str(key).lower() if isinstance(key, bool) else str(key)
-            key_where = f"{path}:{key_node.start_mark.line + 1}"
-            if key in result:
-                raise _TagError(key_where, f"key '{key}' appears twice in the same mapping")
-            locs[(*at, key)] = key_where
-            result[key] = _convert(loader, value_node, path, (*at, key), locs, seen)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        _plain(node, where)
-        items: list[Any] = []
-        seen[id(node)] = items
-        for index, item in enumerate(node.value):
-            locs[(*at, index)] = f"{path}:{item.start_mark.line + 1}"
-            items.append(_convert(loader, item, path, (*at, index), locs, seen))
-        return items
-    return _scalar(loader, node, path)
+class _Converter:
+    """Plain data from one YAML document, remembering where every value was written.
+
+    An alias is reused, never copied; but what it stands for counts again each time it
+    is used (validation walks every use), so aliases that expand to more than
+    :data:`MAX_VALUES` values ("billion laughs"), an alias inside what it names (a loop)
+    and nesting deeper than :data:`MAX_DEPTH` are refused with their line."""
+
+    def __init__(self, loader: Any, path: Path, locs: dict[Path_, str]) -> None:
+        self.loader, self.path, self.locs = loader, path, locs
+        self.done: dict[int, tuple[Any, int]] = {}  # node -> (value, values it expands to)
+        self.open: set[int] = set()
+        self.values = 0
+
+    def _where(self, node: yaml.Node) -> str:
+        return f"{self.path}:{node.start_mark.line + 1}"
+
+    def _count(self, n: int, node: yaml.Node) -> None:
+        self.values += n
+        if self.values > MAX_VALUES:
+            raise _TagError(
+                self._where(node),
+                f"the YAML expands to more than {MAX_VALUES:,} "
+                "values (aliases used inside aliases)",
+                "write the values out, or use fewer nested aliases",
+            )
+
+    def convert(self, node: yaml.Node, at: Path_) -> Any:
+        key = id(node)
+        if key in self.done:  # an alias: reuse, but count what it stands for
+            value, size = self.done[key]
+            self._count(size, node)
+            return value
+        if key in self.open:
+            raise _TagError(
+                self._where(node),
+                "a YAML alias refers to a value that contains it",
+                "inventories hold plain data; remove the loop",
+            )
+        if len(at) > MAX_DEPTH:
+            raise _TagError(
+                self._where(node),
+                f"nested deeper than {MAX_DEPTH} levels",
+                "an inventory is a few levels deep; check the structure",
+            )
+        before = self.values
+        self._count(1, node)
+        self.open.add(key)
+        value = self._value(node, at)
+        self.open.discard(key)
+        self.done[key] = (value, self.values - before)
+        return value
+
+    def _value(self, node: yaml.Node, at: Path_) -> Any:
+        where = self._where(node)
+        if isinstance(node, yaml.MappingNode):
+            _plain(node, where)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _TagError(self._where(key_node), "keys must be plain text")
+                key = _scalar(self.loader, key_node, self.path)
+                if not isinstance(key, str):
+                    key = str(key).lower() if isinstance(key, bool) else str(key)
+                key_where = self._where(key_node)
+                if key in result:
+                    raise _TagError(key_where, f"key '{key}' appears twice in the same mapping")
+                self.locs[(*at, key)] = key_where
+                result[key] = self.convert(value_node, (*at, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            _plain(node, where)
+            items: list[Any] = []
+            for index, item in enumerate(node.value):
+                self.locs[(*at, index)] = self._where(item)
+                items.append(self.convert(item, (*at, index)))
+            return items
+        return _scalar(self.loader, node, self.path)
 
 
 def _plain(node: yaml.Node, where: str) -> None:
@@ -184,6 +249,12 @@ def read_csv(path: Path, delimiter: str = ",") -> CsvRows | Problem:
         return Problem(f"{path}:1", "the CSV file is empty (no header row)")
     except csv.Error as exc:
         return Problem(f"{path}:1", f"unreadable CSV header: {exc}")
+    if len(header) > MAX_COLUMNS:
+        return Problem(
+            f"{path}:1",
+            f"the header has {len(header):,} columns; an HR export has at most {MAX_COLUMNS:,}",
+            "check the delimiter and that this is the HR export",
+        )
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1

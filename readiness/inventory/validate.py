@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -114,14 +115,28 @@ def json_schema(extensions: Sequence[InventoryExtension]) -> dict[str, Any]:
 
 
 def inventory_files(path: Path) -> list[Path] | Problem:
+    """The YAML files of an inventory folder (symlinked folders followed; a link that
+    leads back into a folder already read is a loop, refused)."""
     if not path.exists():
         return Problem(str(path), "no such file or folder")
-    if path.is_file():
+    if not path.is_dir():
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    files: list[Path] = []
+    seen: dict[str, str] = {}
+    for folder, subfolders, names in os.walk(path, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            return Problem(
+                folder,
+                f"a symbolic link loops back to {seen[real]}",
+                "remove the link; an inventory folder is read once",
+            )
+        seen[real] = folder
+        subfolders.sort()
+        files += [Path(folder) / n for n in names if n.endswith((".yaml", ".yml"))]
     if not files:
         return Problem(str(path), "no inventory files (*.yaml, *.yml) in this folder")
-    return files
+    return sorted(files)
 
 
 def build(path: Path, extensions: Sequence[InventoryExtension]) -> Inventory:
@@ -383,11 +398,10 @@ def _load_csv_staff(
         if missing:
             for inventory_field, column in missing:
                 close = difflib.get_close_matches(column, header, n=1)
-                hint = (
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else f"the header has: {', '.join(header)}"
+                shown = ", ".join(header[:20]) + (
+                    f", ... ({len(header)} in all)" if len(header) > 20 else ""
                 )
+                hint = f"did you mean '{close[0]}'?" if close else f"the header has: {shown}"
                 mapped_at = locations.of((*at, "columns", inventory_field))
                 problems.append(
                     Problem(
