@@ -118,9 +118,18 @@ def _contract(family: str, phase: str, what: str, target: str = "") -> Result:
 
 
 def run_plan(
-    plan: Plan, ctx: RunContext, on_result: Callable[[Result], None] | None = None, workers: int = 8
+    plan: Plan,
+    ctx: RunContext,
+    on_result: Callable[[Result], None] | None = None,
+    workers: int = 8,
+    deadline: float | None = None,
 ) -> list[Result]:
-    """Run every batch of the plan; return all results in a deterministic order."""
+    """Run every batch of the plan; return all results in a deterministic order.
+
+    ``deadline`` (seconds) bounds the whole run: batches still running then are
+    abandoned and batches not started are not started; their probes become ``error``
+    results saying so, and the run returns."""
+    ends = None if deadline is None else time.monotonic() + deadline
     by_family = {f.name: f for f in plan.families}
     batches: dict[tuple[str, str], list[Probe[Any]]] = {}
     for probe in plan.probes:
@@ -168,7 +177,7 @@ def run_plan(
                 runner = pending.get_nowait()
             except queue.Empty:
                 return
-            runner.start_and_wait()
+            runner.start_and_wait(ends)
 
     threads = [
         threading.Thread(target=worker, daemon=True, name=f"sweep-{i}")
@@ -205,31 +214,42 @@ class _BatchRunner:
         rounds = math.ceil(len(probes) / max(ctx.server_limit, 1))
         self.budget = longest * 3 + min(rounds, 50) * longest + self.BUDGET_SLACK
 
-    def start_and_wait(self) -> None:
-        thread = threading.Thread(target=self._run, daemon=True, name=f"batch-{self.fam.name}")
+    def start_and_wait(self, ends: float | None = None) -> None:
+        """Run the batch, waiting at most its budget and never past ``ends`` (the sweep's
+        deadline, monotonic seconds)."""
+        wait = self.budget if ends is None else min(self.budget, ends - time.monotonic())
         started = time.perf_counter()
-        thread.start()
-        thread.join(self.budget)
-        if thread.is_alive():
-            with self.lock:
-                self.abandoned = True
-                left = list(self.pending.values())
-                self.pending.clear()
-            waited = time.perf_counter() - started
-            for probe in left:
-                self.emit(
-                    probe.result(
-                        Status.ERROR,
-                        f"{probe.check} did not finish within {waited:.0f}s",
-                        observed="no answer before the sweep's deadline",
-                        impact="readiness of this subject is unknown",
-                        hint="check that the server answers; raise the check's timeout if it is "
-                        "slow",
-                        root_cause=f"timeout|{self.fam.name}|{probe.server or probe.target}",
-                        duration_ms=waited * 1000,
-                    ),
-                    True,
-                )
+        if wait > 0:
+            thread = threading.Thread(target=self._run, daemon=True, name=f"batch-{self.fam.name}")
+            thread.start()
+            thread.join(wait)
+            if not thread.is_alive():
+                return
+        with self.lock:
+            self.abandoned = True
+            left = list(self.pending.values())
+            self.pending.clear()
+        waited = time.perf_counter() - started
+        by_deadline = wait < self.budget
+        for probe in left:
+            summary = (
+                f"{probe.check} was not finished when the sweep's deadline came"
+                if by_deadline
+                else f"{probe.check} did not finish within {waited:.0f}s"
+            )
+            self.emit(
+                probe.result(
+                    Status.ERROR,
+                    summary,
+                    observed="no answer before the deadline",
+                    impact="readiness of this subject is unknown",
+                    hint="check that the server answers; raise the sweep's --deadline or the "
+                    "check's timeout if it is only slow",
+                    root_cause=f"timeout|{self.fam.name}|{probe.server or probe.target}",
+                    duration_ms=waited * 1000,
+                ),
+                True,
+            )
 
     def _violation(self, result: Result) -> str:
         """What is wrong with ``result`` under the engine contract ("" = nothing)."""

@@ -79,6 +79,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--server-limit", type=positive, default=8, help="concurrent probes per server (default 8)"
     )
+    p.add_argument(
+        "--deadline",
+        type=positive,
+        metavar="SECONDS",
+        help="finish within this many seconds whatever the servers do: what is not done by "
+        "then is reported as not determined (default: each check's own timeouts)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     p.set_defaults(handler=cmd_sweep)
 
@@ -144,9 +151,9 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     started_run = time.perf_counter()
     try:
         if ns.no_progress or not color():
-            results = run_plan(plan, ctx, workers=ns.workers)
+            results = run_plan(plan, ctx, workers=ns.workers, deadline=ns.deadline)
         else:
-            results = _run_with_progress(plan, ctx, ns.workers)
+            results = _run_with_progress(plan, ctx, ns.workers, ns.deadline)
     finally:
         ctx.close()
     run_s = time.perf_counter() - started_run
@@ -192,7 +199,7 @@ def _write(name: str, record: SweepRecord, out_dir: Path) -> Path:
     return write(chosen.render(record, RenderOptions()), out_dir / chosen.filename)
 
 
-def _run_with_progress(plan: Plan, ctx: Any, workers: int) -> Any:
+def _run_with_progress(plan: Plan, ctx: Any, workers: int, deadline: int | None) -> Any:
     from collections import Counter
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -222,7 +229,7 @@ def _run_with_progress(plan: Plan, ctx: Any, workers: int) -> Any:
                 ),
             )
 
-        return run_plan(plan, ctx, on_result, workers=workers)
+        return run_plan(plan, ctx, on_result, workers=workers, deadline=deadline)
 
 
 def _print_plan(plan: Plan) -> None:

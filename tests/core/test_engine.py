@@ -416,3 +416,32 @@ def test_plan_context_is_passed_every_installed_family() -> None:
     inv = load(MINIMAL, [fam, other])
     make_plan(inv, [fam, other], Selection(families=frozenset({"perperson"})))
     assert seen == ["perperson", "exploding"]
+
+
+def test_the_sweep_deadline_bounds_the_whole_run(tmp_path: Path) -> None:
+    """A hanging batch and batches waiting behind it: all reported as not determined when
+    the sweep's deadline comes, and the run returns then."""
+
+    class BigHanging(Hanging):  # the bigger batch runs first; the other waits behind it
+        def plan(self, ctx: PlanContext) -> Iterable[Probe[None]]:
+            for n in range(5):
+                yield Probe(
+                    self.name,
+                    "hanging.wait",
+                    "organisations:south",
+                    f"y{n}",
+                    None,
+                    batch="all",
+                    timeout=0.01,
+                )
+
+    hanging, per_person = BigHanging(), PerPerson()
+    inv = load(MINIMAL, [hanging, per_person])
+    plan = make_plan(inv, [hanging, per_person], Selection())
+    started = time.monotonic()
+    results = run_plan(plan, _ctx(inv, tmp_path), workers=1, deadline=1)
+    hanging.release.set()
+    assert time.monotonic() - started < 3
+    late = [r for r in results if r.status is Status.ERROR]
+    assert late and all("deadline" in r.summary for r in late)
+    assert {r.family for r in late} == {"hanging", "perperson"}  # waiting behind it too
