@@ -98,12 +98,19 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     form_port = free_port("127.0.0.1")
     supervisor.start(
         "formlogin",
-        [sys.executable, "-m", "readiness_lab.formlogin", "127.0.0.1", str(form_port), str(base / "users")],
+        [
+            sys.executable,
+            "-m",
+            "readiness_lab.formlogin",
+            "127.0.0.1",
+            str(form_port),
+            str(base / "users"),
+        ],
         ready=tcp_ready("127.0.0.1", form_port),
         ready_timeout=15,
     )
     ports: dict[str, int] = {}
-    good = '''
+    good = """
         location = /health { return 200 "ok\\n"; }
         location = /login { return 302 https://idp.good.test/sso; }
         location = /evil-login { return 302 https://evil.test/sso; }
@@ -114,7 +121,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         location = /slow.txt { root HTML; limit_rate 200; }
         location /pilot/ { auth_basic "pilot"; auth_basic_user_file HTPASSWD; alias HTML/; index slow.txt; }
         location = / { return 200 "Files\\n"; }
-    '''.replace("HTML", str(base / "html")).replace("HTPASSWD", str(base / "htpasswd"))
+    """.replace("HTML", str(base / "html")).replace("HTPASSWD", str(base / "htpasswd"))
     behaviours = {
         "good": ("good", good),
         "expired": ("expired", 'location / { return 200 "ok\\n"; }'),
@@ -331,9 +338,7 @@ def test_pilot_logins_are_lockout_safe(bind: Any, web: Web, helpers: Any, tmp_pa
     for n in range(3):
         ctx = helpers.run_context(inv, tmp_path / "state2")
         try:
-            pilots = [
-                r for r in helpers.plan_and_run(applications, inv, ctx) if r.check == PILOT
-            ]
+            pilots = [r for r in helpers.plan_and_run(applications, inv, ctx) if r.check == PILOT]
         finally:
             ctx.close()
         assert len(pilots) == 2, pilots
@@ -394,4 +399,3 @@ def test_through_a_jump_host_up_down_and_with_a_changed_key(
         connect = results[broken][("files", "http.connect")]
         assert connect.status is Status.ERROR and words in connect.summary
         assert connect.root_cause == f"vantage|{broken}"
-
