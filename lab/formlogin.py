@@ -66,15 +66,13 @@ def application(users: dict[str, str]) -> Callable[..., Iterable[bytes]]:
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
 def main(argv: list[str]) -> None:
     address, port, path = argv[0], int(argv[1]), Path(argv[2])
-    users = dict(
-        line.split(":", 1) for line in path.read_text().splitlines() if ":" in line
-    )
+    users = dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
     with make_server(address, port, application(users), handler_class=_Quiet) as server:
         server.serve_forever()
 

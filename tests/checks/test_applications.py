@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.net.conftest import free_port
 
 from readiness.inventory import Inventory, load
 from readiness.ledger import AttemptLedger
@@ -30,13 +31,12 @@ from readiness_checks.applications.http import COUNTS
 from readiness_checks.applications.probe import HANDSHAKES
 from readiness_lab.formlogin import users_file
 from readiness_lab.process import Supervisor, run, tcp_ready
-
 from tests.net.certs import build, make_ca
-from conftest import GO_LIVE, free_port
 
 pytestmark = pytest.mark.integration
 
 HOST = "files.good.test"
+GO_LIVE = dt.datetime(2027, 1, 4, tzinfo=dt.UTC)  # the helpers' go-live and clock
 PILOT_PASSWORD = "pilot-secret-1"
 
 
@@ -119,7 +119,9 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         location = /moved { return 301 /health; }
         location = /huge.txt { root HTML; }
         location = /slow.txt { root HTML; limit_rate 200; }
-        location /pilot/ { auth_basic "pilot"; auth_basic_user_file HTPASSWD; alias HTML/; index slow.txt; }
+        location /pilot/ {
+            auth_basic "pilot"; auth_basic_user_file HTPASSWD; alias HTML/; index slow.txt;
+        }
         location = / { return 200 "Files\\n"; }
     """.replace("HTML", str(base / "html")).replace("HTPASSWD", str(base / "htpasswd"))
     behaviours = {

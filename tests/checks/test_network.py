@@ -217,7 +217,8 @@ def test_exposure_and_one_way(bind: Any, tcp_targets: Any, helpers: Any, tmp_pat
     extra = f"""
   internal: {{host: 127.0.0.1, port: {tcp_targets.open_port}, owner: Infra,
               tcp: {{not_reachable_from: [outside, annex]}}}}
-  sealed: {{host: 127.0.0.1, port: {tcp_targets.closed_port}, tcp: {{not_reachable_from: [outside]}}}}
+  sealed: {{host: 127.0.0.1, port: {tcp_targets.closed_port},
+            tcp: {{not_reachable_from: [outside]}}}}
   at-annex: {{host: 127.0.0.1, port: {tcp_targets.open_port}, tcp: {{site: annex}}}}
   at-hq: {{host: 127.0.0.1, port: {tcp_targets.closed_port}, tcp: {{site: hq}}}}
 vantage_points:
