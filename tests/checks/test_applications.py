@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.net.conftest import free_port
 
 from readiness.inventory import Inventory, load
 from readiness.ledger import AttemptLedger
@@ -32,6 +31,7 @@ from readiness_checks.applications.probe import HANDSHAKES
 from readiness_lab.formlogin import users_file
 from readiness_lab.process import Supervisor, run, tcp_ready
 from tests.net.certs import build, make_ca
+from tests.net.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
