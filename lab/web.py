@@ -227,6 +227,11 @@ def _write(spec: WebSpec, prefix: Path, ca: LabCA) -> None:
         title = (app.name or app.id).replace('"', "")
         if app.fault == "503":
             body = '        location / { return 503 "unavailable\\n"; }\n'
+        elif app.form_login:
+            body = (
+                f"        location / {{ proxy_pass http://{spec.address}:{FORM_PORT}; "
+                "proxy_set_header Host $host; }\n"
+            )
         else:
             body = '        location = /health { return 200 "ok\\n"; }\n'
             body += f'        location = / {{ return 200 "{title}\\n"; }}\n'
@@ -236,11 +241,6 @@ def _write(spec: WebSpec, prefix: Path, ca: LabCA) -> None:
                     '        location /pilot/ { auth_basic "pilot"; '
                     f"auth_basic_user_file {htpasswd}; alias {pilot_dir}/; "
                     "index index.txt; }\n"
-                )
-            if app.form_login:
-                body = (
-                    f"        location / {{ proxy_pass http://{spec.address}:{FORM_PORT}; "
-                    "proxy_set_header Host $host; }\n"
                 )
             if app.sso_redirect:
                 body += f"        location = /login {{ return 302 {app.sso_redirect}; }}\n"

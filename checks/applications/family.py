@@ -43,7 +43,7 @@ from readiness.family import CheckFamily, CheckSpec, PlanContext, Probe, RunCont
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Application
-from readiness.inventory.needs import NeedKind
+from readiness.inventory.needs import NeedKind, need_key
 from readiness.problems import Problem
 from readiness.results import Result, Status
 
@@ -65,6 +65,8 @@ TLS_CHECKS = (
     "tls.key",
 )
 MAX_WORKERS = 16
+# Results that must pass before a pilot's real login is tried from the same place.
+GATES = frozenset({CONNECT, *TLS_CHECKS[:4], STATUS})
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,29 @@ class ApplicationsFamily(CheckFamily[Target]):
 
         if not probes:
             return
+        apps = [p for p in probes if p.check != PILOT]
+        pilots = [p for p in probes if p.check == PILOT]
+        broken: dict[tuple[str, str], Result] = {}  # (app, vantage) -> its first fault
         with ThreadPoolExecutor(min(MAX_WORKERS, len(probes)), "applications") as pool:
-            for results in pool.map(one, probes):
+            for probe, results in zip(apps, pool.map(one, apps), strict=True):
+                bad = [r for r in results if r.status.bad and r.check in GATES]
+                if bad:
+                    broken[(probe.params.app, probe.vantage)] = bad[0]
+                yield from results
+            # A login is tried only where the application answers correctly: an attempt
+            # is never spent (nor a password sent) on a broken or untrusted server.
+            ready = [p for p in pilots if (p.params.app, p.vantage) not in broken]
+            for probe in pilots:
+                fault = broken.get((probe.params.app, probe.vantage))
+                if fault is not None:
+                    yield probe.result(
+                        Status.SKIP,
+                        f"pilot login not attempted: the application fails from "
+                        f"{probe.vantage} (see {fault.check})",
+                        need=need_key(NeedKind.APPLICATION, probe.params.app),
+                        observed=fault.summary,
+                    )
+            for results in pool.map(one, ready):
                 yield from results
 
     @staticmethod

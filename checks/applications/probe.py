@@ -352,7 +352,12 @@ def _judge_answer(
             )
         )
     if CONTENT in rest and http.expect_content is not None:
-        out.append(_content(t, http, url, response, make))
+        if response.status in http.expect_status:
+            out.append(_content(t, http, url, response, make))
+        else:  # an error page's text is not the content check's business: one fault
+            out.append(
+                make(CONTENT, Status.SKIP, "not checked: unexpected status (see http.status)")
+            )
     out.append(_time(t, http, url, response, make))
     return out
 

@@ -235,7 +235,7 @@ class SweepRecord:
                 continue
             for site in r.sites:
                 cell = cells.setdefault(site, {}).setdefault(
-                    r.subject, {"status": Status.SKIP.value, "results": 0, "not_passed": []}
+                    r.subject, {"status": r.status.value, "results": 0, "not_passed": []}
                 )
                 cell["results"] += 1
                 if r.status.severity > Status(cell["status"]).severity:
