@@ -1,41 +1,52 @@
-"""The ``network`` check family: can each site reach what its staff need?
+"""The ``network`` check family: can each site reach what its staff need, and only that?
 
-Reads the core's service objects ``applications`` and ``network_resources``, and
-attaches a ``tcp`` block to them (``port``: test another port than the URL's or the
-resource's; ``timeout``).
+Reads the core's service objects ``network_resources`` and ``applications``, the
+vantage points, and a ``tcp`` block on each object::
 
-What is checked (check ``network.tcp-connect``, target ``"<host>:<port>"``)
-    A network resource's ``host:port``, and each application's URL host and port,
-    accepts a TCP connection within its timeout, from each vantage point of each
-    site whose staff need it (the
-    who-needs-what graph). An object nobody needs is still tried from ``local``.
-    The name is resolved through the site's resolvers from that vantage point
-    (the core's DNS service: one query per name, resolver and vantage);
-    a site without resolvers uses ``programme.resolvers`` from ``local`` and lets an
-    SSH jump host resolve the name itself.
+    network_resources:
+      south-records:
+        host: records.south-hq.southmere.test
+        port: 5432
+        tcp:
+          site: south-hq                 # where it sits (one-way findings)
+          not_reachable_from: [internet, north-hq]   # exposure: must NOT connect
+          reachable_from: [audit-jump]   # also from there (beyond the needing sites)
+    applications:
+      thick-client: {url: https://app.test/, tcp: {port: 1494}}   # a port besides the URL's
 
-Statuses
-    ``pass``   the connection was accepted;
-    ``fail``   refused (the port is closed: RST), no answer within the timeout on a
-               resolved address (a firewall DROP is a real Day-1 blocker, so it is a
-               failure, observed "no answer"), or no route (ICMP unreachable);
-    ``error``  the name could not be resolved (root cause shared with the ``dns``
-               family's result), the resolver could not be asked, or the vantage
-               point is unusable: we could not find out.
-Root causes: ``tcp|<host>:<port>|<refused|no-answer|unreachable>``, ``dns|...``,
-``dns-resolver|...``, ``vantage|<name>``.
+What is checked
+    ``network.tcp-connect`` (target ``host:port``): a network resource accepts a TCP
+    connection from each vantage point of each site whose staff need it (the
+    who-needs-what graph; nobody: from ``local``), and from each ``reachable_from``.
+    An application is connected to here only when its ``tcp`` block names a ``port``
+    (one its clients use besides the URL's): its URL is reached by the
+    ``applications`` family, whose connection is the same test (done once, not twice).
+    A failure one way between two sites whose other way works (A reaches B's
+    resources, B does not reach A's) says so (``details.one_way``).
+    ``network.exposure`` (target ``host:port``): from each ``not_reachable_from`` (a
+    vantage point, or a site: its vantage points), the connection must NOT be
+    accepted: accepted is ``fail`` (an exposure), refused / no answer / unreachable is
+    ``pass``.
+    ``network.vantage-login`` (subject ``vantage_points:<id>``): each SSH vantage
+    point accepts our login with the host key of ``known_hosts``; its root cause
+    ``vantage|<id>`` is the one every probe through it shares when it is unusable.
 
-Inventory fields read: ``applications.*.url``, ``network_resources.*.host/port``, the
-``tcp`` blocks, ``sites.*.resolvers``, ``sites.*.vantage_points``, ``programme.resolvers``.
+Statuses (:mod:`readiness.net.reach` classifies, the same for every family)
+    ``pass`` accepted; ``fail`` refused, no answer (a firewall DROP is a real Day-1
+    blocker), no route; ``error`` the name does not resolve (root cause shared with
+    the ``dns`` result), the resolver or the vantage point is unusable.
+
+Inventory fields read: ``network_resources.*.host/port``, ``applications.*.url``, the
+``tcp`` blocks, ``sites.*.resolvers``, ``sites.*.vantage_points``, ``vantage_points``,
+``programme.resolvers``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import socket
+import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,24 +56,38 @@ from pydantic import BaseModel, Field
 from readiness.family import CheckFamily, CheckSpec, PlanContext, Probe, RunContext, subject_impact
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
-from readiness.inventory.models import Port, ServiceObject, Strict
+from readiness.inventory.models import Id, Port, ServiceObject, Strict
 from readiness.inventory.needs import NeedKind
-from readiness.net import dns
-from readiness.net.vantage import VantageError
+from readiness.net.reach import reach
+from readiness.problems import Problem
 from readiness.results import Result, Status
 
 CHECK = "network.tcp-connect"
-VIA_VANTAGE = "vantage"  # resolver label: let the SSH jump host resolve the name itself
+EXPOSURE = "network.exposure"
+LOGIN = "network.vantage-login"
 MAX_WORKERS = 32
+LOGIN_TIMEOUT = 15.0
 
 
 class Tcp(Strict):
-    """The network family's block on an application or a network resource."""
+    """The network family's block on a network resource or an application."""
 
     port: Port | None = Field(
-        None, description="TCP port to test instead of the URL's / resource's"
+        None,
+        description="TCP port to test instead of the resource's; on an application, a port "
+        "its clients use besides the URL's (the URL itself is the applications family's)",
     )
     timeout: float | None = Field(None, gt=0, le=300, description="Connect timeout (seconds)")
+    site: Id | None = Field(None, description="The site whose network it sits in")
+    reachable_from: list[Id] = Field(
+        default_factory=list,
+        description="Vantage points or sites it must also be reachable from",
+    )
+    not_reachable_from: list[Id] = Field(
+        default_factory=list,
+        description="Vantage points or sites it must NOT be reachable from (an exposure "
+        "is a failure): e.g. an outside vantage point, the other organisation's sites",
+    )
 
 
 @dataclass(frozen=True)
@@ -72,29 +97,37 @@ class Connect:
     resolvers: tuple[str, ...]  # in order; (VIA_VANTAGE,) = the jump host resolves
     owner: str = ""
     asking: tuple[str, ...] = ()  # the sites whose staff need it from this vantage point
+    at_site: str = ""  # where the object sits (tcp.site)
+    from_site: str = ""  # the site this vantage point belongs to, if one
 
 
-def _objects(inventory: Inventory) -> Iterator[tuple[str, str, ServiceObject, str, int]]:
-    """(section, id, object, host, port) of everything to connect to."""
-    for app_id, app in sorted(inventory.applications.items()):
-        tcp = block(app, "tcp", Tcp)
-        yield "applications", app_id, app, app.host, (tcp.port if tcp and tcp.port else app.port)
+def _objects(inventory: Inventory) -> Iterator[tuple[str, str, ServiceObject, Tcp, str, int]]:
+    """(section, id, object, its tcp block, host, port) of everything to connect to."""
     for res_id, res in sorted(inventory.network_resources.items()):
-        tcp = block(res, "tcp", Tcp)
-        yield (
-            "network_resources",
-            res_id,
-            res,
-            res.host,
-            (tcp.port if tcp and tcp.port else res.port),
-        )
+        tcp = block(res, "tcp", Tcp) or Tcp()
+        yield "network_resources", res_id, res, tcp, res.host, tcp.port or res.port
+    for app_id, app in sorted(inventory.applications.items()):
+        tcp = block(app, "tcp", Tcp) or Tcp()
+        if tcp.port or tcp.reachable_from or tcp.not_reachable_from:
+            yield "applications", app_id, app, tcp, app.host, tcp.port or app.port
+
+
+def _vantages_of(inventory: Inventory, where: Iterable[str]) -> list[str]:
+    """Vantage point ids named directly or through a site."""
+    out: list[str] = []
+    for name in where:
+        site = inventory.sites.get(name)
+        for v in (site.vantage_points or ["local"]) if site else [name]:
+            if v not in out:
+                out.append(v)
+    return out
 
 
 class NetworkFamily(CheckFamily[Connect]):
     name = "network"
     description = (
-        "Network resources and applications accept TCP connections from each "
-        "site whose staff need them"
+        "Network resources accept TCP connections from each site whose staff need them, "
+        "and not from where they must not; SSH vantage points accept our login"
     )
     blocks: ClassVar[dict[tuple[str, str], type[BaseModel]]] = {
         ("applications", "tcp"): Tcp,
@@ -102,56 +135,107 @@ class NetworkFamily(CheckFamily[Connect]):
     }
     checks: ClassVar[Sequence[CheckSpec]] = (
         CheckSpec(CHECK, "the host:port accepts a connection from each site that needs it"),
+        CheckSpec(EXPOSURE, "the host:port does not accept a connection from where it must not"),
+        CheckSpec(LOGIN, "the SSH vantage point accepts our login with the known host key"),
     )
-    verifies: ClassVar[frozenset[NeedKind]] = frozenset(
-        {NeedKind.APPLICATION, NeedKind.NETWORK_RESOURCE}
-    )
+    verifies: ClassVar[frozenset[NeedKind]] = frozenset({NeedKind.NETWORK_RESOURCE})
     reads: ClassVar[Sequence[str]] = (
-        "applications.*.url",
-        "applications.*.tcp",
         "network_resources.*.host",
         "network_resources.*.port",
         "network_resources.*.tcp",
+        "applications.*.url",
+        "applications.*.tcp",
         "sites.*.resolvers",
         "sites.*.vantage_points",
+        "vantage_points",
         "programme.resolvers",
     )
     default_timeout = 5.0
 
+    def validate(self, inventory: Inventory) -> Iterator[Problem]:
+        known = set(inventory.sites) | set(inventory.vantage_points) | {"local"}
+        for section, obj_id, _, tcp, _, _ in _objects(inventory):
+            where = (section, obj_id, "tcp")
+            if tcp.site and tcp.site not in inventory.sites:
+                yield Problem(
+                    inventory.where(*where, "site"),
+                    f"{section}.{obj_id}: unknown site {tcp.site!r}",
+                    "known sites: " + ", ".join(sorted(inventory.sites)),
+                )
+            for key in ("reachable_from", "not_reachable_from"):
+                for n, name in enumerate(getattr(tcp, key)):
+                    if name not in known:
+                        yield Problem(
+                            inventory.where(*where, key, n),
+                            f"{section}.{obj_id}: {key} names {name!r}, neither a site nor "
+                            "a vantage point",
+                            "known: " + ", ".join(sorted(known)),
+                        )
+            both = set(tcp.reachable_from) & set(tcp.not_reachable_from)
+            if both:
+                yield Problem(
+                    inventory.where(*where),
+                    f"{section}.{obj_id}: {', '.join(sorted(both))} both in reachable_from "
+                    "and not_reachable_from",
+                )
+
     def plan(self, ctx: PlanContext) -> Iterator[Probe[Connect]]:
         inventory = ctx.inventory
+        site_of = {v: s for s, site in inventory.sites.items() for v in site.vantage_points}
+        for vp_id, point in sorted(inventory.vantage_points.items()):
+            if point.kind == "ssh":
+                yield Probe(
+                    self.name,
+                    LOGIN,
+                    f"vantage_points:{vp_id}",
+                    f"{point.user}@{point.host}:{point.port}",
+                    Connect(point.host or "", point.port, ()),
+                    vantage=vp_id,
+                    batch="network",
+                    timeout=LOGIN_TIMEOUT,
+                    summary=f"SSH login to vantage point {vp_id}",
+                )
         programme, _ = ctx.resolvers_for(None)
-        for section, obj_id, obj, host, port in _objects(inventory):
+        for section, obj_id, obj, tcp, host, port in _objects(inventory):
             subject = f"{section}:{obj_id}"
-            tcp = block(obj, "tcp", Tcp)
-            # vantage -> (resolvers in order, the sites it speaks for)
-            routes: dict[str, tuple[list[str], tuple[str, ...]]] = {}
-            for vantage, sites in ctx.routes(section, obj_id).items():
-                point = inventory.vantage_points.get(vantage)
-                known: list[str] = []
-                for site_id in sites or (None,):
-                    site = inventory.sites.get(site_id) if site_id else None
-                    if site is not None and site.resolvers:
-                        resolvers, _ = ctx.resolvers_for(site_id)
-                    elif point is None or point.kind == "local":
-                        resolvers = programme
-                    else:
-                        resolvers = [VIA_VANTAGE]
-                    known.extend(r for r in resolvers if r not in known)
-                routes[vantage] = (known, sites)
-            for vantage, (resolvers, speaks_for) in sorted(routes.items()):
+            timeout = tcp.timeout or self.default_timeout
+            own = section == "network_resources" or tcp.port  # an application's URL: not here
+            routes = ctx.reach_routes(section, obj_id) if own else {}
+            extra = {v: (tuple(programme), ()) for v in _vantages_of(inventory, tcp.reachable_from)}
+            for vantage, (resolvers, sites) in sorted({**extra, **routes}.items()):
                 yield Probe(
                     self.name,
                     CHECK,
                     subject,
                     f"{host}:{port}",
-                    Connect(host, port, tuple(resolvers), obj.owner, speaks_for),
+                    Connect(
+                        host,
+                        port,
+                        resolvers,
+                        obj.owner,
+                        sites,
+                        tcp.site or "",
+                        site_of.get(vantage, ""),
+                    ),
                     vantage=vantage,
                     server=f"{host}:{port}",
-                    batch=f"network@{vantage}",
-                    sites=speaks_for,
-                    timeout=(tcp.timeout if tcp and tcp.timeout else self.default_timeout),
+                    batch="network",
+                    sites=sites,
+                    timeout=timeout,
                     summary=f"TCP connect to {host}:{port} from {vantage}",
+                )
+            for vantage in _vantages_of(inventory, tcp.not_reachable_from):
+                yield Probe(
+                    self.name,
+                    EXPOSURE,
+                    subject,
+                    f"{host}:{port}",
+                    Connect(host, port, tuple(programme), obj.owner),
+                    vantage=vantage,
+                    server=f"{host}:{port}",
+                    batch="network",
+                    timeout=timeout,
+                    summary=f"{host}:{port} must not be reachable from {vantage}",
                 )
 
     def run(self, probes: Sequence[Probe[Connect]], ctx: RunContext) -> Iterator[Result]:
@@ -160,191 +244,174 @@ class NetworkFamily(CheckFamily[Connect]):
         with ThreadPoolExecutor(
             max_workers=min(MAX_WORKERS, len(probes)), thread_name_prefix="network"
         ) as pool:
-            futures = [pool.submit(self._probe, probe, ctx) for probe in probes]
-            for future in futures:
-                yield future.result()
+            results = list(pool.map(lambda p: self._probe(p, ctx), probes))
+        yield from _one_way(list(zip(probes, results, strict=True)))
 
     # ------------------------------------------------------------------ one probe
     def _probe(self, probe: Probe[Connect], ctx: RunContext) -> Result:
         started = time.perf_counter()
         try:
+            if probe.check == LOGIN:
+                return self._login(probe, ctx, started)
             return self._check(probe, ctx, started)
         except Exception as exc:  # one broken probe must not take its batch down
             return probe.result(
                 Status.ERROR,
-                f"the TCP check of {probe.target} from {probe.vantage} failed "
+                f"the check of {probe.target} from {probe.vantage} failed "
                 f"unexpectedly: {type(exc).__name__}: {exc}",
-                impact=self._impact(probe),
+                impact=subject_impact(probe.subject, probe.params.asking),
                 root_cause=f"crash|{self.name}",
                 hint="a defect or an environment problem; report the message",
                 duration_ms=(time.perf_counter() - started) * 1000,
             )
 
-    @staticmethod
-    def _impact(probe: Probe[Connect]) -> str:
-        return subject_impact(probe.subject, probe.params.asking)
+    def _login(self, probe: Probe[Connect], ctx: RunContext, started: float) -> Result:
+        name = probe.vantage
+        fields: dict[str, Any] = {
+            "expected": "an SSH login with the host key of known_hosts",
+            "impact": f"every check from vantage point {name} (its site's view) depends on it",
+            "root_cause": f"vantage|{name}",
+        }
+        try:
+            observed = ctx.vantage(name).login(probe.timeout)
+        except OSError as exc:
+            text = str(exc)
+            kind = (
+                "host-key"
+                if "host key" in text
+                else "login-refused"
+                if "refused our login" in text
+                else "unreachable"
+            )
+            hint = {
+                "host-key": "confirm the jump host's new key out of band, then update known_hosts",
+                "login-refused": "install the sweep's public key for the vantage point's user",
+                "unreachable": "start the jump host's sshd, or fix the route to it",
+            }[kind]
+            return probe.result(
+                Status.FAIL,
+                f"SSH login to vantage point {name} failed: {text}",
+                observed=text,
+                hint=hint,
+                details={"reason": kind},
+                duration_ms=(time.perf_counter() - started) * 1000,
+                **fields,
+            )
+        return probe.result(
+            Status.PASS,
+            f"vantage point {name} accepts our SSH login",
+            observed=observed,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            **fields,
+        )
 
     def _check(self, probe: Probe[Connect], ctx: RunContext, started: float) -> Result:
-        params = probe.params
-        host, port, owner = params.host, params.port, params.owner
-        resolvers = list(params.resolvers)
+        p = probe.params
+        found = reach(
+            p.host,
+            p.port,
+            vantage_name=probe.vantage,
+            vantage=lambda: ctx.vantage(probe.vantage),
+            lookup=ctx.dns.lookup,
+            resolvers=p.resolvers,
+            timeout=probe.timeout,
+        )
+        if found.stream is not None:
+            with ctx.limit(probe.server):
+                found.close()
+        details = {**found.details, "sites": list(p.asking)}
         common: dict[str, Any] = {
-            "impact": self._impact(probe),
+            "observed": found.observed,
+            "details": details,
+            "duration_ms": (time.perf_counter() - started) * 1000,
+        }
+        status = found.status
+        if probe.check == EXPOSURE:
+            return self._exposure(probe, found.outcome, status, found.summary, common)
+        fields: dict[str, Any] = {
+            "impact": subject_impact(probe.subject, p.asking),
             "expected": "the connection is accepted",
+            "root_cause": found.root_cause,
+            "hint": found.hint,
         }
-        details: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "resolvers": resolvers,
-            "sites": list(params.asking),
-        }
+        if status is Status.FAIL:
+            fields["owner"] = p.owner
+        return probe.result(status, found.summary, **fields, **common)
 
-        def done(status: Status, summary: str, **fields: Any) -> Result:
+    def _exposure(
+        self,
+        probe: Probe[Connect],
+        outcome: str,
+        status: Status,
+        summary: str,
+        common: dict[str, Any],
+    ) -> Result:
+        p = probe.params
+        fields: dict[str, Any] = {
+            "expected": "the connection is not accepted (refused, dropped or no route)",
+            "impact": f"{probe.subject} is exposed where the inventory says it must not be",
+        }
+        if status is Status.PASS:  # accepted: an exposure
             return probe.result(
-                status,
-                summary,
-                details=details,
-                duration_ms=(time.perf_counter() - started) * 1000,
-                **{**common, **fields},
+                Status.FAIL,
+                f"{probe.target} is reachable from {probe.vantage}, where it must not be",
+                owner=p.owner,
+                hint=f"block {probe.vantage}'s access to {probe.target} in the firewall "
+                "(or correct not_reachable_from)",
+                root_cause=f"exposure|{p.host.lower()}:{p.port}|{probe.vantage}",
+                **fields,
+                **common,
             )
-
-        # 1. Addresses (as the site finds them).
-        if dns.is_ip(host):
-            addresses = [host.strip("[]")]
-        elif resolvers == [VIA_VANTAGE]:
-            addresses = [host]  # the jump host resolves it
-        else:
-            found: list[dns.Lookup] = []
-            for resolver in resolvers:
-                answer = ctx.dns.lookup(host, resolver, probe.vantage)
-                found.append(answer)
-                if answer.ok or answer.is_failure:
-                    break
-            last = found[-1]
-            if not last.ok:
-                details["resolution"] = last.outcome
-                if last.is_failure or last.outcome in ("servfail", "refused"):
-                    cause = f"dns|{host.lower()}|{last.outcome}"
-                elif last.outcome == "vantage":
-                    cause = f"vantage|{probe.vantage}"
-                else:
-                    cause = f"dns-resolver|{last.resolver}|{last.outcome}|{probe.vantage}"
-                return done(
-                    Status.ERROR,
-                    f"could not test {host}:{port} from {probe.vantage}: the name "
-                    f"does not resolve via {last.resolver}: {last.describe()}",
-                    observed=f"resolution: {last.describe()}",
-                    root_cause=cause,
-                    hint="see the dns.resolves result for this name; fix DNS first",
-                )
-            addresses = list(last.addresses)
-        details["addresses"] = addresses
-
-        # 2. The vantage point.
-        try:
-            vantage = ctx.vantage(probe.vantage)
-        except Exception as exc:
-            return done(
-                Status.ERROR,
-                f"could not test {host}:{port}: vantage point {probe.vantage} is unusable: {exc}",
-                observed=str(exc),
-                root_cause=f"vantage|{probe.vantage}",
-                hint="check the vantage point definition in the inventory",
-            )
-
-        # 3. Connect to each address until one accepts.
-        attempts: list[tuple[str, str, str]] = []  # (address, outcome, detail)
-        with ctx.limit(probe.server):
-            for address in addresses:
-                try:
-                    sock = vantage.connect(address, port, probe.timeout)
-                except VantageError as exc:
-                    return done(
-                        Status.ERROR,
-                        f"could not test {host}:{port}: {exc}",
-                        observed=str(exc),
-                        root_cause=f"vantage|{probe.vantage}",
-                        hint="check the jump host: address, known_hosts, key, AllowTcpForwarding",
-                    )
-                except ConnectionRefusedError as exc:
-                    attempts.append((address, "refused", str(exc) or "connection refused"))
-                    continue
-                except TimeoutError:
-                    attempts.append((address, "no-answer", f"no answer within {probe.timeout:g}s"))
-                    continue
-                except socket.gaierror as exc:  # the jump host could not resolve the name
-                    attempts.append((address, "unresolved", exc.strerror or str(exc)))
-                    continue
-                except OSError as exc:
-                    kind = (
-                        "unreachable"
-                        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
-                        else "error"
-                    )
-                    attempts.append((address, kind, exc.strerror or str(exc)))
-                    continue
-                with contextlib.suppress(Exception):
-                    sock.close()
-                attempts.append((address, "accepted", ""))
-                break
-        details["attempts"] = [{"address": a, "outcome": o, "detail": d} for a, o, d in attempts]
-        observed = "; ".join(
-            f"{a}: {o}" + (f" ({d})" if d and o != "no-answer" else "") for a, o, d in attempts
-        )
-        outcomes = {o for _, o, _ in attempts}
-        if "accepted" in outcomes:
-            return done(
+        if status is Status.FAIL:
+            return probe.result(
                 Status.PASS,
-                f"{host}:{port} accepts connections from {probe.vantage}",
-                observed=observed,
+                f"{probe.target} is not reachable from {probe.vantage} ({outcome}), as required",
+                **fields,
+                **common,
             )
-        where = f"from {probe.vantage}"
-        if "refused" in outcomes:
-            return done(
-                Status.FAIL,
-                f"{host}:{port} refuses connections {where} (port closed)",
-                observed=observed,
-                root_cause=f"tcp|{host.lower()}:{port}|refused",
-                owner=owner,
-                hint=f"start the service on port {port} of {host}, or fix a firewall "
-                "rule that rejects it",
-            )
-        if "no-answer" in outcomes:
-            return done(
-                Status.FAIL,
-                f"{host}:{port} does not answer {where} within {probe.timeout:g}s",
-                observed=observed,
-                root_cause=f"tcp|{host.lower()}:{port}|no-answer",
-                owner=owner,
-                hint=f"a firewall probably drops traffic from {where[5:]} to {host}:{port};"
-                " open the flow (and check the return path: one-way blocks are "
-                "common), or check that the host is up",
-            )
-        if "unresolved" in outcomes:
-            return done(
-                Status.ERROR,
-                f"{where[5:]} cannot resolve {host}, so {host}:{port} could not be tested",
-                observed=observed,
-                root_cause=f"dns|{host.lower()}|via-{probe.vantage}",
-                hint=f"check that {host} resolves at {where[5:]} (its resolvers, "
-                "conditional forwarders for the other organisation's domain)",
-            )
-        if "unreachable" in outcomes:
-            return done(
-                Status.FAIL,
-                f"{host}:{port} is unreachable {where} (no route)",
-                observed=observed,
-                root_cause=f"tcp|{host.lower()}:{port}|unreachable",
-                owner=owner,
-                hint="add the route between the site and the resource's network",
-            )
-        return done(
+        return probe.result(
             Status.ERROR,
-            f"could not test {host}:{port} {where}: {observed}",
-            observed=observed,
-            root_cause=f"tcp|{host.lower()}:{port}|error",
-            hint="see the observed error",
+            summary,
+            root_cause=f"exposure-unknown|{p.host.lower()}:{p.port}|{probe.vantage}",
+            hint="fix what stops the test (see observed), then sweep again",
+            **fields,
+            **common,
         )
+
+
+def _one_way(pairs: list[tuple[Probe[Connect], Result]]) -> Iterator[Result]:
+    """The results, with a failure between two sites whose other way works called out."""
+    works: dict[tuple[str, str], list[str]] = defaultdict(list)  # (from, to) -> subjects
+    for probe, result in pairs:
+        p = probe.params
+        if probe.check == CHECK and result.status is Status.PASS and p.from_site and p.at_site:
+            works[(p.from_site, p.at_site)].append(probe.subject)
+    for probe, result in pairs:
+        p = probe.params
+        back = works.get((p.at_site, p.from_site), [])
+        if (
+            probe.check == CHECK
+            and result.status is Status.FAIL
+            and p.from_site
+            and p.at_site
+            and p.at_site != p.from_site
+            and back
+        ):
+            note = (
+                f"one-way: {p.at_site} reaches {p.from_site} ({', '.join(sorted(back))}), "
+                f"{p.from_site} does not reach {p.at_site}"
+            )
+            result = dataclasses.replace(
+                result,
+                summary=f"{result.summary} ({note})",
+                details={
+                    **result.details,
+                    "one_way": {"reaches": [p.at_site, p.from_site], "back": sorted(back)},
+                },
+                hint=f"{result.hint}; the other direction works, so look for a rule "
+                f"that drops {p.from_site} -> {p.at_site} only",
+            )
+        yield result
 
 
 family = NetworkFamily()

@@ -106,6 +106,8 @@ class Application:
     owner: str
     health: str = "/health"
     sso: bool = False  # redirects to the login front (login.valeshared.test)
+    form_login: bool = False  # pilots log in through an HTML form (else HTTP basic)
+    seeded: bool = True  # may get one of the seeded random faults (lab/faults.py)
 
     @property
     def host(self) -> str:
@@ -524,6 +526,10 @@ def _applications() -> tuple[Application, ...]:
         Application("revenues", "Revenues and Benefits", team),
         Application("payroll", "HR and Payroll", "Shared service HR systems team"),
         Application("intranet", "Vale Shared Intranet", team, sso=True),
+        # Fixed faults of their own (lab/faults.py): out of the seeded draw above.
+        Application("timesheets", "Timesheets", team, form_login=True, seeded=False),
+        Application("planning", "Planning Portal", team, seeded=False),
+        Application("fleet", "Fleet Bookings", team, seeded=False),
     )
 
 
@@ -595,7 +601,7 @@ _ROLE_SHAPES: tuple[
     (
         "housing-officer",
         "Front-line housing officer",
-        ("housing", "intranet"),
+        ("housing", "intranet", "planning"),
         ("files", "printers"),
         {},
         True,
@@ -632,8 +638,26 @@ _ROLE_SHAPES: tuple[
         True,
         4,
     ),
-    ("manager", "Service manager", ("intranet", "payroll"), ("files",), {}, True, True, 2),
-    ("field-worker", "Field worker (no desk phone)", ("intranet",), (), {}, False, True, 3),
+    (
+        "manager",
+        "Service manager",
+        ("intranet", "payroll", "timesheets"),
+        ("files",),
+        {},
+        True,
+        True,
+        2,
+    ),
+    (
+        "field-worker",
+        "Field worker (no desk phone)",
+        ("intranet", "timesheets", "fleet"),
+        (),
+        {},
+        False,
+        True,
+        3,
+    ),
     ("service-account", "Application service account", (), (), {}, False, False, 0),
     ("shared-mailbox", "Shared team mailbox", (), (), {}, False, True, 0),
 )

@@ -46,6 +46,8 @@ DMARC_MISSING = "dmarc-missing"
 SPF_MISSING_SHARED = "spf-missing-shared"
 SIP_ENDPOINT_DOWN = "sip-endpoint-down"
 FLOW_BLOCKED = "flow-blocked"
+CERT_UNKNOWN_CA = "cert-unknown-ca"
+CERT_EXPIRING = "cert-expiring-soon"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -67,7 +69,12 @@ KINDS: dict[str, tuple[str, str, str]] = {
     SPF_MISSING_SHARED: ("mail", "mail.spf", "fail"),
     SIP_ENDPOINT_DOWN: ("telephony", "sip.options", "fail"),
     FLOW_BLOCKED: ("network", "network.tcp-connect", "fail"),
+    CERT_UNKNOWN_CA: ("applications", "tls.certificate-chain", "fail"),
+    # Valid at go-live, but fewer days left after it than the inventory's minimum.
+    CERT_EXPIRING: ("applications", "tls.certificate-valid", "fail"),
 }
+# Applications with a fixed certificate fault (not drawn: lab/estate.py seeded=False).
+FIXED_APP_FAULTS = {"planning": CERT_UNKNOWN_CA, "fleet": CERT_EXPIRING}
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (
     ACCOUNT_MISSING,
@@ -274,7 +281,7 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
                 Fault(EXTENSION_UNREGISTERED, p.key, "sip", details=(("extension", p.extension),))
             )
     # Applications: three different applications, one fault each (the SSO one stays up).
-    apps = sorted(a.id for a in estate.applications if not a.sso)
+    apps = sorted(a.id for a in estate.applications if not a.sso and a.seeded)
     rng.shuffle(apps)
     for kind, app_id in zip((CERT_EXPIRED, CERT_WRONG_HOST, APP_503), apps, strict=False):
         app = next(a for a in estate.applications if a.id == app_id)
@@ -307,6 +314,9 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     )
     # Network: a cross-site flow blocked one way by the router's firewall.
     faults.append(_flow_fault(estate, rng))
+    for app in estate.applications:
+        if app.id in FIXED_APP_FAULTS:
+            faults.append(Fault(FIXED_APP_FAULTS[app.id], f"applications:{app.id}", app.host))
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
 
 

@@ -43,6 +43,8 @@ from .faults import (
     ACCOUNT_MISSING,
     APP_503,
     CERT_EXPIRED,
+    CERT_EXPIRING,
+    CERT_UNKNOWN_CA,
     CERT_WRONG_HOST,
     EXTENSION_UNREGISTERED,
     FLOW_BLOCKED,
@@ -411,7 +413,13 @@ class _Run:
     def web(self) -> str:
         from . import web
 
-        faults = {CERT_EXPIRED: "expired", CERT_WRONG_HOST: "wrong-name", APP_503: "503"}
+        faults = {
+            CERT_EXPIRED: "expired",
+            CERT_WRONG_HOST: "wrong-name",
+            APP_503: "503",
+            CERT_UNKNOWN_CA: "unknown-ca",
+            CERT_EXPIRING: "expiring",
+        }
         by_app: dict[str, web.Fault] = {}
         for kind, fault in faults.items():
             for f in self.plan.of_kind(kind):
@@ -425,12 +433,14 @@ class _Run:
                 by_app.get(a.id),
                 pilot_auth=True,
                 sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None,
+                form_login=a.form_login,
             )
             for a in self.estate.applications
         ]
         apps.append(web.App("login", login, "Vale Shared sign-in"))
         pilots = {p.username: self.secrets[p.credential_secret] for p in self.estate.pilots}
-        lab = web.start(web.WebSpec(apps, pilots, address=self.slot.web), self.sup, self.ca)
+        spec = web.WebSpec(apps, pilots, address=self.slot.web, go_live=self.estate.go_live)
+        lab = web.start(spec, self.sup, self.ca)
         return f"nginx https://{self.slot.web}:443 for " + ", ".join(sorted(lab.url))
 
     def mail(self) -> str:

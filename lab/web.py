@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,8 +31,10 @@ from typing import Literal
 from .ca import LabCA
 from .process import LabError, Supervisor, run
 
-Fault = Literal["expired", "wrong-name", "503"]
-FAULTS: tuple[Fault, ...] = ("expired", "wrong-name", "503")
+Fault = Literal["expired", "wrong-name", "503", "unknown-ca", "expiring"]
+FAULTS: tuple[Fault, ...] = ("expired", "wrong-name", "503", "unknown-ca", "expiring")
+EXPIRING_DAYS = 5  # "expiring": the certificate ends this many days after go-live
+FORM_PORT = 8081  # the form-login application behind nginx, on the lab's web address
 WRONG_NAME = "wrong-host.valeshared.test"
 
 # --------------------------------------------------------------------------- specs
@@ -45,6 +48,7 @@ class App:
     fault: Fault | None = None
     pilot_auth: bool = False  # /pilot/ requires basic auth of a pilot account
     sso_redirect: str | None = None  # /login -> 302 to this URL
+    form_login: bool = False  # served by the form-login application (lab/formlogin.py)
 
 
 @dataclass
@@ -53,6 +57,7 @@ class WebSpec:
     pilots: dict[str, str] = field(default_factory=dict)  # username -> password (plain)
     address: str = field(kw_only=True)  # the lab's: Slot.web
     port: int = 443
+    go_live: dt.date | None = field(default=None, kw_only=True)  # for "expiring"
 
 
 @dataclass
@@ -65,6 +70,7 @@ class WebLab:
 # --------------------------------------------------------------------------- public API
 
 PROCESS = "nginx"
+FORM_PROCESS = "formlogin"
 
 
 def start(spec: WebSpec, sup: Supervisor, ca: LabCA) -> WebLab:
@@ -77,6 +83,25 @@ def start(spec: WebSpec, sup: Supervisor, ca: LabCA) -> WebLab:
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     _write(spec, prefix, ca)
     run([nginx, "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "logs/error.log", "-t"])
+    if any(a.form_login for a in spec.apps):
+        from .formlogin import users_file
+
+        users = prefix / "form-users"
+        users.touch(mode=0o600, exist_ok=True)
+        users.write_text(users_file(spec.pilots))
+        sup.start(
+            FORM_PROCESS,
+            [
+                sys.executable,
+                "-m",
+                "readiness_lab.formlogin",
+                spec.address,
+                str(FORM_PORT),
+                str(users),
+            ],
+            ready=functools.partial(_connectable, spec.address, FORM_PORT),
+            ready_timeout=15,
+        )
     sup.start(
         PROCESS,
         [
@@ -97,8 +122,8 @@ def start(spec: WebSpec, sup: Supervisor, ca: LabCA) -> WebLab:
 
 
 def stop(sup: Supervisor) -> list[str]:
-    """Stop nginx (master and workers: its process group) by PID."""
-    return sup.stop(PROCESS)
+    """Stop nginx (master and workers: its process group) and the form application by PID."""
+    return sup.stop(PROCESS) + sup.stop(FORM_PROCESS)
 
 
 def set_fault(
@@ -147,9 +172,17 @@ def _prefix(sup: Supervisor) -> Path:
     return sup.state_dir / "nginx"
 
 
-def _cert(app: App, ca: LabCA) -> tuple[Path, Path]:
+def _cert(app: App, ca: LabCA, go_live: dt.date | None = None) -> tuple[Path, Path]:
     now = dt.datetime.now(dt.UTC)
-    if app.fault == "expired":
+    if app.fault == "unknown-ca":
+        other = LabCA(ca.dir / "unknown-ca", name="Someone Else's Root CA")
+        issued = other.issue(f"web-{app.id}-unknown-ca", [app.host])
+    elif app.fault == "expiring":
+        end = dt.datetime.combine(go_live or now.date(), dt.time(), dt.UTC)
+        issued = ca.issue(
+            f"web-{app.id}-expiring", [app.host], not_after=end + dt.timedelta(days=EXPIRING_DAYS)
+        )
+    elif app.fault == "expired":
         issued = ca.issue(
             f"web-{app.id}-expired",
             [app.host],
@@ -190,10 +223,15 @@ def _write(spec: WebSpec, prefix: Path, ca: LabCA) -> None:
 """
     ]
     for app in spec.apps:
-        chain, key = _cert(app, ca)
+        chain, key = _cert(app, ca, spec.go_live)
         title = (app.name or app.id).replace('"', "")
         if app.fault == "503":
             body = '        location / { return 503 "unavailable\\n"; }\n'
+        elif app.form_login:
+            body = (
+                f"        location / {{ proxy_pass http://{spec.address}:{FORM_PORT}; "
+                "proxy_set_header Host $host; }\n"
+            )
         else:
             body = '        location = /health { return 200 "ok\\n"; }\n'
             body += f'        location = / {{ return 200 "{title}\\n"; }}\n'

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from .dns import DKIM_SELECTOR
-from .estate import AD_DOMAIN, SHARED_DOMAIN, Estate, Person
+from .estate import AD_DOMAIN, SHARED_DOMAIN, Application, Estate, Person
 
 PROGRAMME = "Vale Shared Service"
 DEFAULT_STATE = ".lab"
@@ -137,14 +137,16 @@ def inventory_documents(
         {"sites": sites, "vantage_points": vantage_points}
     )
     roles = {}
+    app_groups = {a.group for a in estate.applications}
     for r in estate.roles:
         role: dict[str, Any] = {"description": r.description}
         if r.applications:
             role["applications"] = list(r.applications)
         if r.network_resources:
             role["network_resources"] = list(r.network_resources)
-        if r.groups:
-            role["groups"] = list(r.groups)
+        groups = [g for g in r.groups if g not in app_groups]  # those: application_groups
+        if groups:
+            role["groups"] = groups
         role["extension"] = r.extension
         role["mailbox"] = r.mailbox
         roles[r.id] = role
@@ -166,6 +168,9 @@ def inventory_documents(
             "bind_password": f"file:{d.bind_secret}",
             "match": d.match,
             "owner": d.owner,
+            # The group granting each application: its group-member results speak about
+            # that application's need (entitlement), not about the account.
+            "application_groups": {a.id: [a.group] for a in estate.applications},
         }
         directories[d.id] = entry
     docs["directories.yaml"] = _header(estate, "Directories (identity check family).") + _dump(
@@ -176,7 +181,8 @@ def inventory_documents(
     ) + _dump(
         {
             "applications": {
-                a.id: {"name": a.name, "url": a.url, "owner": a.owner} for a in estate.applications
+                a.id: {"name": a.name, "url": a.url, "owner": a.owner, "http": _http_block(a)}
+                for a in estate.applications
             },
             "network_resources": {
                 r.id: {
@@ -185,6 +191,7 @@ def inventory_documents(
                     "port": r.port,
                     "owner": r.owner,
                     "organisation": r.organisation,
+                    "tcp": {"site": r.site},
                 }
                 for r in estate.resources
             },
@@ -198,6 +205,18 @@ def inventory_documents(
         rows = [p for p in _staff(estate) if p.organisation == org.id and not _inline(p)]
         docs[f"hr/staff-{org.id}.csv"] = _csv(org.id, rows)
     return docs
+
+
+def _http_block(app: Application) -> dict[str, Any]:
+    """The applications family's block: health page, SSO front, pilot login."""
+    block: dict[str, Any] = {"path": app.health, "expect_content": "ok", "min_cert_days": 30}
+    if app.sso:
+        block["login_redirect"] = {"path": "/login", "host": f"login.{SHARED_DOMAIN}"}
+    if app.form_login:
+        block["pilot"] = {"method": "form", "path": "/login", "realm": app.id}
+    else:
+        block["pilot"] = {"method": "basic", "path": "/pilot/", "realm": app.id}
+    return block
 
 
 def _staff(estate: Estate) -> list[Person]:

@@ -51,6 +51,7 @@ from readiness.inventory.models import Staff
 from readiness.inventory.needs import NeedEdge, NeedKind
 from readiness.ledger import AttemptLedger
 from readiness.net.dns import SYSTEM, DnsService, format_resolver
+from readiness.net.reach import VIA_VANTAGE
 from readiness.net.trust import TrustStore
 from readiness.net.vantage import Vantage, open_vantage
 from readiness.problems import Problem
@@ -196,6 +197,31 @@ class PlanContext:
             for vantage in (site.vantage_points if site else None) or ["local"]:
                 routes.setdefault(vantage, set()).add(site_id)
         return {v: tuple(sorted(s)) for v, s in sorted(routes.items())} or {"local": ()}
+
+    def reach_routes(
+        self, section: str, object_id: str
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """:meth:`routes` with how each vantage point finds the object's host: vantage
+        point -> (resolvers in order, the sites it speaks for). A site's own resolvers
+        first; else ``programme.resolvers`` from this machine, or the SSH jump host's
+        own resolver (:data:`readiness.net.reach.VIA_VANTAGE`). For
+        :func:`readiness.net.reach.reach`."""
+        programme, _ = self.resolvers_for(None)
+        out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for vantage, sites in self.routes(section, object_id).items():
+            point = self.inventory.vantage_points.get(vantage)
+            known: list[str] = []
+            for site_id in sites or (None,):
+                site = self.inventory.sites.get(site_id) if site_id else None
+                if site is not None and site.resolvers:
+                    resolvers, _ = self.resolvers_for(site_id)
+                elif point is None or point.kind == "local":
+                    resolvers = programme
+                else:
+                    resolvers = [VIA_VANTAGE]
+                known.extend(r for r in resolvers if r not in known)
+            out[vantage] = (tuple(known), sites)
+        return out
 
     def resolvers_for(self, site_id: str | None) -> tuple[list[str], list[str]]:
         """(resolvers, vantage points) a site uses; ``None`` = the sweep's own view

@@ -253,12 +253,16 @@ def observe(
     verify: bool,
     timeout: float,
     preamble: Callable[[Stream], None] | None = None,
+    keep: Callable[[TlsStream], None] | None = None,
 ) -> TlsObservation:
     """Look at the TLS server ``connect`` reaches; never raises for network or TLS trouble.
 
     ``connect`` opens a fresh stream (it is called again for the unverified second
     look); ``preamble`` runs on it before TLS and raises PreambleError (or OSError) when
-    the server refuses.
+    the server refuses. ``keep``, when given, receives the session the facts were read
+    from (verified, or the unverified second look) instead of it being closed, so the
+    caller goes on over it (HTTP after the look, SMTP after STARTTLS) without another
+    handshake; it then owns and closes it.
     """
     seen = TlsObservation(server_name, ca_file)
     if verify:
@@ -279,10 +283,10 @@ def observe(
             else:
                 if isinstance(opened, Failure):
                     return replace(seen, failure=opened)
-                return _session(replace(seen, verified=True), opened)
+                return _session(replace(seen, verified=True), opened, keep)
     opened = _open(connect, preamble, _context(None, verify=False), server_name, timeout)
     if isinstance(opened, TlsStream):
-        return _session(seen, opened)
+        return _session(seen, opened, keep)
     if seen.verified is False:
         return replace(
             seen,
@@ -360,11 +364,16 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def _session(seen: TlsObservation, tls: TlsStream) -> TlsObservation:
+def _session(
+    seen: TlsObservation, tls: TlsStream, keep: Callable[[TlsStream], None] | None
+) -> TlsObservation:
     try:
         der, version, cipher = tls.peer_certificate_der(), tls.version(), tls.cipher()
     finally:
-        tls.close()
+        if keep is None:
+            tls.close()
+        else:
+            keep(tls)
     seen = replace(seen, version=version, cipher=cipher)
     if der is None:
         return replace(seen, certificate_error="the server presented no certificate")

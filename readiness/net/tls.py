@@ -134,17 +134,19 @@ def start_tls(
     fails (a :class:`TlsError` is raised) and by ``TlsStream.close`` otherwise.
     """
     tls: TlsStream
+    # Wrapping a socket may already meet the peer's reset (wrap_socket asks the socket).
     try:
-        stream.settimeout(timeout)
-        if isinstance(stream, socket.socket):
-            wrapped = context.wrap_socket(
-                stream, server_hostname=server_name, do_handshake_on_connect=False
-            )
-            tls = TlsStream(wrapped, wrapped, timeout)
-        else:
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            obj = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
-            tls = _PumpedTlsStream(obj, stream, timeout, incoming, outgoing)
+        with _translated(_HANDSHAKE, timeout):
+            stream.settimeout(timeout)
+            if isinstance(stream, socket.socket):
+                wrapped = context.wrap_socket(
+                    stream, server_hostname=server_name, do_handshake_on_connect=False
+                )
+                tls = TlsStream(wrapped, wrapped, timeout)
+            else:
+                incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+                obj = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
+                tls = _PumpedTlsStream(obj, stream, timeout, incoming, outgoing)
     except BaseException:
         stream.close()
         raise

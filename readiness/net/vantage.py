@@ -60,6 +60,11 @@ class Vantage(Protocol):
         """A connected UDP socket; raises VantageError where UDP cannot be sent."""
         ...
 
+    def login(self, timeout: float) -> str:
+        """Make sure the vantage point is usable now (an SSH jump host: logged in, host
+        key verified); what it is, in words. Raises VantageError."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -86,6 +91,9 @@ class LocalVantage:
             sock.close()
             raise
         return sock
+
+    def login(self, timeout: float) -> str:
+        return "this machine"
 
     def close(self) -> None:
         return None
@@ -307,6 +315,15 @@ class SSHVantage:
             return transport
 
     # -- probes -----------------------------------------------------------------
+    def login(self, timeout: float) -> str:
+        transport = self._transport(timeout)
+        key = transport.get_remote_server_key()
+        return (
+            f"{self.label}: logged in ({transport.remote_version}), host key "
+            f"{key.get_name()} {key.fingerprint}"
+            + (" (not verified: insecure_host_key)" if self.point.insecure_host_key else "")
+        )
+
     def connect(self, host: str, port: int, timeout: float) -> paramiko.Channel:
         import paramiko
 

@@ -223,6 +223,27 @@ class SweepRecord:
     def results_of(self, ids: Iterable[str]) -> list[Result]:
         return [self.by_id[i] for i in ids if i in self.by_id]
 
+    @cached_property
+    def matrix(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Site x service object: for each site, each object (``section:id``) some result
+        speaks for it about, the worst status and the checks not passed. Derived from
+        the results (those that give a site's view, ``Result.sites``), so it is the same
+        whichever families ran and is never stored apart from them."""
+        cells: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in self.results:
+            if not r.sites or r.subject.startswith("staff:") or ":" not in r.subject:
+                continue
+            for site in r.sites:
+                cell = cells.setdefault(site, {}).setdefault(
+                    r.subject, {"status": r.status.value, "results": 0, "not_passed": []}
+                )
+                cell["results"] += 1
+                if r.status.severity > Status(cell["status"]).severity:
+                    cell["status"] = r.status.value
+                if r.status.bad and r.check not in cell["not_passed"]:
+                    cell["not_passed"].append(r.check)
+        return {site: dict(sorted(row.items())) for site, row in sorted(cells.items())}
+
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
         m = self.meta
@@ -258,6 +279,7 @@ class SweepRecord:
                 k: {"needed": c.needed, "verified": c.verified} for k, c in self.coverage.items()
             },
             "blockers": [b.to_json() for b in self.blockers],
+            "matrix": self.matrix,
             "staff": [p.to_json() for p in self.people],
             "results": [r.to_json() for r in self.results],
         }

@@ -70,6 +70,17 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
                                                key=lambda kv: (-kv[1]["fail"], -kv[1]["error"],
                                                                kv[0]))],
                          escape)]
+    matrix = record.matrix
+    if matrix:
+        sites = sorted(matrix)
+        objects = sorted({obj for row in matrix.values() for obj in row})
+        lines += ["", "Site x service object (worst result seen from each site):", _table(
+            ["object", *sites],
+            [[obj, *(st(cell["status"], _MARK[cell["status"]]) if cell else "-"
+                     for site in sites for cell in [matrix[site].get(obj)])]
+             for obj in objects],
+            escape,
+        )]
     blockers = record.blockers
     if blockers:
         lines += ["", f"Blockers, ranked by people affected ({len(blockers)}):"]
@@ -92,6 +103,9 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
     code = record.exit_code
     lines += ["", f"Exit code {int(code)}: {code.meaning}"]
     return "\n".join(lines)
+
+
+_MARK = {"pass": "ok", "warn": "warn", "skip": "skip", "error": "ERROR", "fail": "FAIL"}
 
 
 def _pct(part: int, whole: int) -> str:

@@ -77,7 +77,9 @@ def test_tcp_statuses(bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path)
     assert unknown.status is Status.ERROR
     assert unknown.root_cause == "dns|nope.good.test|nxdomain"  # groups with the dns result
 
-    assert by["applications:app"].status is Status.PASS
+    # An application's URL is the applications family's (its connection is the same
+    # test): here only a port named in its tcp block, besides the URL's.
+    assert "applications:app" not in by
     assert by["applications:app-port"].status is Status.PASS
     assert by["applications:app-port"].target == f"files.good.test:{tcp_targets.open_port}"
     # Needed by nobody: still tried, from local.
@@ -207,3 +209,48 @@ def test_both_families_through_the_engine(
     assert list(named.values()).count(Status.ERROR) == 1  # the annex's dead resolver
     assert statuses[("dns", "family:exploding")] is Status.ERROR
     assert any(r.family == "exploding" and r.status is Status.ERROR for r in results)
+
+
+def test_exposure_and_one_way(bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path) -> None:
+    """not_reachable_from: accepted is an exposure (fail), refused or silent a pass; a
+    failure between two sites whose other way works is called out as one-way."""
+    extra = f"""
+  internal: {{host: 127.0.0.1, port: {tcp_targets.open_port}, owner: Infra,
+              tcp: {{not_reachable_from: [outside, annex]}}}}
+  sealed: {{host: 127.0.0.1, port: {tcp_targets.closed_port},
+            tcp: {{not_reachable_from: [outside]}}}}
+  at-annex: {{host: 127.0.0.1, port: {tcp_targets.open_port}, tcp: {{site: annex}}}}
+  at-hq: {{host: 127.0.0.1, port: {tcp_targets.closed_port}, tcp: {{site: hq}}}}
+vantage_points:
+  outside: {{kind: local}}
+  annex-v: {{kind: local}}
+"""
+    text = inventory_text(bind, tcp_targets).replace(
+        "applications:\n", extra + "applications:\n", 1
+    )
+    text = text.replace(
+        "network_resources:\n  open:",
+        "network_resources:" + extra.split("vantage_points")[0] + "  open:",
+    ).replace(extra, "", 1)
+    text = text.replace(
+        f'annex: {{organisation: north, resolvers: ["{bind.dead_resolver()}"]}}'.split(
+            ", resolvers"
+        )[0],
+        "annex: {organisation: north, vantage_points: [annex-v]",
+    )
+    text += "vantage_points:\n  outside: {kind: local}\n  annex-v: {kind: local}\n"
+    text = text.replace("network_resources: [open,", "network_resources: [at-annex, open,").replace(
+        "needs: {network_resources: [named]}", "needs: {network_resources: [named, at-hq]}"
+    )
+    inv = helpers.load_inventory(tmp_path / "inv", text)
+    ctx = helpers.run_context(inv, tmp_path / "state")
+    results = helpers.plan_and_run(network_family, inv, ctx)
+    exposure = {(r.subject, r.vantage): r for r in results if r.check == "network.exposure"}
+    exposed = exposure[("network_resources:internal", "outside")]
+    assert exposed.status is Status.FAIL and "must not be" in exposed.summary
+    assert exposed.root_cause == f"exposure|127.0.0.1:{tcp_targets.open_port}|outside"
+    assert exposure[("network_resources:internal", "annex-v")].status is Status.FAIL
+    assert exposure[("network_resources:sealed", "outside")].status is Status.PASS
+    one_way = next(r for r in results if r.subject == "network_resources:at-hq")
+    assert one_way.status is Status.FAIL and "one-way: hq reaches annex" in one_way.summary
+    assert one_way.details["one_way"]["back"] == ["network_resources:at-annex"]

@@ -195,3 +195,40 @@ def test_channel_outcomes_in_sequence(
         channel.close()
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "reason"),
+    [
+        ("good", "pass", None),
+        ("changed-key", "fail", "host-key"),
+        ("wrong-key", "fail", "login-refused"),
+    ],
+)
+def test_the_vantage_login_is_a_result_of_its_own(
+    case: str,
+    status: str,
+    reason: str | None,
+    sshd: Any,
+    bind: Any,
+    tcp_targets: Any,
+    helpers: Any,
+    tmp_path: Path,
+) -> None:
+    options: dict[str, Any] = {
+        "changed-key": {"known_hosts": sshd.wrong_known_hosts},
+        "wrong-key": {"key": sshd.other_key},
+    }.get(case, {})
+    inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets, **options)
+    ctx = helpers.run_context(inv, tmp_path / "state")
+    try:
+        results = helpers.plan_and_run(network_family, inv, ctx)
+    finally:
+        ctx.close()
+    (login,) = [r for r in results if r.check == "network.vantage-login"]
+    assert login.subject == "vantage_points:jump" and login.status.value == status
+    assert login.root_cause == "vantage|jump"
+    assert login.details.get("reason") == reason
+    if reason is not None:  # the probes through it share its root cause: one blocker
+        others = [r for r in results if r.subject.startswith("network_resources:")]
+        assert others and {r.root_cause for r in others} == {"vantage|jump"}

@@ -13,6 +13,7 @@ import pytest
 
 from readiness.net.certificates import Failure, PreambleError, observe, parse_certificate
 from readiness.net.streams import Stream
+from readiness.net.tls import TlsStream
 from readiness.net.vantage import VantageError
 
 from .certs import build
@@ -198,3 +199,50 @@ def test_a_replaced_ca_bundle_is_read_again(pki: Pki, tmp_path: Path) -> None:
     bundle.write_bytes(build("Another CA", dns=(), ca=True).pem)
     os.utime(bundle, ns=(1, 1))  # a new version, whatever the clock's resolution
     assert look(Connector(*peers(pki, "good"))).verified is False
+
+
+def test_keep_receives_the_verified_session_open(pki: Pki) -> None:
+    peer = MemoryTlsPeer(*pki.files["good"])
+    kept: list[TlsStream] = []
+    seen = observe(
+        Connector(peer),
+        server_name=SERVER_NAME,
+        ca_file=str(pki.ca_file),
+        verify=True,
+        timeout=1,
+        keep=kept.append,
+    )
+    assert seen.verified is True and len(kept) == 1 and not peer.closed
+    kept[0].sendall(b"hello")  # the caller goes on over the same session: no new handshake
+    assert kept[0].recv(100) == b"HELLO"
+    kept[0].close()
+    assert peer.closed
+
+
+def test_keep_receives_the_unverified_second_look(pki: Pki) -> None:
+    first, second = peers(pki, "unknown-ca")
+    kept: list[TlsStream] = []
+    seen = observe(
+        Connector(first, second),
+        server_name=SERVER_NAME,
+        ca_file=str(pki.ca_file),
+        verify=True,
+        timeout=1,
+        keep=kept.append,
+    )
+    assert seen.verified is False and seen.certificate is not None
+    assert len(kept) == 1 and kept[0]._stream is second and not second.closed  # type: ignore[attr-defined]
+    kept[0].close()
+
+
+def test_keep_is_not_called_without_a_session(pki: Pki) -> None:
+    kept: list[TlsStream] = []
+    seen = observe(
+        Connector(ConnectionRefusedError(111, "Connection refused")),
+        server_name=SERVER_NAME,
+        ca_file=None,
+        verify=False,
+        timeout=1,
+        keep=kept.append,
+    )
+    assert seen.failure is not None and kept == []
