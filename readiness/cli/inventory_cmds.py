@@ -8,12 +8,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from readiness.cli.common import families, load_inventory
+from readiness.cli.common import env_path, families, load_inventory, preflight
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("validate", help="validate an inventory (exit 0 valid, 2 invalid)")
+    p = sub.add_parser(
+        "validate",
+        help="validate an inventory and check that every secret, CA bundle and known_hosts "
+        "file it names can be read here (exit 0 valid, 2 invalid)",
+    )
     p.add_argument("inventory", type=Path, help="inventory folder or file")
+    p.add_argument(
+        "--secrets-dir",
+        type=Path,
+        default=env_path("READINESS_SECRETS_DIR"),
+        help="where relative file: secret references resolve "
+        "(default $READINESS_SECRETS_DIR, else the inventory folder)",
+    )
+    p.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="check the inventory's own files only, not the secrets and files it names "
+        "(e.g. in a repository that holds no secrets)",
+    )
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("checks", help="list installed check families and the fields they read")
@@ -26,6 +43,8 @@ def register(sub: Any) -> None:
 
 def cmd_validate(ns: argparse.Namespace) -> int:
     inventory = load_inventory(ns.inventory, families())
+    if not ns.no_preflight:
+        preflight(inventory, ns.secrets_dir)
     counted = {k: len(v) for k, v in inventory.objects.items()}
     counted.update({k: len(v) for k, v in inventory.sections.items()})
     sections = ", ".join(f"{n} {k}" for k, n in sorted(counted.items()) if n)

@@ -17,8 +17,13 @@ BAD = Path(__file__).parent.parent / "data" / "bad"
 
 CASES = {
     "malformed": ("inventory.yaml:8", "malformed YAML: did not find expected '-' indicator"),
-    "wrong_type": ("inventory.yaml:9", "staff[0].pilot: Input should be a valid boolean"),
-    "unknown_key": ("inventory.yaml:9", "unknown key 'usernme' in staff[0]"),
+    "wrong_type": ("inventory.yaml:9", "staff N1 (inventory.yaml:6): pilot must be true or false"),
+    "unknown_key": ("inventory.yaml:9", "unknown key 'usernme' in staff N1 (inventory.yaml:6)"),
+    "bad_date": (
+        "inventory.yaml:3",
+        "programme: go_live must be a date YYYY-MM-DD or a date-time with a time zone, "
+        "e.g. 2027-01-04 or 2027-01-04T07:00+00:00",
+    ),
     "duplicate_staff": (
         "inventory.yaml:7",
         "duplicate staff id 'N1' in organisation 'north' (also at",
@@ -26,7 +31,8 @@ CASES = {
     "dangling": ("inventory.yaml:6", "role 'clerc' does not exist"),
     "literal_secret": (
         "inventory.yaml:10",
-        "staff[0].credential: this field holds a secret, so it must not be written literally",
+        "staff N1 (inventory.yaml:6): credential: this field holds a secret, so it must not "
+        "be written literally",
     ),
     "not_utf8": ("inventory.yaml:6", "not UTF-8 text (byte 0xe9"),
     "python_tag": (
@@ -38,7 +44,7 @@ CASES = {
     "defined_twice": ("b.yaml:2", "site 'north-hq' is defined twice (also at"),
     "csv_bad_delimiter": (
         "inventory.yaml:8",
-        "staff_sources[0].delimiter: String should have at least 1 character",
+        "staff source hr.csv (inventory.yaml:6): delimiter must be at least 1 character(s) long",
     ),
 }
 HINTS = {

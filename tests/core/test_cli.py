@@ -15,7 +15,8 @@ from readiness.cli import main
 MINIMAL = Path(__file__).parent.parent / "data" / "minimal"
 
 
-def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PILOT_N0001", "x")
     assert main(["validate", str(MINIMAL)]) == 0
     assert "valid. 2 organisations, 2 sites, 2 roles, 3 staff" in capsys.readouterr().out
 
@@ -74,8 +75,8 @@ def test_sweep_minimal_writes_results_json(tmp_path: Path) -> None:
     assert data["schema_version"] == 2
     assert data["exit_code"] == proc.returncode
     assert len(data["staff"]) == 3
-    rows = (tmp_path / "staff.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[0].startswith("subject,organisation,id,name,site,verdict")
+    rows = (tmp_path / "staff.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("subject,organisation,site,id,name,username,mail,verdict")
     assert len(rows) == 4
 
 
