@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import io
 import os
 import sys
@@ -47,6 +46,8 @@ class Parser(argparse.ArgumentParser):
         return self
 
     def unrecognised(self, extras: Sequence[str]) -> NoReturn:
+        import difflib
+
         options = [o for a in self._actions for o in a.option_strings]
         words = []
         for extra in extras:
@@ -123,6 +124,17 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def add_secrets_dir(parser: argparse.ArgumentParser) -> None:
+    """``--secrets-dir``, the same for every command that resolves secret references."""
+    parser.add_argument(
+        "--secrets-dir",
+        type=Path,
+        default=env_path("READINESS_SECRETS_DIR"),
+        help="where relative file: secret references resolve "
+        "(default $READINESS_SECRETS_DIR, else the inventory folder)",
+    )
 
 
 def env_path(name: str) -> Path | None:

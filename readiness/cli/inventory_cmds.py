@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from readiness.cli.common import env_path, families, load_inventory, preflight
+from readiness.cli.common import add_secrets_dir, families, load_inventory, preflight
 
 
 def register(sub: Any) -> None:
@@ -18,13 +18,7 @@ def register(sub: Any) -> None:
         "file it names can be read here (exit 0 valid, 2 invalid)",
     )
     p.add_argument("inventory", type=Path, help="inventory folder or file")
-    p.add_argument(
-        "--secrets-dir",
-        type=Path,
-        default=env_path("READINESS_SECRETS_DIR"),
-        help="where relative file: secret references resolve "
-        "(default $READINESS_SECRETS_DIR, else the inventory folder)",
-    )
+    add_secrets_dir(p)
     p.add_argument(
         "--no-preflight",
         action="store_true",

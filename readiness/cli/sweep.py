@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from readiness.cli.common import (
     UsageError,
+    add_secrets_dir,
     color,
-    env_path,
     families,
     load_inventory,
     positive,
@@ -36,13 +36,7 @@ def register(sub: Any) -> None:
         type=Path,
         help="write results.json and staff.csv (one row per person) into this folder",
     )
-    p.add_argument(
-        "--secrets-dir",
-        type=Path,
-        default=env_path("READINESS_SECRETS_DIR"),
-        help="where relative file: secret references resolve "
-        "(default $READINESS_SECRETS_DIR, else the inventory folder)",
-    )
+    add_secrets_dir(p)
     p.add_argument(
         "--state-dir",
         type=Path,
