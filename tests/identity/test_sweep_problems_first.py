@@ -7,6 +7,8 @@ defect in the identity family"."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import textwrap
 from pathlib import Path
@@ -122,9 +124,22 @@ def test_a_service_account_that_cannot_bind_comes_first(
     assert first_blocker["root_cause"] == "identity.directory|south-ldap|service-bind"
     assert first_blocker["origin"] == "config" and first_blocker["people"] == 5
     assert data["blockers"][1]["origin"] == "estate"  # the disabled account
-    rows = (out / "staff.csv").read_text(encoding="utf-8-sig").splitlines()
-    south = next(r for r in rows if r.startswith("staff:south/southie,"))
-    assert ",unknown," in south and "could not read directory south-ldap" in south
+    rows = {
+        row["subject"]: row
+        for row in csv.DictReader(io.StringIO((out / "staff.csv").read_text(encoding="utf-8-sig")))
+    }
+    south = rows["staff:south/southie"]
+    assert south["verdict"] == "unknown" and "could not read directory south-ldap" in south["why"]
+    # For the service desk: what is wrong in words, the raw evidence in results.json.
+    disabled = rows["staff:north/disabled"]
+    assert disabled["why"] == "fail: the account is disabled (in north-ldap)"
+    assert disabled["owner"] == "North identity team" and disabled["fix"]
+    raw = next(
+        r
+        for r in data["results"]
+        if r["subject"] == "staff:north/disabled" and r["status"] == "fail"
+    )
+    assert "pwdAccountLockedTime" in raw["summary"] and "pwdAccountLockedTime" in raw["observed"]
 
 
 def test_a_ca_bundle_gone_after_the_preflight_is_the_sweeps_configuration(
