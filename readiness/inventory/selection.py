@@ -8,7 +8,7 @@ scope: 0" with exit code 0 would turn a CI gate green on a typo.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -74,40 +74,38 @@ class Selection:
         something (with "did you mean"), and together they must select someone."""
         staff = inventory.staff
         found: list[str] = []
-        named: dict[str, tuple[Iterable[str], Collection[str], str]] = {
-            # filter -> (values known to the inventory, values some person has, noun)
-            "organisations": (
-                inventory.organisations,
-                {p.organisation for p in staff},
-                "organisation",
-            ),
-            "sites": (inventory.sites, {p.site for p in staff}, "site"),
-            "roles": (inventory.roles, {r for p in staff for r in p.roles}, "role"),
+        named: dict[str, tuple[Mapping[str, object], Callable[[Staff], Iterable[str]], str]] = {
+            # filter -> (what the inventory defines, what a person has, noun)
+            "organisations": (inventory.organisations, lambda p: (p.organisation,), "organisation"),
+            "sites": (inventory.sites, lambda p: (p.site,), "site"),
+            "roles": (inventory.roles, lambda p: p.roles, "role"),
         }
-        for name, (known, held, noun) in named.items():
-            for value in sorted(getattr(self, name)):
-                if value not in held:
-                    exists = value in set(known)
-                    found.append(
-                        f"{OPTIONS[name]} {value!r} matches no staff member"
-                        + (
-                            f" (the {noun} exists, but nobody in the inventory is in it)"
-                            if exists
-                            else f": there is no such {noun}" + _did_you_mean(value, known)
-                        )
-                    )
-        handles = {h.casefold(): h for p in staff for h in staff_handles(p)}
-        for value in sorted(self.staff):
-            if value.casefold() not in handles:
+        for name, (known, of, noun) in named.items():
+            wanted = getattr(self, name)
+            held = {v for p in staff for v in of(p)} if wanted else set()
+            for value in sorted(wanted - held):
                 found.append(
-                    f"--staff {value!r} matches no staff member (give a staff id, "
-                    "organisation/id, username or mail address)"
-                    + _did_you_mean(value, handles.values())
+                    f"{OPTIONS[name]} {value!r} matches no staff member"
+                    + (
+                        f" (the {noun} exists, but nobody in the inventory is in it)"
+                        if value in known
+                        else f": there is no such {noun}" + _did_you_mean(value, known)
+                    )
                 )
-        tags = {t for p in staff for t in p.tags}
-        for value in sorted(self.tags - tags):
-            hint = _did_you_mean(value, tags) if tags else " (no staff member has a tag)"
-            found.append(f"--tag {value!r} matches no staff member{hint}")
+        if self.staff:
+            handles = {h.casefold(): h for p in staff for h in staff_handles(p)}
+            for value in sorted(self.staff):
+                if value.casefold() not in handles:
+                    found.append(
+                        f"--staff {value!r} matches no staff member (give a staff id, "
+                        "organisation/id, username or mail address)"
+                        + _did_you_mean(value, handles.values())
+                    )
+        if self.tags:
+            tags = {t for p in staff for t in p.tags}
+            for value in sorted(self.tags - tags):
+                hint = _did_you_mean(value, tags) if tags else " (no staff member has a tag)"
+                found.append(f"--tag {value!r} matches no staff member{hint}")
         for value in sorted(self.families - set(families)):
             found.append(
                 f"--family {value!r} is not an installed check family"
