@@ -57,13 +57,9 @@ class Origin(StrEnum):
         people it concerns cannot be judged."""
         return self is not Origin.ESTATE
 
-    @classmethod
-    def of(cls, status: Status) -> Origin | None:
-        """The origin a fail or error has when its family does not say: a fail is the
-        estate's, an error (we could not find out) is the sweep's access."""
-        return _DEFAULT_ORIGIN.get(status)
 
-
+# The origin of a fail or error whose family does not say: a fail is the estate's; an
+# error (we could not find out) is the sweep's access.
 _DEFAULT_ORIGIN = {Status.FAIL: Origin.ESTATE, Status.ERROR: Origin.ACCESS}
 
 
@@ -142,7 +138,8 @@ class Result:
     # the subject and the check's declared need.
     need: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # JSON-native values only
-    # Whose problem a fail or error is (Origin values); empty: Origin.of(status).
+    # Whose problem a fail or error is (Origin values); empty: a fail is the estate's,
+    # an error the sweep's access.
     origin: str = ""
     # What is wrong, in words a service desk can read to the person (no raw attribute
     # values): per-person outputs show it with the hint and the owner; empty: summary.

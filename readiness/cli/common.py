@@ -180,16 +180,18 @@ def load_inventory(path: Path, installed: Sequence[CheckFamily[Any]]) -> Invento
         raise UsageError(f"{len(exc.problems)} problem(s) in the inventory {path}") from None
 
 
-def preflight(inventory: Inventory, secrets_dir: Path | None) -> None:
+def preflight(inventory: Inventory, secrets_dir: Path | None) -> str:
     """Refuse (exit 2) when a secret, CA bundle or known_hosts file the inventory names
-    cannot be read here: every one, with the inventory's file:line."""
+    cannot be read here: every one, with the inventory's file:line. Else say how many
+    were checked."""
     from readiness.inventory.preflight import preflight as check
 
-    problems = check(inventory, secrets_dir or inventory.root)
-    if problems:
-        for problem in problems:
+    found = check(inventory, secrets_dir or inventory.root)
+    if found.problems:
+        for problem in found.problems:
             print(problem, file=sys.stderr)
         raise UsageError(
-            f"{len(problems)} secret(s) or file(s) the inventory names cannot be read "
-            "on this machine"
+            f"{len(found.problems)} of the {found.checked} secrets and files the inventory "
+            "names cannot be read on this machine"
         )
+    return f"pre-flight: the {found.checked} secrets and files it names can be read here"

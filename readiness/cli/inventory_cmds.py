@@ -37,8 +37,7 @@ def register(sub: Any) -> None:
 
 def cmd_validate(ns: argparse.Namespace) -> int:
     inventory = load_inventory(ns.inventory, families())
-    if not ns.no_preflight:
-        preflight(inventory, ns.secrets_dir)
+    checked = "" if ns.no_preflight else preflight(inventory, ns.secrets_dir)
     counted = {k: len(v) for k, v in inventory.objects.items()}
     counted.update({k: len(v) for k, v in inventory.sections.items()})
     sections = ", ".join(f"{n} {k}" for k, n in sorted(counted.items()) if n)
@@ -47,6 +46,8 @@ def cmd_validate(ns: argparse.Namespace) -> int:
         f"{len(inventory.sites)} sites, {len(inventory.roles)} roles, "
         f"{len(inventory.staff)} staff" + (f", {sections}" if sections else "")
     )
+    if checked:
+        print(checked)
     return 0
 
 

@@ -130,7 +130,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     installed = families()
     inventory = load_inventory(ns.inventory, installed)
     selection = _selection(ns, inventory, installed)
-    preflight(inventory, ns.secrets_dir)
+    checked = preflight(inventory, ns.secrets_dir)
     go_live = inventory.go_live
     if ns.go_live:
         go_live = dt.datetime.combine(ns.go_live, dt.time(0, 0), tzinfo=dt.UTC)
@@ -138,6 +138,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     plan = make_plan(inventory, installed, selection, go_live)
     plan_s = time.perf_counter() - started_plan
     if ns.dry_run:
+        print(checked[:1].upper() + checked[1:])
         _print_plan(plan)
         return ExitCode.of_statuses(r.status for r in plan.failed)
     ctx = RunContext(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import typing
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +26,29 @@ from readiness.inventory.wording import describe
 from readiness.problems import Problem
 from readiness.secrets import SecretError, resolve
 
-__all__ = ["preflight"]
+__all__ = ["Preflight", "preflight"]
 
 Loc = tuple[str | int, ...]
 
 
-def preflight(inventory: Inventory, secrets_dir: Path) -> list[Problem]:
-    """Every reference of ``inventory`` this machine cannot resolve; relative ``file:``
+@dataclass(frozen=True)
+class Preflight:
+    checked: int  # references resolved
+    problems: list[Problem]  # those that cannot be used here
+
+
+def preflight(inventory: Inventory, secrets_dir: Path) -> Preflight:
+    """Resolve every reference of ``inventory`` on this machine; relative ``file:``
     secrets resolve in ``secrets_dir``, paths relative to the file they are written in."""
     problems: list[Problem] = []
+    checked = 0
     for loc, marker, value in _references(inventory):
+        checked += 1
         detail, hint = _check(inventory, loc, marker, value, secrets_dir)
         if detail:
             name, inner = describe(loc, lambda at: inventory.where(*at), _naming(inventory))
             problems.append(Problem(inventory.where(*loc), f"{name}: {inner}: {detail}", hint))
-    return problems
+    return Preflight(checked, problems)
 
 
 def _naming(inventory: Inventory) -> Any:

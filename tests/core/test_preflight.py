@@ -110,7 +110,7 @@ def _check(err: str, folder: Path) -> None:
         assert line.startswith(f"{folder / where}: {start}"), line
         assert line.endswith(end) or end in line, line
     assert "s3cret" not in err
-    assert "readiness: 7 secret(s) or file(s) the inventory names cannot be read" in err
+    assert "readiness: 7 of the 8 secrets and files the inventory names cannot be read" in err
 
 
 def test_validate_names_every_unreadable_reference(
