@@ -56,7 +56,7 @@ PROG = "readiness lab"
 
 
 def parser(prog: str = PROG) -> argparse.ArgumentParser:
-    from readiness.cli.common import Parser
+    from readiness.cli.terminal import Parser
 
     from .up import COMPONENTS
 

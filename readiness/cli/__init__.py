@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from readiness.cli import inventory_cmds, sweep
-from readiness.cli.common import Parser, UsageError, pipe_safe_stdout
+from readiness.cli.common import UsageError
+from readiness.cli.terminal import Parser, pipe_safe_stdout
 from readiness.results import ExitCode
 
 __all__ = ["main"]
