@@ -1,12 +1,13 @@
-"""``lab up|down|status|render``: the lab by hand (``readiness lab ...`` calls :func:`main`).
+"""``readiness lab up|down|status|render``: the lab by hand (``readiness lab ...`` calls
+:func:`main`).
 
-    lab up [--staff N] [--seed S] [--state DIR] [--slot N|auto] [--no-samba] [--only ...]
-    lab down [--state DIR]
-    lab status [--state DIR]
-    lab render --out DIR [--staff N] [--seed S] [--state DIR] [--slot N]
+    readiness lab up [--staff N] [--seed S] [--state DIR] [--slot N|auto] [--no-samba] ...
+    readiness lab down [--state DIR]
+    readiness lab status [--state DIR]
+    readiness lab render --out DIR [--staff N] [--seed S] [--state DIR] [--slot N]
 
-Exit codes: 0 done; 1 a component failed, or the slot is held by another lab (the
-message says which and why); 2 bad usage.
+Exit codes: 0 done; 1 a component failed or is gone (``status``), or the slot is held
+by another lab (the message says which and why); 2 bad usage.
 """
 
 from __future__ import annotations
@@ -51,10 +52,15 @@ def _fixed_slot(value: str) -> int:
     return number
 
 
-def parser(prog: str = "lab") -> argparse.ArgumentParser:
+PROG = "readiness lab"
+
+
+def parser(prog: str = PROG) -> argparse.ArgumentParser:
+    from readiness.cli.terminal import Parser
+
     from .up import COMPONENTS
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=prog,
         description="The lab: an estate of real servers "
         "for two merging organisations, with seeded Day-1 faults.",
@@ -121,7 +127,7 @@ def parser(prog: str = "lab") -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None, prog: str = "lab") -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     args = parser(prog).parse_args(sys.argv[1:] if argv is None else argv)
     from . import up as lab
 
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
                 failed = ", ".join(c.name for c in report.components if c.status == "failed")
                 print(
                     f"lab up: {failed} failed to start (see above; logs in "
-                    f"{report.state / 'logs'}). `lab down` stops what did start.",
+                    f"{report.state / 'logs'}). `{PROG} down` stops what did start.",
                     file=sys.stderr,
                 )
                 return 1
@@ -157,24 +163,7 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
             lab.down(args.state, say)
             return 0
         if args.command == "status":
-            rows = lab.status(args.state)
-            if not rows:
-                print(f"lab status: nothing running from {args.state.resolve()}")
-                return 0
-            slot = lab.slot_of(args.state)
-            print(
-                f"slot   {slot.number}: {slot.loopback_range} on the host, "
-                f"{slot.site_range} for the sites, namespaces {slot.prefix}-*"
-            )
-            for c in lab.components(args.state):
-                detail = (c.where or c.error).splitlines()[:1]
-                print(f"{c.name:<6} {c.status:<7} {''.join(detail)}")
-            print()
-            for name, pid, running, component in rows:
-                print(
-                    f"  {component:<6} {name:<24} pid {pid:<8} {'running' if running else 'GONE'}"
-                )
-            return 0 if all(r[2] for r in rows) else 1
+            return _status(args.state)
         if args.command == "render":
             written = lab.render(
                 args.out, args.staff, args.seed, state=args.state, slot=Slot(args.slot)
@@ -188,6 +177,46 @@ def main(argv: list[str] | None = None, prog: str = "lab") -> int:
         print(f"lab {args.command}: {exc}", file=sys.stderr)
         return 1
     return 2
+
+
+def _status(state: Path) -> int:
+    """What runs where, then one line saying whether the lab is whole: exit 1 when a
+    component failed to start or a process of it is gone."""
+    from . import up as lab
+
+    rows = lab.status(state)
+    if not rows:
+        print(f"lab status: nothing running from {state.resolve()}")
+        return 0
+    slot = lab.slot_of(state)
+    print(
+        f"slot   {slot.number}: {slot.loopback_range} on the host, "
+        f"{slot.site_range} for the sites, namespaces {slot.prefix}-*"
+    )
+    failed = []
+    for c in lab.components(state):
+        detail = (c.where or c.error).splitlines()[:1]
+        print(f"{c.name:<6} {c.status:<7} {''.join(detail)}")
+        if c.status == "failed":
+            failed.append(c.name)
+    print()
+    for name, pid, running, component in rows:
+        print(f"  {component:<6} {name:<24} pid {pid:<8} {'running' if running else 'GONE'}")
+    gone = [f"{name} ({component})" for name, _, running, component in rows if not running]
+    print()
+    if not gone and not failed:
+        print(f"lab status: all {len(rows)} processes running")
+        return 0
+    problems = []
+    if gone:
+        problems.append(f"{len(gone)} of {len(rows)} processes gone: {', '.join(gone)}")
+    if failed:
+        problems.append(f"failed to start: {', '.join(failed)}")
+    print(
+        f"lab status: NOT WHOLE: {'; '.join(problems)}. `{PROG} up --state {state}` "
+        "starts it again (logs in its logs/ folder)"
+    )
+    return 1
 
 
 if __name__ == "__main__":

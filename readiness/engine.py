@@ -22,7 +22,7 @@ from readiness.family import CheckFamily, PlanContext, Probe, RunContext
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Staff
 from readiness.inventory.selection import Selection
-from readiness.results import Result, Status
+from readiness.results import Origin, Result, Status
 
 __all__ = ["Plan", "make_plan", "run_plan"]
 
@@ -98,6 +98,7 @@ def _crash(family: str, phase: str, exc: BaseException) -> Result:
         hint="this is a defect or an environment problem; run with --family to isolate it "
         "and report it with the message above",
         root_cause=f"crash|{family}|{phase}",
+        origin=Origin.DEFECT,
     )
 
 
@@ -114,6 +115,7 @@ def _contract(family: str, phase: str, what: str, target: str = "") -> Result:
         hint="a defect in the family (see the engine contract in readiness/family.py); "
         "report it with the message above",
         root_cause=f"contract|{family}",
+        origin=Origin.DEFECT,
     )
 
 
@@ -304,6 +306,7 @@ class _BatchRunner:
                     hint="a defect or an environment problem: rerun with --family "
                     f"{self.fam.name} and report the message",
                     root_cause=f"crash|{self.fam.name}",
+                    origin=Origin.DEFECT,
                     duration_ms=(time.perf_counter() - started) * 1000,
                 )
             )
@@ -318,6 +321,7 @@ class _BatchRunner:
                 impact="readiness of this subject is unknown",
                 hint="a defect in the check family; report it",
                 root_cause=f"missing|{self.fam.name}",
+                origin=Origin.DEFECT,
             )
         )
 

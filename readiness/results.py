@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "ExitCode", "Result", "Status", "Verdict", "result_id"]
+__all__ = ["SCHEMA_VERSION", "ExitCode", "Origin", "Result", "Status", "Verdict", "result_id"]
 
 SCHEMA_VERSION = 2
 
@@ -40,6 +40,27 @@ class Status(StrEnum):
 
 
 _SEVERITY = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
+
+
+class Origin(StrEnum):
+    """Whose problem a fail or error is: the estate's (to fix before go-live) or the
+    sweep's own (to fix before the sweep can judge anyone it concerns)."""
+
+    ESTATE = "estate"  # the target answered, wrongly: a Day-1 fault in the estate
+    CONFIG = "config"  # the sweep's own set-up: a secret, CA bundle, key, service account
+    ACCESS = "access"  # the sweep could not reach or ask a server (unreachable, timeout)
+    DEFECT = "defect"  # a check family (or the engine) broke: a defect to report
+
+    @property
+    def sweep(self) -> bool:
+        """The sweep's own problem: whoever runs the sweep fixes it, and until then the
+        people it concerns cannot be judged."""
+        return self is not Origin.ESTATE
+
+
+# The origin of a fail or error whose family does not say: a fail is the estate's; an
+# error (we could not find out) is the sweep's access.
+_DEFAULT_ORIGIN = {Status.FAIL: Origin.ESTATE, Status.ERROR: Origin.ACCESS}
 
 
 class Verdict(StrEnum):
@@ -117,16 +138,29 @@ class Result:
     # the subject and the check's declared need.
     need: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # JSON-native values only
+    # Whose problem a fail or error is (Origin values); empty: a fail is the estate's,
+    # an error the sweep's access.
+    origin: str = ""
+    # What is wrong, in words a service desk can read to the person (no raw attribute
+    # values): per-person outputs show it with the hint and the owner; empty: summary.
+    reason: str = ""
 
     def __post_init__(self) -> None:
         # Normalised once here, so that a result read back from results.json is equal.
         if not self.root_cause:
             object.__setattr__(self, "root_cause", f"{self.check}|{self.target}")
+        if not self.origin and self.status in _DEFAULT_ORIGIN:
+            object.__setattr__(self, "origin", _DEFAULT_ORIGIN[self.status].value)
         object.__setattr__(self, "duration_ms", round(self.duration_ms, 3))
 
     @property
     def id(self) -> str:
         return result_id(self.subject, self.check, self.target, self.vantage)
+
+    @property
+    def plain(self) -> str:
+        """What is wrong, for a person's outputs: the reason, else the summary."""
+        return self.reason or self.summary
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +183,8 @@ class Result:
             "sites": list(self.sites),
             "need": self.need,
             "details": self.details,
+            "origin": self.origin,
+            "reason": self.reason,
         }
 
     @classmethod
@@ -173,4 +209,6 @@ class Result:
             sites=tuple(data.get("sites", ())),
             need=data.get("need", ""),
             details=dict(data.get("details", {})),
+            origin=data.get("origin", ""),
+            reason=data.get("reason", ""),
         )

@@ -39,3 +39,47 @@ def test_entry_points_are_the_one_door() -> None:
         for v in declared["readiness.families"].values()
     }
     assert modules | packages == registered
+
+
+def test_the_licence_is_an_spdx_expression() -> None:
+    """The table form (``license = {text = ...}``) makes setuptools print a deprecation
+    warning on every install."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert isinstance(config["project"]["license"], str)
+
+
+def test_setup_installs_the_project_again_only_when_its_packaging_changed(
+    tmp_path: Path,
+) -> None:
+    """scripts/venv (run by scripts/setup, scripts/check and so the README's demo): a
+    second run installs and upgrades nothing, and says nothing. A stand-in .venv
+    records what would have run."""
+    import shutil
+    import subprocess
+
+    tree = tmp_path / "tree"
+    (tree / "scripts").mkdir(parents=True)
+    for name in ("pyproject.toml", "setup.py", "scripts/venv"):
+        shutil.copy(ROOT / name, tree / name)
+    bin_dir = tree / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    log = tmp_path / "calls.log"
+    (bin_dir / "python").write_text(f'#!/bin/sh\necho "$PYTHONWARNINGS $*" >> {log}\n')
+    (bin_dir / "readiness").write_text("#!/bin/sh\necho readiness 0\n")
+    for stand_in in bin_dir.iterdir():
+        stand_in.chmod(0o755)
+
+    def run() -> str:
+        proc = subprocess.run(
+            ["bash", str(tree / "scripts" / "venv")], capture_output=True, text=True, check=True
+        )
+        return proc.stdout + proc.stderr
+
+    assert "installing the project" in run()
+    assert log.read_text().splitlines() == ["ignore -m pip install -q -e .[dev]"]
+    assert run() == ""  # the second run: nothing installed, upgraded or printed
+    assert len(log.read_text().splitlines()) == 1
+    with (tree / "pyproject.toml").open("a") as fh:
+        fh.write("\n# a new dependency, say\n")
+    run()
+    assert len(log.read_text().splitlines()) == 2

@@ -15,6 +15,7 @@ from readiness.results import Result, Status
 from .check_ids import ATTRIBUTES, EXISTS, EXTENSION, GROUP, MAIL, PASSWORD, USABLE
 from .config import Directory
 from .evaluation import _POLICY_HINT, DirectoryEvaluation
+from .reasons import account_reason
 from .snapshot import (
     MATCH_FIELD,
     Snapshot,
@@ -83,6 +84,8 @@ class PersonAssertions:
                 observed="; ".join(dns[:5]),
                 impact="logins by this name are ambiguous and may reach the wrong account",
                 hint="remove or rename the duplicate entries",
+                reason=f"{len(rows)} accounts in {self.ev.dir_id} answer to the same "
+                f"{MATCH_FIELD[self.ev.d.match]} {key}",
                 root_cause=f"{EXISTS}|{self.ev.dir_id}|duplicate",
             )
             return
@@ -111,6 +114,8 @@ class PersonAssertions:
                 f"{self.ev.d.people_base or self.ev.d.base_dn}",
                 observed="not found" + (f"; near misses: {'; '.join(hints)}" if hints else ""),
                 impact="the person cannot log in on Day 1",
+                reason=f"no account in {self.ev.dir_id} for the "
+                f"{MATCH_FIELD[self.ev.d.match]} {key}",
                 hint=(
                     "create the account"
                     + (" or fix the inventory: " + "; ".join(hints) if hints else "")
@@ -200,6 +205,7 @@ class PersonAssertions:
                 observed="; ".join(f.observed for f in found),
                 impact=worst.impact,
                 hint=worst.hint,
+                reason=account_reason(found, self.ev.dir_id),
                 root_cause=f"{check}|{self.ev.dir_id}|{worst.code}",
                 details={
                     "codes": [f.code for f in found],
@@ -253,6 +259,7 @@ class PersonAssertions:
             impact="mail to the person's new address will bounce or not reach them on Day 1"
             if any("new" in p or "no address" in p for p in problems)
             else "mail sent to the person's old address will bounce after go-live",
+            reason=f"mail addresses not set up in {self.ev.dir_id}: " + "; ".join(problems),
             hint=f"set mail{'/proxyAddresses' if self.ev.d.kind == 'ad' else ''} on the entry: "
             + ", ".join(expected),
             root_cause=f"{MAIL}|{self.ev.dir_id}|{code}",
@@ -290,6 +297,7 @@ class PersonAssertions:
             expected=expected,
             observed=", ".join(phones) or "no telephoneNumber",
             impact="colleagues and the switchboard find a wrong or no number for the person",
+            reason=f"the phone extension is missing or different in {self.ev.dir_id}",
             hint=f"set telephoneNumber on the entry ({expected})",
             root_cause=f"{EXTENSION}|{self.ev.dir_id}",
         )
@@ -328,6 +336,7 @@ class PersonAssertions:
             impact="applications that read these attributes (provisioning, address book, "
             "access rules) will treat the person wrongly on Day 1",
             hint="set the attributes on the entry",
+            reason=f"account details missing or wrong in {self.ev.dir_id}: {observed}",
             root_cause=f"{ATTRIBUTES}|{self.ev.dir_id}",
         )
 
@@ -371,6 +380,7 @@ class PersonAssertions:
                     f"{self.ev.d.groups_base or self.ev.d.base_dn}",
                     impact=f"nobody who needs {group} gets the access it grants on Day 1",
                     hint=f"create group {group} (or fix the role's group name)",
+                    reason=f"the group {group} the person needs does not exist in {self.ev.dir_id}",
                     root_cause=f"{GROUP}|{self.ev.dir_id}|{group}|absent",
                 )
                 continue
@@ -402,5 +412,7 @@ class PersonAssertions:
                 observed=f"member of: {', '.join(direct_groups) or 'no groups'}",
                 impact=f"the access {group} grants (applications, shares) is missing on Day 1",
                 hint=f"add {dn} to {group} (or to a group nested in it)",
+                reason=f"not in the group {group} in {self.ev.dir_id}"
+                + (f", which gives access to {need.partition(':')[2]}" if need else ""),
                 root_cause=f"{GROUP}|{self.ev.dir_id}|{group}",
             )

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from readiness.inventory.models import Id, SecretRef, Strict
+from readiness.inventory.models import CaBundlePath, Id, SecretRef, Strict
 
 
 class Directory(Strict):
@@ -38,7 +38,9 @@ class Directory(Strict):
     match: Literal["username", "upn", "mail"] = Field(
         "username", description="How a person is found: username | upn | mail"
     )
-    ca_bundle: str | None = Field(None, description="CA bundle (PEM); default the organisation's")
+    ca_bundle: CaBundlePath | None = Field(
+        None, description="CA bundle (PEM); default the organisation's"
+    )
     owner: str = ""
     # optional additions
     timeout: float = Field(10.0, gt=0, description="Seconds per LDAP operation")

@@ -34,7 +34,7 @@ from readiness.family import CheckFamily, CheckSpec, HostRef, PlanContext, Probe
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.needs import NeedEdge, NeedKind
 from readiness.problems import Problem
-from readiness.results import Result, Status
+from readiness.results import Origin, Result, Status
 
 from .assertions import PersonAssertions
 from .check_ids import (
@@ -53,6 +53,11 @@ from .config import Directory
 from .evaluation import DirectoryEvaluation
 from .pilot import PilotLogin
 from .snapshot import MATCH_FIELD, Snapshot, _is_secret_attribute, _key_of, _scope, fetch
+
+# DirectoryError codes that are the sweep's own configuration (its secret, CA bundle,
+# service account, directory settings), not the directory's state: fixed by whoever
+# runs the sweep, they come first in every report.
+SWEEP_CONFIG_CODES = frozenset({"secret", "ca-bundle", "service-bind", "config", "access"})
 
 
 @dataclass(frozen=True)
@@ -317,4 +322,5 @@ class IdentityFamily(CheckFamily[InDirectory]):
                 owner=directory.owner,
                 duration_ms=ms,
                 details={"directory": dir_id, "error": code},
+                origin=Origin.CONFIG if code in SWEEP_CONFIG_CODES else Origin.ACCESS,
             )

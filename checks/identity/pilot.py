@@ -12,7 +12,7 @@ from typing import Any
 
 from readiness.family import Probe
 from readiness.inventory.models import Staff
-from readiness.results import Result, Status
+from readiness.results import Origin, Result, Status
 
 from .check_ids import EXISTS, FAMILY, PILOT
 from .client import DirectoryError
@@ -90,6 +90,7 @@ class PilotLogin:
                 impact="the pilot login was not attempted",
                 hint="fix the pilot's credential reference",
                 root_cause=f"{PILOT}|{self.ev.dir_id}|secret",
+                origin=Origin.CONFIG,
             )
             return
         reader = _Reader(self.ev.dir_id, d, self.ev.ctx)

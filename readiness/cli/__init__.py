@@ -17,6 +17,7 @@ from typing import Any
 
 from readiness.cli import inventory_cmds, sweep
 from readiness.cli.common import UsageError
+from readiness.cli.terminal import Parser, pipe_safe_stdout
 from readiness.results import ExitCode
 
 __all__ = ["main"]
@@ -29,6 +30,11 @@ BUILT_IN = ("validate", "sweep", "checks", "schema")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    with pipe_safe_stdout():
+        return _main(args)
+
+
+def _main(args: list[str]) -> int:
     if args and not args[0].startswith("-") and args[0] not in BUILT_IN:
         command = _plugin_command(args[0])
         if command is not None:
@@ -38,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(ns.handler(ns))
     except UsageError as exc:
-        print(f"readiness: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"readiness: {line}", file=sys.stderr)
         return ExitCode.INVALID
     except KeyboardInterrupt:
         print("readiness: interrupted", file=sys.stderr)
@@ -73,7 +80,7 @@ def _plugin_command(name: str) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="readiness",
         description="Day-1 readiness sweeps for merging organisations: can every staff member "
         "log in and reach what they need on go-live day?",

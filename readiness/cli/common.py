@@ -1,5 +1,6 @@
 """What every command shares: usage errors, the installed families, loading an
-inventory with its problems printed, paths from the environment, colour."""
+inventory with its problems printed and its pre-flight, paths from the environment,
+colour."""
 
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def add_secrets_dir(parser: argparse.ArgumentParser) -> None:
+    """``--secrets-dir``, the same for every command that resolves secret references."""
+    parser.add_argument(
+        "--secrets-dir",
+        type=Path,
+        default=env_path("READINESS_SECRETS_DIR"),
+        help="where relative file: secret references resolve "
+        "(default $READINESS_SECRETS_DIR, else the inventory folder)",
+    )
 
 
 def env_path(name: str) -> Path | None:
@@ -70,3 +82,20 @@ def load_inventory(path: Path, installed: Sequence[CheckFamily[Any]]) -> Invento
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise UsageError(f"{len(exc.problems)} problem(s) in the inventory {path}") from None
+
+
+def preflight(inventory: Inventory, secrets_dir: Path | None) -> str:
+    """Refuse (exit 2) when a secret, CA bundle or known_hosts file the inventory names
+    cannot be read here: every one, with the inventory's file:line. Else say how many
+    were checked."""
+    from readiness.inventory.preflight import preflight as check
+
+    found = check(inventory, secrets_dir or inventory.root)
+    if found.problems:
+        for problem in found.problems:
+            print(problem, file=sys.stderr)
+        raise UsageError(
+            f"{len(found.problems)} of the {found.checked} secrets and files the inventory "
+            "names cannot be read on this machine"
+        )
+    return f"pre-flight: the {found.checked} secrets and files it names can be read here"

@@ -8,12 +8,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from readiness.cli.common import families, load_inventory
+from readiness.cli.common import add_secrets_dir, families, load_inventory, preflight
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("validate", help="validate an inventory (exit 0 valid, 2 invalid)")
+    p = sub.add_parser(
+        "validate",
+        help="validate an inventory and check that every secret, CA bundle and known_hosts "
+        "file it names can be read here (exit 0 valid, 2 invalid)",
+    )
     p.add_argument("inventory", type=Path, help="inventory folder or file")
+    add_secrets_dir(p)
+    p.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="check the inventory's own files only, not the secrets and files it names "
+        "(e.g. in a repository that holds no secrets)",
+    )
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("checks", help="list installed check families and the fields they read")
@@ -26,6 +37,7 @@ def register(sub: Any) -> None:
 
 def cmd_validate(ns: argparse.Namespace) -> int:
     inventory = load_inventory(ns.inventory, families())
+    checked = "" if ns.no_preflight else preflight(inventory, ns.secrets_dir)
     counted = {k: len(v) for k, v in inventory.objects.items()}
     counted.update({k: len(v) for k, v in inventory.sections.items()})
     sections = ", ".join(f"{n} {k}" for k, n in sorted(counted.items()) if n)
@@ -34,6 +46,8 @@ def cmd_validate(ns: argparse.Namespace) -> int:
         f"{len(inventory.sites)} sites, {len(inventory.roles)} roles, "
         f"{len(inventory.staff)} staff" + (f", {sections}" if sections else "")
     )
+    if checked:
+        print(checked)
     return 0
 
 

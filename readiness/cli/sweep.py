@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import difflib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from readiness.cli.common import (
     UsageError,
+    add_secrets_dir,
     color,
-    env_path,
     families,
     load_inventory,
     positive,
+    preflight,
     state_dir,
 )
 from readiness.results import ExitCode
@@ -35,13 +36,7 @@ def register(sub: Any) -> None:
         type=Path,
         help="write results.json and staff.csv (one row per person) into this folder",
     )
-    p.add_argument(
-        "--secrets-dir",
-        type=Path,
-        default=env_path("READINESS_SECRETS_DIR"),
-        help="where relative file: secret references resolve "
-        "(default $READINESS_SECRETS_DIR, else the inventory folder)",
-    )
+    add_secrets_dir(p)
     p.add_argument(
         "--state-dir",
         type=Path,
@@ -53,7 +48,7 @@ def register(sub: Any) -> None:
         ("org", "organisation id"),
         ("site", "site id"),
         ("role", "role id"),
-        ("staff", "staff id (or org/id)"),
+        ("staff", "staff member: staff id, org/id, username or mail address"),
         ("family", "check family"),
         ("tag", "staff tag"),
     ):
@@ -67,7 +62,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="list what would be probed and each pilot account's lockout cost; no I/O",
+        help="check the secrets and files the inventory names, then list what would be "
+        "probed and each pilot account's lockout cost; no network I/O",
     )
     p.add_argument(
         "--go-live",
@@ -93,21 +89,11 @@ def register(sub: Any) -> None:
 def _selection(
     ns: argparse.Namespace, inventory: Inventory, families: Sequence[CheckFamily[Any]]
 ) -> Selection:
+    """The filters given; a value that matches nothing is a usage error (a CI gate must
+    never go green on "Staff in scope: 0")."""
     from readiness.inventory import Selection
 
-    known: dict[str, list[str]] = {
-        "org": list(inventory.organisations),
-        "site": list(inventory.sites),
-        "role": list(inventory.roles),
-        "family": [f.name for f in families],
-    }
-    for option, values in known.items():
-        for value in getattr(ns, option):
-            if value not in values:
-                close = difflib.get_close_matches(value, values, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise UsageError(f"--{option} {value!r} is not in the inventory{hint}")
-    return Selection(
+    selection = Selection(
         frozenset(ns.org),
         frozenset(ns.site),
         frozenset(ns.role),
@@ -115,6 +101,26 @@ def _selection(
         frozenset(ns.family),
         frozenset(ns.tag),
     )
+    problems = selection.problems(inventory, [f.name for f in families])
+    if problems:
+        raise UsageError("\n".join(problems))
+    return selection
+
+
+def _out_dir(out: Path | None) -> None:
+    """Refuse an --out folder that cannot be written before the sweep starts."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            f"--out {out}: this is a file, not a folder; give a folder for the reports"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create this folder: {exc.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: this folder is not writable")
 
 
 def cmd_sweep(ns: argparse.Namespace) -> int:
@@ -127,9 +133,11 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     from readiness.record import SweepMeta
     from readiness.record.rollup import build
 
+    _out_dir(ns.out)
     installed = families()
     inventory = load_inventory(ns.inventory, installed)
     selection = _selection(ns, inventory, installed)
+    checked = preflight(inventory, ns.secrets_dir)
     go_live = inventory.go_live
     if ns.go_live:
         go_live = dt.datetime.combine(ns.go_live, dt.time(0, 0), tzinfo=dt.UTC)
@@ -137,6 +145,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     plan = make_plan(inventory, installed, selection, go_live)
     plan_s = time.perf_counter() - started_plan
     if ns.dry_run:
+        print(checked[:1].upper() + checked[1:])
         _print_plan(plan)
         return ExitCode.of_statuses(r.status for r in plan.failed)
     ctx = RunContext(
@@ -163,6 +172,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         programme=inventory.programme.name,
         go_live=go_live,
         go_live_source="--go-live" if ns.go_live else "programme",
+        programme_go_live=inventory.go_live if ns.go_live else None,
         inventory=str(ns.inventory),
         fingerprint=inventory.fingerprint(),
         selection=selection.to_json(),

@@ -218,6 +218,10 @@ def _scalar(loader: Any, node: yaml.Node, path: Path) -> Any:
         return node.value
     try:
         return loader.construct_object(node, deep=True)
+    except ValueError:
+        # Looks like a YAML timestamp but is no real date (2027-13-04): keep the text,
+        # so validation says what the field must be, with its line.
+        return node.value
     except yaml.constructor.ConstructorError:
         raise _TagError(
             f"{path}:{node.start_mark.line + 1}",

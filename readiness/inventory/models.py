@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import urllib.parse
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -24,15 +25,18 @@ from readiness.secrets import REFERENCE_HELP, is_reference
 __all__ = [
     "CORE_OBJECT_SECTIONS",
     "Application",
+    "CaBundlePath",
     "HostPort",
     "Hostname",
     "Id",
+    "KnownHostsPath",
     "MailDomain",
     "NeedsDelta",
     "NetworkResource",
     "Organisation",
     "Port",
     "Programme",
+    "Reads",
     "Role",
     "SecretRef",
     "ServiceObject",
@@ -61,14 +65,38 @@ def _secret_reference(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class Reads:
+    """Marks a field naming something the sweep reads on this machine: a secret, a CA
+    bundle, a known_hosts file. The pre-flight (``readiness validate``, ``sweep
+    --dry-run`` and every sweep, :mod:`readiness.inventory.preflight`) checks each one
+    it finds, in the core's sections, families' blocks and families' sections alike."""
+
+    what: str  # in words: "CA bundle", "known_hosts file"
+    kind: Literal["secret", "ca-bundle", "file"] = "file"
+
+
 SecretRef = Annotated[
     str,
+    Reads("secret", "secret"),
     AfterValidator(_secret_reference),
     Field(
         description="A secret reference: env:NAME, file:PATH or keyring:SERVICE/USERNAME",
         # In the schema only: validation goes through _secret_reference for a clearer message.
         json_schema_extra={"pattern": r"^(env|file|keyring):.+$"},
     ),
+]
+
+
+CaBundlePath = Annotated[
+    str,
+    Reads("CA bundle", "ca-bundle"),
+    Field(description="CA bundle (PEM) path, relative to the file it is written in"),
+]
+KnownHostsPath = Annotated[
+    str,
+    Reads("known_hosts file"),
+    Field(description="known_hosts file, relative to the file it is written in"),
 ]
 
 
@@ -132,7 +160,7 @@ class MailDomains(Strict):
 class Organisation(Strict):
     name: str
     mail_domains: MailDomains = Field(default_factory=MailDomains)
-    ca_bundle: str | None = Field(None, description="CA bundle (PEM) path, relative to the file")
+    ca_bundle: CaBundlePath | None = None
     owner: str = ""
 
 
@@ -151,7 +179,7 @@ class VantagePoint(Strict):
     user: str | None = None
     key: SecretRef | None = Field(None, description="Private key (PEM) as a secret reference")
     password: SecretRef | None = None
-    known_hosts: str | None = Field(None, description="known_hosts file, relative to the file")
+    known_hosts: KnownHostsPath | None = None
     insecure_host_key: bool = Field(
         False, description="Accept any SSH host key. Off by default: keys are verified."
     )

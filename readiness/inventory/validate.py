@@ -11,14 +11,13 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-import types
-import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+from readiness.inventory.explain import explain
 from readiness.inventory.extension import BLOCK_SECTIONS, InventoryExtension
 from readiness.inventory.inventory import Inventory, InventoryError
 from readiness.inventory.loader import CsvError, Locations, Path_, load_yaml, read_csv
@@ -35,6 +34,7 @@ from readiness.inventory.models import (
     VantagePoint,
 )
 from readiness.inventory.needs import NeedEdge
+from readiness.inventory.wording import NAMED_BY
 from readiness.problems import Problem
 
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
@@ -224,6 +224,17 @@ def _validate_each(
     model = inventory_model(extensions)
     problems: list[Problem] = []
     out: dict[str, Any] = {"staff": [], "staff_positions": []}
+
+    def item(section: str, index: int) -> str:
+        """The id of a staff member, the file of a staff source, as written."""
+        items = merged.get(section)
+        raw = items[index] if isinstance(items, list) and index < len(items) else None
+        value = raw.get(NAMED_BY.get(section, "")) if isinstance(raw, dict) else None
+        return value if isinstance(value, str) else ""
+
+    def _explain(exc: ValidationError, prefix: Path_ = ()) -> list[Problem]:
+        return explain(exc, model, locations, prefix, item)
+
     sections = section_models(extensions)
     for name in sections:
         out[name] = {}
@@ -231,7 +242,7 @@ def _validate_each(
     try:
         model.model_validate(unknown)
     except ValidationError as exc:
-        problems += [p for p in _explain(exc, model, locations) if "unknown key" in p.message]
+        problems += [p for p in _explain(exc) if "unknown key" in p.message]
     if "programme" not in merged:
         problems.append(
             Problem(
@@ -244,7 +255,7 @@ def _validate_each(
         try:
             out["programme"] = Programme.model_validate(merged["programme"])
         except ValidationError as exc:
-            problems += _explain(exc, model, locations, ("programme",))
+            problems += _explain(exc, ("programme",))
     for name, item_model in sections.items():
         items = merged.get(name, {})
         if not isinstance(items, dict):
@@ -257,7 +268,7 @@ def _validate_each(
                 _ID_ADAPTER.validate_python(key)
                 out[name][key] = item_model.model_validate(raw)
             except ValidationError as exc:
-                problems += _explain(exc, model, locations, (name, key))
+                problems += _explain(exc, (name, key))
     for name in LIST_SECTIONS:
         items = merged.get(name, [])
         if not isinstance(items, list):
@@ -267,7 +278,7 @@ def _validate_each(
             try:
                 valid = item_model.model_validate(raw)
             except ValidationError as exc:
-                problems += _explain(exc, model, locations, (name, index))
+                problems += _explain(exc, (name, index))
                 continue
             if name == "staff":
                 out["staff"].append(valid)
@@ -454,81 +465,6 @@ def _csv_people(
         staff.append(person)
         locations.where[("staff", position)] = f"{csv_path}:{line}"
         locations.files[("staff", position)] = csv_path
-
-
-def _explain(
-    exc: ValidationError, model: type[BaseModel], locations: Locations, prefix: Path_ = ()
-) -> list[Problem]:
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = (*prefix, *error["loc"])
-        where = locations.of(loc)
-        dotted = _dotted(loc)
-        kind = error["type"]
-        hint = ""
-        if kind == "extra_forbidden":
-            allowed = _fields_at(model, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message = f"unknown key '{loc[-1]}'" + (f" in {_dotted(loc[:-1])}" if loc[:-1] else "")
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"allowed keys: {', '.join(sorted(allowed))}"
-                if allowed
-                else ""
-            )
-        elif kind == "missing":
-            parent = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
-            message = f"missing required key '{loc[-1]}'{parent}"
-        else:
-            text = error["msg"].removeprefix("Value error, ")
-            message = f"{dotted}: {text}" if dotted else text
-            if "secret" in text:
-                hint = "e.g. file:north-ldap.secret (a file readable only by the sweep)"
-        problems.append(Problem(where, message, hint))
-    return problems
-
-
-def _dotted(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _fields_at(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
-    """Field names of the model found at ``loc`` (for "did you mean")."""
-    current: Any = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field_info = current.model_fields.get(str(part))
-            if field_info is None:
-                return []
-            current = field_info.annotation
-        else:
-            args = typing.get_args(current)
-            if not args:
-                return []
-            current = args[-1]
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            options = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = options[0] if len(options) == 1 else annotation
-            if len(options) != 1:
-                return annotation
-        else:
-            return annotation
 
 
 def _references(inv: Inventory) -> list[Problem]:

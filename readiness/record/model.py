@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from readiness.results import SCHEMA_VERSION, ExitCode, Result, Status, Verdict
+from readiness.results import SCHEMA_VERSION, ExitCode, Origin, Result, Status, Verdict
 
 __all__ = [
     "NOT_VERIFIED",
@@ -44,7 +44,7 @@ class SweepMeta:
     sweep_id: str
     tool_version: str
     programme: str
-    go_live: dt.datetime
+    go_live: dt.datetime  # the moment expiry was judged against
     go_live_source: str  # "programme" or "--go-live"
     inventory: str  # the path as given
     fingerprint: str  # sha256 of the inventory's files
@@ -54,6 +54,8 @@ class SweepMeta:
     finished_at: dt.datetime
     partial: str = ""  # non-empty: why the sweep is incomplete (interrupted, ...)
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds per phase
+    # The programme's own go-live, when the sweep judged against another (--go-live).
+    programme_go_live: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ class PersonRecord:
     warnings: tuple[str, ...]  # warn result ids: ready, but with something to do
     needs: tuple[NeedOutcome, ...]
     unverified: tuple[str, ...]  # needs no result spoke about
+
+    @property
+    def label(self) -> str:
+        """The person as a service desk names them: name (username, org/id, site)."""
+        known = (self.username, f"{self.organisation}/{self.id}", self.site)
+        return f"{self.name or self.id} ({', '.join(k for k in known if k)})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +157,13 @@ class Blocker:
     # need key -> people whose need it stops (an account blocker also stops the
     # applications and mailbox that account opens)
     needs: Mapping[str, int] = field(default_factory=dict)
+    origin: str = Origin.ESTATE.value  # whose problem it is (readiness.results.Origin)
+
+    @property
+    def sweep(self) -> bool:
+        """The sweep's own problem (configuration, access, a defect): the people it stops
+        could not be judged, whatever the estate holds."""
+        return Origin(self.origin).sweep
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,6 +178,7 @@ class Blocker:
             "results": self.results,
             "organisations": list(self.organisations),
             "needs": dict(self.needs),
+            "origin": self.origin,
         }
 
     @classmethod
@@ -179,6 +195,7 @@ class Blocker:
             int(data["results"]),
             tuple(data.get("organisations", ())),
             dict(data.get("needs", {})),
+            data.get("origin") or Origin.ESTATE.value,
         )
 
 
@@ -208,6 +225,16 @@ class SweepRecord:
 
     def counts(self) -> Counter[str]:
         return Counter(r.status.value for r in self.results)
+
+    @property
+    def unjudged(self) -> int:
+        """People the sweep could not judge (verdict unknown)."""
+        return sum(p.verdict is Verdict.UNKNOWN for p in self.people)
+
+    @property
+    def warned(self) -> tuple[PersonRecord, ...]:
+        """Ready people with something to do first (a warning): Day 1's first callers."""
+        return tuple(p for p in self.people if p.verdict is Verdict.READY and p.warnings)
 
     def verdict_counts(self, organisation: str | None = None) -> Counter[str]:
         return Counter(
@@ -262,6 +289,11 @@ class SweepRecord:
                 "name": m.programme,
                 "go_live": m.go_live.isoformat(),
                 "go_live_source": m.go_live_source,
+                **(
+                    {"programme_go_live": m.programme_go_live.isoformat()}
+                    if m.programme_go_live
+                    else {}
+                ),
             },
             "inventory": {"path": m.inventory, "fingerprint": m.fingerprint},
             "selection": {k: list(v) for k, v in m.selection.items()},
@@ -308,6 +340,11 @@ class SweepRecord:
             finished_at=_time(sweep["finished_at"]),
             partial=sweep.get("partial", ""),
             timings=dict(sweep.get("timings", {})),
+            programme_go_live=(
+                _time(programme["programme_go_live"])
+                if programme.get("programme_go_live")
+                else None
+            ),
         )
         return cls(
             meta=meta,

@@ -16,6 +16,10 @@ site's view says nothing about them). Then:
   nothing was verified or a need was not verified: "ready" is never vacuous;
 * failures sharing a root cause form one **blocker**, counted in people from the whole
   graph (never by the families, so the same fault reads the same under any filter).
+  The sweep's own problems (its configuration, the servers it could not ask, a broken
+  family: :class:`readiness.results.Origin`) come first, as until they are fixed the
+  people they concern cannot be judged at all; then the estate's faults. Each group is
+  ranked by the people it stops, whatever the status.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from readiness.record.model import (
     SweepMeta,
     SweepRecord,
 )
-from readiness.results import Result, Status, Verdict
+from readiness.results import Origin, Result, Status, Verdict
 
 __all__ = ["build"]
 
@@ -162,7 +166,8 @@ def _person_record(
 
 
 def _blockers(results: Sequence[Result], people: Sequence[PersonRecord]) -> list[Blocker]:
-    """Root causes of fail/error results, ranked by the number of people they stop."""
+    """Root causes of fail/error results: the sweep's own problems first, each group
+    ranked by the number of people they stop."""
     by_id = {r.id: r for r in results if r.status.bad}
     affected: dict[str, set[str]] = defaultdict(set)
     orgs: dict[str, set[str]] = defaultdict(set)
@@ -194,9 +199,10 @@ def _blockers(results: Sequence[Result], people: Sequence[PersonRecord]) -> list
                 len(members),
                 tuple(sorted(orgs.get(cause, ()))),
                 {need: len(keys) for need, keys in sorted(stopped.get(cause, {}).items())},
+                worst.origin or Origin.ESTATE.value,
             )
         )
-    return sorted(blockers, key=lambda b: (-b.status.severity, -b.people, -b.results, b.root_cause))
+    return sorted(blockers, key=lambda b: (not b.sweep, -b.people, -b.results, b.root_cause))
 
 
 def _coverage(need_results: Sequence[Mapping[str, bool]]) -> dict[str, Coverage]:

@@ -17,8 +17,13 @@ BAD = Path(__file__).parent.parent / "data" / "bad"
 
 CASES = {
     "malformed": ("inventory.yaml:8", "malformed YAML: did not find expected '-' indicator"),
-    "wrong_type": ("inventory.yaml:9", "staff[0].pilot: Input should be a valid boolean"),
-    "unknown_key": ("inventory.yaml:9", "unknown key 'usernme' in staff[0]"),
+    "wrong_type": ("inventory.yaml:9", "staff N1 (inventory.yaml:6): pilot must be true or false"),
+    "unknown_key": ("inventory.yaml:9", "unknown key 'usernme' in staff N1 (inventory.yaml:6)"),
+    "bad_date": (
+        "inventory.yaml:3",
+        "programme: go_live must be a date YYYY-MM-DD or a date-time with a time zone, "
+        "e.g. 2027-01-04 or 2027-01-04T07:00+00:00",
+    ),
     "duplicate_staff": (
         "inventory.yaml:7",
         "duplicate staff id 'N1' in organisation 'north' (also at",
@@ -26,7 +31,8 @@ CASES = {
     "dangling": ("inventory.yaml:6", "role 'clerc' does not exist"),
     "literal_secret": (
         "inventory.yaml:10",
-        "staff[0].credential: this field holds a secret, so it must not be written literally",
+        "staff N1 (inventory.yaml:6): credential: this field holds a secret, so it must not "
+        "be written literally",
     ),
     "not_utf8": ("inventory.yaml:6", "not UTF-8 text (byte 0xe9"),
     "python_tag": (
@@ -38,7 +44,7 @@ CASES = {
     "defined_twice": ("b.yaml:2", "site 'north-hq' is defined twice (also at"),
     "csv_bad_delimiter": (
         "inventory.yaml:8",
-        "staff_sources[0].delimiter: String should have at least 1 character",
+        "staff source hr.csv (inventory.yaml:6): delimiter must be at least 1 character(s) long",
     ),
 }
 HINTS = {
@@ -110,3 +116,45 @@ def test_a_csv_row_the_csv_module_cannot_read(
     assert main(["validate", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'hr.csv'}:3: unreadable CSV row: field larger than field limit" in err
+
+
+def test_type_errors_are_in_the_inventorys_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What each field must be, read from its type; the object named as written."""
+    (tmp_path / "inventory.yaml").write_text(
+        "programme: {name: Bad, go_live: soon}\n"  # 1
+        "organisations: {north: {name: North, mail_domains: {old: 3}}}\n"  # 2
+        'sites: {north-hq: {organisation: north}, "north hq": {organisation: north}}\n'  # 3
+        "vantage_points: {jump: {kind: sssh, port: 99999}}\n"  # 4
+        "roles: {clerk: {groups: [g], extension: maybe}}\n"  # 5
+        "staff_sources:\n"  # 6
+        "  - file: hr.csv\n"  # 7
+        "    organisation: north\n"  # 8
+        "    columns: {idd: Id, site: Site}\n"  # 9
+        "staff:\n"  # 10
+        "  - id: N1\n"  # 11
+        "    organisation: north\n"  # 12
+        "    site: north-hq\n"  # 13
+        "    roles: clerk\n"  # 14
+        "  - organisation: north\n"  # 15
+        "    site: north-hq\n",  # 16
+        encoding="utf-8",
+    )
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    at = tmp_path / "inventory.yaml"
+    for line, message in [
+        (1, "programme: go_live must be a date YYYY-MM-DD or a date-time with a time zone"),
+        (2, "organisations.north: mail_domains.old must be a list"),
+        (3, "sites.north hq must be an id: letters, digits, '.', '_', '@' or '-'"),
+        (4, "vantage_points.jump: kind must be one of 'local' or 'ssh'"),
+        (4, "vantage_points.jump: port must be at most 65535"),
+        (5, "roles.clerk: extension must be true or false"),
+        (9, "staff source hr.csv (inventory.yaml:7): columns: the key 'idd' must be one of 'id',"),
+        (14, "staff N1 (inventory.yaml:11): roles must be a list"),
+        (15, "missing required key 'id' in the staff member at inventory.yaml:15"),
+    ]:
+        assert f"{at}:{line}: {message}" in err, message
+    assert "Input should be" not in err  # the validation library's words
+    assert err.count("go_live") == 1  # one problem, not one per member of the union

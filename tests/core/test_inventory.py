@@ -87,7 +87,7 @@ def test_host_port_fields_are_validated(tmp_path: Path) -> None:
         )
         with pytest.raises(InventoryError) as info:
             load(tmp_path, [])
-        assert "programme.resolvers[0]" in str(info.value.problems[0]), bad
+        assert "programme: resolvers[0]:" in str(info.value.problems[0]), bad
 
 
 def test_csv_with_lf_and_no_bom(tmp_path: Path) -> None:
@@ -126,4 +126,4 @@ def test_inventory_error_lists_every_problem(tmp_path: Path) -> None:
     assert "a.yaml:3: organisation 'nort' does not exist" in text
     assert "did you mean 'north'?" in text
     assert "a.yaml:5: role 'nope' does not exist" in text
-    assert "a.yaml:6: unknown key 'colour' in staff[1]" in text
+    assert "a.yaml:6: unknown key 'colour' in staff B (a.yaml:6)" in text

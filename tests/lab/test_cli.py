@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,100 @@ def test_down_of_a_dead_lab_leaves_its_former_slot_alone(tmp_path: Path) -> None
         assert f"slot {slot.number} belongs to the lab in {tmp_path / 'other'}" in said[-1]
         held = holder(slot.number)
         assert held is not None and held.state == str(tmp_path / "other")
+
+
+def test_help_names_the_real_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from readiness.cli import main as readiness
+
+    for argv, usage in (
+        (["--help"], "usage: readiness lab "),
+        (["up", "-h"], "usage: readiness lab up "),
+    ):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert capsys.readouterr().out.startswith(usage)
+    with pytest.raises(SystemExit):
+        readiness(["lab", "status", "--help"])
+    assert capsys.readouterr().out.startswith("usage: readiness lab status ")
+
+
+def test_an_unknown_option_gets_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["up", "--stuff", "20"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: readiness lab up" in err
+    assert "unrecognised option --stuff (did you mean --staff?)" in err
+
+
+@pytest.fixture
+def half_dead_lab(tmp_path: Path) -> Iterator[Path]:
+    """A state folder whose slapd-south died while named still runs (a sleeping
+    stand-in: no server is started here)."""
+    import subprocess
+    import sys
+
+    alive = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state = tmp_path / "lab"
+    state.mkdir()
+    procs = [
+        {"name": "named", "pid": alive.pid, "argv": ["named"], "netns": None, "log": ""},
+        {"name": "slapd-south", "pid": dead.pid, "argv": ["slapd"], "netns": None, "log": ""},
+    ]
+    (state / "pids.json").write_text(json.dumps(procs))
+    components = [
+        {"name": "dns", "status": "up", "where": "named", "seconds": 0.1, "error": ""},
+        {"name": "slapd", "status": "up", "where": "slapd", "seconds": 0.1, "error": ""},
+    ]
+    (state / "lab.json").write_text(json.dumps({"slot": 150, "components": components}))
+    try:
+        yield state
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_status_says_when_a_component_is_gone_and_exits_1(
+    half_dead_lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--state", str(half_dead_lab)]) == 1
+    out = capsys.readouterr().out
+    assert "slapd-south" in out and "GONE" in out
+    assert out.splitlines()[-1].startswith(
+        "lab status: NOT WHOLE: 1 of 2 processes gone: slapd-south (slapd). "
+        f"`readiness lab up --state {half_dead_lab}` starts it again"
+    )
+
+
+def test_up_over_a_half_dead_lab_says_it_restarts_everything_and_why(
+    half_dead_lab: Path,
+) -> None:
+    from readiness_lab.up import restart_note
+
+    note = restart_note(half_dead_lab)
+    assert note.startswith("lab up: slapd-south (slapd) is gone while the rest runs: ")
+    assert "restarting the whole lab, not only that component, because" in note
+    (half_dead_lab / "pids.json").write_text("[]")
+    assert restart_note(half_dead_lab) == ""
+
+
+def test_status_into_a_closed_pipe_ends_quietly(half_dead_lab: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "readiness.cli", "lab", "status", "--state", str(half_dead_lab)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (1, "")

@@ -124,7 +124,7 @@ def test_every_process_runs_and_status_says_so(lab: LabHandle) -> None:
 
 def test_written_inventory_validates_with_the_cli(lab: LabHandle) -> None:
     out = subprocess.run(
-        [str(READINESS), "validate", str(lab.inventory)],
+        [str(READINESS), "validate", str(lab.inventory), "--secrets-dir", str(lab.secrets_dir)],
         capture_output=True,
         text=True,
         check=False,
