@@ -78,7 +78,7 @@ EXPECTED = [
     (
         "inventory.yaml:13",
         "vantage_points.jump: key: cannot read secret file",
-        "jump.key: No such file or directory",
+        "jump.key: file not found",
     ),
     (
         "inventory.yaml:14",
