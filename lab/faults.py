@@ -96,7 +96,7 @@ WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certifi
 @dataclass(frozen=True)
 class Fault:
     kind: str
-    subject: str  # staff:north/N00007, applications:payroll, domains:southmere.test, ...
+    subject: str  # staff:north/N00007, applications:payroll, mail_domains:southmere.test, ...
     target: str = ""  # where it is injected: a directory id, a host name, a domain ...
     vantage: str = ""  # for flows: the vantage point the fault shows from
     details: tuple[tuple[str, str], ...] = field(default=())
@@ -285,11 +285,11 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     # DNS: one old domain without DMARC, the other's SPF without the shared mail server.
     domains = [o.domain for o in estate.organisations]
     rng.shuffle(domains)
-    faults.append(Fault(DMARC_MISSING, f"domains:{domains[0]}", f"_dmarc.{domains[0]}"))
+    faults.append(Fault(DMARC_MISSING, f"mail_domains:{domains[0]}", f"_dmarc.{domains[0]}"))
     faults.append(
         Fault(
             SPF_MISSING_SHARED,
-            f"domains:{domains[1]}",
+            f"mail_domains:{domains[1]}",
             domains[1],
             details=(("missing", "mail.valeshared.test"),),
         )

@@ -13,8 +13,8 @@
   for check families that do not own an inventory section yet.
 
 Only sections owned by the core or by an installed family are written: the core
-sections, ``directories`` (identity), ``applications`` and ``network_resources``
-(network). Secret fields hold ``file:NAME`` references relative to the secrets
+sections (``applications``, ``network_resources``, ``mail_domains`` with the mail
+family's ``mail`` block) and ``directories`` (identity). Secret fields hold ``file:NAME`` references relative to the secrets
 folder (``readiness sweep --secrets-dir <state>/secrets``).
 """
 
@@ -59,6 +59,7 @@ FILES = (
     "roles.yaml",
     "directories.yaml",
     "applications.yaml",
+    "mail.yaml",
     "staff.yaml",
     "hr/staff-north.csv",
     "hr/staff-south.csv",
@@ -190,6 +191,9 @@ def inventory_documents(
             },
         }
     )
+    docs["mail.yaml"] = _header(
+        estate, "Mail domains (service objects) and the mail family's block."
+    ) + _dump({"mail_domains": mail_domains(estate)})
     inline = [p for p in _staff(estate) if _inline(p)]
     docs["staff.yaml"] = _header(
         estate, "Staff: special accounts inline, the bulk from the HR exports in hr/."
@@ -198,6 +202,47 @@ def inventory_documents(
         rows = [p for p in _staff(estate) if p.organisation == org.id and not _inline(p)]
         docs[f"hr/staff-{org.id}.csv"] = _csv(org.id, rows)
     return docs
+
+
+MAIL_OWNER = "Shared service mail team"
+
+
+def mail_domains(estate: Estate) -> dict[str, Any]:
+    """The programme's mail domains as the mail family checks them: every domain's MX is
+    the shared platform; the old domains keep accepting old addresses (coexistence).
+    Mail arrives from outside, so each domain is checked once, centrally."""
+    mx = f"mail.{SHARED_DOMAIN}"
+    legacy = [f"smtp.{o.domain}" for o in estate.organisations]
+    out: dict[str, Any] = {
+        SHARED_DOMAIN: {
+            "name": "Vale Shared Service mail",
+            "owner": MAIL_OWNER,
+            "checked_from": "central",
+            "mail": {
+                "mx": [mx],
+                "spf_senders": [mx, *legacy],
+                "dkim_selectors": [DKIM_SELECTOR],
+                "dmarc": {"p": "reject", "sp": "reject"},
+                "autodiscover": [f"autodiscover.{SHARED_DOMAIN}", f"autoconfig.{SHARED_DOMAIN}"],
+            },
+        }
+    }
+    for o in estate.organisations:
+        out[o.domain] = {
+            "name": f"{o.name} mail (old domain)",
+            "owner": o.owner,
+            "organisation": o.id,
+            "checked_from": "central",
+            "mail": {
+                "mx": [mx],
+                "spf_senders": [f"smtp.{o.domain}", mx],
+                "dkim_selectors": [DKIM_SELECTOR],
+                "dmarc": {"p": "quarantine"},
+                "coexistence": True,
+                "autodiscover": [f"autodiscover.{o.domain}"],
+            },
+        }
+    return out
 
 
 def _staff(estate: Estate) -> list[Person]:

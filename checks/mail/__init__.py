@@ -186,7 +186,10 @@ class MailFamily(CheckFamily[Any]):
                     RCPT,
                     person.key,
                     addresses[0][0],
-                    PersonCheck(tuple(addresses), _resolvers(ctx, found, vantage, (person.site,))),
+                    PersonCheck(
+                        tuple(addresses),
+                        _resolvers(ctx, found, vantage, domain_routes[domain_of[vantage]][vantage]),
+                    ),
                     vantage=vantage,
                     batch=f"{RCPT}@{vantage}",
                     timeout=found.timeout,

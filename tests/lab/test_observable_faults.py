@@ -588,7 +588,7 @@ def observe_mail_wrong_domain(probe: Probe, f: Fault) -> None:
 def observe_dmarc_missing(probe: Probe, f: Fault) -> None:
     # test_lab.py asks the host resolver; here: the authoritative answer itself, and
     # what the sites' resolver tells staff there.
-    domain = f.subject.removeprefix("domains:")
+    domain = f.subject.removeprefix("mail_domains:")
     assert f.target == f"_dmarc.{domain}"
     answer = probe.dig("+norecurse", "TXT", f.target)
     assert "status: NXDOMAIN" in answer, answer
@@ -634,7 +634,7 @@ def spf_addresses(probe: Probe, domain: str) -> tuple[str, set[str]]:
 def observe_spf_missing_shared(probe: Probe, f: Fault) -> None:
     # test_lab.py looks for the text; here the record is evaluated: which addresses
     # may send for the domain, with dig answering every mechanism.
-    domain = f.subject.removeprefix("domains:")
+    domain = f.subject.removeprefix("mail_domains:")
     shared = f.detail("missing") or f"mail.{SHARED_DOMAIN}"
     shared_ip = probe.dig("+short", "A", shared).strip()
     assert shared_ip == probe.slot.mail, shared_ip
