@@ -96,8 +96,8 @@ def zone_text(
     sip_tls: bool = True,
 ) -> str:
     """The zone file of ``domain`` (pure); ``_sips._tcp`` only when SIP over TLS runs."""
-    broken_dmarc = {f.subject.removeprefix("mail_domains:") for f in faults.of_kind(DMARC_MISSING)}
-    broken_spf = {f.subject.removeprefix("mail_domains:") for f in faults.of_kind(SPF_MISSING_SHARED)}
+    broken_dmarc = {f.subject.partition(":")[2] for f in faults.of_kind(DMARC_MISSING)}
+    broken_spf = {f.subject.partition(":")[2] for f in faults.of_kind(SPF_MISSING_SHARED)}
     mail = f"mail.{SHARED_DOMAIN}."
     sip = f"sip.{SHARED_DOMAIN}."
     lines = [

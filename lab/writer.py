@@ -14,8 +14,9 @@
 
 Only sections owned by the core or by an installed family are written: the core
 sections (``applications``, ``network_resources``, ``mail_domains`` with the mail
-family's ``mail`` block) and ``directories`` (identity). Secret fields hold ``file:NAME`` references relative to the secrets
-folder (``readiness sweep --secrets-dir <state>/secrets``).
+family's ``mail`` block) and ``directories`` (identity). Secret fields hold
+``file:NAME`` references relative to the secrets folder (``readiness sweep
+--secrets-dir <state>/secrets``).
 """
 
 from __future__ import annotations

@@ -203,7 +203,10 @@ def _session_finding(
     banner = str(facts.banner) if facts.banner else ""
     if facts.banner is None or (failure is not None and failure.stage == "connect"):
         message = failure.message if failure is not None else "no banner"
-        code = failure.code if failure is not None else "closed"
+        # No banner at all: a preamble failure here is the connection closing or resetting.
+        code = failure.code if failure is not None and failure.code != "preamble" else "closed"
+        if failure is not None and "reset by peer" in failure.message:
+            code = "closed"  # the MX answered the connection with a reset
         status = Status.FAIL if code in ("refused", "closed") else Status.ERROR
         return rec.Finding(
             SMTP,

@@ -210,7 +210,9 @@ def _session(
             end = min(len(chunk), len(done) + settings.per_transaction)
             first = True
             while len(done) < end and errors < settings.errors_per_session:
-                window = chunk[len(done) : min(end, len(done) + settings.window)]
+                # Never more RCPTs in flight than rejections still allowed in this session.
+                size = min(settings.window, settings.errors_per_session - errors)
+                window = chunk[len(done) : min(end, len(done) + size)]
                 commands = ([sender] if first else []) + [f"RCPT TO:<{a}>" for a in window]
                 stats.add(rcpts=len(window))
                 closed: SmtpClosed | None = None
