@@ -46,6 +46,8 @@ DMARC_MISSING = "dmarc-missing"
 SPF_MISSING_SHARED = "spf-missing-shared"
 SIP_ENDPOINT_DOWN = "sip-endpoint-down"
 FLOW_BLOCKED = "flow-blocked"
+DKIM_WEAK = "dkim-weak"
+MAILBOX_GREYLISTED = "mailbox-greylisted"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -67,6 +69,10 @@ KINDS: dict[str, tuple[str, str, str]] = {
     SPF_MISSING_SHARED: ("mail", "mail.spf", "fail"),
     SIP_ENDPOINT_DOWN: ("telephony", "sip.options", "fail"),
     FLOW_BLOCKED: ("network", "network.tcp-connect", "fail"),
+    # A 1024-bit DKIM key still signs: a warning, not a blocker.
+    DKIM_WEAK: ("mail", "mail.dkim", "warn"),
+    # Greylisting (450 twice) says nothing about the mailbox: we could not find out.
+    MAILBOX_GREYLISTED: ("mail", "mail.rcpt-accepted", "error"),
 }
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (
@@ -90,6 +96,7 @@ AD_KINDS = (
     PASSWORD_EXPIRED,
 )
 SMALL = 40
+LEGACY_SELECTOR = "legacy2019"  # the old mail platforms' DKIM selector (lab/dns.py)
 WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certificate has
 
 
@@ -307,6 +314,13 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     )
     # Network: a cross-site flow blocked one way by the router's firewall.
     faults.append(_flow_fault(estate, rng))
+    # Mail, drawn last so that earlier choices stay as they were: an old platform's DKIM
+    # selector with a 1024-bit key, and one mailbox behind greylisting.
+    weak = rng.choice(sorted(o.domain for o in estate.organisations))
+    faults.append(Fault(DKIM_WEAK, f"mail_domains:{weak}", f"{LEGACY_SELECTOR}._domainkey.{weak}"))
+    boxed = {r.id for r in estate.roles if r.mailbox}
+    for p in pick([p for p in eligible(estate.staff) if p.new_mail and boxed & set(p.roles)], 1):
+        faults.append(Fault(MAILBOX_GREYLISTED, p.key, "mail", details=(("address", p.new_mail),)))
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
 
 

@@ -34,6 +34,7 @@ import yaml
 
 from .dns import DKIM_SELECTOR
 from .estate import AD_DOMAIN, SHARED_DOMAIN, Estate, Person
+from .faults import LEGACY_SELECTOR
 
 PROGRAMME = "Vale Shared Service"
 DEFAULT_STATE = ".lab"
@@ -237,7 +238,7 @@ def mail_domains(estate: Estate) -> dict[str, Any]:
             "mail": {
                 "mx": [mx],
                 "spf_senders": [f"smtp.{o.domain}", mx],
-                "dkim_selectors": [DKIM_SELECTOR],
+                "dkim_selectors": [DKIM_SELECTOR, LEGACY_SELECTOR],
                 "dmarc": {"p": "quarantine"},
                 "coexistence": True,
                 "autodiscover": [f"autodiscover.{o.domain}"],
