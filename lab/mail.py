@@ -86,7 +86,9 @@ def start(spec: MailSpec, sup: Supervisor, ca: LabCA) -> MailLab:
     for d in (conf, spool / "data", spool / "queue"):
         d.mkdir(parents=True, exist_ok=True)
     shutil.chown(spool / "data", user="postfix")
-    issued = ca.issue("mail", spec.certificate_names or [spec.hostname])
+    # One file name per server: several instances may share a CA (the mail tests).
+    name = "mail" if spec.hostname == MailSpec.hostname else f"mail-{spec.hostname}"
+    issued = ca.issue(name, spec.certificate_names or [spec.hostname])
     _write(spec, base, spool, issued.chain, issued.key)
     # Postfix insists that inet_interfaces is an interface address.
     run(["ip", "addr", "replace", f"{spec.address}/32", "dev", "lo"])

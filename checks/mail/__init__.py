@@ -54,12 +54,16 @@ TLS_CHECKS = (
 )  # readiness.net.certificates.CHECKS (imported lazily: cryptography is slow to load)
 
 
+Resolvers = tuple[tuple[str, str], ...]  # (resolver, vantage it is asked from), in order
+Address = tuple[str, str, Resolvers]  # (address, "new" | "old", resolvers of its domain)
+
+
 @dataclass(frozen=True)
 class DomainCheck:
     """A domain's DNS or its MX hosts, from one vantage point."""
 
     domain: str
-    resolvers: tuple[tuple[str, str], ...]  # (resolver, vantage it is asked from), in order
+    resolvers: Resolvers
     owner: str
 
 
@@ -67,8 +71,7 @@ class DomainCheck:
 class PersonCheck:
     """A person's addresses to verify at their domains' MX."""
 
-    addresses: tuple[tuple[str, str], ...]  # (address, "new" | "old")
-    resolvers: tuple[tuple[str, str], ...]
+    addresses: tuple[Address, ...]
 
 
 def mail_block(inventory: Inventory, domain: str) -> Mail | None:
@@ -158,47 +161,54 @@ class MailFamily(CheckFamily[Any]):
         self, ctx: PlanContext, domain_routes: dict[str, dict[str, tuple[str, ...]]]
     ) -> Iterator[Probe[PersonCheck]]:
         inventory = ctx.inventory
+        blocks = {d: mail_block(inventory, d) for d in domain_routes}
+        # (domain, site) -> (vantage, resolvers, the sites it speaks for): once per pair.
+        routes: dict[tuple[str, str], tuple[str, Resolvers, tuple[str, ...]]] = {}
+
+        def route(domain: str, site: str) -> tuple[str, Resolvers, tuple[str, ...]]:
+            found = routes.get((domain, site))
+            if found is None:
+                options = domain_routes[domain]
+                vantage = next((v for v, s in options.items() if site in s), next(iter(options)))
+                block_ = blocks[domain]
+                assert block_ is not None
+                speaks = tuple(s for s in options[vantage] if s == site)
+                found = routes[(domain, site)] = (
+                    vantage,
+                    _resolvers(ctx, block_, vantage, options[vantage]),
+                    speaks,
+                )
+            return found
+
         for person in ctx.staff:
-            needs = inventory.needs(person)
             wanted: list[tuple[str, str]] = []
-            if needs.mailbox and "@" in person.new_mail:
+            if "@" in person.new_mail and inventory.needs(person).mailbox:
                 wanted.append((person.new_mail.lower(), "new"))
             for old in person.old_mail:
-                found = mail_block(inventory, old.rpartition("@")[2].lower())
+                found = blocks.get(old.rpartition("@")[2].lower())
                 if "@" in old and found is not None and found.coexistence:
                     wanted.append((old.lower(), "old"))
-            by_vantage: dict[str, list[tuple[str, str]]] = {}
-            domain_of: dict[str, str] = {}
+            by_vantage: dict[str, list[Address]] = {}
+            speaks_for: dict[str, tuple[str, ...]] = {}
             for address, kind in dict.fromkeys(wanted):
                 domain = address.rpartition("@")[2]
-                routes = domain_routes.get(domain)
-                if not routes:
+                if blocks.get(domain) is None:
                     continue
-                vantage = next((v for v, s in routes.items() if person.site in s), None)
-                vantage = vantage or next(iter(routes))
-                by_vantage.setdefault(vantage, []).append((address, kind))
-                domain_of[vantage] = domain
+                vantage, resolvers, speaks = route(domain, person.site)
+                by_vantage.setdefault(vantage, []).append((address, kind, resolvers))
+                speaks_for[vantage] = speaks
             for vantage, addresses in sorted(by_vantage.items()):
-                found = mail_block(inventory, domain_of[vantage])
-                assert found is not None
                 yield Probe(
                     self.name,
                     RCPT,
                     person.key,
                     addresses[0][0],
-                    PersonCheck(
-                        tuple(addresses),
-                        _resolvers(ctx, found, vantage, domain_routes[domain_of[vantage]][vantage]),
-                    ),
+                    PersonCheck(tuple(addresses)),
                     vantage=vantage,
                     batch=f"{RCPT}@{vantage}",
-                    timeout=found.timeout,
-                    sites=tuple(
-                        s
-                        for s in domain_routes[domain_of[vantage]].get(vantage, ())
-                        if s == person.site
-                    ),
-                    summary=f"RCPT TO {', '.join(a for a, _ in addresses)} at the MX (no DATA)",
+                    timeout=self.default_timeout,
+                    sites=speaks_for[vantage],
+                    summary=f"RCPT TO {', '.join(a for a, _, _ in addresses)} at the MX (no DATA)",
                 )
 
     # ------------------------------------------------------------------ run
@@ -215,9 +225,7 @@ class MailFamily(CheckFamily[Any]):
                 yield from domains.smtp(probe, ctx)
 
 
-def _resolvers(
-    ctx: PlanContext, found: Mail, vantage: str, sites: Sequence[str]
-) -> tuple[tuple[str, str], ...]:
+def _resolvers(ctx: PlanContext, found: Mail, vantage: str, sites: Sequence[str]) -> Resolvers:
     """(resolver, vantage asked from): the block's (from the probe's vantage point), else
     each site's own (from its vantage point), else the sweep's (from this machine)."""
     from readiness.net.dns import format_resolver

@@ -32,7 +32,7 @@ class Rcpt(Strict):
     """How recipients are verified at the MX (RCPT TO, never DATA)."""
 
     per_session: int = Field(
-        500, ge=1, le=10000, description="Recipients asked in one SMTP session at most"
+        1000, ge=1, le=10000, description="Recipients asked in one SMTP session at most"
     )
     per_transaction: int = Field(
         100, ge=1, le=1000, description="Recipients per MAIL FROM (then RSET)"
@@ -47,7 +47,7 @@ class Rcpt(Strict):
         description="Rejections after which a session is reopened (stay under the server's "
         "error limits, e.g. Postfix smtpd_soft_error_limit)",
     )
-    sessions: int = Field(2, ge=1, le=32, description="Concurrent sessions per MX host")
+    sessions: int = Field(4, ge=1, le=32, description="Concurrent sessions per MX host")
     retry_delay: float = Field(
         2.0, ge=0, le=60, description="Seconds before the one retry of a 4xx answer"
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from readiness.family import Probe, RunContext
 from readiness.results import Result, Status
 
-from . import PersonCheck, mail_block
+from . import PersonCheck, Resolvers, mail_block
 from .facts import catch_all, host_addresses, mx_of, smtp_cause
 from .model import Mail
 from .rcpt import Outcome, Stats, verify
@@ -34,36 +34,41 @@ class Verdict:
 
 
 @dataclass
-class _Group:
-    """Addresses of one domain asked at one MX host."""
+class _Server:
+    """Addresses to ask one MX host (any of the domains it receives for)."""
 
-    domain: str
-    found: Mail
     host: str
     address: str
-    addresses: list[str]
+    port: int
+    found: Mail  # the block of its first domain: timeouts and RCPT settings
+    domains: dict[str, Mail] = field(default_factory=dict)
+    addresses: list[str] = field(default_factory=list)
 
 
 def run(probes: Sequence[Probe[PersonCheck]], ctx: RunContext) -> Iterator[Result]:
     vantage = probes[0].vantage
-    by_domain: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
+    by_domain: dict[tuple[str, Resolvers], list[str]] = {}
     for probe in probes:
-        for address, _ in probe.params.addresses:
-            key = (address.rpartition("@")[2], probe.params.resolvers)
-            by_domain.setdefault(key, []).append(address)
+        for address, _, resolvers in probe.params.addresses:
+            by_domain.setdefault((address.rpartition("@")[2], resolvers), []).append(address)
     verdicts: dict[str, Verdict] = {}
-    groups: list[_Group] = []
+    servers: dict[tuple[str, int], _Server] = {}
     for (domain, resolvers), addresses in by_domain.items():
         found = mail_block(ctx.inventory, domain)
         assert found is not None
-        group = _route(ctx, domain, resolvers, found, addresses, verdicts)
-        if group is not None:
-            groups.append(group)
-    with ThreadPoolExecutor(max(1, min(MAX_SERVERS, len(groups)))) as pool:
-        for got in pool.map(lambda g: _verify(ctx, vantage, g), groups):
+        routed = _route(ctx, domain, resolvers, found, addresses, verdicts)
+        if routed is not None:
+            host, address = routed
+            server = servers.setdefault(
+                (address, found.smtp_port), _Server(host, address, found.smtp_port, found)
+            )
+            server.domains[domain] = found
+            server.addresses += addresses
+    with ThreadPoolExecutor(max(1, min(MAX_SERVERS, len(servers)))) as pool:
+        for got in pool.map(lambda s: _verify(ctx, vantage, s), servers.values()):
             verdicts.update(got)
     for probe in probes:
-        for address, kind in probe.params.addresses:
+        for address, kind, _ in probe.params.addresses:
             v = verdicts[address]
             bad = v.status is not Status.PASS
             yield probe.result(
@@ -95,13 +100,13 @@ def _owner(ctx: RunContext, address: str) -> str:
 def _route(
     ctx: RunContext,
     domain: str,
-    resolvers: tuple[tuple[str, str], ...],
+    resolvers: Resolvers,
     found: Mail,
     addresses: list[str],
     verdicts: dict[str, Verdict],
-) -> _Group | None:
-    """The MX host to ask about ``addresses`` (its first by preference), or the error
-    verdicts of every address when there is none."""
+) -> tuple[str, str] | None:
+    """(host, address) of the MX to ask about ``addresses`` (its first by preference),
+    or None with the error verdict of every address when there is none."""
     mx = mx_of(ctx, domain, resolvers, found.timeout)
     if mx.error or not mx.hosts:
         status = Status.ERROR if mx.error else Status.FAIL
@@ -119,9 +124,8 @@ def _route(
     host = mx.hosts[0][1]
     found_addresses, outcome, why = host_addresses(ctx, host, resolvers, found.timeout)
     if not found_addresses:
-        status = Status.ERROR
         verdict = Verdict(
-            status,
+            Status.ERROR,
             f"the MX host {host} does not resolve: {why}",
             why,
             hint=f"see the dns.resolves result of {host}",
@@ -129,24 +133,29 @@ def _route(
         )
         verdicts.update(dict.fromkeys(addresses, verdict))
         return None
-    return _Group(domain, found, host, found_addresses[0], addresses)
+    return host, found_addresses[0]
 
 
-def _verify(ctx: RunContext, vantage: str, g: _Group) -> dict[str, Verdict]:
-    port = g.found.smtp_port
-    server = f"{g.address}:{port}"
-    probe_outcome = catch_all(ctx, vantage, g.address, port, g.domain, g.found)
+def _verify(ctx: RunContext, vantage: str, s: _Server) -> dict[str, Verdict]:
+    server = f"{s.address}:{s.port}"
+    catching = {
+        domain
+        for domain, found in s.domains.items()
+        if catch_all(ctx, vantage, s.address, s.port, domain, found).kind == "accepted"
+    }
     outcomes = verify(
-        g.addresses,
-        lambda: ctx.vantage(vantage).connect(g.address, port, g.found.timeout),
+        s.addresses,
+        lambda: ctx.vantage(vantage).connect(s.address, s.port, s.found.timeout),
         server,
-        g.found.rcpt,
-        g.found.timeout,
+        s.found.rcpt,
+        s.found.timeout,
         hold=lambda: ctx.limit(f"smtp:{server}@{vantage}"),
         stats=STATS,
     )
-    catch = probe_outcome.kind == "accepted"
-    return {a: _judge(o, g.host, g.domain, catch) for a, o in outcomes.items()}
+    return {
+        a: _judge(o, s.host, a.rpartition("@")[2], a.rpartition("@")[2] in catching)
+        for a, o in outcomes.items()
+    }
 
 
 def _judge(o: Outcome, host: str, domain: str, catch: bool) -> Verdict:
