@@ -262,7 +262,8 @@ def _write(spec: MailSpec, base: Path, spool: Path, chain: Path, key: Path) -> N
         "smtpd_junk_command_limit": "1000",
         "smtpd_client_connection_rate_limit": "0",
         "smtpd_client_connection_count_limit": str(spec.connection_limit),
-        "smtpd_client_event_limit_exceptions": "",
+        # Limits apply to loopback clients too (they are exempt by default).
+        **({"smtpd_client_event_limit_exceptions": ""} if spec.connection_limit else {}),
         "smtpd_peername_lookup": "no",
         "smtp_dns_support_level": "disabled",
         "lmtp_dns_support_level": "disabled",
