@@ -7,12 +7,16 @@ Brings up the lab's DNS and mail only (``lab up --only dns,mail`` on a free slot
 own state folder), loads the inventory the lab wrote, then plans and runs the mail
 family as the engine does (``--runs`` times, each a fresh sweep: no DNS answer is
 reused between runs) and reports the run's wall time, the SMTP sessions opened, the
-RCPTs sent and the DNS queries asked, and the results by status. Takes the lab down.
+RCPTs sent and the DNS queries asked, the results by status, and the CPU time the
+sweep and Postfix spent (Postfix's own work per RCPT bounds the run on 2 cores: run
+it on a quiet machine). Takes the lab down.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +30,20 @@ from readiness.inventory import Selection, load
 from readiness.net.dns import QUERIES
 from readiness.registry import load_families
 from readiness_checks.mail.people import STATS
+from readiness_lab.mail import instance_pids
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def postfix_cpu(conf: Path) -> float:
+    """CPU seconds used so far by the live processes of the lab's Postfix."""
+    total = 0
+    for pid in instance_pids(conf):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
 
 READINESS = str(Path(sys.executable).with_name("readiness"))
 
@@ -60,7 +78,6 @@ def main() -> None:
         )
         try:
             families = load_families()
-            mail = next(f for f in families if f.name == "mail")
             inventory = load(state / "inventory", families)
             for run in range(1, args.runs + 1):
                 plan = make_plan(inventory, families, Selection(families=frozenset({"mail"})))
@@ -73,9 +90,12 @@ def main() -> None:
                 )
                 QUERIES.reset()
                 sessions, rcpts = STATS.sessions, STATS.rcpts
+                conf = state / "postfix" / "etc"
+                cpu, server_cpu = time.process_time(), postfix_cpu(conf)
                 started = time.perf_counter()
                 results = run_plan(plan, ctx)
                 elapsed = time.perf_counter() - started
+                cpu, server_cpu = time.process_time() - cpu, postfix_cpu(conf) - server_cpu
                 ctx.close()
                 statuses = Counter(r.status.value for r in results)
                 people = sum(1 for p in plan.probes if p.check == "mail.rcpt-accepted")
@@ -83,9 +103,9 @@ def main() -> None:
                     f"run {run}: {elapsed:.2f} s, {len(plan.probes)} probes ({people} people), "
                     f"{len(results)} results {dict(sorted(statuses.items()))}, "
                     f"{STATS.sessions - sessions} SMTP sessions, {STATS.rcpts - rcpts} RCPTs, "
-                    f"{QUERIES.total} DNS queries"
+                    f"{QUERIES.total} DNS queries; "
+                    f"CPU: sweep {cpu:.1f} s, Postfix {server_cpu:.1f} s"
                 )
-            assert mail is not None
         finally:
             subprocess.run(
                 [READINESS, "lab", "down", "--state", str(state)], capture_output=True, check=False
