@@ -351,7 +351,10 @@ def dmarc_result(domain: str, want: Dmarc | None, answer: Answer) -> Finding:
     if answer.outcome in ERROR_OUTCOMES:
         return _dns_error("mail.dmarc", target, answer, impact)
     records = [v for v in answer.values if v.replace(" ", "").upper().startswith("V=DMARC1")]
-    hint_publish = f"publish a TXT record at {target}: v=DMARC1; p=...; rua=mailto:..."
+    policy = want.p if want else "none"
+    hint_publish = (
+        f"publish a TXT record at {target} such as v=DMARC1; p={policy}; rua=mailto:dmarc@{domain}"
+    )
     if not records:
         return Finding(
             "mail.dmarc",

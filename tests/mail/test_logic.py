@@ -159,3 +159,38 @@ def test_plan_without_io(tmp_path: Path) -> None:
     domains = {p.subject for p in plan.probes if p.check in ("mail.mx", "mail.smtp")}
     assert domains == {"mail_domains:new.test", "mail_domains:old.test", "mail_domains:gone.test"}
     assert len({p.batch for p in people.values()}) == 1
+
+
+def test_every_hint_and_impact_in_the_one_style() -> None:
+    from readiness_checks.mail.people import _judge
+    from readiness_checks.mail.rcpt import Outcome
+    from tests.style import assert_sentence
+
+    nx = txt("x.test", outcome="nxdomain")
+    findings = [
+        rec.dmarc_result("x.test", Dmarc(), nx),
+        rec.dmarc_result("x.test", Dmarc(p="reject"), txt("d", "v=DMARC1; p=none")),
+        rec.dmarc_result("x.test", None, txt("d", "v=DMARC1; p=bad")),
+        rec.dkim_result("x.test", "s", nx),
+        rec.dkim_result("x.test", "s", txt("s", "v=DKIM1; p=")),
+        rec.mx_result("x.test", Mail(mx=["a.x.test"]), nx, "t"),
+        rec.mx_result("x.test", Mail(mx=["a.x.test"]), txt("x", "1 b.x.test.", rdtype="MX"), "t"),
+        rec.spf_record_result("x.test", nx),
+        rec.spf_record_result("x.test", txt("x", outcome="servfail")),
+        rec.autodiscover_result("a.x.test", "nxdomain", "NXDOMAIN", ()),
+        rec.policy_record_result(
+            "mail.mta-sts", "_mta-sts.x.test", "v=STSv1", txt("m", "v=STSv1 x")
+        ),
+    ]
+    for f in findings:
+        assert_sentence(f.hint)
+        assert_sentence(f.impact)
+    for kind, code in (("rejected", 550), ("deferred", 450), ("refused", 0), ("broken", 0)):
+        for catch in (False, True):
+            verdict = _judge(
+                Outcome("a@x.test", kind, f"{code} no", code, "", "192.0.2.1:25"),
+                "mx.x.test",
+                "x.test",
+                catch,
+            )
+            assert_sentence(verdict.hint)
