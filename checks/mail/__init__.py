@@ -35,6 +35,7 @@ from readiness.family import CheckFamily, CheckSpec, HostRef, PlanContext, Probe
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.needs import NeedKind
+from readiness.problems import Problem
 from readiness.results import Result
 
 from .model import Mail
@@ -111,6 +112,24 @@ class MailFamily(CheckFamily[Any]):
         "programme.resolvers",
     )
     default_timeout = 10.0
+
+    def validate(self, inventory: Inventory) -> Iterable[Problem]:
+        for domain, obj in sorted(inventory.mail_domains.items()):
+            found = block(obj, "mail", Mail)
+            org = found.ca_organisation if found else None
+            if org is not None and org not in inventory.organisations:
+                yield Problem(
+                    inventory.where("mail_domains", domain, "mail", "ca_organisation"),
+                    f"mail domain {domain} names unknown organisation {org!r}",
+                    "known organisations: " + ", ".join(sorted(inventory.organisations)),
+                )
+            if found is not None and found.warn_days < found.min_days:
+                yield Problem(
+                    inventory.where("mail_domains", domain, "mail", "warn_days"),
+                    f"mail domain {domain}: warn_days ({found.warn_days}) is below "
+                    f"min_days ({found.min_days})",
+                    "warn_days is the earlier warning: make it at least min_days",
+                )
 
     def hosts(self, inventory: Inventory) -> Iterable[HostRef]:
         for domain, obj in sorted(inventory.mail_domains.items()):

@@ -194,3 +194,18 @@ def test_every_hint_and_impact_in_the_one_style() -> None:
                 catch,
             )
             assert_sentence(verdict.hint)
+
+
+def test_bad_blocks_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    from readiness.inventory import InventoryError
+
+    with pytest.raises(InventoryError) as caught:
+        inventory(
+            tmp_path / "inv",
+            "192.0.2.53:53",
+            tmp_path / "ca.pem",
+            {"x.test": {"mail": {"ca_organisation": "nowhere", "min_days": 30, "warn_days": 7}}},
+        )
+    text = "\n".join(str(p) for p in caught.value.problems)
+    assert "inventory.yaml:" in text
+    assert "unknown organisation 'nowhere'" in text and "warn_days (7) is below" in text
