@@ -275,3 +275,8 @@ def mail_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailEstate
             base,
             log,
         )
+
+
+# The OpenSSH jump host of the network tests (its own claimed slot), for the mail
+# family probed from an SSH vantage point.
+from tests.checks.conftest import checks_slot, sshd  # noqa: E402, F401
