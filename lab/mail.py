@@ -12,7 +12,8 @@ domain (``catch_all``: any address gets 250), greylisting (``deferred`` addresse
 ``450 4.7.1``), a session dropped after N errors (``hard_error_limit``), a 421 at the
 banner (``connection_limit``: the next session from the same client is refused), a
 certificate for other names (``certificate_names``), a handshake clients refuse
-(``tls_refused``: anonymous ciphers only, TLS 1.2 at most), no STARTTLS at all (``starttls``).
+(``tls_refused``: anonymous ciphers only, TLS 1.2 at most), no STARTTLS at all
+(``starttls``), no pipelining (``pipelining``).
 
 Postfix can send nothing anywhere: every transport is ``error:`` or ``discard:``,
 no DNS lookups. It runs with its own config directory ``<state>/postfix/etc``
@@ -59,6 +60,7 @@ class MailSpec:
     certificate_names: list[str] = field(default_factory=list)  # default: [hostname]
     tls_refused: bool = False  # STARTTLS offered, but only ciphers no client accepts
     starttls: bool = True
+    pipelining: bool = True  # offer PIPELINING (RFC 2920) after EHLO
 
 
 @dataclass
@@ -272,6 +274,7 @@ def _write(spec: MailSpec, base: Path, spool: Path, chain: Path, key: Path) -> N
         "smtpd_banner": "$myhostname ESMTP readiness-lab",
         "smtpd_tls_security_level": "may" if spec.starttls else "none",
         **(_REFUSED_TLS if spec.tls_refused else {}),
+        **({} if spec.pipelining else {"smtpd_discard_ehlo_keywords": "pipelining"}),
         "smtpd_tls_chain_files": f"{key}, {chain}",
         "smtpd_tls_loglevel": "0",
         "smtpd_helo_required": "no",

@@ -4,9 +4,11 @@
   domain's MX), zones with every SPF, DMARC and DKIM case the tests need, a zone that
   does not load (SERVFAIL), and three Postfix instances built by the lab's own mail
   module: ``main`` (known, rejected and greylisted mailboxes, drops the session after
-  5 errors), ``catchall`` (accepts any address; a certificate for another name) and
+  5 errors), ``catchall`` (accepts any address; a certificate for another name; no
+  PIPELINING) and
   ``badtls`` (STARTTLS offered, a handshake modern clients refuse; one session per
-  client at a time, so a second gets 421 at the banner). Plus an address where nothing
+  client at a time, so a second gets 421 at the banner), and ``plain`` (no STARTTLS).
+  Plus an address where nothing
   listens (refused), a listener that resets every connection, and a resolver that
   never answers (timeout).
 """
@@ -122,6 +124,7 @@ nomx IN TXT "v=spf1 -all"
         "badtls.test": head + f"@ IN MX 10 mx\nmx IN A {a['badtls']}\n",
         "refused.test": head + f"@ IN MX 10 mx\nmx IN A {a['refused']}\n",
         "reset.test": head + f"@ IN MX 10 mx\nmx IN A {a['reset']}\n",
+        "plain.test": head + f"@ IN MX 10 mx\nmx IN A {a['plain']}\n",
         "split.test": head + "@ IN MX 10 mx1.ok.test.\n",
     }
 
@@ -191,6 +194,7 @@ def mail_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailEstate
             "badtls": slot.host(5, 27),
             "refused": slot.host(5, 28),
             "reset": slot.host(5, 29),
+            "plain": slot.host(5, 30),
         }
         for address in addresses.values():
             run(["ip", "addr", "replace", f"{address}/32", "dev", "lo"])
@@ -249,6 +253,7 @@ def mail_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailEstate
                 hostname="mx.catch.test",
                 catch_all=["catch.test"],
                 certificate_names=["wrong-host.catch.test"],
+                pipelining=False,
             ),
             "badtls": mail.MailSpec(
                 ["known@badtls.test"],
@@ -257,6 +262,13 @@ def mail_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailEstate
                 hostname="mx.badtls.test",
                 tls_refused=True,
                 connection_limit=1,
+            ),
+            "plain": mail.MailSpec(
+                ["known@plain.test"],
+                ["plain.test"],
+                address=addresses["plain"],
+                hostname="mx.plain.test",
+                starttls=False,
             ),
         }
         for name, spec in specs.items():

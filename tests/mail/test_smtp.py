@@ -31,6 +31,7 @@ def _domains(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         "badtls.test": {"mail": {"rcpt": fast}},
         "refused.test": {"mail": {"timeout": 2, "rcpt": fast}},
         "reset.test": {"mail": {"timeout": 2, "rcpt": fast}},
+        "plain.test": {"mail": {"rcpt": fast}},
     }
 
 
@@ -66,11 +67,16 @@ def test_mx_hosts_and_people(mail_estate: MailEstate, tmp_path: Path) -> None:
     )
     name = find(r, "mail_domains:catch.test", "tls.certificate-name", catch)
     assert name.status is Status.FAIL and "wrong-host.catch.test" in name.observed
+    smtp = find(r, "mail_domains:catch.test", "mail.smtp", catch)
+    assert "PIPELINING" not in smtp.details["extensions"]  # RCPTs one by one, still answered
+    assert "PIPELINING" in find(r, "mail_domains:ok.test", "mail.smtp", main).details["extensions"]
     k = find(r, "staff:org/K", RCPT, "known@catch.test")
     assert k.status is Status.WARN and "proves nothing" in k.summary
     # STARTTLS offered, handshake refused.
     hs = find(r, "mail_domains:badtls.test", "tls.handshake", "mx.badtls.test:25")
     assert hs.status is Status.FAIL, hs
+    plain = find(r, "mail_domains:plain.test", "mail.smtp", "mx.plain.test:25")
+    assert plain.status is Status.FAIL and "does not offer STARTTLS" in plain.summary
     # Refused and reset connections: the MX fails, its people are errors of the same cause.
     refused = find(r, "mail_domains:refused.test", "mail.smtp", "mx.refused.test:25")
     assert refused.status is Status.FAIL and "refused" in refused.summary.lower()
