@@ -224,6 +224,7 @@ class MailFamily(CheckFamily[Any]):
                     addresses[0][0],
                     PersonCheck(tuple(addresses)),
                     vantage=vantage,
+                    server=f"mail:{addresses[0][0].rpartition('@')[2]}",  # the MX of its domain
                     batch=f"{RCPT}@{vantage}",
                     timeout=self.default_timeout,
                     sites=speaks_for[vantage],
