@@ -43,30 +43,25 @@ class _Server:
     found: Mail  # the block of its first domain: timeouts and RCPT settings
     domains: dict[str, Mail] = field(default_factory=dict)
     addresses: list[str] = field(default_factory=list)
+    keys: list[tuple[str, Resolvers]] = field(default_factory=list)  # of each address
 
 
 def run(probes: Sequence[Probe[PersonCheck]], ctx: RunContext) -> Iterator[Result]:
     vantage = probes[0].vantage
     by_domain: dict[tuple[str, Resolvers], list[str]] = {}
+    seen: set[str] = set()
     for probe in probes:
         for address, _, resolvers in probe.params.addresses:
-            by_domain.setdefault((address.rpartition("@")[2], resolvers), []).append(address)
+            addresses = by_domain.setdefault((address.rpartition("@")[2], resolvers), [])
+            if address not in seen:  # two people with one address: asked once
+                seen.add(address)
+                addresses.append(address)
     verdicts: dict[str, Verdict] = {}
-    servers: dict[tuple[str, int], _Server] = {}
-    for (domain, resolvers), addresses in by_domain.items():
-        found = mail_block(ctx.inventory, domain)
-        assert found is not None
-        routed = _route(ctx, domain, resolvers, found, addresses, verdicts)
-        if routed is not None:
-            host, address = routed
-            server = servers.setdefault(
-                (address, found.smtp_port), _Server(host, address, found.smtp_port, found)
-            )
-            server.domains[domain] = found
-            server.addresses += addresses
-    with ThreadPoolExecutor(max(1, min(MAX_SERVERS, len(servers)))) as pool:
-        for got in pool.map(lambda s: _verify(ctx, vantage, s), servers.values()):
-            verdicts.update(got)
+    # An MX that cannot be reached is passed over for the next one, as senders do.
+    preference = 0
+    while by_domain:
+        by_domain = _ask(ctx, vantage, by_domain, verdicts, preference)
+        preference += 1
     for probe in probes:
         for address, kind, _ in probe.params.addresses:
             v = verdicts[address]
@@ -84,6 +79,40 @@ def run(probes: Sequence[Probe[PersonCheck]], ctx: RunContext) -> Iterator[Resul
                 need="mailbox",
                 details={"address": address, "kind": kind, "server": v.server},
             )
+
+
+def _ask(
+    ctx: RunContext,
+    vantage: str,
+    by_domain: dict[tuple[str, Resolvers], list[str]],
+    verdicts: dict[str, Verdict],
+    preference: int,
+) -> dict[tuple[str, Resolvers], list[str]]:
+    """Ask each domain's ``preference``-th MX host about its addresses (the hosts in
+    parallel); the verdicts land in ``verdicts``; returns the addresses whose host could
+    not be reached (to ask the next one)."""
+    servers: dict[tuple[str, int], _Server] = {}
+    for (domain, resolvers), addresses in by_domain.items():
+        found = mail_block(ctx.inventory, domain)
+        assert found is not None
+        routed = _route(ctx, domain, resolvers, found, addresses, verdicts, preference)
+        if routed is not None:
+            host, address = routed
+            server = servers.setdefault(
+                (address, found.smtp_port), _Server(host, address, found.smtp_port, found)
+            )
+            server.domains[domain] = found
+            server.addresses += addresses
+            server.keys += [(domain, resolvers)] * len(addresses)
+    unreached: dict[tuple[str, Resolvers], list[str]] = {}
+    with ThreadPoolExecutor(max(1, min(MAX_SERVERS, len(servers)))) as pool:
+        answers = pool.map(lambda s: _verify(ctx, vantage, s), servers.values())
+        for s, got in zip(servers.values(), answers, strict=True):
+            for address, key in zip(s.addresses, s.keys, strict=True):
+                reached, verdicts[address] = got[address]
+                if not reached:
+                    unreached.setdefault(key, []).append(address)
+    return unreached
 
 
 def _impact(kind: str) -> str:
@@ -104,10 +133,18 @@ def _route(
     found: Mail,
     addresses: list[str],
     verdicts: dict[str, Verdict],
+    index: int,
 ) -> tuple[str, str] | None:
-    """(host, address) of the MX to ask about ``addresses`` (its first by preference),
-    or None with the error verdict of every address when there is none."""
+    """(host, address) of the MX to ask about ``addresses`` (the ``index``-th by
+    preference), or None: the error verdict of every address when there is none at all,
+    and the verdicts of the hosts already tried when there is no further one."""
     mx = mx_of(ctx, domain, resolvers, found.timeout)
+    if index and index >= len(mx.hosts):
+        return None
+    if index:
+        host = mx.hosts[index][1]
+        addresses_of_host, _, _ = host_addresses(ctx, host, resolvers, found.timeout)
+        return (host, addresses_of_host[0]) if addresses_of_host else None
     if mx.error or not mx.hosts:
         status = Status.ERROR if mx.error else Status.FAIL
         verdict = Verdict(
@@ -121,7 +158,7 @@ def _route(
         )
         verdicts.update(dict.fromkeys(addresses, verdict))
         return None
-    host = mx.hosts[0][1]
+    host = mx.hosts[index][1]
     found_addresses, outcome, why = host_addresses(ctx, host, resolvers, found.timeout)
     if not found_addresses:
         verdict = Verdict(
@@ -136,7 +173,8 @@ def _route(
     return host, found_addresses[0]
 
 
-def _verify(ctx: RunContext, vantage: str, s: _Server) -> dict[str, Verdict]:
+def _verify(ctx: RunContext, vantage: str, s: _Server) -> dict[str, tuple[bool, Verdict]]:
+    """address -> (whether the server was reached, the verdict)."""
     server = f"{s.address}:{s.port}"
     catching = {
         domain
@@ -153,7 +191,10 @@ def _verify(ctx: RunContext, vantage: str, s: _Server) -> dict[str, Verdict]:
         stats=STATS,
     )
     return {
-        a: _judge(o, s.host, a.rpartition("@")[2], a.rpartition("@")[2] in catching)
+        a: (
+            o.kind != "refused",
+            _judge(o, s.host, a.rpartition("@")[2], a.rpartition("@")[2] in catching),
+        )
         for a, o in outcomes.items()
     }
 

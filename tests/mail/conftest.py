@@ -38,7 +38,7 @@ from tests.checks.conftest import free_port
 USERS = [f"user{i:04d}@ok.test" for i in range(300)]
 REJECTED = ["carol@ok.test", "nobody1@ok.test"]
 DEFERRED = ["grey@ok.test"]
-KNOWN = ["alice@ok.test", "bob@ok.test", "old.alice@legacy.test", *USERS]
+KNOWN = ["alice@ok.test", "bob@ok.test", "old.alice@legacy.test", "known@fallback.test", *USERS]
 
 
 def _dkim(bits: int) -> str:
@@ -125,6 +125,7 @@ nomx IN TXT "v=spf1 -all"
         "refused.test": head + f"@ IN MX 10 mx\nmx IN A {a['refused']}\n",
         "reset.test": head + f"@ IN MX 10 mx\nmx IN A {a['reset']}\n",
         "plain.test": head + f"@ IN MX 10 mx\nmx IN A {a['plain']}\n",
+        "fallback.test": head + "@ IN MX 10 mx.refused.test.\n@ IN MX 20 mx1.ok.test.\n",
         "split.test": head + "@ IN MX 10 mx1.ok.test.\n",
     }
 
@@ -239,7 +240,7 @@ def mail_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailEstate
         specs = {
             "main": mail.MailSpec(
                 KNOWN,
-                ["ok.test", "legacy.test"],
+                ["ok.test", "legacy.test", "fallback.test"],
                 REJECTED,
                 address=addresses["main"],
                 hostname="mx1.ok.test",

@@ -32,6 +32,7 @@ def _domains(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         "refused.test": {"mail": {"timeout": 2, "rcpt": fast}},
         "reset.test": {"mail": {"timeout": 2, "rcpt": fast}},
         "plain.test": {"mail": {"rcpt": fast}},
+        "fallback.test": {"mail": {"timeout": 2, "rcpt": fast}},
     }
 
 
@@ -42,6 +43,7 @@ STAFF: list[dict[str, Any]] = [
     {"id": "K", "new_mail": "known@catch.test"},
     {"id": "R", "new_mail": "someone@refused.test"},
     {"id": "Z", "new_mail": "someone@reset.test"},
+    {"id": "F", "new_mail": "known@fallback.test"},
 ]
 
 
@@ -85,6 +87,12 @@ def test_mx_hosts_and_people(mail_estate: MailEstate, tmp_path: Path) -> None:
     reset = find(r, "mail_domains:reset.test", "mail.smtp", "mx.reset.test:25")
     assert reset.status is Status.FAIL, (reset.summary, reset.observed)
     assert find(r, "staff:org/Z", RCPT, "someone@reset.test").status is Status.ERROR
+    # The first MX refuses: the second, as a sender would try it, accepts.
+    first = find(r, "mail_domains:fallback.test", "mail.smtp", "mx.refused.test:25")
+    assert first.status is Status.FAIL
+    assert find(r, "mail_domains:fallback.test", "mail.smtp", main).status is Status.PASS
+    fallback = find(r, "staff:org/F", RCPT, "known@fallback.test")
+    assert fallback.status is Status.PASS and "mx1.ok.test" in fallback.summary, fallback.summary
     # People at the healthy MX.
     alice = find(r, "staff:org/A", RCPT, "alice@ok.test")
     assert alice.status is Status.PASS and alice.need == "mailbox"
