@@ -18,7 +18,8 @@ platform, coexistence), SPF, DMARC, DKIM (TXT at the shared domain, CNAMEs from 
 old domains, as platforms publish them), SRV for SIP (``_sip._udp``, ``_sip._tcp``, and
 ``_sips._tcp`` when kamailio offers TLS), LDAP and Kerberos,
 autodiscover/autoconfig. DNS faults from the fault plan: a domain without
-``_dmarc`` and an SPF record without the shared mail server.
+``_dmarc``, an SPF record without the shared mail server, and an old platform's DKIM
+selector (``legacy2019``) with a 1024-bit key.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .estate import AD_DOMAIN, SHARED_DOMAIN, Estate
-from .faults import DMARC_MISSING, SPF_MISSING_SHARED, FaultPlan
+from .faults import DKIM_WEAK, DMARC_MISSING, LEGACY_SELECTOR, SPF_MISSING_SHARED, FaultPlan
 from .process import LabError, Supervisor, run, tcp_ready
 
 __all__ = ["DKIM_SELECTOR", "DnsInfo", "render", "start", "stop", "zone_text"]
@@ -54,13 +55,14 @@ class DnsInfo:
     zones: dict[str, Path]
 
 
-def _dkim_public(directory: Path) -> str:
-    """The shared domain's DKIM public key (base64 DER), generated once per state folder."""
-    key_path = directory / f"dkim-{DKIM_SELECTOR}.key"
+def _dkim_public(directory: Path, name: str = DKIM_SELECTOR, bits: int = 2048) -> str:
+    """A DKIM public key (base64 DER), generated once per state folder: the shared
+    domain's, or an old platform's (``name``, ``bits``)."""
+    key_path = directory / f"dkim-{name}.key"
     if key_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), None)
     else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         key_path.touch(mode=0o600)
         key_path.write_bytes(
             key.private_bytes(
@@ -94,10 +96,14 @@ def zone_text(
     hosts: Mapping[str, str],
     dkim_public: str,
     sip_tls: bool = True,
+    legacy_dkim: tuple[str, str] = ("", ""),
 ) -> str:
-    """The zone file of ``domain`` (pure); ``_sips._tcp`` only when SIP over TLS runs."""
-    broken_dmarc = {f.subject.removeprefix("domains:") for f in faults.of_kind(DMARC_MISSING)}
-    broken_spf = {f.subject.removeprefix("domains:") for f in faults.of_kind(SPF_MISSING_SHARED)}
+    """The zone file of ``domain`` (pure); ``_sips._tcp`` only when SIP over TLS runs.
+    ``legacy_dkim``: the old platforms' selector keys (a 2048-bit one, and the 1024-bit
+    one of the domain with the weak-key fault)."""
+    broken_dmarc = {f.subject.partition(":")[2] for f in faults.of_kind(DMARC_MISSING)}
+    broken_spf = {f.subject.partition(":")[2] for f in faults.of_kind(SPF_MISSING_SHARED)}
+    weak_dkim = {f.subject.partition(":")[2] for f in faults.of_kind(DKIM_WEAK)}
     mail = f"mail.{SHARED_DOMAIN}."
     sip = f"sip.{SHARED_DOMAIN}."
     lines = [
@@ -143,6 +149,10 @@ def zone_text(
         if domain not in broken_dmarc:
             dmarc = f"v=DMARC1; p=quarantine; pct=100; rua=mailto:dmarc@{domain}"
             lines.append(f"_dmarc IN TXT {_txt(dmarc)}")
+        legacy = legacy_dkim[1] if domain in weak_dkim else legacy_dkim[0]
+        if legacy:
+            key = f"v=DKIM1; k=rsa; p={legacy}"
+            lines.append(f"{LEGACY_SELECTOR}._domainkey IN TXT {_txt(key)}")
         lines += [
             f"{DKIM_SELECTOR}._domainkey IN CNAME {DKIM_SELECTOR}._domainkey.{SHARED_DOMAIN}.",
             f"autodiscover IN CNAME autodiscover.{SHARED_DOMAIN}.",
@@ -216,13 +226,18 @@ def render(
     directory.mkdir(parents=True, exist_ok=True)
     hosts = dict(hosts if hosts is not None else estate.hosts())
     dkim = _dkim_public(directory)
+    legacy = (
+        _dkim_public(directory, LEGACY_SELECTOR),
+        _dkim_public(directory, f"{LEGACY_SELECTOR}-weak", 1024),
+    )
 
     def write_zones(suffix: str, addresses: Mapping[str, str]) -> dict[str, Path]:
         zones: dict[str, Path] = {}
         for domain in (SHARED_DOMAIN, *(o.domain for o in estate.organisations)):
             path = directory / f"{domain}{suffix}.zone"
             path.write_text(
-                zone_text(domain, estate, faults, addresses, dkim, sip_tls), encoding="utf-8"
+                zone_text(domain, estate, faults, addresses, dkim, sip_tls, legacy),
+                encoding="utf-8",
             )
             run(["named-checkzone", "-q", domain, str(path)])
             zones[domain] = path

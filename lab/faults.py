@@ -48,6 +48,8 @@ SIP_ENDPOINT_DOWN = "sip-endpoint-down"
 FLOW_BLOCKED = "flow-blocked"
 CERT_UNKNOWN_CA = "cert-unknown-ca"
 CERT_EXPIRING = "cert-expiring-soon"
+DKIM_WEAK = "dkim-weak"
+MAILBOX_GREYLISTED = "mailbox-greylisted"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -72,6 +74,10 @@ KINDS: dict[str, tuple[str, str, str]] = {
     CERT_UNKNOWN_CA: ("applications", "tls.certificate-chain", "fail"),
     # Valid at go-live, but fewer days left after it than the inventory's minimum.
     CERT_EXPIRING: ("applications", "tls.certificate-valid", "fail"),
+    # A 1024-bit DKIM key still signs: a warning, not a blocker.
+    DKIM_WEAK: ("mail", "mail.dkim", "warn"),
+    # Greylisting (450 twice) says nothing about the mailbox: we could not find out.
+    MAILBOX_GREYLISTED: ("mail", "mail.rcpt-accepted", "error"),
 }
 # Applications with a fixed certificate fault (not drawn: lab/estate.py seeded=False).
 FIXED_APP_FAULTS = {"planning": CERT_UNKNOWN_CA, "fleet": CERT_EXPIRING}
@@ -97,13 +103,14 @@ AD_KINDS = (
     PASSWORD_EXPIRED,
 )
 SMALL = 40
+LEGACY_SELECTOR = "legacy2019"  # the old mail platforms' DKIM selector (lab/dns.py)
 WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certificate has
 
 
 @dataclass(frozen=True)
 class Fault:
     kind: str
-    subject: str  # staff:north/N00007, applications:payroll, domains:southmere.test, ...
+    subject: str  # staff:north/N00007, applications:payroll, mail_domains:southmere.test, ...
     target: str = ""  # where it is injected: a directory id, a host name, a domain ...
     vantage: str = ""  # for flows: the vantage point the fault shows from
     details: tuple[tuple[str, str], ...] = field(default=())
@@ -292,11 +299,11 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     # DNS: one old domain without DMARC, the other's SPF without the shared mail server.
     domains = [o.domain for o in estate.organisations]
     rng.shuffle(domains)
-    faults.append(Fault(DMARC_MISSING, f"domains:{domains[0]}", f"_dmarc.{domains[0]}"))
+    faults.append(Fault(DMARC_MISSING, f"mail_domains:{domains[0]}", f"_dmarc.{domains[0]}"))
     faults.append(
         Fault(
             SPF_MISSING_SHARED,
-            f"domains:{domains[1]}",
+            f"mail_domains:{domains[1]}",
             domains[1],
             details=(("missing", "mail.valeshared.test"),),
         )
@@ -317,6 +324,13 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     for app in estate.applications:
         if app.id in FIXED_APP_FAULTS:
             faults.append(Fault(FIXED_APP_FAULTS[app.id], f"applications:{app.id}", app.host))
+    # Mail, drawn last so that earlier choices stay as they were: an old platform's DKIM
+    # selector with a 1024-bit key, and one mailbox behind greylisting.
+    weak = rng.choice(sorted(o.domain for o in estate.organisations))
+    faults.append(Fault(DKIM_WEAK, f"mail_domains:{weak}", f"{LEGACY_SELECTOR}._domainkey.{weak}"))
+    boxed = {r.id for r in estate.roles if r.mailbox}
+    for p in pick([p for p in eligible(estate.staff) if p.new_mail and boxed & set(p.roles)], 1):
+        faults.append(Fault(MAILBOX_GREYLISTED, p.key, "mail", details=(("address", p.new_mail),)))
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
 
 

@@ -7,6 +7,14 @@ of those domains gets ``550 5.1.1`` (unknown user), and any other domain
 ``550 5.7.1`` (relay access denied). Fault "a mailbox the server rejects": list
 the address in ``rejected`` (it is left out of the mailbox map, so it gets 550).
 
+What a mail check must cope with, each a setting of :class:`MailSpec`: a catch-all
+domain (``catch_all``: any address gets 250), greylisting (``deferred`` addresses get
+``450 4.7.1``), a session dropped after N errors (``hard_error_limit``), a 421 at the
+banner (``connection_limit``: the next session from the same client is refused), a
+certificate for other names (``certificate_names``), a handshake clients refuse
+(``tls_refused``: anonymous ciphers only, TLS 1.2 at most), no STARTTLS at all
+(``starttls``), no pipelining (``pipelining``).
+
 Postfix can send nothing anywhere: every transport is ``error:`` or ``discard:``,
 no DNS lookups. It runs with its own config directory ``<state>/postfix/etc``
 (``postfix -c DIR``; ``postfix check`` runs first). Its queue and data directories
@@ -44,6 +52,15 @@ class MailSpec:
     address: str = field(kw_only=True)  # the lab's: Slot.mail
     port: int = 25
     hostname: str = "mail.valeshared.test"
+    # What a mail check must cope with (the tests' MTAs; see the module docstring).
+    catch_all: list[str] = field(default_factory=list)  # domains accepting any address
+    deferred: list[str] = field(default_factory=list)  # addresses answered 450 (greylisting)
+    hard_error_limit: int = 1000  # errors after which the session is dropped (421)
+    connection_limit: int = 0  # sessions per client at once (0: no limit), then 421
+    certificate_names: list[str] = field(default_factory=list)  # default: [hostname]
+    tls_refused: bool = False  # STARTTLS offered, but only ciphers no client accepts
+    starttls: bool = True
+    pipelining: bool = True  # offer PIPELINING (RFC 2920) after EHLO
 
 
 @dataclass
@@ -71,7 +88,9 @@ def start(spec: MailSpec, sup: Supervisor, ca: LabCA) -> MailLab:
     for d in (conf, spool / "data", spool / "queue"):
         d.mkdir(parents=True, exist_ok=True)
     shutil.chown(spool / "data", user="postfix")
-    issued = ca.issue("mail", [spec.hostname])
+    # One file name per server: several instances may share a CA (the mail tests).
+    name = "mail" if spec.hostname == MailSpec.hostname else f"mail-{spec.hostname}"
+    issued = ca.issue(name, spec.certificate_names or [spec.hostname])
     _write(spec, base, spool, issued.chain, issued.key)
     # Postfix insists that inet_interfaces is an interface address.
     run(["ip", "addr", "replace", f"{spec.address}/32", "dev", "lo"])
@@ -196,7 +215,10 @@ def _postfix(postfix: str, conf: Path, command: str) -> None:
 def _write_maps(spec: MailSpec, conf: Path) -> None:
     rejected = {a.lower() for a in spec.rejected}
     lines = [f"{a.lower()} ok" for a in sorted(set(spec.mailboxes)) if a.lower() not in rejected]
+    lines += [f"@{d.lower()} ok" for d in spec.catch_all]  # virtual(5): the domain's catch-all
     (conf / "vmailbox").write_text("\n".join(lines) + "\n")
+    greylist = [f"{a.lower()} 450 4.7.1 greylisted, try again later" for a in spec.deferred]
+    (conf / "greylist").write_text("\n".join(greylist) + "\n")
 
 
 def _write(spec: MailSpec, base: Path, spool: Path, chain: Path, key: Path) -> None:
@@ -229,23 +251,30 @@ def _write(spec: MailSpec, base: Path, spool: Path, chain: Path, key: Path) -> N
         "default_transport": "error:outbound mail disabled in the lab",
         "relay_transport": "error:outbound mail disabled in the lab",
         "smtpd_relay_restrictions": "reject_unauth_destination",
-        "smtpd_recipient_restrictions": "reject_unlisted_recipient",
+        "smtpd_recipient_restrictions": (
+            f"check_recipient_access texthash:{conf / 'greylist'}, reject_unlisted_recipient"
+        ),
         "relay_domains_reject_code": "550",
         "unknown_virtual_mailbox_reject_code": "550",
         "smtpd_reject_unlisted_recipient": "yes",
         "in_flow_delay": "0",
         "smtpd_error_sleep_time": "0",
         "smtpd_soft_error_limit": "1000",
-        "smtpd_hard_error_limit": "1000",
+        "smtpd_hard_error_limit": str(spec.hard_error_limit),
         "smtpd_junk_command_limit": "1000",
         "smtpd_client_connection_rate_limit": "0",
+        "smtpd_client_connection_count_limit": str(spec.connection_limit),
+        # Limits apply to loopback clients too (they are exempt by default).
+        **({"smtpd_client_event_limit_exceptions": ""} if spec.connection_limit else {}),
         "smtpd_peername_lookup": "no",
         "smtp_dns_support_level": "disabled",
         "lmtp_dns_support_level": "disabled",
         "smtp_host_lookup": "native",
         "biff": "no",
         "smtpd_banner": "$myhostname ESMTP readiness-lab",
-        "smtpd_tls_security_level": "may",
+        "smtpd_tls_security_level": "may" if spec.starttls else "none",
+        **(_REFUSED_TLS if spec.tls_refused else {}),
+        **({} if spec.pipelining else {"smtpd_discard_ehlo_keywords": "pipelining"}),
         "smtpd_tls_chain_files": f"{key}, {chain}",
         "smtpd_tls_loglevel": "0",
         "smtpd_helo_required": "no",
@@ -259,6 +288,13 @@ def _write(spec: MailSpec, base: Path, spool: Path, chain: Path, key: Path) -> N
     )
     (conf / "master.cf").write_text(_MASTER.format(listen=f"{spec.address}:{spec.port}"))
 
+
+# Anonymous ciphers only: STARTTLS is offered, and every handshake fails.
+_REFUSED_TLS = {
+    "smtpd_tls_protocols": "<=TLSv1.2",
+    "smtpd_tls_ciphers": "medium",
+    "tls_medium_cipherlist": "aNULL",
+}
 
 _MASTER = """# written by the readiness lab (no chroot, nothing that can send mail out)
 {listen} inet n - n - - smtpd

@@ -51,6 +51,7 @@ from .faults import (
     GROUP_MISSING,
     MAIL_MISSING,
     MAIL_WRONG_DOMAIN,
+    MAILBOX_GREYLISTED,
     MAILBOX_REJECTED,
     PASSWORD_EXPIRED,
     PASSWORD_MUST_CHANGE,
@@ -454,9 +455,9 @@ class _Run:
         )
         rejected = sorted(f.detail("address") for f in self.plan.of_kind(MAILBOX_REJECTED))
         domains = [SHARED_DOMAIN, *(o.domain for o in self.estate.organisations)]
-        mail.start(
-            mail.MailSpec(boxes, domains, rejected, address=self.slot.mail), self.sup, self.ca
-        )
+        deferred = sorted(f.detail("address") for f in self.plan.of_kind(MAILBOX_GREYLISTED))
+        spec = mail.MailSpec(boxes, domains, rejected, address=self.slot.mail, deferred=deferred)
+        mail.start(spec, self.sup, self.ca)
         return f"postfix smtp://{self.slot.mail}:25 (STARTTLS), {len(boxes)} addresses"
 
     def sip(self) -> str:

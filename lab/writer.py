@@ -13,9 +13,10 @@
   for check families that do not own an inventory section yet.
 
 Only sections owned by the core or by an installed family are written: the core
-sections, ``directories`` (identity), ``applications`` and ``network_resources``
-(network). Secret fields hold ``file:NAME`` references relative to the secrets
-folder (``readiness sweep --secrets-dir <state>/secrets``).
+sections (``applications``, ``network_resources``, ``mail_domains`` with the mail
+family's ``mail`` block) and ``directories`` (identity). Secret fields hold
+``file:NAME`` references relative to the secrets folder (``readiness sweep
+--secrets-dir <state>/secrets``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import yaml
 
 from .dns import DKIM_SELECTOR
 from .estate import AD_DOMAIN, SHARED_DOMAIN, Application, Estate, Person
+from .faults import LEGACY_SELECTOR
 
 PROGRAMME = "Vale Shared Service"
 DEFAULT_STATE = ".lab"
@@ -59,6 +61,7 @@ FILES = (
     "roles.yaml",
     "directories.yaml",
     "applications.yaml",
+    "mail.yaml",
     "staff.yaml",
     "hr/staff-north.csv",
     "hr/staff-south.csv",
@@ -197,6 +200,9 @@ def inventory_documents(
             },
         }
     )
+    docs["mail.yaml"] = _header(
+        estate, "Mail domains (service objects) and the mail family's block."
+    ) + _dump({"mail_domains": mail_domains(estate)})
     inline = [p for p in _staff(estate) if _inline(p)]
     docs["staff.yaml"] = _header(
         estate, "Staff: special accounts inline, the bulk from the HR exports in hr/."
@@ -217,6 +223,47 @@ def _http_block(app: Application) -> dict[str, Any]:
     else:
         block["pilot"] = {"method": "basic", "path": "/pilot/", "realm": app.id}
     return block
+
+
+MAIL_OWNER = "Shared service mail team"
+
+
+def mail_domains(estate: Estate) -> dict[str, Any]:
+    """The programme's mail domains as the mail family checks them: every domain's MX is
+    the shared platform; the old domains keep accepting old addresses (coexistence).
+    Mail arrives from outside, so each domain is checked once, centrally."""
+    mx = f"mail.{SHARED_DOMAIN}"
+    legacy = [f"smtp.{o.domain}" for o in estate.organisations]
+    out: dict[str, Any] = {
+        SHARED_DOMAIN: {
+            "name": "Vale Shared Service mail",
+            "owner": MAIL_OWNER,
+            "checked_from": "central",
+            "mail": {
+                "mx": [mx],
+                "spf_senders": [mx, *legacy],
+                "dkim_selectors": [DKIM_SELECTOR],
+                "dmarc": {"p": "reject", "sp": "reject"},
+                "autodiscover": [f"autodiscover.{SHARED_DOMAIN}", f"autoconfig.{SHARED_DOMAIN}"],
+            },
+        }
+    }
+    for o in estate.organisations:
+        out[o.domain] = {
+            "name": f"{o.name} mail (old domain)",
+            "owner": o.owner,
+            "organisation": o.id,
+            "checked_from": "central",
+            "mail": {
+                "mx": [mx],
+                "spf_senders": [f"smtp.{o.domain}", mx],
+                "dkim_selectors": [DKIM_SELECTOR, LEGACY_SELECTOR],
+                "dmarc": {"p": "quarantine"},
+                "coexistence": True,
+                "autodiscover": [f"autodiscover.{o.domain}"],
+            },
+        }
+    return out
 
 
 def _staff(estate: Estate) -> list[Person]:

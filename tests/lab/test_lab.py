@@ -37,7 +37,7 @@ def status_of(answer: str) -> str:
 
 
 def test_domain_without_dmarc(lab: LabHandle) -> None:
-    broken = {f.subject.removeprefix("domains:") for f in lab.plan.of_kind(DMARC_MISSING)}
+    broken = {f.subject.removeprefix("mail_domains:") for f in lab.plan.of_kind(DMARC_MISSING)}
     assert broken
     for org in lab.estate.organisations:
         answer = dig(lab, "TXT", f"_dmarc.{org.domain}")
@@ -50,7 +50,7 @@ def test_domain_without_dmarc(lab: LabHandle) -> None:
 
 
 def test_spf_missing_the_shared_mail_server(lab: LabHandle) -> None:
-    broken = {f.subject.removeprefix("domains:") for f in lab.plan.of_kind(SPF_MISSING_SHARED)}
+    broken = {f.subject.removeprefix("mail_domains:") for f in lab.plan.of_kind(SPF_MISSING_SHARED)}
     assert broken
     for org in lab.estate.organisations:
         spf = [t for t in dig(lab, "+short", "TXT", org.domain).splitlines() if "v=spf1" in t]

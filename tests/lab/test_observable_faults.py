@@ -49,6 +49,7 @@ from readiness_lab.faults import (
     APP_503,
     CERT_EXPIRED,
     CERT_WRONG_HOST,
+    DKIM_WEAK,
     DMARC_MISSING,
     EXTENSION_UNREGISTERED,
     FLOW_BLOCKED,
@@ -56,6 +57,7 @@ from readiness_lab.faults import (
     KINDS,
     MAIL_MISSING,
     MAIL_WRONG_DOMAIN,
+    MAILBOX_GREYLISTED,
     MAILBOX_REJECTED,
     PASSWORD_EXPIRED,
     PASSWORD_MUST_CHANGE,
@@ -588,7 +590,7 @@ def observe_mail_wrong_domain(probe: Probe, f: Fault) -> None:
 def observe_dmarc_missing(probe: Probe, f: Fault) -> None:
     # test_lab.py asks the host resolver; here: the authoritative answer itself, and
     # what the sites' resolver tells staff there.
-    domain = f.subject.removeprefix("domains:")
+    domain = f.subject.removeprefix("mail_domains:")
     assert f.target == f"_dmarc.{domain}"
     answer = probe.dig("+norecurse", "TXT", f.target)
     assert "status: NXDOMAIN" in answer, answer
@@ -634,7 +636,7 @@ def spf_addresses(probe: Probe, domain: str) -> tuple[str, set[str]]:
 def observe_spf_missing_shared(probe: Probe, f: Fault) -> None:
     # test_lab.py looks for the text; here the record is evaluated: which addresses
     # may send for the domain, with dig answering every mechanism.
-    domain = f.subject.removeprefix("domains:")
+    domain = f.subject.removeprefix("mail_domains:")
     shared = f.detail("missing") or f"mail.{SHARED_DOMAIN}"
     shared_ip = probe.dig("+short", "A", shared).strip()
     assert shared_ip == probe.slot.mail, shared_ip
@@ -698,6 +700,33 @@ def observe_mailbox_rejected(probe: Probe, f: Fault) -> None:
     )
     code, reply = swaks_rcpt(probe, ok.new_mail)
     assert code == 0 and re.match(r"<~\s+250 ", reply), reply
+
+
+def observe_mailbox_greylisted(probe: Probe, f: Fault) -> None:
+    code, reply = swaks_rcpt(probe, f.detail("address"))
+    assert re.match(r"<~\*?\s+450 4\.7\.1 ", reply), reply
+    assert code != 0, reply
+
+
+def observe_dkim_weak(probe: Probe, f: Fault) -> None:
+    """The selector's key, read with dig and measured with openssl: 1024 bits; the other
+    old domain's key under the same selector: 2048."""
+
+    def bits(name: str) -> int:
+        chunks = re.findall(r'"([^"]*)"', probe.dig("+short", "TXT", name))
+        key = "".join(chunks).split("p=", 1)[1].strip()
+        pem = probe.work / "dkim.pem"
+        pem.write_text(f"-----BEGIN PUBLIC KEY-----\n{key}\n-----END PUBLIC KEY-----\n")
+        out = probe.run(["openssl", "pkey", "-pubin", "-in", str(pem), "-noout", "-text"])
+        found = re.search(r"Public-Key: \((\d+) bit\)", out.stdout)
+        assert found, out.stdout + out.stderr
+        return int(found.group(1))
+
+    assert bits(f.target) == 1024
+    selector = f.target.split(".", 1)[0]
+    for org in probe.lab.estate.organisations:
+        if not f.target.endswith(f".{org.domain}"):
+            assert bits(f"{selector}._domainkey.{org.domain}") == 2048
 
 
 # --------------------------------------------------------------------------- SIP
@@ -829,6 +858,8 @@ OBSERVERS: dict[str, Observer] = {
     MAIL_MISSING: observe_mail_missing,
     MAIL_WRONG_DOMAIN: observe_mail_wrong_domain,
     MAILBOX_REJECTED: observe_mailbox_rejected,
+    MAILBOX_GREYLISTED: observe_mailbox_greylisted,
+    DKIM_WEAK: observe_dkim_weak,
     EXTENSION_UNREGISTERED: observe_extension_unregistered,
     CERT_EXPIRED: observe_cert_expired,
     CERT_WRONG_HOST: observe_cert_wrong_host,
