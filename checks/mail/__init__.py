@@ -66,6 +66,10 @@ class DomainCheck:
     domain: str
     resolvers: Resolvers
     owner: str
+    # Staff send from it on Day 1 (an organisation's new domain): its sender
+    # authentication (SPF, DMARC, DKIM) speaks for them. An old domain only receives
+    # during coexistence: those records are its owner's to fix and stop no one.
+    sending: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,14 +145,22 @@ class MailFamily(CheckFamily[Any]):
     def plan(self, ctx: PlanContext) -> Iterator[Probe[Any]]:
         inventory = ctx.inventory
         domain_routes: dict[str, dict[str, tuple[str, ...]]] = {}
+        sending_domains = {
+            org.mail_domains.new.lower()
+            for org in inventory.organisations.values()
+            if org.mail_domains.new
+        }
         for domain, obj in sorted(inventory.mail_domains.items()):
             found = block(obj, "mail", Mail)
             if found is None:
                 continue
             routes = domain_routes[domain] = ctx.routes("mail_domains", domain)
             subject = f"mail_domains:{domain}"
+            sending = domain in sending_domains
             for vantage, sites in routes.items():
-                check = DomainCheck(domain, _resolvers(ctx, found, vantage, sites), obj.owner)
+                check = DomainCheck(
+                    domain, _resolvers(ctx, found, vantage, sites), obj.owner, sending
+                )
                 yield Probe(
                     self.name,
                     MX,

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from readiness.family import Probe, RunContext, subject_impact
+from readiness.inventory.needs import NO_PERSON
 from readiness.net.dns import ERROR_OUTCOMES
 from readiness.net.trust import TrustError
 from readiness.results import Result, Status
 
-from . import CATCH_ALL, MTA_STS, MX, SMTP, TLS_RPT, DomainCheck, mail_block
+from . import CATCH_ALL, DKIM, DMARC, MTA_STS, MX, SMTP, SPF, TLS_RPT, DomainCheck, mail_block
 from . import records as rec
 from .facts import catch_all, host_addresses, look, mx_of, smtp_cause
 from .model import Mail
@@ -20,8 +21,13 @@ from .smtp import SmtpFacts
 __all__ = ["records", "smtp"]
 
 
+# Sender authentication: what an old domain's owner fixes without stopping anyone.
+_SENDER_CHECKS = frozenset({SPF, DMARC, DKIM, MTA_STS, TLS_RPT})
+
+
 def _result(probe: Probe[DomainCheck], f: rec.Finding) -> Result:
     bad = f.status not in (Status.PASS, Status.SKIP)
+    only_owner = not probe.params.sending and f.check in _SENDER_CHECKS
     return probe.result(
         f.status,
         f.summary,
@@ -33,6 +39,7 @@ def _result(probe: Probe[DomainCheck], f: rec.Finding) -> Result:
         impact=(f.impact or subject_impact(probe.subject, probe.sites)) if bad else "",
         owner=probe.params.owner if bad else "",
         root_cause=f.root_cause,
+        need=NO_PERSON if only_owner else "",
         details=f.details or {},
     )
 

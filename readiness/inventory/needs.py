@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["DEPENDS_ON_ACCOUNT", "NeedEdge", "NeedKind", "Needs", "need_key", "need_kind"]
+__all__ = [
+    "DEPENDS_ON_ACCOUNT",
+    "NO_PERSON",
+    "NeedEdge",
+    "NeedKind",
+    "Needs",
+    "need_key",
+    "need_kind",
+]
 
 
 class NeedKind(StrEnum):
@@ -27,6 +35,12 @@ class NeedKind(StrEnum):
 # Needs reached by logging in with the person's account: an account that cannot log in
 # on Day 1 stops them too. (A desk phone registers with its own credentials.)
 DEPENDS_ON_ACCOUNT = frozenset({NeedKind.MAILBOX, NeedKind.APPLICATION, NeedKind.NETWORK_RESOURCE})
+
+
+# The need a result names when it is about a service object for its owner only and
+# stops no person on Day 1 (e.g. the SPF record of an old domain nobody sends from any
+# more): it is a blocker for its owner, never a reason in anyone's verdict.
+NO_PERSON = "none"
 
 
 def need_key(kind: NeedKind, object_id: str = "") -> str:

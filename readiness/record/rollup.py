@@ -31,7 +31,7 @@ from typing import Any
 from readiness.family import CheckFamily
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Staff
-from readiness.inventory.needs import DEPENDS_ON_ACCOUNT, NeedKind, need_kind
+from readiness.inventory.needs import DEPENDS_ON_ACCOUNT, NO_PERSON, NeedKind, need_kind
 from readiness.record.model import (
     NOT_VERIFIED,
     Blocker,
@@ -93,6 +93,8 @@ def build(
         mine: list[Result] = []
         for subject, subject_need in needs.subjects.items():
             for result in speaking(subject, person.site):
+                if result.need == NO_PERSON:
+                    continue  # about the object, for its owner: stops no one
                 mine.append(result)
                 key = result.need or subject_need
                 if not key and subject == person.key:
