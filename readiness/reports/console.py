@@ -29,9 +29,14 @@ renderer = ConsoleRenderer()
 def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
     """The summary as text; with ``color`` it carries rich markup."""
     from rich.markup import escape as rich_escape
+    from rich.text import Text
 
     def escape(text: str) -> str:
         return rich_escape(text) if color else text
+
+    def width(cell: str) -> int:
+        """What a cell takes on the terminal: its markup is not printed."""
+        return Text.from_markup(cell).cell_len if color else len(cell)
 
     def st(status: str, text: str | None = None) -> str:
         body = escape(text if text is not None else status.upper())
@@ -54,7 +59,7 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
           _pct(c["ready"], sum(c.values()))]
          for org in sorted(record.organisations)
          for c in [record.verdict_counts(org)] if sum(c.values())],
-        escape,
+        escape, width,
     )]
     gaps = [f"{kind} {c.needed - c.verified} of {c.needed}"
             for kind, c in record.coverage.items() if c.verified < c.needed]
@@ -69,7 +74,7 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
                           for fam, c in sorted(per_family.items(),
                                                key=lambda kv: (-kv[1]["fail"], -kv[1]["error"],
                                                                kv[0]))],
-                         escape)]
+                         escape, width)]
     matrix = record.matrix
     if matrix:
         sites = sorted(matrix)
@@ -79,7 +84,7 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
             [[obj, *(st(cell["status"], _MARK[cell["status"]]) if cell else "-"
                      for site in sites for cell in [matrix[site].get(obj)])]
              for obj in objects],
-            escape,
+            escape, width,
         )]
     blockers = record.blockers
     if blockers:
@@ -112,11 +117,19 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def _table(header: list[str], rows: list[list[str]], escape: Callable[[str], str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    out = ["  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                            for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
-    for row in rows:
-        out.append("  " + "  ".join(escape(c).ljust(w) if i == 0 else c.rjust(w)
-                                    for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-    return "\n".join(out)
+def _table(header: list[str], rows: list[list[str]], escape: Callable[[str], str],
+           width: Callable[[str], int]) -> str:
+    """Columns aligned as the terminal shows them: the first column is plain text (escaped
+    here), the others may carry markup, which ``width`` does not count."""
+    def seen(i: int, cell: str) -> int:
+        return len(cell) if i == 0 else width(cell)
+
+    widths = [max(seen(i, x) for x in col)
+              for i, col in enumerate(zip(header, *rows, strict=False))]
+    lines = []
+    for n, row in enumerate([header, *rows]):
+        cells = [(escape(c) if n else c) + " " * (w - len(c)) if i == 0
+                 else " " * (w - seen(i, c)) + c
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  " + "  ".join(cells))
+    return "\n".join(lines)
