@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .estate import Estate, Organisation, Person
+from .estate import INTERNET, Estate, Organisation, Person
 
 # Fault kinds: (family, check id it should be found by).
 ACCOUNT_MISSING = "account-missing"
@@ -48,6 +48,7 @@ SIP_ENDPOINT_DOWN = "sip-endpoint-down"
 FLOW_BLOCKED = "flow-blocked"
 CERT_UNKNOWN_CA = "cert-unknown-ca"
 CERT_EXPIRING = "cert-expiring-soon"
+RESOURCE_EXPOSED = "resource-exposed"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -72,8 +73,10 @@ KINDS: dict[str, tuple[str, str, str]] = {
     CERT_UNKNOWN_CA: ("applications", "tls.certificate-chain", "fail"),
     # Valid at go-live, but fewer days left after it than the inventory's minimum.
     CERT_EXPIRING: ("applications", "tls.certificate-valid", "fail"),
+    # An internal resource the perimeter lets the internet reach (lab/internet.py).
+    RESOURCE_EXPOSED: ("network", "network.exposure", "fail"),
 }
-# Applications with a fixed certificate fault (not drawn: lab/estate.py seeded=False).
+# Specialist applications with a fixed certificate fault (not in the seeded draw).
 FIXED_APP_FAULTS = {"planning": CERT_UNKNOWN_CA, "fleet": CERT_EXPIRING}
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (
@@ -317,6 +320,8 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     for app in estate.applications:
         if app.id in FIXED_APP_FAULTS:
             faults.append(Fault(FIXED_APP_FAULTS[app.id], f"applications:{app.id}", app.host))
+    # Last, so that adding it changed no earlier draw.
+    faults.append(_exposure_fault(estate, rng))
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
 
 
@@ -366,4 +371,17 @@ def _flow_fault(estate: Estate, rng: random.Random) -> Fault:
             ("port", str(res.port)),
             ("from_site", site.id),
         ),
+    )
+
+
+def _exposure_fault(estate: Estate, rng: random.Random) -> Fault:
+    """An internal resource the internet reaches: a hole in the router's perimeter.
+    Only with namespaces (the loopback fallback has no internet to reach from)."""
+    res = estate.resources[rng.randrange(len(estate.resources))]
+    return Fault(
+        RESOURCE_EXPOSED,
+        f"network_resources:{res.id}",
+        f"{res.host}:{res.port}",
+        vantage=INTERNET,
+        details=(("dst", res.ip), ("port", str(res.port))),
     )
