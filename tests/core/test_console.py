@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 
@@ -36,7 +37,7 @@ def result(subject: str, status: Status, site: str, check: str = "x.reach") -> R
 def shown(text: str, *, terminal: bool) -> str:
     """``text`` as the sweep prints it (rich markup), on a colour terminal or without."""
     screen = io.StringIO()
-    colours = "truecolor" if terminal else None
+    colours: Literal["truecolor"] | None = "truecolor" if terminal else None
     Console(file=screen, force_terminal=terminal, color_system=colours, width=500).print(
         text, highlight=False
     )
