@@ -26,7 +26,8 @@ What is checked
     ``network.exposure`` (target ``host:port``): from each ``not_reachable_from`` (a
     vantage point, or a site: its vantage points), the connection must NOT be
     accepted: accepted is ``fail`` (an exposure), refused / no answer / unreachable is
-    ``pass``.
+    ``pass``. The name is resolved as that vantage point does
+    (:meth:`PlanContext.vantage_resolvers`: an outside one with its own resolvers).
     ``network.vantage-login`` (subject ``vantage_points:<id>``): each SSH vantage
     point accepts our login with the host key of ``known_hosts``; its root cause
     ``vantage|<id>`` is the one every probe through it shares when it is unusable.
