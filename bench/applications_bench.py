@@ -44,29 +44,16 @@ from readiness_checks.applications.probe import HANDSHAKES
 from readiness_lab import dns, ssh, web
 from readiness_lab.ca import LabCA
 from readiness_lab.claim import claimed
-from readiness_lab.estate import SHARED_DOMAIN, generate
-from readiness_lab.faults import (
-    APP_503,
-    CERT_EXPIRED,
-    CERT_EXPIRING,
-    CERT_UNKNOWN_CA,
-    CERT_WRONG_HOST,
-    choose,
-)
+from readiness_lab.estate import generate
+from readiness_lab.faults import choose
 from readiness_lab.process import Supervisor
 from readiness_lab.slot import Slot
+from readiness_lab.up import web_apps
 from readiness_lab.writer import inventory_documents
 
 APPS = 10
 PILOTS = 5  # per organisation
 PILOT_PASSWORD = "Bench-Pilot-1"
-FAULTS: dict[str, web.Fault] = {
-    CERT_EXPIRED: "expired",
-    CERT_WRONG_HOST: "wrong-name",
-    APP_503: "503",
-    CERT_UNKNOWN_CA: "unknown-ca",
-    CERT_EXPIRING: "expiring",
-}
 
 
 def start_servers(
@@ -78,26 +65,10 @@ def start_servers(
     ca = LabCA(root / "state" / "ca")
     estate = generate(150, 1, slot)
     plan = choose(estate)
-    apps = [a for a in estate.applications if not a.remote_access][:APPS]
-    fault_of = {
-        f.subject.removeprefix("applications:"): fault
-        for kind, fault in FAULTS.items()
-        for f in plan.of_kind(kind)
-    }
-    login = f"login.{SHARED_DOMAIN}"
+    served = {a.id: a for a in web_apps(estate, plan) if a.address is None}
+    apps = [a for a in estate.applications if a.id in served][:APPS]
     spec = web.WebSpec(
-        [
-            web.App(
-                a.id,
-                a.host,
-                a.name,
-                fault_of.get(a.id),
-                pilot_auth=True,
-                sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None,
-                form_login=a.form_login,
-            )
-            for a in apps
-        ],
+        [served[a.id] for a in apps],
         dict.fromkeys(pilots, PILOT_PASSWORD),
         address=slot.web,
         go_live=estate.go_live,

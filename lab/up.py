@@ -62,6 +62,7 @@ from .process import LabError, Supervisor, alive, recorded
 from .slot import DEFAULT, DEFAULT_SLOT, Slot
 
 if TYPE_CHECKING:
+    from . import web
     from .slapd import PersonSpec
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "slot_of",
     "status",
     "up",
+    "web_apps",
 ]
 
 COMPONENTS = ("net", "ssh", "dns", "slapd", "samba", "web", "mail", "sip")
@@ -422,32 +424,7 @@ class _Run:
     def web(self) -> str:
         from . import web
 
-        faults = {
-            CERT_EXPIRED: "expired",
-            CERT_WRONG_HOST: "wrong-name",
-            APP_503: "503",
-            CERT_UNKNOWN_CA: "unknown-ca",
-            CERT_EXPIRING: "expiring",
-        }
-        by_app: dict[str, web.Fault] = {}
-        for kind, fault in faults.items():
-            for f in self.plan.of_kind(kind):
-                by_app[f.subject.removeprefix("applications:")] = fault  # type: ignore[assignment]
-        login = f"login.{SHARED_DOMAIN}"
-        apps = [
-            web.App(
-                a.id,
-                a.host,
-                a.name,
-                by_app.get(a.id),
-                pilot_auth=True,
-                sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None,
-                form_login=a.form_login,
-                address=self.slot.remote_access if a.remote_access else None,
-            )
-            for a in self.estate.applications
-        ]
-        apps.append(web.App("login", login, "Vale Shared sign-in"))
+        apps = web_apps(self.estate, self.plan)
         pilots = {p.username: self.secrets[p.credential_secret] for p in self.estate.pilots}
         spec = web.WebSpec(apps, pilots, address=self.slot.web, go_live=self.estate.go_live)
         lab = web.start(spec, self.sup, self.ca)
@@ -493,6 +470,40 @@ class _Run:
             f"{len(extensions)} extensions registered; endpoints up: "
             + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items()))
         )
+
+
+def web_apps(estate: Estate, plan: FaultPlan) -> list[web.App]:
+    """The applications nginx serves (lab/web.py), each with its fault of ``plan``, and
+    the SSO login front."""
+    from . import web
+
+    faults: dict[str, web.Fault] = {
+        CERT_EXPIRED: "expired",
+        CERT_WRONG_HOST: "wrong-name",
+        APP_503: "503",
+        CERT_UNKNOWN_CA: "unknown-ca",
+        CERT_EXPIRING: "expiring",
+    }
+    by_app = {
+        f.subject.removeprefix("applications:"): fault
+        for kind, fault in faults.items()
+        for f in plan.of_kind(kind)
+    }
+    login = f"login.{SHARED_DOMAIN}"
+    apps = [
+        web.App(
+            a.id,
+            a.host,
+            a.name,
+            by_app.get(a.id),
+            pilot_auth=True,
+            sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None,
+            form_login=a.form_login,
+            address=estate.slot.remote_access if a.remote_access else None,
+        )
+        for a in estate.applications
+    ]
+    return [*apps, web.App("login", login, "Vale Shared sign-in")]
 
 
 def _indent(text: str) -> str:
