@@ -203,22 +203,21 @@ class PlanContext:
     ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """:meth:`routes` with how each vantage point finds the object's host: vantage
         point -> (resolvers in order, the sites it speaks for). From a site's own
-        vantage point, the site's resolvers; otherwise (no resolvers at the site, a
-        ``checked_from`` vantage point outside it) :meth:`vantage_resolvers`. For
+        vantage point, the site's resolvers (none: as that vantage point resolves);
+        from one outside the site (``checked_from`` an outside vantage point), that
+        vantage point's own view, :meth:`vantage_resolvers`. For
         :func:`readiness.net.reach.reach`."""
         out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for vantage, sites in self.routes(section, object_id).items():
             known: list[str] = []
             for site_id in sites or (None,):
                 site = self.inventory.sites.get(site_id) if site_id else None
-                if (
-                    site is not None
-                    and site.resolvers
-                    and vantage in (site.vantage_points or ["local"])
-                ):
-                    resolvers, _ = self.resolvers_for(site_id)
-                else:  # not the site's own vantage point (e.g. outside): its own view
-                    resolvers = list(self.vantage_resolvers(vantage))
+                if site is None or vantage not in (site.vantage_points or ["local"]):
+                    resolvers = self.vantage_resolvers(vantage)
+                elif site.resolvers:
+                    resolvers = tuple(self.resolvers_for(site_id)[0])
+                else:
+                    resolvers = self._point_resolvers(vantage)
                 known.extend(r for r in resolvers if r not in known)
             out[vantage] = (tuple(known), sites)
         return out
@@ -229,11 +228,18 @@ class PlanContext:
         of the site it belongs to, else ``programme.resolvers`` from this machine or the
         SSH jump host's own resolver (:data:`readiness.net.reach.VIA_VANTAGE`)."""
         point = self.inventory.vantage_points.get(vantage)
+        if vantage != "local" and not (point is not None and point.resolvers):
+            for site_id, site in sorted(self.inventory.sites.items()):
+                if vantage in site.vantage_points and site.resolvers:
+                    return tuple(self.resolvers_for(site_id)[0])
+        return self._point_resolvers(vantage)
+
+    def _point_resolvers(self, vantage: str) -> tuple[str, ...]:
+        """The vantage point's ``resolvers``, else the programme's (this machine) or the
+        jump host's own."""
+        point = self.inventory.vantage_points.get(vantage)
         if point is not None and point.resolvers:
             return tuple(format_resolver(r) for r in point.resolvers)
-        for site_id, site in sorted(self.inventory.sites.items()):
-            if vantage != "local" and vantage in site.vantage_points and site.resolvers:
-                return tuple(self.resolvers_for(site_id)[0])
         if point is None or point.kind == "local":
             return tuple(self.resolvers_for(None)[0])
         return (VIA_VANTAGE,)

@@ -839,8 +839,11 @@ def observe_flow_blocked(probe: Probe, f: Fault) -> None:
     assert blocked.returncode == 124, (  # no answer at all: a DROP, not a refusal
         f"{f.vantage} -> {dst}:{port}: exit {blocked.returncode}: {blocked.stderr[-1500:]}"
     )
-    # Another resource at the same remote site passes from the same vantage point ...
-    other = next(r for r in estate.resources if r.site == res.site and r.id != res.id)
+    # Another resource at the same remote site passes from the same vantage point (one
+    # the perimeter lets the other organisation reach) ...
+    other = next(
+        r for r in estate.resources if r.site == res.site and r.id != res.id and not r.private
+    )
     other_ip = other.ip if probe.namespaces else other.fallback_ip
     opened = probe.through_jump(f.vantage, other_ip, other.port, 15)
     assert opened.returncode == 0, f"{f.vantage} -> {other.id}: {opened.stderr[-1500:]}"
