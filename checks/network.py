@@ -26,7 +26,8 @@ What is checked
     ``network.exposure`` (target ``host:port``): from each ``not_reachable_from`` (a
     vantage point, or a site: its vantage points), the connection must NOT be
     accepted: accepted is ``fail`` (an exposure), refused / no answer / unreachable is
-    ``pass``.
+    ``pass``. The name is resolved as that vantage point does
+    (:meth:`PlanContext.vantage_resolvers`: an outside one with its own resolvers).
     ``network.vantage-login`` (subject ``vantage_points:<id>``): each SSH vantage
     point accepts our login with the host key of ``known_hosts``; its root cause
     ``vantage|<id>`` is the one every probe through it shares when it is unusable.
@@ -195,13 +196,15 @@ class NetworkFamily(CheckFamily[Connect]):
                     timeout=LOGIN_TIMEOUT,
                     summary=f"SSH login to vantage point {vp_id}",
                 )
-        programme, _ = ctx.resolvers_for(None)
         for section, obj_id, obj, tcp, host, port in _objects(inventory):
             subject = f"{section}:{obj_id}"
             timeout = tcp.timeout or self.default_timeout
             own = section == "network_resources" or tcp.port  # an application's URL: not here
             routes = ctx.reach_routes(section, obj_id) if own else {}
-            extra = {v: (tuple(programme), ()) for v in _vantages_of(inventory, tcp.reachable_from)}
+            extra = {
+                v: (ctx.vantage_resolvers(v), ())
+                for v in _vantages_of(inventory, tcp.reachable_from)
+            }
             for vantage, (resolvers, sites) in sorted({**extra, **routes}.items()):
                 yield Probe(
                     self.name,
@@ -230,7 +233,7 @@ class NetworkFamily(CheckFamily[Connect]):
                     EXPOSURE,
                     subject,
                     f"{host}:{port}",
-                    Connect(host, port, tuple(programme), obj.owner),
+                    Connect(host, port, ctx.vantage_resolvers(vantage), obj.owner),
                     vantage=vantage,
                     server=f"{host}:{port}",
                     batch="network",

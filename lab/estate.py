@@ -24,6 +24,12 @@ Who is who:
   ``upn``.
 * ``pilot`` accounts get real logins; their passwords are lab secrets named
   ``Person.credential_secret`` (never part of the estate itself).
+* ``needs_apps``: specialist applications (``Application.specialist_roles``) a few
+  people need beyond their roles (the inventory's per-person ``needs``): the
+  applications that carry faults reach few people, as in a real programme.
+* ``remote_access`` applications are entry points staff use from outside: they are
+  published on their own address (``Slot.remote_access``) and checked from the
+  internet vantage point (:data:`INTERNET`, lab/internet.py).
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ GO_LIVE = dt.date(2027, 1, 4)
 MIN_STAFF, MAX_STAFF, DEFAULT_STAFF, DEFAULT_SEED = 10, 10_000, 150, 1
 MIGRATED_MAX = 200  # over both organisations: Samba holds only these
 PILOTS_PER_ORG = 3
+INTERNET = "internet"  # the vantage point that stands for the internet (lab/internet.py)
+SPECIALISTS_PER_APP = 2  # people per organisation needing each specialist application ...
+SPECIALIST_SHARE = 100  # ... or one in this many staff, if more
+SMALL_ESTATE = 40  # below: one person in all per specialist application
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,10 @@ class Application:
     health: str = "/health"
     sso: bool = False  # redirects to the login front (login.valeshared.test)
     form_login: bool = False  # pilots log in through an HTML form (else HTTP basic)
-    seeded: bool = True  # may get one of the seeded random faults (lab/faults.py)
+    seeded: bool = False  # may get one of the seeded random faults (lab/faults.py)
+    # Needed by a few staff of these roles (per person), not by a whole role.
+    specialist_roles: tuple[str, ...] = ()
+    remote_access: bool = False  # used from outside: checked from the internet
 
     @property
     def host(self) -> str:
@@ -133,6 +146,7 @@ class NetworkResource:
     fallback_ip: str  # on loopback when namespaces are unavailable
     port: int
     owner: str
+    private: bool = False  # its organisation's only: the other's sites must not reach it
 
 
 @dataclass(frozen=True)
@@ -194,6 +208,7 @@ class Person:
     ad_username: str = ""
     owner: str = ""  # service accounts: who owns it
     groups: tuple[str, ...] = field(default=())  # directory groups it should be in
+    needs_apps: tuple[str, ...] = ()  # specialist applications needed beyond the roles
 
     @property
     def name(self) -> str:
@@ -266,8 +281,11 @@ class Estate:
 
     @property
     def groups(self) -> list[str]:
-        """Every directory group any role needs (created in each directory)."""
-        return sorted({g for r in self.roles for g in r.groups})
+        """Every directory group any role or application needs (created in each
+        directory)."""
+        return sorted(
+            {g for r in self.roles for g in r.groups} | {a.group for a in self.applications}
+        )
 
     def hosts(self, namespaces: bool = True) -> dict[str, str]:
         """Every server name of the address plan -> its IPv4 address (DNS A records)."""
@@ -280,7 +298,7 @@ class Estate:
             f"login.{SHARED_DOMAIN}": slot.web,
         }
         for app in self.applications:
-            out[app.host] = slot.web
+            out[app.host] = slot.remote_access if app.remote_access else slot.web
         for org in self.organisations:
             out[f"ns1.{org.domain}"] = slot.dns
             out[org.ldap_host] = org.ldap_ip
@@ -526,10 +544,31 @@ def _applications() -> tuple[Application, ...]:
         Application("revenues", "Revenues and Benefits", team),
         Application("payroll", "HR and Payroll", "Shared service HR systems team"),
         Application("intranet", "Vale Shared Intranet", team, sso=True),
-        # Fixed faults of their own (lab/faults.py): out of the seeded draw above.
-        Application("timesheets", "Timesheets", team, form_login=True, seeded=False),
-        Application("planning", "Planning Portal", team, seeded=False),
-        Application("fleet", "Fleet Bookings", team, seeded=False),
+        Application("timesheets", "Timesheets", team, form_login=True),
+        # Specialist applications, each needed by a few people: the faulty ones. Fixed
+        # faults (lab/faults.py FIXED_APP_FAULTS) ...
+        Application("planning", "Planning Portal", team, specialist_roles=("housing-officer",)),
+        Application("fleet", "Fleet Bookings", team, specialist_roles=("field-worker",)),
+        # ... and the seeded draw (expired, wrong name, 503).
+        Application(
+            "licensing",
+            "Licensing Register",
+            team,
+            seeded=True,
+            specialist_roles=("customer-services", "revenues-officer"),
+        ),
+        Application(
+            "parking", "Parking Permits", team, seeded=True, specialist_roles=("customer-services",)
+        ),
+        Application(
+            "building-control",
+            "Building Control",
+            team,
+            seeded=True,
+            specialist_roles=("housing-officer", "manager"),
+        ),
+        # The remote-access entry point, published to the internet.
+        Application("webmail", "Vale Shared Webmail", team, remote_access=True),
     )
 
 
@@ -578,6 +617,7 @@ def _resources(slot: Slot) -> tuple[NetworkResource, ...]:
             slot.host(8, 23),
             631,
             "Southmere infrastructure",
+            private=True,
         ),
         NetworkResource(
             "south-records",
@@ -601,7 +641,7 @@ _ROLE_SHAPES: tuple[
     (
         "housing-officer",
         "Front-line housing officer",
-        ("housing", "intranet", "planning"),
+        ("housing", "intranet"),
         ("files", "printers"),
         {},
         True,
@@ -641,7 +681,7 @@ _ROLE_SHAPES: tuple[
     (
         "manager",
         "Service manager",
-        ("intranet", "payroll", "timesheets"),
+        ("intranet", "payroll", "timesheets", "webmail"),
         ("files",),
         {},
         True,
@@ -651,7 +691,7 @@ _ROLE_SHAPES: tuple[
     (
         "field-worker",
         "Field worker (no desk phone)",
-        ("intranet", "timesheets", "fleet"),
+        ("intranet", "timesheets", "webmail"),
         (),
         {},
         False,
@@ -751,6 +791,8 @@ def generate(
         people += _people(org, staff_per_org, seed, sites, roles, borrow=people)
     people = _new_mail(people)
     people = _migrate(people, seed, staff_per_org)
+    applications = _applications()
+    people = _specialists(people, applications, seed, staff_per_org)
     return Estate(
         staff_per_org,
         seed,
@@ -758,7 +800,7 @@ def generate(
         GO_LIVE,
         orgs,
         sites,
-        _applications(),
+        applications,
         resources,
         roles,
         _directories(orgs, slot),
@@ -938,4 +980,40 @@ def _migrate(people: list[Person], seed: int, size: int) -> list[Person]:
         ad = p.username if p.username not in ad_names else f"{p.username}.{p.organisation[0]}"
         ad_names.add(ad)
         out.append(replace(p, tags=(*p.tags, "migrated"), ad_username=ad))
+    return out
+
+
+def _specialists(
+    people: list[Person], applications: tuple[Application, ...], seed: int, size: int
+) -> list[Person]:
+    """Give each specialist application to a few ordinary staff per organisation (of its
+    roles when there are enough), as per-person needs: SPECIALISTS_PER_APP each, or one
+    in SPECIALIST_SHARE at larger sizes; under SMALL_ESTATE staff, to one person of one
+    organisation, in turn. Pilots keep to the applications of their roles."""
+    rng = random.Random(f"{seed}:specialists")
+    wanted = max(SPECIALISTS_PER_APP, size // SPECIALIST_SHARE)
+    specialist = [a for a in applications if a.specialist_roles]
+    extra: dict[str, list[Application]] = {}
+    for n, org in enumerate(("north", "south")):
+        staff = [p for p in people if p.organisation == org and p.kind == "staff" and not p.pilot]
+        for i, app in enumerate(specialist):
+            if size < SMALL_ESTATE and i % 2 != n:
+                continue
+            count = 1 if size < SMALL_ESTATE else wanted
+            roles = {f"{org}-{r}" for r in app.specialist_roles}
+            pool = [p for p in staff if roles & set(p.roles)]
+            if len(pool) < count:
+                pool = staff
+            for p in rng.sample(pool, min(count, len(pool))):
+                extra.setdefault(p.key, []).append(app)
+    out: list[Person] = []
+    for p in people:
+        apps = extra.get(p.key)
+        if apps:
+            p = replace(
+                p,
+                needs_apps=tuple(a.id for a in apps),
+                groups=tuple(sorted({*p.groups, *(a.group for a in apps)})),
+            )
+        out.append(p)
     return out

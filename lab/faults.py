@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .estate import Estate, Organisation, Person
+from .estate import INTERNET, Estate, Organisation, Person
 
 # Fault kinds: (family, check id it should be found by).
 ACCOUNT_MISSING = "account-missing"
@@ -50,6 +50,7 @@ CERT_UNKNOWN_CA = "cert-unknown-ca"
 CERT_EXPIRING = "cert-expiring-soon"
 DKIM_WEAK = "dkim-weak"
 MAILBOX_GREYLISTED = "mailbox-greylisted"
+RESOURCE_EXPOSED = "resource-exposed"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -78,8 +79,10 @@ KINDS: dict[str, tuple[str, str, str]] = {
     DKIM_WEAK: ("mail", "mail.dkim", "warn"),
     # Greylisting (450 twice) says nothing about the mailbox: we could not find out.
     MAILBOX_GREYLISTED: ("mail", "mail.rcpt-accepted", "error"),
+    # An internal resource the perimeter lets the internet reach (lab/internet.py).
+    RESOURCE_EXPOSED: ("network", "network.exposure", "fail"),
 }
-# Applications with a fixed certificate fault (not drawn: lab/estate.py seeded=False).
+# Specialist applications with a fixed certificate fault (not in the seeded draw).
 FIXED_APP_FAULTS = {"planning": CERT_UNKNOWN_CA, "fleet": CERT_EXPIRING}
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (
@@ -331,6 +334,8 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     boxed = {r.id for r in estate.roles if r.mailbox}
     for p in pick([p for p in eligible(estate.staff) if p.new_mail and boxed & set(p.roles)], 1):
         faults.append(Fault(MAILBOX_GREYLISTED, p.key, "mail", details=(("address", p.new_mail),)))
+    # Last, so that adding it changed no earlier draw.
+    faults.append(_exposure_fault(estate, rng))
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
 
 
@@ -380,4 +385,17 @@ def _flow_fault(estate: Estate, rng: random.Random) -> Fault:
             ("port", str(res.port)),
             ("from_site", site.id),
         ),
+    )
+
+
+def _exposure_fault(estate: Estate, rng: random.Random) -> Fault:
+    """An internal resource the internet reaches: a hole in the router's perimeter.
+    Only with namespaces (the loopback fallback has no internet to reach from)."""
+    res = estate.resources[rng.randrange(len(estate.resources))]
+    return Fault(
+        RESOURCE_EXPOSED,
+        f"network_resources:{res.id}",
+        f"{res.host}:{res.port}",
+        vantage=INTERNET,
+        details=(("dst", res.ip), ("port", str(res.port))),
     )

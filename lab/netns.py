@@ -286,7 +286,7 @@ def teardown(sup: Supervisor, slot: Slot) -> None:
     lay = _Layout(slot)
     _stop_listeners(sup)
     for ns in (*(lay.site_ns(k) for k in SITE_KEYS), lay.router):
-        _kill_netns_pids(ns)
+        kill_netns_pids(ns)
         run(["ip", "netns", "del", ns], check=False)
     run(["ip", "link", "del", lay.host_if], check=False)
     run(
@@ -543,7 +543,7 @@ def _tag(block: Block) -> str:
     return f"rl-block {block.src_net} {block.dst} {block.port}"
 
 
-def _kill_netns_pids(ns: str) -> None:
+def kill_netns_pids(ns: str) -> None:
     """SIGTERM stray processes left inside one of OUR namespaces (by PID), briefly wait."""
 
     def pids() -> list[int]:

@@ -68,6 +68,12 @@ class Slot:
         return self.host(4, 10)
 
     @property
+    def remote_access(self) -> str:
+        """The published remote-access entry point (webmail), apart from the internal
+        applications' address so that the perimeter can tell them apart."""
+        return self.host(4, 20)
+
+    @property
     def mail(self) -> str:
         return self.host(5, 25)
 
@@ -99,6 +105,11 @@ class Slot:
 
     def site_ns(self, key: str) -> str:
         return f"{self.prefix}-{key}"
+
+    @property
+    def internet_ns(self) -> str:
+        """The namespace that stands for the internet (lab/internet.py)."""
+        return f"{self.prefix}-internet"
 
 
 DEFAULT_SLOT = Slot()

@@ -15,11 +15,11 @@ default, another number, or None for a free one. :func:`up` claims it first
 it; :func:`down` releases the claim.
 
 Order of :func:`up`: ground truth -> CA -> secrets -> network namespaces (site
-resources, the blocked flow) -> SSH jump hosts -> BIND -> slapd x2 -> Samba AD DC
--> nginx -> postfix -> SIP -> the inventory and lab facts. A component that fails
-is reported with its error and the rest still comes up (what depends on it is
-skipped); ``report.ok`` is then False and ``lab up`` exits non-zero. Everything
-started is recorded in ``<state>/pids.json`` (lab/process.py) and in
+resources, the blocked flow, the internet and its perimeter) -> SSH jump hosts ->
+BIND -> slapd x2 -> Samba AD DC -> nginx -> postfix -> SIP -> the inventory and lab
+facts. A component that fails is reported with its error and the rest still comes up
+(what depends on it is skipped); ``report.ok`` is then False and ``lab up`` exits
+non-zero. Everything started is recorded in ``<state>/pids.json`` (lab/process.py) and in
 ``<state>/lab.json``; :func:`down` stops it all by PID and removes the namespaces
 and addresses the lab added (only while its slot is still its own).
 """
@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import claim, dns, gateway, writer
+from . import claim, dns, gateway, internet, writer
 from .ca import LabCA
-from .estate import DEFAULT_SEED, DEFAULT_STAFF, SHARED_DOMAIN, Estate, Person, generate
+from .estate import DEFAULT_SEED, DEFAULT_STAFF, INTERNET, SHARED_DOMAIN, Estate, Person, generate
 from .faults import (
     ACCOUNT_DISABLED,
     ACCOUNT_LOCKED,
@@ -63,6 +63,7 @@ from .process import LabError, Supervisor, alive, recorded
 from .slot import DEFAULT, DEFAULT_SLOT, Slot
 
 if TYPE_CHECKING:
+    from . import web
     from .slapd import PersonSpec
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "slot_of",
     "status",
     "up",
+    "web_apps",
 ]
 
 COMPONENTS = ("net", "ssh", "dns", "slapd", "samba", "web", "mail", "sip")
@@ -240,8 +242,11 @@ class _Run:
         for site_id, s in net.sites.items():
             site = self.estate.site(site_id)
             self.hosts[site.jump_host(self.estate.org(site.organisation).domain)] = s.jump_address
+        outside = ""
         if not net.fallback:
             gateway.start(self.slot, self.hosts.values())
+            perimeter = internet.perimeter(self.estate, self.plan)
+            outside = "; internet " + internet.start(self.slot, perimeter)
         if net.fallback:
             return "FELL BACK to loopback (no network namespaces here): resources on " + ", ".join(
                 f"{k} {v[0]}" for k, v in sorted(net.resources.items())
@@ -251,6 +256,7 @@ class _Run:
             + ", ".join(f"{s.netns} {s.subnet}" for s in net.sites.values())
             + "; resources "
             + ", ".join(f"{k} {v[0]}:{v[1][0]}" for k, v in sorted(net.resources.items()))
+            + outside
         )
 
     def ssh(self) -> str:
@@ -264,9 +270,14 @@ class _Run:
             site = self.estate.site(site_id)
             name = site.jump_host(self.estate.org(site.organisation).domain)
             jumps.append(ssh.JumpHost(site_id, s.jump_address, s.jump_port, s.netns, (name,)))
+        if self.namespaces:  # the internet's vantage point (lab/internet.py)
+            address = internet.jump_address(self.slot)
+            jumps.append(ssh.JumpHost(INTERNET, address, 22, self.slot.internet_ns))
         lab = ssh.start(ssh.SshSpec(jumps), self.sup)
         key = lab.private_key.read_text()
         extra = {f"{s.vantage_point}.key": key for s in self.estate.sites if s.vantage_point}
+        if self.namespaces:
+            extra[f"{INTERNET}.key"] = key
         self.secrets |= writer.write_secrets(self.estate, self.state / "secrets", extra)
         return ", ".join(f"{s}-jump {a}:{p}" for s, (a, p) in sorted(lab.hosts.items()))
 
@@ -415,31 +426,7 @@ class _Run:
     def web(self) -> str:
         from . import web
 
-        faults = {
-            CERT_EXPIRED: "expired",
-            CERT_WRONG_HOST: "wrong-name",
-            APP_503: "503",
-            CERT_UNKNOWN_CA: "unknown-ca",
-            CERT_EXPIRING: "expiring",
-        }
-        by_app: dict[str, web.Fault] = {}
-        for kind, fault in faults.items():
-            for f in self.plan.of_kind(kind):
-                by_app[f.subject.removeprefix("applications:")] = fault  # type: ignore[assignment]
-        login = f"login.{SHARED_DOMAIN}"
-        apps = [
-            web.App(
-                a.id,
-                a.host,
-                a.name,
-                by_app.get(a.id),
-                pilot_auth=True,
-                sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None,
-                form_login=a.form_login,
-            )
-            for a in self.estate.applications
-        ]
-        apps.append(web.App("login", login, "Vale Shared sign-in"))
+        apps = web_apps(self.estate, self.plan)
         pilots = {p.username: self.secrets[p.credential_secret] for p in self.estate.pilots}
         spec = web.WebSpec(apps, pilots, address=self.slot.web, go_live=self.estate.go_live)
         lab = web.start(spec, self.sup, self.ca)
@@ -485,6 +472,40 @@ class _Run:
             f"{len(extensions)} extensions registered; endpoints up: "
             + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items()))
         )
+
+
+def web_apps(estate: Estate, plan: FaultPlan) -> list[web.App]:
+    """The applications nginx serves (lab/web.py), each with its fault of ``plan``, and
+    the SSO login front."""
+    from . import web
+
+    faults: dict[str, web.Fault] = {
+        CERT_EXPIRED: "expired",
+        CERT_WRONG_HOST: "wrong-name",
+        APP_503: "503",
+        CERT_UNKNOWN_CA: "unknown-ca",
+        CERT_EXPIRING: "expiring",
+    }
+    by_app = {
+        f.subject.removeprefix("applications:"): fault
+        for kind, fault in faults.items()
+        for f in plan.of_kind(kind)
+    }
+    login = f"login.{SHARED_DOMAIN}"
+    apps = [
+        web.App(
+            a.id,
+            a.host,
+            a.name,
+            by_app.get(a.id),
+            pilot_auth=True,
+            sso_redirect=f"https://{login}/sso?app={a.id}" if a.sso else None,
+            form_login=a.form_login,
+            address=estate.slot.remote_access if a.remote_access else None,
+        )
+        for a in estate.applications
+    ]
+    return [*apps, web.App("login", login, "Vale Shared sign-in")]
 
 
 def _indent(text: str) -> str:
@@ -615,6 +636,7 @@ def down(state: Path, say: Say = _quiet) -> list[str]:
     from . import netns, ssh
 
     attempt("ssh", lambda: ssh.stop(sup))
+    attempt("internet", lambda: internet.stop(slot))
     if (state / "net.json").exists():
         attempt("gateway", lambda: gateway.stop(slot))
     attempt("net", lambda: netns.stop(sup))

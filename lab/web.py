@@ -1,8 +1,9 @@
 """nginx serving the shared applications over TLS (one server block per app, SNI).
 
-All applications listen on one address (the lab's 127.N.4.10) and port 443; each
-has its own certificate from the
-LabCA, ``/health`` (200 "ok"), ``/`` (200 with the application's name), and
+All applications listen on one address (the lab's 127.N.4.10) and port 443, but for
+a published one (``App.address``: the remote-access entry point on 127.N.4.20, which
+the perimeter lets the internet reach, lab/internet.py); each has its own certificate
+from the LabCA, ``/health`` (200 "ok"), ``/`` (200 with the application's name), and
 optionally ``/pilot/`` behind HTTP basic auth (htpasswd of the pilot accounts) and
 ``/login`` answering 302 to an identity provider URL (like an SSO front). A name
 nginx does not know is refused at the TLS handshake.
@@ -49,6 +50,7 @@ class App:
     pilot_auth: bool = False  # /pilot/ requires basic auth of a pilot account
     sso_redirect: str | None = None  # /login -> 302 to this URL
     form_login: bool = False  # served by the form-login application (lab/formlogin.py)
+    address: str | None = None  # listen here, not on the lab's web address (published)
 
 
 @dataclass
@@ -211,18 +213,20 @@ def _write(spec: WebSpec, prefix: Path, ca: LabCA) -> None:
     htpasswd.touch(mode=0o600, exist_ok=True)
     htpasswd.chmod(0o600)
     htpasswd.write_text(_htpasswd(spec.pilots))
-    listen = f"{spec.address}:{spec.port}"
     pilot_dir = prefix / "html" / "pilot"
     pilot_dir.mkdir(parents=True, exist_ok=True)
     (pilot_dir / "index.txt").write_text("pilot area\n")
+    addresses = sorted({spec.address, *(a.address for a in spec.apps if a.address)})
     blocks = [
         f"""    server {{
-        listen {listen} ssl default_server;
+        listen {address}:{spec.port} ssl default_server;
         ssl_reject_handshake on;
     }}
 """
+        for address in addresses
     ]
     for app in spec.apps:
+        listen = f"{app.address or spec.address}:{spec.port}"
         chain, key = _cert(app, ca, spec.go_live)
         title = (app.name or app.id).replace('"', "")
         if app.fault == "503":

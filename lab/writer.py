@@ -32,8 +32,9 @@ from typing import Any
 
 import yaml
 
+from . import internet
 from .dns import DKIM_SELECTOR
-from .estate import AD_DOMAIN, SHARED_DOMAIN, Application, Estate, Person
+from .estate import AD_DOMAIN, INTERNET, SHARED_DOMAIN, Application, Estate, Person
 from .faults import LEGACY_SELECTOR
 
 PROGRAMME = "Vale Shared Service"
@@ -136,6 +137,16 @@ def inventory_documents(
             entry["resolvers"] = [dns]
         entry["owner"] = estate.org(s.organisation).owner
         sites[s.id] = entry
+    if namespaces:  # outside both organisations: it resolves as the internet does
+        vantage_points[INTERNET] = {
+            "kind": "ssh",
+            "host": internet.jump_address(estate.slot),
+            "port": 22,
+            "user": SSH_USER,
+            "key": f"file:{INTERNET}.key",
+            "known_hosts": known_hosts,
+            "resolvers": [dns_site],
+        }
     docs["sites.yaml"] = _header(estate, "Sites and the vantage points probes run from.") + _dump(
         {"sites": sites, "vantage_points": vantage_points}
     )
@@ -184,7 +195,9 @@ def inventory_documents(
     ) + _dump(
         {
             "applications": {
-                a.id: {"name": a.name, "url": a.url, "owner": a.owner, "http": _http_block(a)}
+                a.id: {"name": a.name, "url": a.url, "owner": a.owner}
+                | ({"checked_from": INTERNET} if a.remote_access and namespaces else {})
+                | {"http": _http_block(a)}
                 for a in estate.applications
             },
             "network_resources": {
@@ -194,7 +207,12 @@ def inventory_documents(
                     "port": r.port,
                     "owner": r.owner,
                     "organisation": r.organisation,
-                    "tcp": {"site": r.site},
+                    "tcp": {"site": r.site}
+                    | (
+                        {"not_reachable_from": internet.not_reachable_from(estate, r)}
+                        if namespaces
+                        else {}
+                    ),
                 }
                 for r in estate.resources
             },
@@ -271,7 +289,9 @@ def _staff(estate: Estate) -> list[Person]:
 
 
 def _inline(person: Person) -> bool:
-    return person.pilot or person.kind != "staff"
+    """Pilots, special accounts and per-person needs (an HR export has no column for
+    them) are written in staff.yaml."""
+    return person.pilot or person.kind != "staff" or bool(person.needs_apps)
 
 
 def _staff_entry(p: Person) -> dict[str, Any]:
@@ -293,6 +313,8 @@ def _staff_entry(p: Person) -> dict[str, Any]:
         entry["extension"] = p.extension
     if p.tags:
         entry["tags"] = list(p.tags)
+    if p.needs_apps:
+        entry["needs"] = {"applications": list(p.needs_apps)}
     if p.pilot:
         entry["pilot"] = True
         entry["credential"] = f"file:{p.credential_secret}"

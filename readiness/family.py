@@ -202,26 +202,47 @@ class PlanContext:
         self, section: str, object_id: str
     ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """:meth:`routes` with how each vantage point finds the object's host: vantage
-        point -> (resolvers in order, the sites it speaks for). A site's own resolvers
-        first; else ``programme.resolvers`` from this machine, or the SSH jump host's
-        own resolver (:data:`readiness.net.reach.VIA_VANTAGE`). For
+        point -> (resolvers in order, the sites it speaks for). From a site's own
+        vantage point, the site's resolvers (none: as that vantage point resolves);
+        from one outside the site (``checked_from`` an outside vantage point), that
+        vantage point's own view, :meth:`vantage_resolvers`. For
         :func:`readiness.net.reach.reach`."""
-        programme, _ = self.resolvers_for(None)
         out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for vantage, sites in self.routes(section, object_id).items():
-            point = self.inventory.vantage_points.get(vantage)
             known: list[str] = []
             for site_id in sites or (None,):
                 site = self.inventory.sites.get(site_id) if site_id else None
-                if site is not None and site.resolvers:
-                    resolvers, _ = self.resolvers_for(site_id)
-                elif point is None or point.kind == "local":
-                    resolvers = programme
+                if site is None or vantage not in (site.vantage_points or ["local"]):
+                    resolvers = self.vantage_resolvers(vantage)
+                elif site.resolvers:
+                    resolvers = tuple(self.resolvers_for(site_id)[0])
                 else:
-                    resolvers = [VIA_VANTAGE]
+                    resolvers = self._point_resolvers(vantage)
                 known.extend(r for r in resolvers if r not in known)
             out[vantage] = (tuple(known), sites)
         return out
+
+    def vantage_resolvers(self, vantage: str) -> tuple[str, ...]:
+        """How ``vantage`` finds hosts when it speaks for itself rather than for a site
+        (an outside vantage point, an exposure test): its own ``resolvers``, else those
+        of the site it belongs to, else ``programme.resolvers`` from this machine or the
+        SSH jump host's own resolver (:data:`readiness.net.reach.VIA_VANTAGE`)."""
+        point = self.inventory.vantage_points.get(vantage)
+        if vantage != "local" and not (point is not None and point.resolvers):
+            for site_id, site in sorted(self.inventory.sites.items()):
+                if vantage in site.vantage_points and site.resolvers:
+                    return tuple(self.resolvers_for(site_id)[0])
+        return self._point_resolvers(vantage)
+
+    def _point_resolvers(self, vantage: str) -> tuple[str, ...]:
+        """The vantage point's ``resolvers``, else the programme's (this machine) or the
+        jump host's own."""
+        point = self.inventory.vantage_points.get(vantage)
+        if point is not None and point.resolvers:
+            return tuple(format_resolver(r) for r in point.resolvers)
+        if point is None or point.kind == "local":
+            return tuple(self.resolvers_for(None)[0])
+        return (VIA_VANTAGE,)
 
     def resolvers_for(self, site_id: str | None) -> tuple[list[str], list[str]]:
         """(resolvers, vantage points) a site uses; ``None`` = the sweep's own view

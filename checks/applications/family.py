@@ -114,6 +114,7 @@ class ApplicationsFamily(CheckFamily[Target]):
         "organisations.*.ca_bundle",
         "sites.*.resolvers",
         "sites.*.vantage_points",
+        "vantage_points.*.resolvers",
         "staff.*.pilot",
         "staff.*.credential",
     )

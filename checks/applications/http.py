@@ -14,6 +14,7 @@ A head received but a body not finished in time is a :class:`Response` with
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,20 +23,26 @@ import h11
 
 from readiness.net.streams import Stream
 
-__all__ = ["COUNTS", "Client", "HttpError", "Response"]
+__all__ = ["REQUESTS", "Client", "Counter", "HttpError", "Response"]
 
 READ = 65536
 USER_AGENT = "day1-readiness"
 
 
-class Counts:
-    """Requests sent by this process (benchmarks and tests read it)."""
+class Counter:
+    """How many times something happened in this process (requests sent, TLS handshakes
+    started), from any thread: tests and benchmarks read ``count``."""
 
     def __init__(self) -> None:
-        self.requests = 0
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
 
 
-COUNTS = Counts()
+REQUESTS = Counter()
 
 
 class HttpError(Exception):
@@ -116,7 +123,7 @@ class Client:
             out = (out or b"") + (self._conn.send(h11.EndOfMessage()) or b"")
             stream.settimeout(max(timeout, 0.01))
             stream.sendall(out)
-            COUNTS.requests += 1
+            REQUESTS.add()
             head = self._next(stream, deadline, timeout)
             while isinstance(head, h11.InformationalResponse):
                 head = self._next(stream, deadline, timeout)

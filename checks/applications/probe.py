@@ -4,7 +4,6 @@ requests over it; and the pilots' real logins (see family.py for what is checked
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -23,25 +22,13 @@ from readiness.secrets import SecretError
 
 from .config import Http
 from .family import CONNECT, CONTENT, FAMILY, PILOT, REDIRECT, STATUS, TIME, TLS_CHECKS, Target
-from .http import Client, HttpError, Response
+from .http import Client, Counter, HttpError, Response
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 HTTP_CHECKS = (STATUS, CONTENT, REDIRECT, TIME)
 
 
-class Handshakes:
-    """TLS handshakes started by this family in this process (benchmarks read it)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def add(self) -> None:
-        with self._lock:
-            self.count += 1
-
-
-HANDSHAKES = Handshakes()
+HANDSHAKES = Counter()  # TLS handshakes started by this family (benchmarks read it)
 Make = Callable[..., Result]
 
 

@@ -183,6 +183,12 @@ class VantagePoint(Strict):
     insecure_host_key: bool = Field(
         False, description="Accept any SSH host key. Off by default: keys are verified."
     )
+    resolvers: list[HostPort] = Field(
+        default_factory=list,
+        description="DNS resolvers it asks when it speaks for itself, not for a site (e.g. "
+        "an outside vantage point: the internet's view); empty = its site's, else the "
+        "sweep's (local) or the jump host's own (ssh)",
+    )
 
 
 # ----------------------------------------------------------------------------- service objects

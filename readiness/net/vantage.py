@@ -124,7 +124,7 @@ def _transport_factory() -> Any:
     (OpenSSH says "Connection refused" / "No route to host" / "Connection timed out";
     paramiko itself only keeps the generic "Connect failed")."""
     import paramiko
-    from paramiko.common import ERROR
+    from paramiko.common import DEBUG
     from paramiko.ssh_exception import ChannelException
 
     class _Transport(paramiko.Transport):
@@ -155,7 +155,9 @@ def _transport_factory() -> Any:
             reason = m.get_int()
             reason_str = m.get_text()
             m.get_text()  # language
-            self._log(ERROR, f"Secsh channel {chanid} open FAILED: {reason_str}")  # type: ignore[attr-defined]
+            # DEBUG, not paramiko's ERROR: with no logging configured Python would print it
+            # on stderr, amid the summary; the result that asked carries the reason.
+            self._log(DEBUG, f"Secsh channel {chanid} open FAILED: {reason_str}")  # type: ignore[attr-defined]
             with self.lock:
                 # Only for a channel someone still waits for: a late failure of a channel
                 # we gave up on (timeout) must not be blamed on the next one.

@@ -18,8 +18,15 @@ from typing import Protocol
 
 from readiness.record.model import SweepRecord
 
-__all__ = ["ENTRY_POINT_GROUP", "RenderOptions", "Renderer", "RendererError", "names", "renderer",
-           "write"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "RenderOptions",
+    "Renderer",
+    "RendererError",
+    "names",
+    "renderer",
+    "write",
+]
 
 ENTRY_POINT_GROUP = "readiness.renderers"
 
@@ -52,8 +59,9 @@ def renderer(name: str) -> Renderer:
     if not found:
         raise RendererError(f"no renderer named {name!r}; installed: {', '.join(names())}")
     if len(found) > 1:
-        raise RendererError(f"two renderers are named {name!r}: "
-                            + " and ".join(ep.value for ep in found))
+        raise RendererError(
+            f"two renderers are named {name!r}: " + " and ".join(ep.value for ep in found)
+        )
     try:
         obj = found[0].load()
     except Exception as exc:

@@ -48,9 +48,14 @@ renderer = ConsoleRenderer()
 def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
     """The summary as text; with ``color`` it carries rich markup."""
     from rich.markup import escape as rich_escape
+    from rich.text import Text
 
     def escape(text: str) -> str:
         return rich_escape(text) if color else text
+
+    def width(cell: str) -> int:
+        """What a cell takes on the terminal: its markup is not printed."""
+        return Text.from_markup(cell).cell_len if color else len(cell)
 
     def st(status: str, text: str | None = None) -> str:
         body = escape(text if text is not None else status.upper())
@@ -59,7 +64,9 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
     lines = _heading(record.meta, escape)
     total = record.verdict_counts()
     warned = record.warned
-    ready = f"{total['ready']} ready" + (f" ({len(warned)} with something to do first)" if warned else "")
+    ready = f"{total['ready']} ready" + (
+        f" ({len(warned)} with something to do first)" if warned else ""
+    )
     lines.append(
         f"Staff in scope: {len(record.people)}: "
         + st("pass", ready)
@@ -117,6 +124,7 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
                     for obj in objects
                 ],
                 escape,
+                width,
             ),
         ]
 
@@ -188,7 +196,9 @@ def _heading(meta: SweepMeta, escape: Callable[[str], str]) -> list[str]:
     days = (meta.go_live.date() - meta.finished_at.date()).days
     when = f"in {days} days" if days > 0 else ("today" if days == 0 else f"{-days} days ago")
     if meta.go_live_source == "programme":
-        return [f"Day-1 readiness: {escape(meta.programme)}, go-live {_moment(meta.go_live)} ({when})"]
+        return [
+            f"Day-1 readiness: {escape(meta.programme)}, go-live {_moment(meta.go_live)} ({when})"
+        ]
     lines = [
         f"Day-1 readiness: {escape(meta.programme)}, judged as of {_moment(meta.go_live)} "
         f"({when}, {escape(meta.go_live_source)})"
@@ -270,21 +280,26 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def _table(header: list[str], rows: list[list[str]], escape: Callable[[str], str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    out = [
-        "  "
-        + "  ".join(
-            h.ljust(w) if i == 0 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(header, widths, strict=True))
-        )
+def _table(
+    header: list[str],
+    rows: list[list[str]],
+    escape: Callable[[str], str],
+    width: Callable[[str], int] = len,
+) -> str:
+    """Columns aligned as the terminal shows them: the first column is plain text (escaped
+    here), the others may carry markup, which ``width`` does not count."""
+
+    def seen(i: int, cell: str) -> int:
+        return len(cell) if i == 0 else width(cell)
+
+    widths = [
+        max(seen(i, x) for x in col) for i, col in enumerate(zip(header, *rows, strict=False))
     ]
-    for row in rows:
-        out.append(
-            "  "
-            + "  ".join(
-                escape(c).ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-    return "\n".join(out)
+    lines = []
+    for n, row in enumerate([header, *rows]):
+        cells = [
+            (escape(c) if n else c) + " " * (w - len(c)) if i == 0 else " " * (w - seen(i, c)) + c
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  " + "  ".join(cells))
+    return "\n".join(lines)

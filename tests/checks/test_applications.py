@@ -26,7 +26,7 @@ from readiness.ledger import AttemptLedger
 from readiness.results import Result, Status
 from readiness_checks.applications import family as applications
 from readiness_checks.applications.family import PILOT
-from readiness_checks.applications.http import COUNTS
+from readiness_checks.applications.http import REQUESTS
 from readiness_checks.applications.probe import HANDSHAKES
 from readiness_lab.formlogin import users_file
 from readiness_lab.process import Supervisor, run, tcp_ready
@@ -239,7 +239,7 @@ def test_a_healthy_application_once_per_vantage_point(
         "idp.good.test}, pilot: {method: basic, path: /pilot/}}"
     )
     inv = inventory(tmp_path / "inv", bind, web, app("files", web.ports["good"], http))
-    handshakes, requests = HANDSHAKES.count, COUNTS.requests
+    handshakes, requests = HANDSHAKES.count, REQUESTS.count
     by = sweep(helpers, inv, tmp_path / "state")
     for check in (
         "http.connect",
@@ -260,7 +260,7 @@ def test_a_healthy_application_once_per_vantage_point(
     assert pilot.status is Status.PASS and pilot.need == "application:files"
     # One handshake and three requests on one connection; the pilot's own session.
     assert HANDSHAKES.count - handshakes == 2
-    assert COUNTS.requests - requests == 3
+    assert REQUESTS.count - requests == 3
 
 
 def test_certificate_faults_and_a_503_are_separate_results(

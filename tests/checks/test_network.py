@@ -211,37 +211,44 @@ def test_both_families_through_the_engine(
     assert any(r.family == "exploding" and r.status is Status.ERROR for r in results)
 
 
-def test_exposure_and_one_way(bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path) -> None:
-    """not_reachable_from: accepted is an exposure (fail), refused or silent a pass; a
-    failure between two sites whose other way works is called out as one-way."""
-    extra = f"""
-  internal: {{host: 127.0.0.1, port: {tcp_targets.open_port}, owner: Infra,
-              tcp: {{not_reachable_from: [outside, annex]}}}}
-  sealed: {{host: 127.0.0.1, port: {tcp_targets.closed_port},
-            tcp: {{not_reachable_from: [outside]}}}}
-  at-annex: {{host: 127.0.0.1, port: {tcp_targets.open_port}, tcp: {{site: annex}}}}
-  at-hq: {{host: 127.0.0.1, port: {tcp_targets.closed_port}, tcp: {{site: hq}}}}
+def exposure_inventory(bind: Any, tcp: Any) -> str:
+    """Two sites: hq (this machine) and annex (its own vantage point); resources that
+    must not be reachable from an outside vantage point or from the annex, and one each
+    side whose reachability tells a one-way failure from a two-way one."""
+    return f"""
+programme: {{name: T, go_live: 2027-01-04, resolvers: ["{bind.resolver}"]}}
+organisations:
+  north: {{name: North, owner: North IT}}
+sites:
+  hq: {{organisation: north}}
+  annex: {{organisation: north, vantage_points: [annex-v]}}
 vantage_points:
   outside: {{kind: local}}
   annex-v: {{kind: local}}
+roles:
+  clerk: {{network_resources: [at-annex]}}
+network_resources:
+  internal:
+    host: 127.0.0.1
+    port: {tcp.open_port}
+    owner: Infra
+    tcp: {{not_reachable_from: [outside, annex]}}
+  sealed:
+    host: 127.0.0.1
+    port: {tcp.closed_port}
+    tcp: {{not_reachable_from: [outside]}}
+  at-annex: {{host: 127.0.0.1, port: {tcp.open_port}, tcp: {{site: annex}}}}
+  at-hq: {{host: 127.0.0.1, port: {tcp.closed_port}, tcp: {{site: hq}}}}
+staff:
+  - {{id: N1, organisation: north, site: hq, roles: [clerk]}}
+  - {{id: A1, organisation: north, site: annex, needs: {{network_resources: [at-hq]}}}}
 """
-    text = inventory_text(bind, tcp_targets).replace(
-        "applications:\n", extra + "applications:\n", 1
-    )
-    text = text.replace(
-        "network_resources:\n  open:",
-        "network_resources:" + extra.split("vantage_points")[0] + "  open:",
-    ).replace(extra, "", 1)
-    text = text.replace(
-        f'annex: {{organisation: north, resolvers: ["{bind.dead_resolver()}"]}}'.split(
-            ", resolvers"
-        )[0],
-        "annex: {organisation: north, vantage_points: [annex-v]",
-    )
-    text += "vantage_points:\n  outside: {kind: local}\n  annex-v: {kind: local}\n"
-    text = text.replace("network_resources: [open,", "network_resources: [at-annex, open,").replace(
-        "needs: {network_resources: [named]}", "needs: {network_resources: [named, at-hq]}"
-    )
+
+
+def test_exposure_and_one_way(bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path) -> None:
+    """not_reachable_from: accepted is an exposure (fail), refused or silent a pass; a
+    failure between two sites whose other way works is called out as one-way."""
+    text = exposure_inventory(bind, tcp_targets)
     inv = helpers.load_inventory(tmp_path / "inv", text)
     ctx = helpers.run_context(inv, tmp_path / "state")
     results = helpers.plan_and_run(network_family, inv, ctx)

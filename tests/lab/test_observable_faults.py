@@ -18,6 +18,8 @@ extension / endpoint        ``sipp`` (OPTIONS scenario) and ``curl`` of
                             kamailio's JSON-RPC ``ul.dump``
 certificates, 503           ``openssl s_client`` and ``curl --cacert``
 flow blocked                ``ssh -W`` through the site's jump host
+resource exposed            ``ssh -W`` through the internet's jump host, ``curl``
+                            and ``dig`` inside the internet namespace
 ==========================  ===================================================
 
 A kind without an observer, or a ground-truth kind the lab does not show, FAILS.
@@ -41,13 +43,15 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from readiness_lab.estate import SHARED_DOMAIN, Directory, Person
+from readiness_lab.estate import INTERNET, SHARED_DOMAIN, Directory, Person
 from readiness_lab.faults import (
     ACCOUNT_DISABLED,
     ACCOUNT_LOCKED,
     ACCOUNT_MISSING,
     APP_503,
     CERT_EXPIRED,
+    CERT_EXPIRING,
+    CERT_UNKNOWN_CA,
     CERT_WRONG_HOST,
     DKIM_WEAK,
     DMARC_MISSING,
@@ -61,14 +65,17 @@ from readiness_lab.faults import (
     MAILBOX_REJECTED,
     PASSWORD_EXPIRED,
     PASSWORD_MUST_CHANGE,
+    RESOURCE_EXPOSED,
     SIP_ENDPOINT_DOWN,
     SPF_MISSING_SHARED,
     Fault,
 )
+from readiness_lab.gateway import twin
 from readiness_lab.pytest_fixtures import LabHandle
 from readiness_lab.sip import options_scenario
 from readiness_lab.slapd import PERMANENT_LOCK
 from readiness_lab.slot import Slot
+from readiness_lab.web import EXPIRING_DAYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -808,6 +815,35 @@ def observe_cert_wrong_host(probe: Probe, f: Fault) -> None:
     assert_healthy_app(probe)
 
 
+def observe_cert_unknown_ca(probe: Probe, f: Fault) -> None:
+    host = f.target
+    out = probe.s_client(host)
+    text = out.stdout + out.stderr
+    # The server sends its chain up to a root that is not the lab CA: OpenSSL error 19.
+    assert out.returncode != 0, out.stdout
+    assert "self-signed certificate in certificate chain" in text, text
+    shown = probe.certificate(host)  # valid, and for the right name: only its issuer is wrong
+    assert shown.startswith("checkend=0") and f"DNS:{host}" in shown, shown
+    code, _, text = probe.curl(host)
+    assert code == 60 and "self-signed certificate in certificate chain" in text, text
+    assert_healthy_app(probe)
+
+
+def observe_cert_expiring_soon(probe: Probe, f: Fault) -> None:
+    host = f.target
+    out = probe.s_client(host)
+    assert out.returncode == 0, out.stdout  # valid today, and on go-live day ...
+    shown = probe.certificate(host)
+    assert shown.startswith("checkend=0") and f"DNS:{host}" in shown, shown
+    end = dt.datetime.strptime(
+        re.search(r"notAfter=(.+ GMT)", shown).group(1),  # type: ignore[union-attr]
+        "%b %d %H:%M:%S %Y %Z",
+    ).date()
+    # ... but ends a few days after it: fewer than the inventory's min_cert_days (30).
+    assert end == probe.lab.estate.go_live + dt.timedelta(days=EXPIRING_DAYS), shown
+    assert_healthy_app(probe)
+
+
 def observe_app_503(probe: Probe, f: Fault) -> None:
     host = f.target
     out = probe.s_client(host)
@@ -832,8 +868,11 @@ def observe_flow_blocked(probe: Probe, f: Fault) -> None:
     assert blocked.returncode == 124, (  # no answer at all: a DROP, not a refusal
         f"{f.vantage} -> {dst}:{port}: exit {blocked.returncode}: {blocked.stderr[-1500:]}"
     )
-    # Another resource at the same remote site passes from the same vantage point ...
-    other = next(r for r in estate.resources if r.site == res.site and r.id != res.id)
+    # Another resource at the same remote site passes from the same vantage point (one
+    # the perimeter lets the other organisation reach) ...
+    other = next(
+        r for r in estate.resources if r.site == res.site and r.id != res.id and not r.private
+    )
     other_ip = other.ip if probe.namespaces else other.fallback_ip
     opened = probe.through_jump(f.vantage, other_ip, other.port, 15)
     assert opened.returncode == 0, f"{f.vantage} -> {other.id}: {opened.stderr[-1500:]}"
@@ -843,6 +882,48 @@ def observe_flow_blocked(probe: Probe, f: Fault) -> None:
         assert own.vantage_point and own.vantage_point != f.vantage
         local = probe.through_jump(own.vantage_point, dst, port, 15)
         assert local.returncode == 0, f"{own.vantage_point} -> {res.id}: {local.stderr[-1500:]}"
+
+
+def in_internet(probe: Probe, *argv: str) -> subprocess.CompletedProcess[str]:
+    return probe.run(["ip", "netns", "exec", probe.slot.internet_ns, *argv])
+
+
+def observe_resource_exposed(probe: Probe, f: Fault) -> None:
+    if not probe.namespaces:
+        pytest.fail("the lab fell back to loopback: there is no internet to reach from")
+    estate, slot = probe.lab.estate, probe.slot
+    assert f.vantage == INTERNET
+    res = next(r for r in estate.resources if f"network_resources:{r.id}" == f.subject)
+    assert (f.detail("dst"), int(f.detail("port"))) == (res.ip, res.port)
+    # The internet's jump host reaches the exposed resource ...
+    exposed = probe.through_jump(INTERNET, res.ip, res.port, 15)
+    assert "Authenticated to" in exposed.stderr, exposed.stderr
+    assert exposed.returncode == 0, f"{INTERNET} -> {res.id}: {exposed.stderr[-1500:]}"
+    # ... and no other internal resource: the perimeter refuses them at once.
+    for other in (r for r in estate.resources if r.id != res.id):
+        refused = probe.through_jump(INTERNET, other.ip, other.port, 15)
+        assert refused.returncode not in (0, 124), f"{INTERNET} reaches {other.id}"
+        assert "No route to host" in refused.stderr, refused.stderr[-1500:]
+    # From the internet the published entry point answers, an internal application not.
+    remote = next(a for a in estate.applications if a.remote_access)
+    site_view = in_internet(probe, "dig", f"@{slot.dns_site}", "+short", "A", remote.host)
+    assert site_view.stdout.strip() == twin(slot.remote_access, slot), site_view
+    internal = next(a for a in estate.applications if not a.remote_access)
+    for app, reachable in ((remote, True), (internal, False)):
+        address = twin(slot.remote_access if app.remote_access else slot.web, slot)
+        out = in_internet(
+            probe,
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "--cacert",
+            str(probe.ca),
+            "--resolve",
+            f"{app.host}:443:{address}",
+            f"https://{app.host}/health",
+        )
+        assert (out.returncode == 0 and "ok" in out.stdout) is reachable, (app.id, out.stderr)
 
 
 # --------------------------------------------------------------------------- the map
@@ -868,6 +949,9 @@ OBSERVERS: dict[str, Observer] = {
     SPF_MISSING_SHARED: observe_spf_missing_shared,
     SIP_ENDPOINT_DOWN: observe_sip_endpoint_down,
     FLOW_BLOCKED: observe_flow_blocked,
+    CERT_UNKNOWN_CA: observe_cert_unknown_ca,
+    CERT_EXPIRING: observe_cert_expiring_soon,
+    RESOURCE_EXPOSED: observe_resource_exposed,
 }
 
 
