@@ -60,6 +60,11 @@ class Organisation:
     pbx_ip: str  # its legacy PBX, a SIP endpoint answering OPTIONS
 
     @property
+    def ext_range(self) -> str:
+        """Its extension range in the merged plan (every extension it hands out)."""
+        return f"{self.ext_base}-{self.ext_base + 9999}"
+
+    @property
     def ldap_host(self) -> str:
         return f"ldap.{self.domain}"
 
@@ -172,6 +177,8 @@ class SipEndpoint:
     ip: str
     port: int
     owner: str
+    organisation: str = ""  # whose staff's phones depend on it ("": everyone's)
+    kind: str = "pbx"  # pbx (a SIPp UAS over UDP) | sbc (SIP over TLS on kamailio)
 
 
 @dataclass(frozen=True)
@@ -231,8 +238,9 @@ class Estate:
     resources: tuple[NetworkResource, ...]
     roles: tuple[Role, ...]
     directories: tuple[Directory, ...]
-    sip_endpoints: tuple[SipEndpoint, ...]
+    sip_endpoints: tuple[SipEndpoint, ...]  # the legacy PBXs
     people: tuple[Person, ...]
+    sbcs: tuple[SipEndpoint, ...] = ()  # each organisation's carrier trunk SBC (TLS)
 
     def org(self, org_id: str) -> Organisation:
         return next(o for o in self.organisations if o.id == org_id)
@@ -283,7 +291,7 @@ class Estate:
             out[f"ns1.{org.domain}"] = slot.dns
             out[org.ldap_host] = org.ldap_ip
             out[f"smtp.{org.domain}"] = org.smtp_ip
-        for ep in self.sip_endpoints:
+        for ep in (*self.sip_endpoints, *self.sbcs):
             out[ep.host] = ep.ip
         for site in self.sites:
             if site.namespace is None:
@@ -698,9 +706,31 @@ def _directories(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[Directory,
 def _sip_endpoints(orgs: tuple[Organisation, ...]) -> tuple[SipEndpoint, ...]:
     return tuple(
         SipEndpoint(
-            f"{o.id}-pbx", f"{o.name} legacy PBX", f"pbx.{o.domain}", o.pbx_ip, 5060, o.owner
+            f"{o.id}-pbx",
+            f"{o.name} legacy PBX",
+            f"pbx.{o.domain}",
+            o.pbx_ip,
+            5060,
+            o.owner,
+            o.id,
         )
         for o in orgs
+    )
+
+
+def _sbcs(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[SipEndpoint, ...]:
+    return tuple(
+        SipEndpoint(
+            f"{o.id}-sbc",
+            f"{o.name} carrier trunk SBC",
+            f"sbc.{o.domain}",
+            slot.host(6, 21 + i),
+            5061,
+            o.owner,
+            o.id,
+            "sbc",
+        )
+        for i, o in enumerate(orgs)
     )
 
 
@@ -740,6 +770,7 @@ def generate(
         _directories(orgs, slot),
         _sip_endpoints(orgs),
         tuple(people),
+        _sbcs(orgs, slot),
     )
 
 

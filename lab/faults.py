@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,11 @@ DMARC_MISSING = "dmarc-missing"
 SPF_MISSING_SHARED = "spf-missing-shared"
 SIP_ENDPOINT_DOWN = "sip-endpoint-down"
 FLOW_BLOCKED = "flow-blocked"
+EXTENSION_COLLISION = "extension-collision"
+EXTENSION_OUT_OF_RANGE = "extension-out-of-range"
+DIRECTORY_NUMBER_MISMATCH = "directory-number-mismatch"
+SIP_ENDPOINT_503 = "sip-endpoint-503"
+SIP_CERT_WRONG_HOST = "sip-cert-wrong-host"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -67,6 +72,15 @@ KINDS: dict[str, tuple[str, str, str]] = {
     SPF_MISSING_SHARED: ("mail", "mail.spf", "fail"),
     SIP_ENDPOINT_DOWN: ("telephony", "sip.options", "fail"),
     FLOW_BLOCKED: ("network", "network.tcp-connect", "fail"),
+    # One extension given to a person of each organisation (the second one's number
+    # is then also outside its organisation's range): telephony's merged plan.
+    EXTENSION_COLLISION: ("telephony", "sip.extension-unique", "fail"),
+    EXTENSION_OUT_OF_RANGE: ("telephony", "sip.extension-range", "fail"),
+    # The directory's telephoneNumber disagrees with the inventory: both families judge
+    # against the inventory, and the identity family reads the directory.
+    DIRECTORY_NUMBER_MISMATCH: ("identity", "identity.extension", "fail"),
+    SIP_ENDPOINT_503: ("telephony", "sip.options", "fail"),
+    SIP_CERT_WRONG_HOST: ("telephony", "tls.certificate-name", "fail"),
 }
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (
@@ -300,14 +314,72 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     faults.append(
         Fault(
             SIP_ENDPOINT_DOWN,
-            f"sip_endpoints:{ep.id}",
+            f"telephony_endpoints:{ep.id}",
             ep.host,
             details=(("address", f"{ep.ip}:{ep.port}"),),
         )
     )
     # Network: a cross-site flow blocked one way by the router's firewall.
     faults.append(_flow_fault(estate, rng))
+    # Telephony (drawn after everything above, which stays as it was): the same
+    # organisation's carrier SBC left in maintenance (503) with a certificate for
+    # another name; an extension held in both organisations; a directory number that
+    # disagrees with the inventory.
+    for sbc in (s for s in estate.sbcs if s.organisation == ep.organisation):
+        subject = f"telephony_endpoints:{sbc.id}"
+        faults.append(Fault(SIP_ENDPOINT_503, subject, sbc.host, details=(("code", "503"),)))
+        faults.append(
+            Fault(SIP_CERT_WRONG_HOST, subject, sbc.host, details=(("presented_name", WRONG_HOST),))
+        )
+    holders = [
+        pick([p for p in eligible(estate.people_of(o.id)) if p.extension], 1)
+        for o in estate.organisations[:2]
+    ]
+    if all(holders):
+        (kept,), (moved,) = holders
+        faults.append(
+            Fault(
+                EXTENSION_COLLISION,
+                f"extensions:{kept.extension}",
+                "plan",
+                details=(("holders", f"{kept.key} {moved.key}"), ("moved", moved.key)),
+            )
+        )
+        faults.append(
+            Fault(
+                EXTENSION_OUT_OF_RANGE,
+                moved.key,
+                "plan",
+                details=(("extension", kept.extension), ("was", moved.extension)),
+            )
+        )
+    org = _orgs_for(estate, 0, small)[-1]
+    for p in pick([p for p in eligible(estate.people_of(org.id)) if p.extension], 1):
+        typo = p.extension[:-1] + str((int(p.extension[-1]) + 1) % 10)
+        faults.append(
+            Fault(
+                DIRECTORY_NUMBER_MISMATCH,
+                p.key,
+                org.directory_id,
+                details=(("extension", p.extension), ("directory", typo)),
+            )
+        )
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
+
+
+def with_faults(estate: Estate, plan: FaultPlan) -> Estate:
+    """The estate as the faults leave it: the inventory data they change (an extension
+    handed to a second person) applied, so every server and the inventory agree."""
+    moved = {
+        f.detail("moved"): f.subject.removeprefix("extensions:")
+        for f in plan.of_kind(EXTENSION_COLLISION)
+    }
+    if not moved:
+        return estate
+    people = tuple(
+        replace(p, extension=moved[p.key]) if p.key in moved else p for p in estate.people
+    )
+    return replace(estate, people=people)
 
 
 def _orgs_for(estate: Estate, index: int, small: bool) -> tuple[Organisation, ...]:

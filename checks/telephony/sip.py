@@ -221,6 +221,11 @@ class Channel(Protocol):
 
     reliable: bool
 
+    @property
+    def unfinished(self) -> int:
+        """Bytes of a message begun but not complete (a truncated one, at the end)."""
+        ...
+
     def send(self, data: bytes) -> None: ...
 
     def receive(self, timeout: float) -> bytes | None:
@@ -234,6 +239,7 @@ class Datagrams:
     returned whole and refused by the parser."""
 
     reliable = False
+    unfinished = 0  # a datagram is always whole
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -260,6 +266,10 @@ class Frames:
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.buffer = b""
+
+    @property
+    def unfinished(self) -> int:
+        return len(self.buffer.lstrip(b"\r\n"))
 
     def send(self, data: bytes) -> None:
         self.stream.sendall(data)
@@ -449,6 +459,9 @@ def exchange(
                 _receive(data, pending, done, result, finish, clock)
     except OSError as exc:
         fail_all(*_failure(exc))
+    if channel.unfinished:
+        result.malformed += 1
+        result.note(f"truncated: {channel.unfinished} bytes of a message that never ended")
     return result
 
 
