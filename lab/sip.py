@@ -15,7 +15,7 @@
 - SIPp "trunk/PBX" endpoints: a UAS answering OPTIONS per :class:`Endpoint` with
   ``up=True``. Fault "SIP endpoint down" = ``up=False`` (not started) or
   :func:`stop_endpoint`. ``answer`` makes it answer wrongly, for the telephony
-  family's tests: ``503``, ``silent`` (never answers), ``other-call-id``, ``truncated``
+  family's tests: ``404``, ``503``, ``silent`` (never answers), ``other-call-id``, ``truncated``
   (Content-Length longer than the body), ``malformed`` (a line that is no header); ``transport``
   ``t1`` serves TCP instead of UDP.
 - SIP over TLS on sockets of their own (:class:`TlsEndpoint`, e.g. a carrier trunk's
@@ -50,7 +50,7 @@ class Extension:
     registered: bool = True  # False: fault "extension not registered"
 
 
-ANSWERS = ("ok", "503", "silent", "other-call-id", "truncated", "malformed")
+ANSWERS = ("ok", "404", "503", "silent", "other-call-id", "truncated", "malformed")
 
 
 @dataclass(frozen=True)
@@ -459,6 +459,8 @@ loadmodule "registrar.so"
 loadmodule "xhttp.so"
 loadmodule "jsonrpcs.so"
 
+# A phone that does not answer gets 408 after 4 s (the default, 30 s, outlasts a probe).
+modparam("tm", "fr_timer", 4000)
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "default_expires", 86400)
 modparam("registrar", "max_expires", 604800)
@@ -549,6 +551,14 @@ _OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 # How a wrong UAS answers OPTIONS (the telephony family's bad-answer tests).
 _WRONG_ANSWERS = {
+    "404": """SIP/2.0 404 Not Found
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]uas[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+""",
     "503": """SIP/2.0 503 Service Unavailable
       [last_Via:]
       [last_From:]

@@ -281,6 +281,12 @@ def _probe_target(
     if target.transport == "tls" and not _certificate(
         out, ctx, vantage, endpoint, sip, target, addresses[0]
     ):
+        out.add(
+            Status.SKIP,
+            f"{label} not asked: no TLS session (see tls.handshake)",
+            check=OPTIONS,
+            target=label,
+        )
         return
     uri = _request_uri(sip, target)
     attempts: list[dict[str, Any]] = []

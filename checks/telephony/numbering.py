@@ -67,6 +67,9 @@ class Numbering:
         for person in self.inventory.staff:
             if person.extension.strip():
                 found.setdefault(normalise(person.extension), []).append(person)
+        for holders in found.values():
+            if len(holders) > 1:
+                holders.sort(key=lambda p: p.key)
         return found
 
     @cached_property

@@ -294,7 +294,7 @@ def _registered_by_options(
     expected = "a registration (the proxy finds a contact)"
     if outcome is None or reg.asked.failure is not None or outcome.response is None:
         why = str(reg.asked.failure) if reg.asked.failure else (outcome.detail if outcome else "")
-        cause = reg.asked.failure.code if reg.asked.failure else "no-answer"
+        cause = reg.asked.failure.code if reg.asked.failure else _why(outcome)
         return None, probe.result(
             Status.ERROR,
             f"{common['target']}: the proxy could not be asked ({why})",
@@ -339,6 +339,11 @@ def _registered_by_options(
         observed=text,
         **common,
     )
+
+
+def _why(outcome: Any) -> str:
+    """Why a transaction got no response: no-answer, refused, unreachable, closed."""
+    return str(getattr(outcome, "error", "") or "no-answer")
 
 
 def _contact(
@@ -396,7 +401,20 @@ def _contact(
             expected=expected,
             observed=text,
             hint="check that the registrar's proxy answers OPTIONS from this machine",
-            root_cause=f"sip.proxy|{ep_id}|{code or 'no-answer'}",
+            root_cause=f"sip.proxy|{ep_id}|{code or _why(outcome)}",
+            owner=reg.owner,
+            details=details,
+            **common,
+        )
+    if kind == "not-registered":
+        return probe.result(
+            Status.FAIL,
+            f"{common['target']}: the proxy finds no registration ({text})",
+            check=CONTACT,
+            expected=expected,
+            observed=text,
+            hint="connect and provision the person's phone (or softphone) for this extension",
+            root_cause=f"{REGISTERED}|{ep_id}",
             owner=reg.owner,
             details=details,
             **common,
