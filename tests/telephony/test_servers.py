@@ -182,11 +182,12 @@ def test_a_domain_without_the_srv_record(tmp_path: Path, telephony: Telephony) -
     assert tcp.hint.startswith("publish _sip._tcp.northvale.test")
 
 
-PEOPLE = f"""  - {{id: U, organisation: north, site: hq, roles: [desk], extension: "{UNREGISTERED}"}}
-  - {{id: S, organisation: north, site: hq, roles: [desk], extension: "{STALE}"}}
-  - {{id: N, organisation: north, site: hq, roles: [desk]}}
+DESK = "site: hq, roles: [desk]"
+PEOPLE = f"""  - {{id: U, organisation: north, {DESK}, extension: "{UNREGISTERED}"}}
+  - {{id: S, organisation: north, {DESK}, extension: "{STALE}"}}
+  - {{id: N, organisation: north, {DESK}}}
   - {{id: X, organisation: south, site: south-hq, roles: [desk], extension: "4102"}}
-  - {{id: Y, organisation: north, site: hq, roles: [desk], extension: "4102"}}"""
+  - {{id: Y, organisation: north, {DESK}, extension: "4102"}}"""
 
 
 @pytest.mark.parametrize("read", ["jsonrpc", "options"])
