@@ -157,7 +157,7 @@ def test_hostile_headers_give_a_response_or_a_reason(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(min_size=1, max_size=300), max_size=8))
 def test_a_stream_of_random_chunks_frames_or_closes(chunks: list[bytes]) -> None:
-    frames = Frames(_Chunks(chunks))  # type: ignore[arg-type]
+    frames = Frames(_Chunks(chunks))
     try:
         while frames.receive(0.0) is not None:
             pass
@@ -189,14 +189,14 @@ def test_frames_cut_a_stream_into_messages() -> None:
     one = response(request, body="abc")
     two = response(request, 486)
     stream = _Chunks([b"\r\n\r\n" + one[:10], one[10:] + two[:5], two[5:]])
-    frames = Frames(stream)  # type: ignore[arg-type]
+    frames = Frames(stream)
     assert frames.receive(1.0) == one and frames.receive(1.0) == two
     with pytest.raises(ChannelClosed, match="closed"):
         frames.receive(1.0)
-    no_length = Frames(_Chunks([b"SIP/2.0 200 OK\r\nVia: a\r\n\r\n"]))  # type: ignore[arg-type]
+    no_length = Frames(_Chunks([b"SIP/2.0 200 OK\r\nVia: a\r\n\r\n"]))
     with pytest.raises(ChannelClosed, match="without Content-Length"):
         no_length.receive(1.0)
-    endless = Frames(_Chunks([b"x" * 40_000, b"x" * 40_000]))  # type: ignore[arg-type]
+    endless = Frames(_Chunks([b"x" * 40_000, b"x" * 40_000]))
     with pytest.raises(ChannelClosed, match="no end of headers"):
         endless.receive(1.0)
 
