@@ -465,6 +465,7 @@ modparam("usrloc", "db_mode", 0)
 modparam("registrar", "default_expires", 86400)
 modparam("registrar", "max_expires", 604800)
 modparam("jsonrpcs", "transport", 1)
+modparam("jsonrpcs", "pretty_format", 0)
 modparam("xhttp", "url_match", "^/RPC")
 
 request_route {{

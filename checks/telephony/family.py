@@ -160,6 +160,7 @@ class TelephonyFamily(CheckFamily[Params]):
                     summary=f"OPTIONS to {where} over {', '.join(sip.transports)} from {vantage}",
                 )
         extensions: set[str] = set()
+        timeout = self._people_timeout(inventory)
         for person in ctx.staff:
             if not inventory.needs(person).phone:
                 continue
@@ -175,7 +176,7 @@ class TelephonyFamily(CheckFamily[Params]):
                 PersonParams(serving if extension else ()),
                 also=(ASSIGNED, RANGE, REGISTERED, CONTACT),
                 batch=PEOPLE_BATCH,
-                timeout=self._people_timeout(inventory),
+                timeout=timeout,
                 summary=f"the extension of {person.key} in the merged plan"
                 + (f", registered at {', '.join(serving)}" if serving and extension else ""),
             )

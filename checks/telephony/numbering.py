@@ -32,7 +32,7 @@ _SEPARATORS = re.compile(r"[\s().-]")
 
 def normalise(extension: str) -> str:
     """One spelling of an extension: ``"20 017"`` and ``"20-017"`` are ``"20017"``."""
-    return _SEPARATORS.sub("", extension)
+    return extension if extension.isdigit() else _SEPARATORS.sub("", extension)
 
 
 def subject_of(extension: str) -> str:

@@ -277,13 +277,15 @@ def _registered(
             **common,
         )
     until = expiry_text(found)
+    addresses = [c.address for c in found[:5] if c.address]
     return probe.result(
         Status.PASS,
-        f"{common['target']}: registered ({len(found)} contact{'s' if len(found) > 1 else ''})",
+        f"{common['target']}: registered"
+        + (f" ({len(addresses)} contact{'s' if len(addresses) > 1 else ''})" if addresses else ""),
         check=REGISTERED,
         expected=expected,
-        observed=f"{len(found)} contact(s), registered until {until}",
-        details={"contacts": [c.address for c in found[:5]], "expires": until},
+        observed=f"registered until {until}" if until else "the registrar lists it",
+        details={"contacts": addresses, "expires": until} if addresses else {},
         **common,
     )
 

@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import errno
 import heapq
+import itertools
 import re
 import secrets
+import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ from readiness.net.streams import Stream
 __all__ = [
     "MAX_LINES",
     "MAX_MESSAGE",
+    "STATS",
     "T1",
     "T2",
     "ChannelClosed",
@@ -66,6 +70,29 @@ _TOKEN = re.compile(r"^[!-~]+$")  # printable ASCII, no space: safe in a start l
 _STATUS = re.compile(rb"^SIP/2\.0 ([1-6][0-9][0-9]) ?([^\x00-\x08\x0a-\x1f\x7f]*)$")
 
 
+class Stats:
+    """What this module sent: channels (sockets or streams) used, transactions,
+    transmissions (retransmissions included). Thread-safe; benchmarks and tests read
+    :data:`STATS`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.channels = self.transactions = self.transmissions = 0
+
+    def add(self, *, channels: int = 0, transactions: int = 0, transmissions: int = 0) -> None:
+        with self._lock:
+            self.channels += channels
+            self.transactions += transactions
+            self.transmissions += transmissions
+
+    def reset(self) -> None:
+        with self._lock:
+            self.channels = self.transactions = self.transmissions = 0
+
+
+STATS = Stats()
+
+
 class MalformedMessage(ValueError):
     """Bytes that are not a SIP response this module accepts; the message says why."""
 
@@ -87,6 +114,10 @@ class Request:
     uri: str
 
 
+_PREFIX = secrets.token_hex(8)
+_COUNTER = itertools.count()
+
+
 def _token(value: str, what: str) -> str:
     if not _TOKEN.match(value):
         raise ValueError(f"{what} {value!r} is empty or holds white space or control characters")
@@ -104,14 +135,17 @@ def options(
     _token(via_host, "Via host")
     if transport.upper() not in ("UDP", "TCP", "TLS"):
         raise ValueError(f"transport {transport!r} is not UDP, TCP or TLS")
-    branch = "z9hG4bK-" + secrets.token_hex(10)  # the magic cookie of RFC 3261 section 8.1.1.7
-    call_id = secrets.token_hex(12) + "@readiness"
+    # Unique, not secret: a random prefix per process and a counter (one urandom per
+    # message would be a system call each, 20,000 times).
+    n = f"{_PREFIX}{next(_COUNTER):x}"
+    branch = f"z9hG4bK-{n}"  # the magic cookie of RFC 3261 section 8.1.1.7
+    call_id = f"{n}@readiness"
     sent_by = via_host if via_port is None else f"{via_host}:{via_port}"
     text = (
         f"OPTIONS {uri} SIP/2.0\r\n"
         f"Via: SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport\r\n"
         "Max-Forwards: 70\r\n"
-        f"From: <sip:readiness@{via_host}>;tag={secrets.token_hex(6)}\r\n"
+        f"From: <sip:readiness@{via_host}>;tag={n}\r\n"
         f"To: <{to or uri}>\r\n"
         f"Call-ID: {call_id}\r\n"
         "CSeq: 1 OPTIONS\r\n"
@@ -144,28 +178,33 @@ def _split(data: bytes) -> tuple[bytes, bytes]:
     return head, body
 
 
-def _headers(lines: list[bytes]) -> dict[str, str]:
+def _headers(lines: list[str]) -> dict[str, str]:
+    """Lower-case full name -> first value (stripped when read); every line must be a
+    header or the continuation of one."""
     if len(lines) > MAX_LINES:
         raise MalformedMessage(f"{len(lines)} header lines (at most {MAX_LINES})")
     found: dict[str, str] = {}
     last = ""
-    for raw in lines:
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedMessage("a header line is not UTF-8") from None
-        if line[:1] in (" ", "\t"):  # folded continuation of the previous header
-            if not last:
-                raise MalformedMessage("a continuation line before any header")
-            found[last] = f"{found[last]} {line.strip()}"
-            continue
+    for line in lines:
         name, colon, value = line.partition(":")
-        name = name.strip().lower()
-        if not colon or not name or not _TOKEN.match(name):
+        if not colon or name[:1] in (" ", "\t", ""):
+            if line[:1] in (" ", "\t") and last:  # folded continuation of the last header
+                found[last] = f"{found[last]} {line.strip()}"
+                continue
+            raise MalformedMessage(
+                "a continuation line before any header"
+                if line[:1] in (" ", "\t")
+                else f"not a header line: {line[:60]!r}"
+            )
+        name = name.rstrip().lower()
+        if not (name.isascii() and name.isprintable()) or " " in name or "\t" in name:
             raise MalformedMessage(f"not a header line: {line[:60]!r}")
         name = _COMPACT.get(name, name)
-        last = "" if name in found else name
-        found.setdefault(name, value.strip())
+        if name in found:
+            last = ""
+        else:
+            found[name] = value
+            last = name
     return found
 
 
@@ -183,12 +222,16 @@ def parse_response(data: bytes) -> Response:
     not one: a request, a bad status line, a missing Via/Call-ID/CSeq, a body shorter
     than its Content-Length, more than the bounds allow."""
     head, body = _split(data)
-    status, *lines = head.split(b"\r\n")
+    status, _, rest = head.partition(b"\r\n")
     matched = _STATUS.match(status)
     if matched is None:
         shown = status[:60].decode("utf-8", "replace")
         raise MalformedMessage(f"not a SIP/2.0 status line: {shown!r}")
-    headers = _headers(lines)
+    try:
+        text = rest.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedMessage("a header line is not UTF-8") from None
+    headers = {k: v.strip() for k, v in _headers(text.split("\r\n") if text else []).items()}
     length = headers.get("content-length")
     if length is not None:
         if not length.isdigit() or int(length) > MAX_MESSAGE:
@@ -228,31 +271,45 @@ class Channel(Protocol):
 
     def send(self, data: bytes) -> None: ...
 
-    def receive(self, timeout: float) -> bytes | None:
-        """One whole message, or None when nothing came within ``timeout``."""
+    def receive(self, timeout: float) -> list[bytes]:
+        """The whole messages that came within ``timeout`` (none: an empty list)."""
         ...
 
 
 class Datagrams:
     """A connected UDP socket: one datagram is one message. ICMP port unreachable comes
     back as ``ConnectionRefusedError``; a datagram larger than :data:`MAX_MESSAGE` is
-    returned whole and refused by the parser."""
+    returned whole and refused by the parser. One wait, then every datagram already
+    there (at most ``BURST``): two system calls per message would be most of the cost."""
 
     reliable = False
     unfinished = 0  # a datagram is always whole
+    BURST = 256
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        sock.setblocking(False)
+        self.poll = select.poll()
+        self.poll.register(sock, select.POLLIN)
 
     def send(self, data: bytes) -> None:
-        self.sock.send(data)
-
-    def receive(self, timeout: float) -> bytes | None:
-        self.sock.settimeout(max(timeout, 0.001))
         try:
-            return self.sock.recv(MAX_MESSAGE + 1)
-        except TimeoutError:
-            return None
+            self.sock.send(data)
+        except BlockingIOError:  # the send buffer is full: wait for room once
+            select.select([], [self.sock], [], 1.0)
+            self.sock.send(data)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        if not self.poll.poll(max(timeout, 0.0) * 1000):
+            return []
+        found: list[bytes] = []
+        recv = self.sock.recv
+        try:
+            while len(found) < self.BURST:
+                found.append(recv(MAX_MESSAGE + 1))
+        except BlockingIOError:
+            pass
+        return found
 
 
 class Frames:
@@ -299,20 +356,22 @@ class Frames:
         message, self.buffer = self.buffer[:total], self.buffer[total:]
         return message
 
-    def receive(self, timeout: float) -> bytes | None:
+    def receive(self, timeout: float) -> list[bytes]:
         deadline = time.monotonic() + timeout
         while True:
-            message = self._frame()
-            if message is not None:
-                return message
+            found: list[bytes] = []
+            while (message := self._frame()) is not None:
+                found.append(message)
+            if found:
+                return found
             left = deadline - time.monotonic()
             if left <= 0:
-                return None
+                return []
             self.stream.settimeout(max(left, 0.001))
             try:
                 data = self.stream.recv(MAX_MESSAGE)
             except TimeoutError:
-                return None
+                return []
             if not data:
                 shown = (
                     f" ({len(self.buffer)} bytes of an unfinished message)" if self.buffer else ""
@@ -350,7 +409,7 @@ class Exchange:
             self.reasons.append(reason)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tx:
     index: int
     request: Request
@@ -454,11 +513,15 @@ def exchange(
             if not pending:
                 continue
             wait = (timers[0][0] - clock()) if timers else timeout
-            data = channel.receive(max(wait, 0.0))
-            if data is not None:
+            for data in channel.receive(max(wait, 0.0)):
                 _receive(data, pending, done, result, finish, clock)
     except OSError as exc:
         fail_all(*_failure(exc))
+    STATS.add(
+        channels=1,
+        transactions=len(requests),
+        transmissions=sum(o.sent for o in result.outcomes),
+    )
     if channel.unfinished:
         result.malformed += 1
         result.note(f"truncated: {channel.unfinished} bytes of a message that never ended")

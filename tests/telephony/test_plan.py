@@ -14,7 +14,7 @@ from readiness.inventory import Inventory, InventoryError, Selection
 from readiness_checks.telephony import family
 from readiness_checks.telephony.config import parse_range
 from readiness_checks.telephony.numbering import Numbering, normalise
-from readiness_checks.telephony.registrations import ReadError, parse_ul_dump
+from readiness_checks.telephony.registrations import BRIEF, ReadError, parse_ul_dump
 
 from .conftest import GO_LIVE, load_inventory
 
@@ -168,6 +168,8 @@ def test_reading_ul_dump() -> None:
     assert [c.expires for c in found["4101"]] == [NOW + dt.timedelta(hours=1)]
     assert found["4102"][0].expires is None and found["4102"][0].live(NOW)
     assert found["4103"] == [] and len(found["4104"]) == 1
+    brief = parse_ul_dump({"Domains": [{"Domain": {"AoRs": [{"AoR": "4101"}]}}]}, NOW)
+    assert brief == {"4101": [BRIEF]} and BRIEF.live(NOW)
     with pytest.raises(ReadError, match="no Domains"):
         parse_ul_dump({"nothing": 1}, NOW)
     assert parse_ul_dump({"Domains": [{"Domain": {}}]}, NOW) == {}

@@ -4,6 +4,7 @@ badly, BIND with NAPTR and SRV, and an OpenSSH jump host."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +71,14 @@ REGISTRAR = """  registrar:
       domain: valeshared.test
       transports: [udp, tcp, tls]
       timeout: 2
-      registrations: {{read: {read}, url: "{url}", timeout: 7}}
+      registrations: {{read: {read}, url: "{url}", timeout: 7, detail: {detail}}}
 """
 
 
 def test_a_sip_domain_from_here_and_from_a_jump_host(
     tmp_path: Path, telephony: Telephony, sshd: Any
 ) -> None:
-    endpoints = REGISTRAR.format(read="jsonrpc", url=telephony.rpc_url)
+    endpoints = REGISTRAR.format(read="jsonrpc", url=telephony.rpc_url, detail="brief")
     staff = '  - {id: B, organisation: north, site: branch, roles: [desk], extension: "4102"}'
     results = sweep(inventory(tmp_path, telephony, endpoints, sshd=sshd, staff=staff), tmp_path)
     subject = "telephony_endpoints:registrar"
@@ -190,15 +191,23 @@ PEOPLE = f"""  - {{id: U, organisation: north, {DESK}, extension: "{UNREGISTERED
   - {{id: Y, organisation: north, {DESK}, extension: "4102"}}"""
 
 
-@pytest.mark.parametrize("read", ["jsonrpc", "options"])
-def test_every_person_who_needs_a_phone(tmp_path: Path, telephony: Telephony, read: str) -> None:
-    endpoints = REGISTRAR.format(read=read, url=telephony.rpc_url)
+@pytest.mark.parametrize(
+    ("read", "detail"), [("jsonrpc", "brief"), ("jsonrpc", "full"), ("options", "brief")]
+)
+def test_every_person_who_needs_a_phone(
+    tmp_path: Path, telephony: Telephony, read: str, detail: str
+) -> None:
+    endpoints = REGISTRAR.format(read=read, url=telephony.rpc_url, detail=detail)
     results = sweep(inventory(tmp_path, telephony, endpoints, staff=PEOPLE), tmp_path)
 
     def person(key: str, check: str) -> Any:
         return one(results, subject=f"staff:{key}", check=check)
 
-    assert person("north/A", "sip.registered").status is Status.PASS
+    registered = person("north/A", "sip.registered")
+    assert registered.status is Status.PASS
+    if detail == "full":  # each contact and when its registration ends
+        assert registered.details["contacts"] == [f"sip:4101@{telephony.slot.sip_phones}:5060"]
+        assert registered.details["expires"] > dt.datetime.now(dt.UTC).isoformat()
     assert person("north/A", "sip.contact").status is Status.PASS
     assert person("north/A", "sip.extension-range").status is Status.PASS
     unregistered = person("north/U", "sip.registered")
@@ -221,7 +230,7 @@ def test_every_person_who_needs_a_phone(tmp_path: Path, telephony: Telephony, re
 
 def test_a_registrar_that_cannot_be_asked(tmp_path: Path, telephony: Telephony) -> None:
     dead = f"http://{telephony.dead}:5080/RPC"
-    endpoints = REGISTRAR.format(read="jsonrpc", url=dead)
+    endpoints = REGISTRAR.format(read="jsonrpc", url=dead, detail="brief")
     results = sweep(inventory(tmp_path, telephony, endpoints, staff=PEOPLE), tmp_path)
     registered = [r for r in results if r.check == "sip.registered"]
     assert len(registered) == 5 and {r.status for r in registered} == {Status.ERROR}

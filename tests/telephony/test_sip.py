@@ -159,7 +159,7 @@ def test_hostile_headers_give_a_response_or_a_reason(
 def test_a_stream_of_random_chunks_frames_or_closes(chunks: list[bytes]) -> None:
     frames = Frames(_Chunks(chunks))
     try:
-        while frames.receive(0.0) is not None:
+        while frames.receive(0.0):
             pass
     except ChannelClosed as exc:
         assert str(exc)
@@ -190,7 +190,8 @@ def test_frames_cut_a_stream_into_messages() -> None:
     two = response(request, 486)
     stream = _Chunks([b"\r\n\r\n" + one[:10], one[10:] + two[:5], two[5:]])
     frames = Frames(stream)
-    assert frames.receive(1.0) == one and frames.receive(1.0) == two
+    assert frames.receive(1.0) == [one]
+    assert frames.receive(1.0) == [two]
     with pytest.raises(ChannelClosed, match="closed"):
         frames.receive(1.0)
     no_length = Frames(_Chunks([b"SIP/2.0 200 OK\r\nVia: a\r\n\r\n"]))
@@ -231,13 +232,13 @@ class Script:
         self.inbox += [(self.now + self.delay, r) for r in self.reply(data, nth)]
         self.inbox.sort(key=lambda item: item[0])
 
-    def receive(self, timeout: float) -> bytes | None:
+    def receive(self, timeout: float) -> list[bytes]:
         if self.inbox and self.inbox[0][0] <= self.now + timeout:
             at, data = self.inbox.pop(0)
             self.now = max(self.now, at)
-            return data
+            return [data]
         self.now += timeout
-        return None
+        return []
 
 
 def request_of(data: bytes) -> Request:
@@ -313,7 +314,7 @@ def test_many_transactions_share_one_channel_within_the_window() -> None:
 
 def test_a_refused_channel_ends_every_transaction() -> None:
     class Refusing(Script):
-        def receive(self, timeout: float) -> bytes | None:
+        def receive(self, timeout: float) -> list[bytes]:
             raise ConnectionRefusedError
 
     script = Refusing(lambda d, n: [])

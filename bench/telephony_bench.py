@@ -1,0 +1,162 @@
+"""Benchmark: the telephony family at N staff per organisation, every one with a phone.
+
+    .venv/bin/python bench/telephony_bench.py [--staff 10000] [--unregistered 50]
+
+Starts kamailio (registrar and proxy, JSON-RPC ``ul.dump``; shared memory sized as
+LAB-NOTES says) and SIPp as every phone (lab/sip.py) on a slot claimed for the run,
+registers 2 x N extensions but ``--unregistered`` of them, writes an inventory (staff
+from HR CSVs, both organisations' extension ranges, the registrar over UDP and TCP),
+then plans and runs the telephony family through the engine and reports wall time of
+plan and run, results by status, sockets (channels) opened and SIP transactions and
+transmissions sent (the module's own counters), and peak RSS. Servers are stopped
+by PID at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from readiness.engine import make_plan, run_plan
+from readiness.family import RunContext
+from readiness.inventory import Selection, load
+from readiness_checks.telephony import family
+from readiness_checks.telephony.sip import STATS
+from readiness_lab import sip
+from readiness_lab.claim import claimed
+from readiness_lab.process import Supervisor
+from readiness_lab.slot import Slot
+
+ORGS = {"north": 20000, "south": 60000}  # organisation -> first extension of its range
+
+
+def build(root: Path, slot: Slot, staff: int, unregistered: int) -> tuple[Path, Supervisor, float]:
+    """Start the servers and write the inventory; returns (inventory, supervisor, seconds
+    the registrations took)."""
+    numbers = {org: [str(first + i) for i in range(staff)] for org, first in ORGS.items()}
+    everyone = [n for org in ORGS for n in numbers[org]]
+    missing = set(everyone[:: max(1, len(everyone) // max(1, unregistered))][:unregistered])
+    supervisor = Supervisor(root / "state")
+    spec = sip.SipSpec(
+        [sip.Extension(n, registered=n not in missing) for n in everyone],
+        [],
+        address=slot.sip,
+        phones_address=slot.sip_phones,
+        tls=False,
+    )
+    started = time.perf_counter()
+    sip.start(spec, supervisor)
+    seconds = time.perf_counter() - started
+    inv = root / "inventory"
+    (inv / "hr").mkdir(parents=True)
+    go_live = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).date().isoformat()
+    lines = [
+        f"programme: {{name: Telephony benchmark, go_live: {go_live}}}",
+        "organisations:",
+        *(
+            f"  {org}: {{name: {org}, telephony: {{ranges: [{first}-{first + 9999}]}}}}"
+            for org, first in ORGS.items()
+        ),
+        "sites:",
+        *(f"  {org}-hq: {{organisation: {org}}}" for org in ORGS),
+        "roles:",
+        "  officer: {extension: true}",
+        "telephony_endpoints:",
+        "  registrar:",
+        "    checked_from: central",
+        "    sip:",
+        "      kind: registrar",
+        f"      host: {slot.sip}",
+        "      transports: [udp, tcp]",
+        "      registrations:",
+        "        read: jsonrpc",
+        f"        url: http://{slot.sip}:5080/RPC",
+        "        domain: valeshared.test",
+        "staff_sources:",
+    ]
+    for org in ORGS:
+        rows = ["id,site,roles,extension"]
+        rows += [
+            f"{org[0].upper()}{i:05d},{org}-hq,officer,{n}" for i, n in enumerate(numbers[org])
+        ]
+        (inv / "hr" / f"{org}.csv").write_text("\n".join(rows) + "\n")
+        lines += [
+            f"  - file: hr/{org}.csv",
+            f"    organisation: {org}",
+            "    columns: {id: id, site: site, roles: roles, extension: extension}",
+        ]
+    (inv / "inventory.yaml").write_text("\n".join(lines) + "\n")
+    return inv, supervisor, seconds
+
+
+def sweep(inv: Path, state: Path) -> dict[str, object]:
+    started = time.perf_counter()
+    inventory = load(inv, [family])
+    load_s = time.perf_counter() - started
+    t0 = time.perf_counter()
+    plan = make_plan(inventory, [family], Selection(), inventory.go_live)
+    plan_s = time.perf_counter() - t0
+    ctx = RunContext(
+        inventory,
+        go_live=inventory.go_live,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        secrets_dir=inv,
+        state_dir=state,
+    )
+    STATS.reset()
+    t1 = time.perf_counter()
+    results = run_plan(plan, ctx)
+    run_s = time.perf_counter() - t1
+    ctx.close()
+    statuses = Counter(f"{r.check} {r.status.value}" for r in results)
+    return {
+        "inventory_load_s": round(load_s, 3),
+        "plan_s": round(plan_s, 3),
+        "run_s": round(run_s, 3),
+        "probes": len(plan.probes),
+        "results": len(results),
+        "by_check_and_status": dict(sorted(statuses.items())),
+        "sip_sockets": STATS.channels,
+        "json_rpc_calls": 1,
+        "sip_transactions": STATS.transactions,
+        "sip_transmissions": STATS.transmissions,
+        "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--staff", type=int, default=10_000, help="staff per organisation")
+    parser.add_argument("--unregistered", type=int, default=50, help="extensions not registered")
+    parser.add_argument("--runs", type=int, default=3, help="sweeps to time")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="telephony-bench-") as tmp, claimed(Path(tmp)) as slot:
+        root = Path(tmp)
+        supervisor: Supervisor | None = None
+        try:
+            inv, supervisor, registering = build(root, slot, args.staff, args.unregistered)
+            runs = [sweep(inv, root / f"state-{i}") for i in range(args.runs)]
+        finally:
+            if supervisor is not None:
+                sip.stop(supervisor)
+    report = {
+        "staff_per_organisation": args.staff,
+        "extensions": 2 * args.staff,
+        "kamailio_up_and_registrations_s": round(registering, 1),
+        "run_s_each": [r["run_s"] for r in runs],
+        **runs[-1],
+    }
+    json.dump(report, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
