@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
-from readiness.inventory.models import Hostname, Port, SecretRef, Strict, TelephonyEndpoint
+from readiness.inventory.models import Hostname, Port, Strict, TelephonyEndpoint
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -74,7 +74,9 @@ class Registrations(Strict):
         "record through the proxy (404/480: not registered)",
     )
     url: str | None = Field(
-        None, description="JSON-RPC URL (http:// or https://), for read: jsonrpc"
+        None,
+        description="JSON-RPC URL (http://, as kamailio's xhttp serves it on its management "
+        "network), for read: jsonrpc",
     )
     detail: Literal["brief", "full"] = Field(
         "brief",
@@ -83,8 +85,6 @@ class Registrations(Strict):
         "each contact and its expiry, which kamailio builds in a time growing with the "
         "square of the contacts (22 s at 20,000)",
     )
-    user: str | None = Field(None, description="HTTP basic-auth user of the JSON-RPC URL")
-    password: SecretRef | None = None
     domain: Hostname | None = Field(
         None,
         description="Domain of the addresses of record (sip:EXT@DOMAIN); default: "
@@ -106,9 +106,13 @@ class Registrations(Strict):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        parts = urllib.parse.urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("url must be an http:// or https:// URL with a host name")
+        try:
+            parts = urllib.parse.urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            raise ValueError(f"url is not a valid URL: {exc}") from None
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError("url must be an http:// URL with a host name")
         return value
 
     @model_validator(mode="after")

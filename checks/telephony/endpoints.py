@@ -197,6 +197,20 @@ def _targets(out: _Out, ctx: RunContext, sip: Sip) -> list[Target]:
             continue
         records = sorted((_srv(v) for v in answer.values), key=lambda r: (r[0], -r[1]))
         found = [Target(transport, host, port) for _, _, port, host in records if host]
+        if not found:  # only "." targets: RFC 2782's "this service is not offered here"
+            out.add(
+                Status.FAIL,
+                f"{name} says SIP over {transport.upper()} is not offered",
+                check=DNS,
+                target=where,
+                expected=f"SRV records for SIP over {transport.upper()}",
+                observed=", ".join(answer.values),
+                root_cause=f"dns|{name.lower()}|not-offered",
+                hint=f"point {name} at the {transport.upper()} service, or drop "
+                f"{transport} from the endpoint's transports",
+                details=details,
+            )
+            continue
         out.add(
             Status.PASS,
             f"{name} leads to " + ", ".join(_label(t) for t in found),

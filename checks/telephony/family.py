@@ -13,6 +13,7 @@ Inventory: the ``sip`` block on ``telephony_endpoints`` (:class:`~.config.Sip`) 
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -114,8 +115,10 @@ class TelephonyFamily(CheckFamily[Params]):
 
     def hosts(self, inventory: Inventory) -> Iterable[HostRef]:
         for ep_id, endpoint, sip in endpoints(inventory):
-            if sip.host is not None and not dns.is_ip(sip.host):
-                yield HostRef(sip.host, f"telephony_endpoints:{ep_id}", endpoint.owner)
+            url = sip.registrations.url if sip.registrations else None
+            named = [sip.host, urllib.parse.urlsplit(url).hostname if url else None]
+            for host in dict.fromkeys(h for h in named if h and not dns.is_ip(h)):
+                yield HostRef(host, f"telephony_endpoints:{ep_id}", endpoint.owner)
 
     def needs(self, inventory: Inventory) -> Iterable[NeedEdge]:
         """Each holder's phone depends on their extension being theirs alone."""

@@ -20,13 +20,11 @@ the registrar serves no UDP), from this machine.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import http.client
 import json
 import socket
-import ssl
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -137,24 +135,13 @@ class Registrar:
             address = self.ctx.dns.resolve(host)[0]
         except dns.ResolveError as exc:
             raise ReadError("dns", str(exc)) from None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or 80
         headers = {"Content-Type": "application/json", "Host": parts.netloc}
-        if self.reg.password:
-            token = f"{self.reg.user or ''}:{self.ctx.secret(self.reg.password).reveal()}"
-            headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
         params = ["brief"] if self.reg.detail == "brief" else []
         body = json.dumps(
             {"jsonrpc": "2.0", "method": "ul.dump", "params": params, "id": 1}
         ).encode()
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https":
-            context = ssl.create_default_context()
-            bundle = self.ctx.trust.bundle()
-            if bundle is not None:
-                context.load_verify_locations(cafile=str(bundle))
-            connection = _Https(address, port, host, context, self.reg.timeout)
-        else:
-            connection = http.client.HTTPConnection(address, port, timeout=self.reg.timeout)
+        connection = http.client.HTTPConnection(address, port, timeout=self.reg.timeout)
         with self.ctx.limit(f"jsonrpc:{host}:{port}", 1), contextlib.closing(connection):
             try:
                 connection.request("POST", parts.path or "/", body, headers)
@@ -260,20 +247,6 @@ class Registrar:
             )
         via = stream.getsockname() if isinstance(stream, socket.socket) else (NO_HOST, None)
         return wire.Frames(stream), via[0], via[1], stream
-
-
-class _Https(http.client.HTTPSConnection):
-    """HTTPS to an address already resolved, verifying the certificate for ``name``."""
-
-    def __init__(
-        self, address: str, port: int, name: str, context: ssl.SSLContext, timeout: float
-    ) -> None:
-        super().__init__(address, port, timeout=timeout, context=context)
-        self._name = name
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._name)  # type: ignore[attr-defined]
 
 
 def contact_reply(outcome: wire.Outcome) -> tuple[str, int | None, str]:

@@ -112,6 +112,8 @@ def test_what_it_plans(tmp_path: Path) -> None:
     assert needs.subjects["telephony_endpoints:registrar"] == "phone"
     assert "telephony_endpoints:north-pbx" not in needs.subjects
     assert "extensions:2001" not in inv.needs(inv.staff_by_key["staff:south/E"]).subjects
+    # The names the dns family resolves: hosts (not addresses), the JSON-RPC host too.
+    assert [h.host for h in family.hosts(inv)] == ["pbx.north.test"]
 
 
 @pytest.mark.parametrize(
@@ -127,6 +129,10 @@ def test_what_it_plans(tmp_path: Path) -> None:
         ("{kind: pbx, host: a.test, expect: [700]}", "699"),
         ("{kind: pbx, host: a.test, registrations: {read: options}}", "not a pbx"),
         ("{kind: pbx, host: a.test, colour: red}", "colour"),
+        (
+            "{kind: registrar, host: a.test, registrations: {read: jsonrpc, url: 'https://a/'}}",
+            "http:// URL",
+        ),
     ],
 )
 def test_bad_blocks_are_explained(tmp_path: Path, block: str, message: str) -> None:
