@@ -116,6 +116,7 @@ def sweep(inv: Path, state: Path) -> dict[str, object]:
     run_s = time.perf_counter() - t1
     ctx.close()
     statuses = Counter(f"{r.check} {r.status.value}" for r in results)
+    bad = Counter(f"{r.check}: {r.observed[:120]}" for r in results if r.status.bad)
     return {
         "inventory_load_s": round(load_s, 3),
         "plan_s": round(plan_s, 3),
@@ -123,6 +124,7 @@ def sweep(inv: Path, state: Path) -> dict[str, object]:
         "probes": len(plan.probes),
         "results": len(results),
         "by_check_and_status": dict(sorted(statuses.items())),
+        "not_passed": dict(bad.most_common(5)),
         "sip_sockets": STATS.channels,
         "json_rpc_calls": 1,
         "sip_transactions": STATS.transactions,

@@ -121,10 +121,11 @@ class TelephonyFamily(CheckFamily[Params]):
                 yield HostRef(host, f"telephony_endpoints:{ep_id}", endpoint.owner)
 
     def needs(self, inventory: Inventory) -> Iterable[NeedEdge]:
-        """Each holder's phone depends on their extension being theirs alone."""
-        for person in inventory.staff:
-            if normalise(person.extension):
-                yield NeedEdge(person.key, NeedKind.PHONE.value, subject_of(person.extension))
+        """Each holder of an extension held twice: their phone depends on it."""
+        for extension, holders in Numbering(inventory).holders.items():
+            if len(holders) > 1:
+                for person in holders:
+                    yield NeedEdge(person.key, NeedKind.PHONE.value, subject_of(extension))
 
     # -- plan -----------------------------------------------------------------------
     def plan(self, ctx: PlanContext) -> Iterator[Probe[Params]]:
@@ -162,7 +163,6 @@ class TelephonyFamily(CheckFamily[Params]):
                     sites=sites,
                     summary=f"OPTIONS to {where} over {', '.join(sip.transports)} from {vantage}",
                 )
-        extensions: set[str] = set()
         timeout = self._people_timeout(inventory)
         for person in ctx.staff:
             if not inventory.needs(person).phone:
@@ -183,18 +183,20 @@ class TelephonyFamily(CheckFamily[Params]):
                 summary=f"the extension of {person.key} in the merged plan"
                 + (f", registered at {', '.join(serving)}" if serving and extension else ""),
             )
-            if extension:
-                extensions.add(extension)
-        for extension in sorted(extensions):
-            yield Probe(
-                self.name,
-                UNIQUE,
-                f"extensions:{extension}",
-                extension,
-                ExtensionParams(extension),
-                batch=PEOPLE_BATCH,
-                summary=f"extension {extension} is held by one person only",
-            )
+        # One result per extension held more than once (in the whole inventory) by
+        # someone selected: every other extension is unique, and needs no result to say so.
+        selected = {person.key for person in ctx.staff}
+        for extension, holders in sorted(Numbering(inventory).holders.items()):
+            if len(holders) > 1 and any(p.key in selected for p in holders):
+                yield Probe(
+                    self.name,
+                    UNIQUE,
+                    subject_of(extension),
+                    extension,
+                    ExtensionParams(extension),
+                    batch=PEOPLE_BATCH,
+                    summary=f"extension {extension} is held by {len(holders)} people",
+                )
 
     @staticmethod
     def _people_timeout(inventory: Inventory) -> float:

@@ -1,9 +1,9 @@
 """The merged extension plan, judged from the inventory alone (pure, no I/O).
 
 * Every extension is held by one person only across both organisations: an extension
-  is a subject of its own (``extensions:<number>``), and the family's edges of the
-  who-needs-what graph tie each holder's phone to it, so ONE result about a collision
-  counts for every person it affects and the roll-up names them.
+  held twice is a subject of its own (``extensions:<number>``), and the family's edges
+  of the who-needs-what graph tie each holder's phone to it, so ONE result about the
+  collision counts for every person it affects and the roll-up names them.
 * A person whose roles need a phone has an extension.
 * An extension lies in one of its organisation's ranges (``organisations.<id>.telephony``).
 

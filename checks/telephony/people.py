@@ -7,8 +7,9 @@ Results about a person (subject ``staff:...``, need ``phone``):
 * ``sip.registered``          the registrar knows a contact for it that has not expired
 * ``sip.contact``             that contact answers an OPTIONS through the proxy
 
-and about an extension (subject ``extensions:<number>``, which the graph ties to each
-holder's phone): ``sip.extension-unique``, held by one person only.
+and about an extension held by more than one person (subject ``extensions:<number>``,
+which the graph ties to each holder's phone): ``sip.extension-unique`` fails, once for
+all of them; an extension held once needs no result to say so.
 
 A registrar that cannot be asked makes every person it serves ``unknown`` under ONE root
 cause (``sip.registrations|<endpoint>|<why>``, ``sip.proxy|<endpoint>|<why>``).
@@ -196,14 +197,6 @@ def _unique(probe: Probe[Any], numbering: Numbering) -> Result:
     extension = probe.params.extension
     holders = list(numbering.holders.get(extension, ()))
     keys = [p.key for p in holders]
-    if len(holders) <= 1:
-        return probe.result(
-            Status.PASS,
-            f"extension {extension} is held by {keys[0] if keys else 'nobody'} only",
-            expected="one holder",
-            observed=", ".join(keys),
-            details={"holders": keys},
-        )
     planned = numbering.owner_of_range(extension)
     move = [p.key for p in holders if planned and p.organisation not in planned]
     orgs = sorted({p.organisation for p in holders})

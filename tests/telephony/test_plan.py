@@ -104,14 +104,15 @@ def test_what_it_plans(tmp_path: Path) -> None:
     assert people["staff:south/D"].check == "sip.extension-assigned"  # no extension
     assert people["staff:south/D"].params.registrars == ()
     extensions = sorted(p.subject for p in plan.probes if p.subject.startswith("extensions:"))
-    assert extensions == ["extensions:2001", "extensions:2002", "extensions:7000"]
+    assert extensions == ["extensions:2001"]  # the one held twice; the others need no result
     assert len(probes) == len(plan.probes)
     # The graph: each holder's phone depends on their extension being theirs alone.
     needs = inv.needs(inv.staff_by_key["staff:south/C"])
     assert needs.subjects["extensions:2001"] == "phone"
     assert needs.subjects["telephony_endpoints:registrar"] == "phone"
     assert "telephony_endpoints:north-pbx" not in needs.subjects
-    assert "extensions:2001" not in inv.needs(inv.staff_by_key["staff:south/E"]).subjects
+    assert "extensions:2001" in inv.needs(inv.staff_by_key["staff:north/A"]).subjects
+    assert "extensions:2002" not in inv.needs(inv.staff_by_key["staff:north/B"]).subjects
     # The names the dns family resolves: hosts (not addresses), the JSON-RPC host too.
     assert [h.host for h in family.hosts(inv)] == ["pbx.north.test"]
 
