@@ -37,13 +37,14 @@ from readiness_lab.slot import Slot
 ORGS = {"north": 20000, "south": 60000}  # organisation -> first extension of its range
 
 
-def build(root: Path, slot: Slot, staff: int, unregistered: int) -> tuple[Path, Supervisor, float]:
-    """Start the servers and write the inventory; returns (inventory, supervisor, seconds
-    the registrations took)."""
+def build(
+    root: Path, slot: Slot, supervisor: Supervisor, staff: int, unregistered: int
+) -> tuple[Path, float]:
+    """Start the servers and write the inventory; returns (inventory, seconds kamailio
+    and the registrations took)."""
     numbers = {org: [str(first + i) for i in range(staff)] for org, first in ORGS.items()}
     everyone = [n for org in ORGS for n in numbers[org]]
     missing = set(everyone[:: max(1, len(everyone) // max(1, unregistered))][:unregistered])
-    supervisor = Supervisor(root / "state")
     spec = sip.SipSpec(
         [sip.Extension(n, registered=n not in missing) for n in everyone],
         [],
@@ -93,7 +94,7 @@ def build(root: Path, slot: Slot, staff: int, unregistered: int) -> tuple[Path, 
             "    columns: {id: id, site: site, roles: roles, extension: extension}",
         ]
     (inv / "inventory.yaml").write_text("\n".join(lines) + "\n")
-    return inv, supervisor, seconds
+    return inv, seconds
 
 
 def sweep(inv: Path, state: Path) -> dict[str, object]:
@@ -141,13 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="telephony-bench-") as tmp, claimed(Path(tmp)) as slot:
         root = Path(tmp)
-        supervisor: Supervisor | None = None
+        supervisor = Supervisor(root / "state")
         try:
-            inv, supervisor, registering = build(root, slot, args.staff, args.unregistered)
+            inv, registering = build(root, slot, supervisor, args.staff, args.unregistered)
             runs = [sweep(inv, root / f"state-{i}") for i in range(args.runs)]
         finally:
-            if supervisor is not None:
-                sip.stop(supervisor)
+            sip.stop(supervisor)
     report = {
         "staff_per_organisation": args.staff,
         "extensions": 2 * args.staff,

@@ -115,8 +115,17 @@ ENDPOINT_PREFIX = "sipp-endpoint-"
 def start(spec: SipSpec, sup: Supervisor, ca: LabCA | None = None) -> SipLab:
     """Check and start kamailio, the phones UAS and the endpoints; register extensions.
 
-    With ``ca`` (and ``spec.tls`` not False), kamailio also offers SIP over TLS.
+    With ``ca`` (and ``spec.tls`` not False), kamailio also offers SIP over TLS. If any
+    step fails, what was started is stopped again (by PID) before the error is raised.
     """
+    try:
+        return _start(spec, sup, ca)
+    except BaseException:
+        stop(sup)
+        raise
+
+
+def _start(spec: SipSpec, sup: Supervisor, ca: LabCA | None) -> SipLab:
     for tool in ("kamailio", "sipp"):
         if shutil.which(tool) is None:
             raise LabError(f"{tool} is missing (Debian packages kamailio, sip-tester)")

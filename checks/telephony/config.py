@@ -98,7 +98,7 @@ class Registrations(Strict):
         "(longer than the proxy's own transaction timer, so its 408 is seen)",
     )
     max_in_flight: int = Field(
-        200, ge=1, le=5000, description="OPTIONS transactions in flight at once"
+        100, ge=1, le=5000, description="OPTIONS transactions in flight at once"
     )
 
     @field_validator("url")
