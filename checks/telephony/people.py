@@ -21,7 +21,7 @@ registered and renewing now; its expiry is in the details.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,210 +220,153 @@ def _unique(probe: Probe[Any], numbering: Numbering) -> Result:
 
 # --------------------------------------------------------------------------- registrations
 
+PROXY_HINT = "check that the registrar's proxy answers OPTIONS from this machine"
+PROVISION_HINT = (
+    "connect and provision the person's phone (or softphone) for this extension; the "
+    "registrar has no contact for it"
+)
+STALE_HINT = (
+    "the registration is stale or the phone is unreachable from the proxy (NAT, "
+    "firewall): restart the phone and check its network"
+)
+REGISTERED_EXPECTED = "a registration that has not expired"
+CONTACT_EXPECTED = "the phone answers OPTIONS through the proxy"
+
+
+@dataclass(frozen=True)
+class _Say:
+    """How one person's registration or contact result reads (``{}`` fields filled in)."""
+
+    status: Status
+    summary: str
+    hint: str = ""
+    cause: str = ""  # root cause; "" for a pass or a skip
+
+
+# What the proxy's answer to an OPTIONS for the address of record means (contact_reply's
+# kinds): for the contact, and (read: options) for the registration.
+ON_CONTACT = {
+    "answers": _Say(Status.PASS, "the phone answers ({text})"),
+    "refuses": _Say(
+        Status.FAIL, "the phone does not answer ({text})", STALE_HINT, CONTACT + "|{ep}|{code}"
+    ),
+    "not-registered": _Say(
+        Status.FAIL,
+        "the proxy finds no registration ({text})",
+        PROVISION_HINT,
+        REGISTERED + "|{ep}",
+    ),
+    "no-answer": _Say(
+        Status.ERROR,
+        "the proxy did not tell whether the phone answers ({text})",
+        PROXY_HINT,
+        "sip.proxy|{ep}|{why}",
+    ),
+}
+ON_CONTACT["error"] = ON_CONTACT["no-answer"]
+ON_REGISTERED = {
+    "not-registered": _Say(
+        Status.FAIL,
+        "not registered (the proxy answers {text})",
+        PROVISION_HINT,
+        REGISTERED + "|{ep}",
+    ),
+    "error": _Say(
+        Status.ERROR,
+        "the proxy answers {text}, which does not tell",
+        "see the proxy's log",
+        "sip.proxy|{ep}|{code}",
+    ),
+    "no-answer": _Say(
+        Status.ERROR, "the proxy could not be asked ({text})", PROXY_HINT, "sip.proxy|{ep}|{why}"
+    ),
+}
+
+
+UNREADABLE = _Say(
+    Status.ERROR,
+    "could not read the registrations of {ep}: {error}",
+    "check the registrar's management interface (the URL, that it answers ul.dump)",
+    "sip.registrations|{ep}|{read}",
+)
+
 
 def _registration(probe: Probe[Any], extension: str, reg: _Registry) -> Iterator[Result]:
+    """``sip.registered`` and ``sip.contact`` of one extension at one registrar."""
     registrar = reg.registrar
-    aor = registrar.aor(extension)
-    target = f"{aor} via {registrar.ep_id}"
-    common: dict[str, Any] = {"target": target, "impact": IMPACT, "duration_ms": reg.ms}
+    target = f"{registrar.aor(extension)} via {registrar.ep_id}"
+    fields = {"ep": registrar.ep_id, "text": "", "code": "", "why": "no-answer"}
     outcome = reg.asked.outcomes.get(extension)
+    if reg.asked.failure is not None:
+        fields |= {"text": str(reg.asked.failure), "why": reg.asked.failure.code}
+    elif outcome is not None:
+        _, code, text = contact_reply(outcome)
+        fields |= {"text": text, "code": str(code or ""), "why": outcome.error or "no-answer"}
+
+    def say(check: str, how: _Say, expected: str, **extra: Any) -> Result:
+        observed = extra.pop("observed", None)
+        return probe.result(
+            how.status,
+            f"{target}: {how.summary.format(**fields)}",
+            check=check,
+            target=target,
+            expected=expected,
+            observed=fields["text"] if observed is None else observed,
+            impact=IMPACT,
+            hint=how.hint,
+            root_cause=how.cause.format(**fields),
+            owner=reg.owner if how.status.bad else "",
+            duration_ms=reg.ms,
+            **extra,
+        )
+
+    kind = "no-answer" if reg.asked.failure or outcome is None else contact_reply(outcome)[0]
     registered: bool | None
     if isinstance(reg.contacts, ReadError):
         registered = None
-        yield probe.result(
-            Status.ERROR,
-            f"could not read the registrations of {registrar.ep_id}: {reg.contacts}",
-            check=REGISTERED,
-            expected="a registration that has not expired",
-            observed=str(reg.contacts),
-            hint="check the registrar's management interface (URL, credentials, that it "
-            "answers ul.dump)",
-            root_cause=f"sip.registrations|{registrar.ep_id}|{reg.contacts.code}",
-            owner=reg.owner,
-            **common,
-        )
+        fields |= {"error": str(reg.contacts), "read": reg.contacts.code}
+        yield say(REGISTERED, UNREADABLE, REGISTERED_EXPECTED, observed=fields["error"])
     elif reg.contacts is not None:
         found = reg.contacts.get(extension, [])
         registered = bool(found)
-        yield _registered(probe, registrar.ep_id, found, reg.owner, common)
+        yield _registered(say, found)
     else:
-        registered, result = _registered_by_options(probe, registrar.ep_id, outcome, reg, common)
-        yield result
-    yield _contact(probe, registrar.ep_id, registered, outcome, reg, common)
+        how = ON_REGISTERED.get(kind, _Say(Status.PASS, "registered ({text})"))
+        registered = {Status.PASS: True, Status.FAIL: False}.get(how.status)
+        yield say(REGISTERED, how, "a registration (the proxy finds a contact)")
+    if registered is False:
+        yield say(
+            CONTACT,
+            _Say(Status.SKIP, f"no contact to ask (see {REGISTERED})"),
+            CONTACT_EXPECTED,
+        )
+        return
+    details = (
+        {
+            "code": outcome.response.code if outcome.response else None,
+            "sent": outcome.sent,
+            "rtt_ms": round(outcome.rtt_ms or 0.0, 1),
+        }
+        if outcome is not None
+        else {}
+    )
+    yield say(CONTACT, ON_CONTACT[kind], CONTACT_EXPECTED, details=details)
 
 
-def _registered(
-    probe: Probe[Any], ep_id: str, found: list[Contact], owner: str, common: dict[str, Any]
-) -> Result:
-    expected = "a registration that has not expired"
+def _registered(say: Callable[..., Result], found: list[Contact]) -> Result:
     if not found:
-        return probe.result(
-            Status.FAIL,
-            f"{common['target']}: not registered",
-            check=REGISTERED,
-            expected=expected,
+        return say(
+            REGISTERED,
+            _Say(Status.FAIL, "not registered", PROVISION_HINT, REGISTERED + "|{ep}"),
+            REGISTERED_EXPECTED,
             observed="no contact",
-            hint="connect and provision the person's phone (or softphone) for this "
-            "extension; the registrar has no contact for it",
-            root_cause=f"{REGISTERED}|{ep_id}",
-            owner=owner,
-            **common,
         )
     until = expiry_text(found)
     addresses = [c.address for c in found[:5] if c.address]
-    return probe.result(
-        Status.PASS,
-        f"{common['target']}: registered"
-        + (f" ({len(addresses)} contact{'s' if len(addresses) > 1 else ''})" if addresses else ""),
-        check=REGISTERED,
-        expected=expected,
+    return say(
+        REGISTERED,
+        _Say(Status.PASS, "registered"),
+        REGISTERED_EXPECTED,
         observed=f"registered until {until}" if until else "the registrar lists it",
         details={"contacts": addresses, "expires": until} if addresses else {},
-        **common,
-    )
-
-
-def _registered_by_options(
-    probe: Probe[Any], ep_id: str, outcome: Any, reg: _Registry, common: dict[str, Any]
-) -> tuple[bool | None, Result]:
-    expected = "a registration (the proxy finds a contact)"
-    if outcome is None or reg.asked.failure is not None or outcome.response is None:
-        why = str(reg.asked.failure) if reg.asked.failure else (outcome.detail if outcome else "")
-        cause = reg.asked.failure.code if reg.asked.failure else _why(outcome)
-        return None, probe.result(
-            Status.ERROR,
-            f"{common['target']}: the proxy could not be asked ({why})",
-            check=REGISTERED,
-            expected=expected,
-            observed=why,
-            hint="check that the registrar's proxy answers OPTIONS from this machine",
-            root_cause=f"sip.proxy|{ep_id}|{cause}",
-            owner=reg.owner,
-            **common,
-        )
-    kind, code, text = contact_reply(outcome)
-    if kind == "not-registered":
-        return False, probe.result(
-            Status.FAIL,
-            f"{common['target']}: not registered (the proxy answers {text})",
-            check=REGISTERED,
-            expected=expected,
-            observed=text,
-            hint="connect and provision the person's phone (or softphone) for this extension",
-            root_cause=f"{REGISTERED}|{ep_id}",
-            owner=reg.owner,
-            **common,
-        )
-    if kind == "error":
-        return None, probe.result(
-            Status.ERROR,
-            f"{common['target']}: the proxy answers {text}, which does not tell",
-            check=REGISTERED,
-            expected=expected,
-            observed=text,
-            hint="see the proxy's log",
-            root_cause=f"sip.proxy|{ep_id}|{code}",
-            owner=reg.owner,
-            **common,
-        )
-    return True, probe.result(
-        Status.PASS,
-        f"{common['target']}: registered (the proxy forwards to a contact: {text})",
-        check=REGISTERED,
-        expected=expected,
-        observed=text,
-        **common,
-    )
-
-
-def _why(outcome: Any) -> str:
-    """Why a transaction got no response: no-answer, refused, unreachable, closed."""
-    return str(getattr(outcome, "error", "") or "no-answer")
-
-
-def _contact(
-    probe: Probe[Any],
-    ep_id: str,
-    registered: bool | None,
-    outcome: Any,
-    reg: _Registry,
-    common: dict[str, Any],
-) -> Result:
-    expected = "the phone answers OPTIONS through the proxy"
-    if registered is False:
-        return probe.result(
-            Status.SKIP,
-            f"{common['target']}: no contact to ask (see {REGISTERED})",
-            check=CONTACT,
-            expected=expected,
-            **common,
-        )
-    failure = reg.asked.failure
-    if failure is not None or outcome is None:
-        why = str(failure) if failure else "not asked"
-        return probe.result(
-            Status.ERROR,
-            f"{common['target']}: the proxy could not be asked ({why})",
-            check=CONTACT,
-            expected=expected,
-            observed=why,
-            hint="check that the registrar's proxy answers OPTIONS from this machine",
-            root_cause=f"sip.proxy|{ep_id}|{failure.code if failure else 'not-asked'}",
-            owner=reg.owner,
-            **common,
-        )
-    kind, code, text = contact_reply(outcome)
-    details: dict[str, Any] = {
-        "code": code,
-        "sent": outcome.sent,
-        "rtt_ms": round(outcome.rtt_ms or 0.0, 1),
-    }
-    if kind == "answers":
-        return probe.result(
-            Status.PASS,
-            f"{common['target']}: the phone answers ({text})",
-            check=CONTACT,
-            expected=expected,
-            observed=text,
-            details=details,
-            **common,
-        )
-    if kind in ("no-answer", "error"):
-        return probe.result(
-            Status.ERROR,
-            f"{common['target']}: the proxy did not tell whether the phone answers ({text})",
-            check=CONTACT,
-            expected=expected,
-            observed=text,
-            hint="check that the registrar's proxy answers OPTIONS from this machine",
-            root_cause=f"sip.proxy|{ep_id}|{code or _why(outcome)}",
-            owner=reg.owner,
-            details=details,
-            **common,
-        )
-    if kind == "not-registered":
-        return probe.result(
-            Status.FAIL,
-            f"{common['target']}: the proxy finds no registration ({text})",
-            check=CONTACT,
-            expected=expected,
-            observed=text,
-            hint="connect and provision the person's phone (or softphone) for this extension",
-            root_cause=f"{REGISTERED}|{ep_id}",
-            owner=reg.owner,
-            details=details,
-            **common,
-        )
-    return probe.result(
-        Status.FAIL,
-        f"{common['target']}: the phone does not answer ({text})",
-        check=CONTACT,
-        expected=expected,
-        observed=text,
-        hint="the registration is stale or the phone is unreachable from the proxy (NAT, "
-        "firewall): restart the phone and check its network",
-        root_cause=f"{CONTACT}|{ep_id}|{code}",
-        owner=reg.owner,
-        details=details,
-        **common,
     )
