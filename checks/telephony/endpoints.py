@@ -402,6 +402,9 @@ def _connect_failure(exc: OSError, timeout: float) -> tuple[str, str]:
     return "error", exc.strerror or str(exc) or type(exc).__name__
 
 
+Verdict = tuple[Status, str, str, str, str]  # status, summary, observed, hint, root-cause tail
+
+
 def _judge(
     out: _Out,
     sip: Sip,
@@ -410,114 +413,119 @@ def _judge(
     outcome: tuple[wire.Exchange, str] | None,
     attempts: list[dict[str, Any]],
 ) -> None:
-    label, vantage = _label(target), out.probe.vantage
+    """One ``sip.options`` result from how the transaction(s) to ``target`` went."""
     details: dict[str, Any] = {"transport": target.transport, "uri": uri, "attempts": attempts}
-    expected = "a response " + " or ".join(str(c) for c in sip.expect)
-    common: dict[str, Any] = {"check": OPTIONS, "target": label, "expected": expected}
-    answer = outcome[0].outcomes[0] if outcome else None
-    if outcome is not None:
-        seen = outcome[0]
+    seen = outcome[0] if outcome else None
+    answer = seen.outcomes[0] if seen else None
+    if seen is not None:
         details |= {"sent": answer.sent if answer else 0, "set_aside": seen.set_aside}
         details |= {"malformed": seen.malformed, "notes": seen.reasons}
     if answer is not None and answer.response is not None:
-        response = answer.response
-        code, rtt = response.code, answer.rtt_ms or 0.0
-        details |= {"code": code, "reason": response.reason, "rtt_ms": round(rtt, 1)}
-        server = response.header("server") or response.header("user-agent")
-        if server:
-            details["server"] = server[:200]
-        retry = response.header("retry-after")
-        if retry:
-            details["retry_after"] = retry[:100]
-        seen_text = f"{code} {response.reason}".strip() + f" in {rtt:.0f} ms"
-        if code in sip.expect:
-            out.add(
-                Status.PASS,
-                f"{label} answers OPTIONS from {vantage}: {seen_text}",
-                observed=seen_text,
-                details=details,
-                **common,
-            )
-        elif code in sip.maintenance:
-            out.add(
-                Status.WARN,
-                f"{label} answers OPTIONS from {vantage} with {seen_text}: planned maintenance",
-                observed=seen_text,
-                hint="end the maintenance before go-live (the inventory lists this code as "
-                "maintenance)",
-                root_cause=f"sip|{label}|{code}",
-                details=details,
-                **common,
-            )
-        else:
-            out.add(
-                Status.FAIL,
-                f"{label} answers OPTIONS from {vantage} with {seen_text}",
-                observed=seen_text,
-                hint=_code_hint(code, retry),
-                root_cause=f"sip|{label}|{code}",
-                details=details,
-                **common,
-            )
-        return
+        verdict = _answered(sip, _label(target), out.probe.vantage, answer, details)
+    else:
+        verdict = _unanswered(target, out.probe.vantage, seen, attempts)
+    status, summary, observed, hint, why = verdict
+    out.add(
+        status,
+        summary,
+        check=OPTIONS,
+        target=_label(target),
+        expected="a response " + " or ".join(str(c) for c in sip.expect),
+        observed=observed,
+        hint=hint,
+        root_cause=f"sip|{_label(target)}|{why}",
+        details=details,
+    )
+
+
+def _answered(
+    sip: Sip, label: str, vantage: str, answer: wire.Outcome, details: dict[str, Any]
+) -> Verdict:
+    response = answer.response
+    assert response is not None
+    code, rtt = response.code, answer.rtt_ms or 0.0
+    details |= {"code": code, "reason": response.reason, "rtt_ms": round(rtt, 1)}
+    server = response.header("server") or response.header("user-agent")
+    if server:
+        details["server"] = server[:200]
+    retry = response.header("retry-after")
+    if retry:
+        details["retry_after"] = retry[:100]
+    seen = f"{code} {response.reason}".strip() + f" in {rtt:.0f} ms"
+    if code in sip.expect:
+        return Status.PASS, f"{label} answers OPTIONS from {vantage}: {seen}", seen, "", ""
+    if code in sip.maintenance:
+        return (
+            Status.WARN,
+            f"{label} answers OPTIONS from {vantage} with {seen}: planned maintenance",
+            seen,
+            "end the maintenance before go-live (the inventory lists this code as maintenance)",
+            str(code),
+        )
+    summary = f"{label} answers OPTIONS from {vantage} with {seen}"
+    return Status.FAIL, summary, seen, _code_hint(code, retry), str(code)
+
+
+def _unanswered(
+    target: Target,
+    vantage: str,
+    seen: wire.Exchange | None,
+    attempts: list[dict[str, Any]],
+) -> Verdict:
+    label = _label(target)
     codes = [a["outcome"] for a in attempts]
     observed = "; ".join(f"{a['address']}: {a['outcome']} ({a['detail']})" for a in attempts)
-    if outcome is not None and (outcome[0].malformed or outcome[0].set_aside):
-        what = "malformed SIP" if outcome[0].malformed else "responses to another request"
-        out.add(
+    if seen is not None and (seen.malformed or seen.set_aside):
+        what = "malformed SIP" if seen.malformed else "responses to another request"
+        return (
             Status.FAIL,
             f"{label} answers OPTIONS from {vantage} with {what} only",
-            observed="; ".join(outcome[0].reasons) or observed,
-            hint="the endpoint's SIP stack answers wrongly (phones and trunks will reject "
-            "it): see its log and its version",
-            root_cause=f"sip|{label}|bad-response",
-            details=details,
-            **common,
+            "; ".join(seen.reasons) or observed,
+            "the endpoint's SIP stack answers wrongly (phones and trunks will reject it): see "
+            "its log and its version",
+            "bad-response",
         )
-    elif "no-session" in codes:
-        out.add(
+    if "no-session" in codes:
+        return (
             Status.SKIP,
             f"{label} not asked: no TLS session (see tls.handshake)",
-            observed=observed,
-            details=details,
-            **common,
+            observed,
+            "",
+            "",
         )
-    elif codes and all(c in ("refused", "unreachable") for c in codes):
-        refused = "refused" in codes
-        out.add(
+    if codes and all(c in ("refused", "unreachable") for c in codes):
+        if "refused" in codes:
+            where = f"{target.transport.upper()} port {target.port} of {target.host}"
+            return (
+                Status.FAIL,
+                f"{label} refuses from {vantage}: nothing listens there",
+                observed,
+                f"start the SIP service on {where}, or correct the inventory",
+                "refused",
+            )
+        return (
             Status.FAIL,
-            f"{label} {'refuses' if refused else 'cannot be reached'} from {vantage}: "
-            + ("nothing listens there" if refused else "no route"),
-            observed=observed,
-            hint=f"start the SIP service on {target.transport.upper()} port {target.port} of "
-            f"{target.host}, or correct the inventory"
-            if refused
-            else "add the route between the site and the endpoint's network",
-            root_cause=f"sip|{label}|{'refused' if refused else 'unreachable'}",
-            details=details,
-            **common,
+            f"{label} cannot be reached from {vantage}: no route",
+            observed,
+            "add the route between the site and the endpoint's network",
+            "unreachable",
         )
-    elif "closed" in codes:
-        out.add(
+    if "closed" in codes:
+        return (
             Status.FAIL,
             f"{label} closed the connection from {vantage} without answering OPTIONS",
-            observed=observed,
-            hint="see the endpoint's log: it accepts connections but drops SIP requests",
-            root_cause=f"sip|{label}|closed",
-            details=details,
-            **common,
+            observed,
+            "see the endpoint's log: it accepts connections but drops SIP requests",
+            "closed",
         )
-    else:
-        out.add(
-            Status.ERROR,
-            f"{label} did not answer OPTIONS from {vantage}",
-            observed=observed or "no answer",
-            hint="check that the endpoint is up and that a firewall lets SIP from "
-            f"{vantage} through (an SBC may drop OPTIONS from sources it does not know)",
-            root_cause=f"sip|{label}|no-answer",
-            details=details,
-            **common,
-        )
+    return (
+        Status.ERROR,
+        f"{label} did not answer OPTIONS from {vantage}",
+        observed or "no answer",
+        f"check that the endpoint is up and that a firewall lets SIP from {vantage} through "
+        "(an SBC may drop OPTIONS from sources it does not know)",
+        "no-answer",
+    )
 
 
 def _code_hint(code: int, retry_after: str) -> str:
