@@ -20,8 +20,10 @@ registered and renewing now; its expiry is in the details.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +74,6 @@ class _Registry:
     asked: Asked
     ms: float  # time per person
 
-    @property
-    def via_options(self) -> bool:
-        return self.contacts is None
-
 
 def run_people(
     probes: Sequence[Probe[Any]],
@@ -83,33 +81,43 @@ def run_people(
     numbering: Numbering,
     registrars: dict[str, tuple[str, Sip]],
 ) -> Iterator[Result]:
-    """Results of the per-person and per-extension probes of one batch."""
+    """Results of the per-person and per-extension probes of one batch.
+
+    Every registrar is read and its proxy asked in threads of their own (the reading,
+    the asking and the merged plan's results overlap: most of that time is spent waiting
+    for the servers), then each probe's results are given together."""
     people = [p for p in probes if isinstance(p.params, PersonParams)]
-    registries = _ask_registrars(people, ctx, registrars)
+    with ThreadPoolExecutor(max_workers=2 * len(registrars) or 1) as pool:
+        pending = _ask_registrars(people, ctx, registrars, pool)
+        planned = {
+            probe.id: list(_plan(probe, person, numbering))
+            for probe in people
+            if (person := ctx.inventory.staff_by_key.get(probe.subject)) is not None
+        }
+        registries = {ep_id: finish() for ep_id, finish in pending.items()}
     for probe in probes:
         if isinstance(probe.params, ExtensionParams):
             yield _unique(probe, numbering)
             continue
+        yield from planned.get(probe.id, ())
         person = ctx.inventory.staff_by_key.get(probe.subject)
-        if person is None:
-            continue
-        yield from _plan(probe, person, numbering)
-        extension = normalise(person.extension)
-        if not extension:
-            continue
-        for ep_id in probe.params.registrars:
+        extension = normalise(person.extension) if person is not None else ""
+        for ep_id in probe.params.registrars if extension else ():
             yield from _registration(probe, extension, registries[ep_id])
 
 
 def _ask_registrars(
-    people: Sequence[Probe[Any]], ctx: RunContext, registrars: dict[str, tuple[str, Sip]]
-) -> dict[str, _Registry]:
-    out: dict[str, _Registry] = {}
+    people: Sequence[Probe[Any]],
+    ctx: RunContext,
+    registrars: dict[str, tuple[str, Sip]],
+    pool: ThreadPoolExecutor,
+) -> dict[str, Callable[[], _Registry]]:
+    """Start reading each registrar and asking its proxy about every extension it
+    serves; returns, per registrar, what waits for both."""
+    out: dict[str, Callable[[], _Registry]] = {}
     for ep_id in sorted({r for p in people for r in p.params.registrars}):
         owner, sip = registrars[ep_id]
-        started = time.perf_counter()
         registrar = Registrar(ep_id, sip, ctx)
-        assert sip.registrations is not None
         extensions = sorted(
             {
                 normalise(person.extension)
@@ -119,18 +127,29 @@ def _ask_registrars(
                 and normalise(person.extension)
             }
         )
-        contacts: dict[str, list[Contact]] | ReadError | None = None
-        if sip.registrations.read == "jsonrpc":
-            contacts = registrar.contacts()
-            if not isinstance(contacts, ReadError):
-                now = ctx.now()
-                extensions = [
-                    e for e in extensions if any(c.live(now) for c in contacts.get(e, ()))
-                ]
-        asked = registrar.ask(extensions)
-        ms = (time.perf_counter() - started) * 1000 / max(1, len(extensions))
-        out[ep_id] = _Registry(registrar, owner, contacts, asked, ms)
+        started = time.perf_counter()
+        assert sip.registrations is not None
+        reading = pool.submit(registrar.contacts) if sip.registrations.read == "jsonrpc" else None
+        asking = pool.submit(registrar.ask, extensions)
+
+        out[ep_id] = functools.partial(
+            _collect, registrar, owner, reading, asking, len(extensions), started
+        )
     return out
+
+
+def _collect(
+    registrar: Registrar,
+    owner: str,
+    reading: Future[dict[str, list[Contact]] | ReadError] | None,
+    asking: Future[Asked],
+    count: int,
+    started: float,
+) -> _Registry:
+    contacts = reading.result() if reading is not None else None
+    asked = asking.result()
+    ms = (time.perf_counter() - started) * 1000 / max(1, count)
+    return _Registry(registrar, owner, contacts, asked, ms)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -283,6 +302,8 @@ ON_REGISTERED = {
 }
 
 
+NO_CONTACT = _Say(Status.SKIP, f"no contact to ask (see {REGISTERED})")
+REGISTERED_BY_PROXY = _Say(Status.PASS, "registered ({text})")
 UNREADABLE = _Say(
     Status.ERROR,
     "could not read the registrations of {ep}: {error}",
@@ -297,10 +318,11 @@ def _registration(probe: Probe[Any], extension: str, reg: _Registry) -> Iterator
     target = f"{registrar.aor(extension)} via {registrar.ep_id}"
     fields = {"ep": registrar.ep_id, "text": "", "code": "", "why": "no-answer"}
     outcome = reg.asked.outcomes.get(extension)
+    kind = "no-answer"
     if reg.asked.failure is not None:
         fields |= {"text": str(reg.asked.failure), "why": reg.asked.failure.code}
     elif outcome is not None:
-        _, code, text = contact_reply(outcome)
+        kind, code, text = contact_reply(outcome)
         fields |= {"text": text, "code": str(code or ""), "why": outcome.error or "no-answer"}
 
     def say(check: str, how: _Say, expected: str, **extra: Any) -> Result:
@@ -320,7 +342,6 @@ def _registration(probe: Probe[Any], extension: str, reg: _Registry) -> Iterator
             **extra,
         )
 
-    kind = "no-answer" if reg.asked.failure or outcome is None else contact_reply(outcome)[0]
     registered: bool | None
     if isinstance(reg.contacts, ReadError):
         registered = None
@@ -331,15 +352,11 @@ def _registration(probe: Probe[Any], extension: str, reg: _Registry) -> Iterator
         registered = bool(found)
         yield _registered(say, found)
     else:
-        how = ON_REGISTERED.get(kind, _Say(Status.PASS, "registered ({text})"))
+        how = ON_REGISTERED.get(kind, REGISTERED_BY_PROXY)
         registered = {Status.PASS: True, Status.FAIL: False}.get(how.status)
         yield say(REGISTERED, how, "a registration (the proxy finds a contact)")
     if registered is False:
-        yield say(
-            CONTACT,
-            _Say(Status.SKIP, f"no contact to ask (see {REGISTERED})"),
-            CONTACT_EXPECTED,
-        )
+        yield say(CONTACT, NO_CONTACT, CONTACT_EXPECTED)
         return
     details = (
         {
