@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -97,7 +98,36 @@ def build(
     return inv, seconds
 
 
-def sweep(inv: Path, state: Path) -> dict[str, object]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (and their threads) from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def server_pids(supervisor: Supervisor) -> list[int]:
+    """kamailio (and the workers it forked) and every SIPp of the run."""
+    leaders = [m.pid for m in supervisor.processes()]
+    children = [
+        int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) in leaders
+    ]
+    return leaders + children
+
+
+def _parent(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def sweep(inv: Path, state: Path, servers: list[int]) -> dict[str, object]:
     started = time.perf_counter()
     inventory = load(inv, [family])
     load_s = time.perf_counter() - started
@@ -112,9 +142,10 @@ def sweep(inv: Path, state: Path) -> dict[str, object]:
         state_dir=state,
     )
     STATS.reset()
-    t1 = time.perf_counter()
+    t1, mine, theirs = time.perf_counter(), time.process_time(), cpu_seconds(servers)
     results = run_plan(plan, ctx)
     run_s = time.perf_counter() - t1
+    mine, theirs = time.process_time() - mine, cpu_seconds(servers) - theirs
     ctx.close()
     statuses = Counter(f"{r.check} {r.status.value}" for r in results)
     bad = Counter(f"{r.check}: {r.observed[:120]}" for r in results if r.status.bad)
@@ -122,6 +153,9 @@ def sweep(inv: Path, state: Path) -> dict[str, object]:
         "inventory_load_s": round(load_s, 3),
         "plan_s": round(plan_s, 3),
         "run_s": round(run_s, 3),
+        "run_cpu_s_this_process": round(mine, 2),
+        "run_cpu_s_kamailio_and_sipp": round(theirs, 2),
+        "load_average": round(os.getloadavg()[0], 1),
         "probes": len(plan.probes),
         "results": len(results),
         "by_check_and_status": dict(sorted(statuses.items())),
@@ -145,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         supervisor = Supervisor(root / "state")
         try:
             inv, registering = build(root, slot, supervisor, args.staff, args.unregistered)
-            runs = [sweep(inv, root / f"state-{i}") for i in range(args.runs)]
+            servers = server_pids(supervisor)
+            runs = [sweep(inv, root / f"state-{i}", servers) for i in range(args.runs)]
         finally:
             sip.stop(supervisor)
     report = {
@@ -153,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         "extensions": 2 * args.staff,
         "kamailio_up_and_registrations_s": round(registering, 1),
         "run_s_each": [r["run_s"] for r in runs],
+        "cpu_s_each": [
+            round(float(r["run_cpu_s_this_process"]) + float(r["run_cpu_s_kamailio_and_sipp"]), 2)  # type: ignore[arg-type]
+            for r in runs
+        ],
         **runs[-1],
     }
     json.dump(report, sys.stdout, indent=1)

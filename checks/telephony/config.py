@@ -94,9 +94,10 @@ class Registrations(Strict):
         8.0,
         gt=0,
         le=120,
-        description="Seconds for the JSON-RPC call and for each OPTIONS "
-        "(longer than the proxy's own transaction timer, so its 408 is seen)",
+        description="Seconds for each OPTIONS (longer than the proxy's own transaction "
+        "timer, so its 408 is seen)",
     )
+    read_timeout: float = Field(30.0, gt=0, le=600, description="Seconds for the JSON-RPC call")
     max_in_flight: int = Field(
         100, ge=1, le=5000, description="OPTIONS transactions in flight at once"
     )

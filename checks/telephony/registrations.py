@@ -141,7 +141,7 @@ class Registrar:
         body = json.dumps(
             {"jsonrpc": "2.0", "method": "ul.dump", "params": params, "id": 1}
         ).encode()
-        connection = http.client.HTTPConnection(address, port, timeout=self.reg.timeout)
+        connection = http.client.HTTPConnection(address, port, timeout=self.reg.read_timeout)
         with self.ctx.limit(f"jsonrpc:{host}:{port}", 1), contextlib.closing(connection):
             try:
                 connection.request("POST", parts.path or "/", body, headers)
@@ -149,7 +149,7 @@ class Registrar:
                 data = response.read(MAX_REPLY + 1)
             except TimeoutError:
                 raise ReadError(
-                    "timeout", f"{url} did not answer within {self.reg.timeout:g} s"
+                    "timeout", f"{url} did not answer within {self.reg.read_timeout:g} s"
                 ) from None
             except ConnectionRefusedError:
                 raise ReadError("refused", f"{url} refused the connection") from None
