@@ -1,6 +1,6 @@
 """Benchmark: the telephony family at N staff per organisation, every one with a phone.
 
-    .venv/bin/python bench/telephony_bench.py [--staff 10000] [--unregistered 50]
+    .venv/bin/python bench/telephony_bench.py [--staff 10000] [--read jsonrpc|options]
 
 Starts kamailio (registrar and proxy, JSON-RPC ``ul.dump``; shared memory sized as
 LAB-NOTES says) and SIPp as every phone (lab/sip.py) on a slot claimed for the run,
@@ -39,7 +39,12 @@ ORGS = {"north": 20000, "south": 60000}  # organisation -> first extension of it
 
 
 def build(
-    root: Path, slot: Slot, supervisor: Supervisor, staff: int, unregistered: int
+    root: Path,
+    slot: Slot,
+    supervisor: Supervisor,
+    staff: int,
+    unregistered: int,
+    read: str = "jsonrpc",
 ) -> tuple[Path, float]:
     """Start the servers and write the inventory; returns (inventory, seconds kamailio
     and the registrations took)."""
@@ -78,7 +83,7 @@ def build(
         f"      host: {slot.sip}",
         "      transports: [udp, tcp]",
         "      registrations:",
-        "        read: jsonrpc",
+        f"        read: {read}",
         f"        url: http://{slot.sip}:5080/RPC",
         "        domain: valeshared.test",
         "staff_sources:",
@@ -173,12 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--staff", type=int, default=10_000, help="staff per organisation")
     parser.add_argument("--unregistered", type=int, default=50, help="extensions not registered")
     parser.add_argument("--runs", type=int, default=3, help="sweeps to time")
+    parser.add_argument(
+        "--read",
+        choices=("jsonrpc", "options"),
+        default="jsonrpc",
+        help="how to read registrations",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="telephony-bench-") as tmp, claimed(Path(tmp)) as slot:
         root = Path(tmp)
         supervisor = Supervisor(root / "state")
         try:
-            inv, registering = build(root, slot, supervisor, args.staff, args.unregistered)
+            inv, registering = build(
+                root, slot, supervisor, args.staff, args.unregistered, args.read
+            )
             servers = server_pids(supervisor)
             runs = [sweep(inv, root / f"state-{i}", servers) for i in range(args.runs)]
         finally:
@@ -186,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "staff_per_organisation": args.staff,
         "extensions": 2 * args.staff,
+        "read": args.read,
         "kamailio_up_and_registrations_s": round(registering, 1),
         "run_s_each": [r["run_s"] for r in runs],
         "cpu_s_each": [
