@@ -58,7 +58,7 @@ NO_HOST = "readiness.invalid"  # a Via host where the local address is unknown (
 class EndpointParams:
     endpoint: str
     resolvers: tuple[str, ...]  # in order; (VIA_VANTAGE,) = the jump host resolves
-    asking: tuple[str, ...] = ()  # the sites whose staff need it from this vantage point
+    needed_by: tuple[str, ...] = ()  # the sites whose staff need it (from anywhere)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class _Out:
     def __init__(self, probe: Probe[EndpointParams], endpoint: TelephonyEndpoint) -> None:
         self.probe = probe
         self.owner = endpoint.owner
-        self.impact = subject_impact(probe.subject, probe.params.asking)
+        self.impact = subject_impact(probe.subject, probe.params.needed_by)
         self.results: list[Result] = []
 
     def add(self, status: Status, summary: str, *, check: str, target: str, **fields: Any) -> None:

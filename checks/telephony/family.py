@@ -146,6 +146,7 @@ class TelephonyFamily(CheckFamily[Params]):
                 registrars.append((ep_id, endpoint))
             where = sip.domain or f"{sip.host}:{sip.port_for(sip.transports[0])}"
             routes = ctx.routes("telephony_endpoints", ep_id)
+            needed_by = tuple(sorted(ctx.sites_needing.get(f"telephony_endpoints:{ep_id}", ())))
             for vantage, resolvers, sites in vantage_routes(
                 routes, site_resolvers, programme, is_local
             ):
@@ -154,7 +155,7 @@ class TelephonyFamily(CheckFamily[Params]):
                     OPTIONS,
                     f"telephony_endpoints:{ep_id}",
                     f"sip:{where}",
-                    EndpointParams(ep_id, resolvers, sites),
+                    EndpointParams(ep_id, resolvers, needed_by),
                     also=(DNS, *TLS_CHECKS),
                     vantage=vantage,
                     server=f"sip:{where}",
