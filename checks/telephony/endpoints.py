@@ -304,7 +304,7 @@ def _probe_target(
         return
     uri = _request_uri(sip, target)
     attempts: list[dict[str, Any]] = []
-    outcome: tuple[wire.Exchange, str] | None = None
+    outcome: wire.Exchange | None = None
     for address in addresses:
         started = time.perf_counter()
         try:
@@ -324,7 +324,7 @@ def _probe_target(
             code, detail = _connect_failure(exc, sip.timeout)
             attempts.append({"address": address, "outcome": code, "detail": detail})
             continue
-        answer = outcome[0].outcomes[0]
+        answer = outcome.outcomes[0]
         attempts.append(
             {
                 "address": address,
@@ -347,14 +347,14 @@ def _request_uri(sip: Sip, target: Target) -> str:
 
 def _options(
     vantage: Vantage, target: Target, address: str, uri: str, timeout: float
-) -> tuple[wire.Exchange, str]:
-    """One OPTIONS transaction to ``address``; (the exchange, the Via host used)."""
+) -> wire.Exchange:
+    """One OPTIONS transaction to ``address``."""
     if target.transport == "udp":
         sock = vantage.udp(address, target.port, timeout)
         with contextlib.closing(sock):
             host, port = sock.getsockname()[:2]
             request = wire.options(uri, transport="UDP", via_host=host, via_port=port)
-            return wire.exchange(wire.Datagrams(sock), [request], timeout=timeout), host
+            return wire.exchange(wire.Datagrams(sock), [request], timeout=timeout)
     stream: Stream = vantage.connect(address, target.port, timeout)
     if target.transport == "tls":
         from readiness.net.tls import TlsError, start_tls
@@ -372,7 +372,7 @@ def _options(
         request = wire.options(
             uri, transport=target.transport.upper(), via_host=host, via_port=port
         )
-        return wire.exchange(wire.Frames(stream), [request], timeout=timeout), host
+        return wire.exchange(wire.Frames(stream), [request], timeout=timeout)
 
 
 class _NoSession(OSError):
@@ -410,12 +410,12 @@ def _judge(
     sip: Sip,
     target: Target,
     uri: str,
-    outcome: tuple[wire.Exchange, str] | None,
+    outcome: wire.Exchange | None,
     attempts: list[dict[str, Any]],
 ) -> None:
     """One ``sip.options`` result from how the transaction(s) to ``target`` went."""
     details: dict[str, Any] = {"transport": target.transport, "uri": uri, "attempts": attempts}
-    seen = outcome[0] if outcome else None
+    seen = outcome
     answer = seen.outcomes[0] if seen else None
     if seen is not None:
         details |= {"sent": answer.sent if answer else 0, "set_aside": seen.set_aside}

@@ -101,7 +101,6 @@ class Asked:
     failure: ReadError | None = None
     set_aside: int = 0
     malformed: int = 0
-    sockets: int = 0
 
 
 class Registrar:
@@ -196,7 +195,6 @@ class Registrar:
             except OSError as exc:
                 asked.failure = ReadError("unreachable", f"{transport}:{host}:{port}: {exc}")
                 return asked
-            asked.sockets = 1
             with contextlib.closing(close):
                 requests = [
                     wire.options(

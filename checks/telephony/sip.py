@@ -111,7 +111,6 @@ class Request:
     data: bytes
     branch: str
     call_id: str
-    uri: str
 
 
 _PREFIX = secrets.token_hex(8)
@@ -153,7 +152,7 @@ def options(
         "User-Agent: day1-readiness\r\n"
         "Content-Length: 0\r\n\r\n"
     )
-    return Request(text.encode("ascii"), branch, call_id, uri)
+    return Request(text.encode("ascii"), branch, call_id)
 
 
 @dataclass(frozen=True, slots=True)

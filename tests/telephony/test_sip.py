@@ -245,7 +245,7 @@ def request_of(data: bytes) -> Request:
     text = data.decode()
     branch = text.split("branch=")[1].split(";")[0]
     call_id = text.split("Call-ID: ")[1].split("\r\n")[0]
-    return Request(data, branch, call_id, "")
+    return Request(data, branch, call_id)
 
 
 def requests(n: int) -> list[Request]:
