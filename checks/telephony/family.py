@@ -176,7 +176,10 @@ class TelephonyFamily(CheckFamily[Params]):
                 self.name,
                 REGISTERED if extension and serving else (RANGE if extension else ASSIGNED),
                 person.key,
-                extension or "(no extension)",
+                # Grouped as the dry run lists them: by registrar, else by plan.
+                f"telephony_endpoints:{serving[0]}"
+                if extension and serving
+                else f"plan:{person.organisation}",
                 PersonParams(serving if extension else ()),
                 also=(ASSIGNED, RANGE, REGISTERED, CONTACT),
                 batch=PEOPLE_BATCH,
