@@ -6,9 +6,10 @@ Inventory: the ``sip`` block on ``telephony_endpoints`` (:class:`~.config.Sip`) 
 
 * one per (endpoint, vantage point) of every endpoint with a ``sip`` block, from each
   site whose staff need it (``checked_from``): :mod:`.endpoints`;
-* one per selected person who needs a phone, and one per extension they hold, from
-  this machine, all in one batch: :mod:`.people` (the merged plan, the registrations
-  read once per registrar, every phone asked through the proxy over one socket).
+* one per selected person who needs a phone, and one per extension held by more than
+  one person, from this machine, all in one batch: :mod:`.people` (the merged plan, the
+  registrations read once per registrar, every phone asked through the proxy over one
+  socket).
 """
 
 from __future__ import annotations
