@@ -102,16 +102,7 @@ def probe_endpoint(
         vantage = ctx.vantage(probe.vantage)
     except Exception as exc:
         for target in _declared(sip):
-            out.add(
-                Status.ERROR,
-                f"could not test {_label(target)}: vantage point {probe.vantage} is "
-                f"unusable: {exc}",
-                check=OPTIONS,
-                target=_label(target),
-                observed=str(exc),
-                root_cause=f"vantage|{probe.vantage}",
-                hint="check the vantage point definition in the inventory",
-            )
+            _unusable(out, _label(target), f"vantage point {probe.vantage} is unusable: {exc}")
         return out.results
     targets = _targets(out, ctx, sip) if sip.domain else _declared(sip)
     for target in targets:
@@ -187,7 +178,9 @@ def _targets(out: _Out, ctx: RunContext, sip: Sip) -> list[Target]:
                 target=where,
                 expected=f"SRV records for SIP over {transport.upper()}",
                 observed=answer.describe(),
-                root_cause=f"dns|{name.lower()}|{answer.outcome}",
+                root_cause=f"vantage|{probe.vantage}"
+                if answer.outcome == "vantage"
+                else f"dns|{name.lower()}|{answer.outcome}",
                 hint=f"publish {name} SRV records pointing at the {transport.upper()} service "
                 "(phones find the service through them)"
                 if failed
@@ -310,15 +303,7 @@ def _probe_target(
         try:
             outcome = _options(vantage, target, address, uri, sip.timeout)
         except VantageError as exc:
-            out.add(
-                Status.ERROR,
-                f"could not test {label}: {exc}",
-                check=OPTIONS,
-                target=label,
-                observed=str(exc),
-                root_cause=f"vantage|{probe.vantage}",
-                hint="check the jump host: address, known_hosts, key, AllowTcpForwarding",
-            )
+            _unusable(out, label, str(exc))
             return
         except OSError as exc:
             code, detail = _connect_failure(exc, sip.timeout)
@@ -336,6 +321,20 @@ def _probe_target(
         if answer.response is not None:
             break
     _judge(out, sip, target, uri, outcome, attempts)
+
+
+def _unusable(out: _Out, label: str, why: str) -> None:
+    """The vantage point could not be used: we could not find out (one cause for all)."""
+    out.add(
+        Status.ERROR,
+        f"could not test {label}: {why}",
+        check=OPTIONS,
+        target=label,
+        observed=why,
+        root_cause=f"vantage|{out.probe.vantage}",
+        hint="check the vantage point: its definition in the inventory, and the jump host "
+        "(address, known_hosts, key, AllowTcpForwarding)",
+    )
 
 
 def _request_uri(sip: Sip, target: Target) -> str:

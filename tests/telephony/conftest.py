@@ -43,6 +43,7 @@ BAD_ANSWERS = ("404", "503", "silent", "other-call-id", "truncated", "malformed"
 @dataclass
 class Telephony:
     slot: Slot
+    sip: str  # kamailio's address
     ca: LabCA
     dns: str  # resolver host:port
     rpc_url: str
@@ -78,6 +79,7 @@ def telephony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Telephony]:
             sip.register(dataclasses.replace(spec, phones_address=slot.host(6, 98)), [STALE], sup)
             yield Telephony(
                 slot,
+                slot.sip,
                 ca,
                 f"{slot.dns}:53",
                 lab.rpc_url,

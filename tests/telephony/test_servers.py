@@ -24,6 +24,7 @@ def inventory(
     endpoints: str,
     *,
     sshd: Any = None,
+    known_hosts: Path | None = None,
     staff: str = "",
     name: str = "inv",
 ) -> Any:
@@ -38,7 +39,7 @@ vantage_points:
     port: {sshd.port}
     user: {sshd.user}
     key: "file:{sshd.client_key}"
-    known_hosts: "{sshd.known_hosts}"
+    known_hosts: "{known_hosts or sshd.known_hosts}"
 """
         branch = (
             f'  branch: {{organisation: north, vantage_points: [jump], resolvers: ["{t.dns}"]}}'
@@ -108,6 +109,21 @@ def test_a_sip_domain_from_here_and_from_a_jump_host(
     udp_jump = one(mine, check="sip.options", vantage="jump", target="udp:sip.valeshared.test:5060")
     assert udp_jump.status is Status.SKIP and "forwards TCP only" in udp_jump.summary
     assert udp_jump.sites == ("branch",)
+
+
+def test_a_jump_host_that_cannot_be_used(tmp_path: Path, telephony: Telephony, sshd: Any) -> None:
+    endpoints = (
+        REGISTRAR.format(read="options", url=telephony.rpc_url, detail="brief")
+        + f"  trunk:\n    sip: {{kind: trunk, host: {telephony.sip}, transports: [tcp]}}\n"
+    )
+    staff = '  - {id: B, organisation: north, site: branch, roles: [desk], extension: "4102"}'
+    inv = inventory(
+        tmp_path, telephony, endpoints, sshd=sshd, known_hosts=sshd.wrong_known_hosts, staff=staff
+    )
+    results = [r for r in sweep(inv, tmp_path) if r.vantage == "jump"]
+    assert results and {r.status for r in results} == {Status.ERROR}
+    assert {r.root_cause for r in results} == {"vantage|jump"}  # one blocker, not one per check
+    assert "host key does not match" in one(results, check="sip.options").observed
 
 
 def bad(t: Telephony) -> str:
