@@ -15,8 +15,8 @@ link (10.N.0.1) so that site resolvers work.
 
 Records: A for every server of the address plan, MX (every domain -> the shared
 platform, coexistence), SPF, DMARC, DKIM (TXT at the shared domain, CNAMEs from the
-old domains, as platforms publish them), SRV for SIP (``_sip._udp``, ``_sip._tcp``, and
-``_sips._tcp`` when kamailio offers TLS), LDAP and Kerberos,
+old domains, as platforms publish them), NAPTR and SRV for SIP (``_sip._udp``,
+``_sip._tcp``, and ``_sips._tcp`` when kamailio offers TLS), LDAP and Kerberos,
 autodiscover/autoconfig. DNS faults from the fault plan: a domain without
 ``_dmarc``, an SPF record without the shared mail server, and an old platform's DKIM
 selector (``legacy2019``) with a 1024-bit key.
@@ -129,6 +129,10 @@ def zone_text(
             f"_sip._udp IN SRV 10 50 5060 {sip}",
             f"_sip._tcp IN SRV 10 50 5060 {sip}",
             *([f"_sips._tcp IN SRV 10 50 5061 {sip}"] if sip_tls else []),
+            # RFC 3263: NAPTR names the SRV record of each transport the domain offers.
+            f'@ IN NAPTR 10 50 "s" "SIP+D2U" "" _sip._udp.{domain}.',
+            f'@ IN NAPTR 20 50 "s" "SIP+D2T" "" _sip._tcp.{domain}.',
+            *([f'@ IN NAPTR 5 50 "s" "SIPS+D2T" "" _sips._tcp.{domain}.'] if sip_tls else []),
             f"_submission._tcp IN SRV 0 1 587 {mail}",
         ]
         ad = _relative(AD_DOMAIN, domain)

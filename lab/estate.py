@@ -70,6 +70,11 @@ class Organisation:
     pbx_ip: str  # its legacy PBX, a SIP endpoint answering OPTIONS
 
     @property
+    def ext_range(self) -> str:
+        """Its extension range in the merged plan (every extension it hands out)."""
+        return f"{self.ext_base}-{self.ext_base + 9999}"
+
+    @property
     def ldap_host(self) -> str:
         return f"ldap.{self.domain}"
 
@@ -188,6 +193,12 @@ class SipEndpoint:
     ip: str
     port: int
     owner: str
+    organisation: str = ""  # whose staff's phones depend on it ("": everyone's)
+    kind: str = "pbx"  # pbx (a SIPp UAS over UDP) | sbc (SIP over TLS on kamailio)
+    # The sites whose phones still depend on it ((): every site of its organisation): the
+    # legacy PBX and its carrier trunk serve the organisation's smallest branch, not yet
+    # moved to the shared system.
+    sites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,8 +259,9 @@ class Estate:
     resources: tuple[NetworkResource, ...]
     roles: tuple[Role, ...]
     directories: tuple[Directory, ...]
-    sip_endpoints: tuple[SipEndpoint, ...]
+    sip_endpoints: tuple[SipEndpoint, ...]  # the legacy PBXs
     people: tuple[Person, ...]
+    sbcs: tuple[SipEndpoint, ...] = ()  # each organisation's carrier trunk SBC (TLS)
 
     def org(self, org_id: str) -> Organisation:
         return next(o for o in self.organisations if o.id == org_id)
@@ -303,7 +315,7 @@ class Estate:
             out[f"ns1.{org.domain}"] = slot.dns
             out[org.ldap_host] = org.ldap_ip
             out[f"smtp.{org.domain}"] = org.smtp_ip
-        for ep in self.sip_endpoints:
+        for ep in (*self.sip_endpoints, *self.sbcs):
             out[ep.host] = ep.ip
         for site in self.sites:
             if site.namespace is None:
@@ -759,12 +771,46 @@ def _directories(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[Directory,
     return tuple(out)
 
 
-def _sip_endpoints(orgs: tuple[Organisation, ...]) -> tuple[SipEndpoint, ...]:
+def _branch(org: Organisation, sites: tuple[Site, ...]) -> tuple[str, ...]:
+    """The organisation's smallest site: the branch still on its legacy telephony."""
+    own = [s for s in sites if s.organisation == org.id]
+    return (min(own, key=lambda s: (s.weight, s.id)).id,) if own else ()
+
+
+def _sip_endpoints(
+    orgs: tuple[Organisation, ...], sites: tuple[Site, ...]
+) -> tuple[SipEndpoint, ...]:
     return tuple(
         SipEndpoint(
-            f"{o.id}-pbx", f"{o.name} legacy PBX", f"pbx.{o.domain}", o.pbx_ip, 5060, o.owner
+            f"{o.id}-pbx",
+            f"{o.name} legacy PBX",
+            f"pbx.{o.domain}",
+            o.pbx_ip,
+            5060,
+            o.owner,
+            o.id,
+            sites=_branch(o, sites),
         )
         for o in orgs
+    )
+
+
+def _sbcs(
+    orgs: tuple[Organisation, ...], sites: tuple[Site, ...], slot: Slot
+) -> tuple[SipEndpoint, ...]:
+    return tuple(
+        SipEndpoint(
+            f"{o.id}-sbc",
+            f"{o.name} carrier trunk SBC",
+            f"sbc.{o.domain}",
+            slot.host(6, 21 + i),
+            5061,
+            o.owner,
+            o.id,
+            "sbc",
+            sites=_branch(o, sites),
+        )
+        for i, o in enumerate(orgs)
     )
 
 
@@ -804,8 +850,9 @@ def generate(
         resources,
         roles,
         _directories(orgs, slot),
-        _sip_endpoints(orgs),
+        _sip_endpoints(orgs, sites),
         tuple(people),
+        _sbcs(orgs, sites, slot),
     )
 
 

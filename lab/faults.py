@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,11 @@ CERT_EXPIRING = "cert-expiring-soon"
 DKIM_WEAK = "dkim-weak"
 MAILBOX_GREYLISTED = "mailbox-greylisted"
 RESOURCE_EXPOSED = "resource-exposed"
+EXTENSION_COLLISION = "extension-collision"
+EXTENSION_OUT_OF_RANGE = "extension-out-of-range"
+DIRECTORY_NUMBER_MISMATCH = "directory-number-mismatch"
+SIP_ENDPOINT_503 = "sip-endpoint-503"
+SIP_CERT_WRONG_HOST = "sip-cert-wrong-host"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -81,6 +86,15 @@ KINDS: dict[str, tuple[str, str, str]] = {
     MAILBOX_GREYLISTED: ("mail", "mail.rcpt-accepted", "error"),
     # An internal resource the perimeter lets the internet reach (lab/internet.py).
     RESOURCE_EXPOSED: ("network", "network.exposure", "fail"),
+    # One extension given to a person of each organisation (the second one's number
+    # is then also outside its organisation's range): telephony's merged plan.
+    EXTENSION_COLLISION: ("telephony", "sip.extension-unique", "fail"),
+    EXTENSION_OUT_OF_RANGE: ("telephony", "sip.extension-range", "fail"),
+    # The directory's telephoneNumber disagrees with the inventory: both families judge
+    # against the inventory, and the identity family reads the directory.
+    DIRECTORY_NUMBER_MISMATCH: ("identity", "identity.extension", "fail"),
+    SIP_ENDPOINT_503: ("telephony", "sip.options", "fail"),
+    SIP_CERT_WRONG_HOST: ("telephony", "tls.certificate-name", "fail"),
 }
 # Specialist applications with a fixed certificate fault (not in the seeded draw).
 FIXED_APP_FAULTS = {"planning": CERT_UNKNOWN_CA, "fleet": CERT_EXPIRING}
@@ -317,7 +331,7 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     faults.append(
         Fault(
             SIP_ENDPOINT_DOWN,
-            f"sip_endpoints:{ep.id}",
+            f"telephony_endpoints:{ep.id}",
             ep.host,
             details=(("address", f"{ep.ip}:{ep.port}"),),
         )
@@ -336,7 +350,65 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
         faults.append(Fault(MAILBOX_GREYLISTED, p.key, "mail", details=(("address", p.new_mail),)))
     # Last, so that adding it changed no earlier draw.
     faults.append(_exposure_fault(estate, rng))
+    # Telephony (drawn after everything above, which stays as it was): the same
+    # organisation's carrier SBC left in maintenance (503) with a certificate for
+    # another name; an extension held in both organisations; a directory number that
+    # disagrees with the inventory.
+    for sbc in (s for s in estate.sbcs if s.organisation == ep.organisation):
+        subject = f"telephony_endpoints:{sbc.id}"
+        faults.append(Fault(SIP_ENDPOINT_503, subject, sbc.host, details=(("code", "503"),)))
+        faults.append(
+            Fault(SIP_CERT_WRONG_HOST, subject, sbc.host, details=(("presented_name", WRONG_HOST),))
+        )
+    holders = [
+        pick([p for p in eligible(estate.people_of(o.id)) if p.extension], 1)
+        for o in estate.organisations[:2]
+    ]
+    if all(holders):
+        (kept,), (moved,) = holders
+        faults.append(
+            Fault(
+                EXTENSION_COLLISION,
+                f"extensions:{kept.extension}",
+                "plan",
+                details=(("holders", f"{kept.key} {moved.key}"), ("moved", moved.key)),
+            )
+        )
+        faults.append(
+            Fault(
+                EXTENSION_OUT_OF_RANGE,
+                moved.key,
+                "plan",
+                details=(("extension", kept.extension), ("was", moved.extension)),
+            )
+        )
+    org = _orgs_for(estate, 0, small)[-1]
+    for p in pick([p for p in eligible(estate.people_of(org.id)) if p.extension], 1):
+        typo = p.extension[:-1] + str((int(p.extension[-1]) + 1) % 10)
+        faults.append(
+            Fault(
+                DIRECTORY_NUMBER_MISMATCH,
+                p.key,
+                org.directory_id,
+                details=(("extension", p.extension), ("directory", typo)),
+            )
+        )
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
+
+
+def with_faults(estate: Estate, plan: FaultPlan) -> Estate:
+    """The estate as the faults leave it: the inventory data they change (an extension
+    handed to a second person) applied, so every server and the inventory agree."""
+    moved = {
+        f.detail("moved"): f.subject.removeprefix("extensions:")
+        for f in plan.of_kind(EXTENSION_COLLISION)
+    }
+    if not moved:
+        return estate
+    people = tuple(
+        replace(p, extension=moved[p.key]) if p.key in moved else p for p in estate.people
+    )
+    return replace(estate, people=people)
 
 
 def _orgs_for(estate: Estate, index: int, small: bool) -> tuple[Organisation, ...]:

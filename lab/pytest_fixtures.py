@@ -43,7 +43,7 @@ from typing import Any, Literal
 import pytest
 
 from .estate import DEFAULT_SEED, DEFAULT_STAFF, Estate, generate
-from .faults import FaultPlan, load
+from .faults import FaultPlan, load, with_faults
 from .process import LabError
 from .slot import Slot
 from .up import LabReport, UpOptions, down, slot_of, up
@@ -112,13 +112,9 @@ def start_lab(state: Path, opts: UpOptions | None = None) -> LabHandle:
         down(opts.state)
         pytest.fail(f"the lab could not start:\n{with_errors}", pytrace=False)
     opts.slot = report.slot  # brought up again (after a `down`), it keeps its addresses
-    return LabHandle(
-        report.state,
-        generate(opts.staff, opts.seed, Slot(report.slot)),
-        load(report.state),
-        opts,
-        report,
-    )
+    plan = load(report.state)
+    estate = with_faults(generate(opts.staff, opts.seed, Slot(report.slot)), plan)
+    return LabHandle(report.state, estate, plan, opts, report)
 
 
 def stop_lab(handle: LabHandle) -> None:
@@ -140,7 +136,10 @@ def _external() -> LabHandle | None:
     info = json.loads(lab_json.read_text())
     slot = slot_of(path)
     opts = UpOptions(staff=info["staff"], seed=info["seed"], state=path, slot=slot.number)
-    return LabHandle(path, generate(opts.staff, opts.seed, slot), load(path), opts, None)
+    plan = load(path)
+    return LabHandle(
+        path, with_faults(generate(opts.staff, opts.seed, slot), plan), plan, opts, None
+    )
 
 
 def make_lab_fixture(scope: Scope = "session") -> Callable[..., Any]:

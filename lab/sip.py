@@ -12,9 +12,16 @@
   registered extension (their contacts point at it), then a one-shot SIPp client
   registers the extensions with ``registered=True``. Fault "extension not
   registered" = ``registered=False`` (or :func:`unregister`).
-- SIPp "trunk/SBC" endpoints: a UAS answering OPTIONS per :class:`Endpoint` with
+- SIPp "trunk/PBX" endpoints: a UAS answering OPTIONS per :class:`Endpoint` with
   ``up=True``. Fault "SIP endpoint down" = ``up=False`` (not started) or
-  :func:`stop_endpoint`.
+  :func:`stop_endpoint`. ``answer`` makes it answer wrongly, for the telephony
+  family's tests: ``404``, ``503``, ``silent`` (never answers), ``other-call-id``, ``truncated``
+  (Content-Length longer than the body), ``malformed`` (a line that is no header); ``transport``
+  ``t1`` serves TCP instead of UDP.
+- SIP over TLS on sockets of their own (:class:`TlsEndpoint`, e.g. a carrier trunk's
+  SBC): kamailio listens there with the endpoint's own certificate (a ``tls.cfg``
+  profile per socket, for the names given, or expired) and answers every OPTIONS on it
+  with the endpoint's ``code`` (503: fault "endpoint answering 503").
 
 :func:`options_scenario` writes a UAC scenario for tests: ``sipp TARGET -sf FILE
 -s USER -m 1`` exits 0 only if the expected response code comes back.
@@ -43,14 +50,31 @@ class Extension:
     registered: bool = True  # False: fault "extension not registered"
 
 
+ANSWERS = ("ok", "404", "503", "silent", "other-call-id", "truncated", "malformed")
+
+
 @dataclass(frozen=True)
 class Endpoint:
-    """A SIP trunk / SBC endpoint: a SIPp UAS answering OPTIONS."""
+    """A SIP trunk / PBX endpoint: a SIPp UAS answering OPTIONS."""
 
     name: str  # e.g. "sbc-north"
     address: str  # e.g. "127.77.6.11"
     port: int = 5060
     up: bool = True  # False: fault "SIP endpoint down" (not started)
+    answer: str = "ok"  # one of ANSWERS: how it answers OPTIONS
+    transport: str = "u1"  # SIPp's: u1 (UDP) or t1 (TCP)
+
+
+@dataclass(frozen=True)
+class TlsEndpoint:
+    """SIP over TLS on a kamailio socket of its own, with its own certificate."""
+
+    name: str  # e.g. "north-sbc"
+    address: str
+    port: int = 5061
+    names: tuple[str, ...] = ()  # the certificate's DNS names
+    code: int = 200  # the answer to every OPTIONS on this socket
+    expired: bool = False  # a certificate that expired yesterday
 
 
 @dataclass
@@ -68,6 +92,7 @@ class SipSpec:
     # and start() is given the lab CA.
     tls: bool | None = None
     tls_port: int = 5061
+    tls_endpoints: list[TlsEndpoint] = field(default_factory=list)  # need tls
 
 
 @dataclass
@@ -77,6 +102,7 @@ class SipLab:
     registered: list[str]
     endpoints: dict[str, tuple[str, int]]  # endpoints started (up)
     tls: tuple[str, int] | None = None  # (address, port) when SIP over TLS is offered
+    tls_endpoints: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- public API
@@ -89,8 +115,17 @@ ENDPOINT_PREFIX = "sipp-endpoint-"
 def start(spec: SipSpec, sup: Supervisor, ca: LabCA | None = None) -> SipLab:
     """Check and start kamailio, the phones UAS and the endpoints; register extensions.
 
-    With ``ca`` (and ``spec.tls`` not False), kamailio also offers SIP over TLS.
+    With ``ca`` (and ``spec.tls`` not False), kamailio also offers SIP over TLS. If any
+    step fails, what was started is stopped again (by PID) before the error is raised.
     """
+    try:
+        return _start(spec, sup, ca)
+    except BaseException:
+        stop(sup)
+        raise
+
+
+def _start(spec: SipSpec, sup: Supervisor, ca: LabCA | None) -> SipLab:
     for tool in ("kamailio", "sipp"):
         if shutil.which(tool) is None:
             raise LabError(f"{tool} is missing (Debian packages kamailio, sip-tester)")
@@ -102,11 +137,16 @@ def start(spec: SipSpec, sup: Supervisor, ca: LabCA | None = None) -> SipLab:
         raise LabError("SIP over TLS needs kamailio's tls module (Debian kamailio-tls-modules)")
     if tls and ca is None:
         raise LabError("SIP over TLS needs the lab CA")
+    if spec.tls_endpoints and not tls:
+        raise LabError("TLS endpoints need SIP over TLS (kamailio-tls-modules and the lab CA)")
     tls_cfg = None
     if tls and ca is not None:
         issued = ca.issue("sip", [f"sip.{spec.domain}", spec.domain], [spec.address])
         tls_cfg = base / "tls.cfg"
-        tls_cfg.write_text(_TLS_CFG.format(key=issued.key, chain=issued.chain))
+        tls_cfg.write_text(
+            _TLS_CFG.format(key=issued.key, chain=issued.chain)
+            + "".join(_tls_profile(ep, ca) for ep in spec.tls_endpoints)
+        )
     cfg.write_text(_kamailio_cfg(spec, tls_cfg))
     run(["kamailio", "-c", "-f", str(cfg)])
     (base / "run").mkdir(exist_ok=True)
@@ -147,6 +187,7 @@ def start(spec: SipSpec, sup: Supervisor, ca: LabCA | None = None) -> SipLab:
         numbers,
         endpoints,
         (spec.address, spec.tls_port) if tls_cfg else None,
+        {ep.name: (ep.address, ep.port) for ep in spec.tls_endpoints},
     )
 
 
@@ -231,10 +272,13 @@ def start_endpoint(ep: Endpoint, sup: Supervisor) -> None:
     """Start one trunk/SBC endpoint (a SIPp UAS answering OPTIONS)."""
     base = _base(sup)
     _write_scenarios(base)
+    if ep.answer not in ANSWERS:
+        raise LabError(f"endpoint {ep.name}: answer {ep.answer!r} is not one of {ANSWERS}")
+    ready = _udp_bound if ep.transport == "u1" else _tcp_listening
     sup.start(
         ENDPOINT_PREFIX + ep.name,
-        _uas(base, ep.address, ep.port),
-        ready=functools.partial(_udp_bound, ep.address, ep.port),
+        _uas(base, ep.address, ep.port, ep.answer, ep.transport),
+        ready=functools.partial(ready, ep.address, ep.port),
     )
 
 
@@ -307,17 +351,26 @@ def _udp_bound(address: str, port: int) -> bool:
     return False
 
 
-def _uas(base: Path, address: str, port: int) -> list[str]:
+def _tcp_listening(address: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((address, port)) == 0
+
+
+def _uas(
+    base: Path, address: str, port: int, answer: str = "ok", transport: str = "u1"
+) -> list[str]:
+    scenario = "options-uas.xml" if answer == "ok" else f"options-uas-{answer}.xml"
     return [
         "sipp",
         "-sf",
-        str(base / "options-uas.xml"),
+        str(base / scenario),
         "-i",
         address,
         "-p",
         str(port),
         "-t",
-        "u1",
+        transport,
         "-nostdin",
         "-trace_err",
         "-error_file",
@@ -327,6 +380,25 @@ def _uas(base: Path, address: str, port: int) -> list[str]:
 
 def _write_scenarios(base: Path) -> None:
     (base / "options-uas.xml").write_text(_OPTIONS_UAS)
+    for answer, reply in _WRONG_ANSWERS.items():
+        (base / f"options-uas-{answer}.xml").write_text(_uas_scenario(answer, reply))
+
+
+def _tls_profile(ep: TlsEndpoint, ca: LabCA) -> str:
+    """A tls.cfg server profile: the endpoint's own certificate on its own socket."""
+    import datetime as dt
+
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    issued = ca.issue(
+        f"sip-{ep.name}",
+        list(ep.names),
+        not_before=yesterday - dt.timedelta(days=365) if ep.expired else None,
+        not_after=yesterday if ep.expired else None,
+    )
+    return (
+        f"\n[server:{ep.address}:{ep.port}]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+        f"require_certificate = no\nprivate_key = {issued.key}\ncertificate = {issued.chain}\n"
+    )
 
 
 _MODULE_DIRS = (
@@ -351,10 +423,20 @@ require_certificate = no
 
 
 def _kamailio_cfg(spec: SipSpec, tls_cfg: Path | None) -> str:
-    tls_listen = tls_load = ""
+    tls_listen = tls_load = answers = ""
     if tls_cfg is not None:
         tls_listen = f"enable_tls=yes\nlisten=tls:{spec.address}:{spec.tls_port}\n"
         tls_load = f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")\n'
+        for ep in spec.tls_endpoints:
+            tls_listen += f"listen=tls:{ep.address}:{ep.port}\n"
+            tls_listen += "".join(f'alias="{name}"\n' for name in ep.names)
+            reason = {200: "OK", 503: "Service Unavailable"}.get(ep.code, "Answer")
+            answers += (
+                f'    if ($Ri == "{ep.address}" && $Rp == {ep.port}) {{\n'
+                f'        if ($rm == "OPTIONS") {{ sl_send_reply("{ep.code}", "{reason}"); }}\n'
+                '        else { sl_send_reply("403", "Trunk endpoint: OPTIONS only"); }\n'
+                "        exit;\n    }\n"
+            )
     return f"""#!KAMAILIO
 # written by the readiness lab
 debug=2
@@ -386,14 +468,17 @@ loadmodule "registrar.so"
 loadmodule "xhttp.so"
 loadmodule "jsonrpcs.so"
 
+# A phone that does not answer gets 408 after 4 s (the default, 30 s, outlasts a probe).
+modparam("tm", "fr_timer", 4000)
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "default_expires", 86400)
 modparam("registrar", "max_expires", 604800)
 modparam("jsonrpcs", "transport", 1)
+modparam("jsonrpcs", "pretty_format", 0)
 modparam("xhttp", "url_match", "^/RPC")
 
 request_route {{
-    if ($rm == "REGISTER") {{
+{answers}    if ($rm == "REGISTER") {{
         if (!save("location")) {{ sl_reply_error(); }}
         exit;
     }}
@@ -473,6 +558,66 @@ _OPTIONS_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
 </scenario>
 """
+
+# How a wrong UAS answers OPTIONS (the telephony family's bad-answer tests).
+_WRONG_ANSWERS = {
+    "404": """SIP/2.0 404 Not Found
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]uas[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+""",
+    "503": """SIP/2.0 503 Service Unavailable
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]uas[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Retry-After: 3600
+      Content-Length: 0
+""",
+    "other-call-id": """SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]uas[call_number]
+      Call-ID: another-[call_id]
+      [last_CSeq:]
+      Content-Length: 0
+""",
+    "truncated": """SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]uas[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Type: application/sdp
+      Content-Length: 400
+
+      v=0
+""",
+    "malformed": """SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      this line is not a header
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+""",
+    "silent": "",
+}
+
+
+def _uas_scenario(answer: str, reply: str) -> str:
+    send = f"  <send>\n    <![CDATA[\n      {reply}\n    ]]>\n  </send>\n" if reply else ""
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+        f'<scenario name="answer OPTIONS: {answer}">\n'
+        '  <recv request="OPTIONS"/>\n'
+        f"{send}</scenario>\n"
+    )
+
 
 _OPTIONS_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="send one OPTIONS, expect EXPECT">

@@ -46,6 +46,7 @@ from .faults import (
     CERT_EXPIRING,
     CERT_UNKNOWN_CA,
     CERT_WRONG_HOST,
+    DIRECTORY_NUMBER_MISMATCH,
     EXTENSION_UNREGISTERED,
     FLOW_BLOCKED,
     GROUP_MISSING,
@@ -55,9 +56,13 @@ from .faults import (
     MAILBOX_REJECTED,
     PASSWORD_EXPIRED,
     PASSWORD_MUST_CHANGE,
+    SIP_CERT_WRONG_HOST,
+    SIP_ENDPOINT_503,
     SIP_ENDPOINT_DOWN,
+    WRONG_HOST,
     FaultPlan,
     choose,
+    with_faults,
 )
 from .process import LabError, Supervisor, alive, recorded
 from .slot import DEFAULT, DEFAULT_SLOT, Slot
@@ -157,8 +162,12 @@ def render(
     """Write the inventory of the estate (no servers, no secrets): what ``lab up
     --state STATE --slot N`` writes (only the state folder's name matters: see
     :func:`readiness_lab.writer.state_paths`)."""
+    estate = generate(staff, seed, slot)
     return writer.write_inventory(
-        generate(staff, seed, slot), out, namespaces=namespaces, state_name=state.resolve().name
+        with_faults(estate, choose(estate)),
+        out,
+        namespaces=namespaces,
+        state_name=state.resolve().name,
     )
 
 
@@ -174,8 +183,10 @@ class _Run:
         self.slot = slot
         self.state = opts.state.resolve()
         self.sup = Supervisor(self.state)
-        self.estate: Estate = generate(opts.staff, opts.seed, slot)
-        self.plan: FaultPlan = choose(self.estate, enabled=opts.faults)
+        estate = generate(opts.staff, opts.seed, slot)
+        self.plan: FaultPlan = choose(estate, enabled=opts.faults)
+        # The faults that change the estate's data (an extension handed to two people).
+        self.estate: Estate = with_faults(estate, self.plan)
         self.ca = LabCA(self.state / "ca")
         self.now = dt.datetime.now(dt.UTC)
         self.namespaces = False
@@ -370,6 +381,9 @@ class _Run:
             spec.mail = []
         elif kind == MAIL_WRONG_DOMAIN:
             spec.mail = list(p.old_mail)
+        elif kind == DIRECTORY_NUMBER_MISMATCH:
+            fault = next(f for f in self.plan.for_subject(p.key) if f.target == directory)
+            spec.telephone_number = fault.detail("directory")
         return spec
 
     def samba(self) -> str:
@@ -452,17 +466,34 @@ class _Run:
 
         down = {f.subject for f in self.plan.of_kind(SIP_ENDPOINT_DOWN)}
         unregistered = {f.subject for f in self.plan.of_kind(EXTENSION_UNREGISTERED)}
+        numbers = {p.extension: p.key for p in self.estate.staff if p.extension}
         extensions = [
-            sip.Extension(p.extension, registered=p.key not in unregistered)
-            for p in sorted(self.estate.staff, key=lambda p: p.extension)
-            if p.extension
+            sip.Extension(number, registered=key not in unregistered)
+            for number, key in sorted(numbers.items())
         ]
         endpoints = [
-            sip.Endpoint(e.id, e.ip, e.port, up=f"sip_endpoints:{e.id}" not in down)
+            sip.Endpoint(e.id, e.ip, e.port, up=f"telephony_endpoints:{e.id}" not in down)
             for e in self.estate.sip_endpoints
         ]
+        answering_503 = {f.subject for f in self.plan.of_kind(SIP_ENDPOINT_503)}
+        wrong_name = {f.subject for f in self.plan.of_kind(SIP_CERT_WRONG_HOST)}
+        sbcs = [
+            sip.TlsEndpoint(
+                e.id,
+                e.ip,
+                e.port,
+                names=(WRONG_HOST,) if f"telephony_endpoints:{e.id}" in wrong_name else (e.host,),
+                code=503 if f"telephony_endpoints:{e.id}" in answering_503 else 200,
+            )
+            for e in self.estate.sbcs
+        ]
         spec = sip.SipSpec(
-            extensions, endpoints, address=self.slot.sip, phones_address=self.slot.sip_phones
+            extensions,
+            endpoints,
+            address=self.slot.sip,
+            phones_address=self.slot.sip_phones,
+            tls=True if sbcs else None,
+            tls_endpoints=sbcs,
         )
         lab = sip.start(spec, self.sup, self.ca)
         host, port = lab.registrar
@@ -471,6 +502,8 @@ class _Run:
             f"kamailio sip:{host}:{port} (udp+tcp){tls}, {len(lab.registered)} of "
             f"{len(extensions)} extensions registered; endpoints up: "
             + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.endpoints.items()))
+            + "; TLS endpoints: "
+            + ", ".join(f"{n} {a}:{p}" for n, (a, p) in sorted(lab.tls_endpoints.items()))
         )
 
 

@@ -62,6 +62,7 @@ FILES = (
     "roles.yaml",
     "directories.yaml",
     "applications.yaml",
+    "telephony.yaml",
     "mail.yaml",
     "staff.yaml",
     "hr/staff-north.csv",
@@ -112,6 +113,7 @@ def inventory_documents(
                     "mail_domains": {"old": [o.domain], "new": SHARED_DOMAIN},
                     "ca_bundle": ca_bundle,
                     "owner": o.owner,
+                    "telephony": {"ranges": [o.ext_range]},
                 }
                 for o in estate.organisations
             },
@@ -221,6 +223,9 @@ def inventory_documents(
     docs["mail.yaml"] = _header(
         estate, "Mail domains (service objects) and the mail family's block."
     ) + _dump({"mail_domains": mail_domains(estate)})
+    docs["telephony.yaml"] = _header(
+        estate, "Telephony endpoints (service objects) and their SIP settings."
+    ) + _dump({"telephony_endpoints": telephony_endpoints(estate)})
     inline = [p for p in _staff(estate) if _inline(p)]
     docs["staff.yaml"] = _header(
         estate, "Staff: special accounts inline, the bulk from the HR exports in hr/."
@@ -279,6 +284,40 @@ def mail_domains(estate: Estate) -> dict[str, Any]:
                 "dmarc": {"p": "quarantine"},
                 "coexistence": True,
                 "autodiscover": [f"autodiscover.{o.domain}"],
+            },
+        }
+    return out
+
+
+def telephony_endpoints(estate: Estate) -> dict[str, Any]:
+    """The shared registrar (kamailio: SRV domain, JSON-RPC registrations), each
+    organisation's legacy PBX (UDP only, so checked from this machine: an SSH jump host
+    cannot carry UDP) and carrier trunk SBC (TLS, checked from the sites)."""
+    out: dict[str, Any] = {
+        "registrar": {
+            "name": "Vale Shared SIP registrar and proxy",
+            "owner": "Shared service telephony team",
+            "sip": {
+                "kind": "registrar",
+                "domain": SHARED_DOMAIN,
+                "transports": ["udp", "tcp", "tls"],
+                "registrations": {"read": "jsonrpc", "url": f"http://sip.{SHARED_DOMAIN}:5080/RPC"},
+            },
+        }
+    }
+    for e in (*estate.sip_endpoints, *estate.sbcs):
+        out[e.id] = {
+            "name": e.name,
+            "owner": e.owner,
+            "organisation": e.organisation,
+            "serves": [e.organisation],
+            **({"sites": list(e.sites)} if e.sites else {}),
+            **({"checked_from": "central"} if e.kind == "pbx" else {}),
+            "sip": {
+                "kind": e.kind,
+                "host": e.host,
+                "port": e.port,
+                "transports": ["udp"] if e.kind == "pbx" else ["tls"],
             },
         }
     return out

@@ -185,7 +185,9 @@ class Inventory:
                 subjects[f"mail_domains:{domain}"] = NeedKind.MAILBOX.value
         if phone:
             for ep_id, endpoint in self.telephony_endpoints.items():
-                if not endpoint.serves or person.organisation in endpoint.serves:
+                if (not endpoint.serves or person.organisation in endpoint.serves) and (
+                    not endpoint.sites or person.site in endpoint.sites
+                ):
                     subjects[f"telephony_endpoints:{ep_id}"] = NeedKind.PHONE.value
         for edge in self.need_edges.get(person.key, ()):
             subjects.setdefault(edge.subject, edge.need)

@@ -252,6 +252,11 @@ class TelephonyEndpoint(ServiceObject):
         description="Organisations whose staff's phones depend on it (empty: everyone "
         "who needs a phone)",
     )
+    sites: list[Id] = Field(
+        default_factory=list,
+        description="Sites whose staff's phones depend on it (empty: every site of the "
+        "organisations it serves), e.g. a branch still on a legacy PBX",
+    )
 
 
 # Core sections of service objects, in the order reports list them.

@@ -516,6 +516,14 @@ def _references(inv: Inventory) -> list[Problem]:
                     (section, obj_id, "checked_from"),
                     hint="use sites, central or a vantage point id",
                 )
+            for i, site in enumerate(getattr(obj, "sites", ())):
+                ref(
+                    "site",
+                    site,
+                    "sites",
+                    (section, obj_id, "sites", i),
+                    hint="define it under 'sites:'",
+                )
             for i, org in enumerate(getattr(obj, "serves", ())):
                 ref(
                     "organisation",

@@ -17,6 +17,9 @@ from readiness.registry import load_families
 from readiness_lab import internet
 from readiness_lab.estate import INTERNET, MIGRATED_MAX, ascii_fold, generate
 from readiness_lab.faults import (
+    DIRECTORY_NUMBER_MISMATCH,
+    EXTENSION_COLLISION,
+    EXTENSION_OUT_OF_RANGE,
     KINDS,
     PASSWORD_MUST_CHANGE,
     RESOURCE_EXPOSED,
@@ -113,7 +116,10 @@ def test_faults_are_deterministic_and_unambiguous(tmp_path: Path) -> None:
 @pytest.mark.parametrize("size", [10, 40, 10_000])
 def test_faults_at_other_sizes(size: int) -> None:
     plan = choose(generate(size, 3))
-    assert len({f.kind for f in plan.faults}) >= len(KINDS) - 1
+    missing = set(KINDS) - {f.kind for f in plan.faults}
+    if size == 10:  # every ordinary person already has a fault when the plan's are drawn
+        missing -= {EXTENSION_COLLISION, EXTENSION_OUT_OF_RANGE, DIRECTORY_NUMBER_MISMATCH}
+    assert len(missing) <= 1
     staff = [f.subject for f in plan.faults if f.subject.startswith("staff:")]
     assert len(staff) == len(set(staff))
 

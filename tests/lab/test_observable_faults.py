@@ -15,7 +15,9 @@ dmarc / spf                 ``dig`` (what tests/lab/test_lab.py does not cover:
                             SPF evaluated mechanism by mechanism)
 mailbox rejected            ``swaks`` (STARTTLS, verified; stops after RCPT)
 extension / endpoint        ``sipp`` (OPTIONS scenario) and ``curl`` of
-                            kamailio's JSON-RPC ``ul.dump``
+                            kamailio's JSON-RPC ``ul.dump``; SBC over TLS:
+                            ``openssl s_client`` (names, and one OPTIONS)
+extension plan              the inventory's files, ``ldapsearch`` telephoneNumber
 certificates, 503           ``openssl s_client`` and ``curl --cacert``
 flow blocked                ``ssh -W`` through the site's jump host
 resource exposed            ``ssh -W`` through the internet's jump host, ``curl``
@@ -28,6 +30,7 @@ A kind without an observer, or a ground-truth kind the lab does not show, FAILS.
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import json
 import os
@@ -53,8 +56,11 @@ from readiness_lab.faults import (
     CERT_EXPIRING,
     CERT_UNKNOWN_CA,
     CERT_WRONG_HOST,
+    DIRECTORY_NUMBER_MISMATCH,
     DKIM_WEAK,
     DMARC_MISSING,
+    EXTENSION_COLLISION,
+    EXTENSION_OUT_OF_RANGE,
     EXTENSION_UNREGISTERED,
     FLOW_BLOCKED,
     GROUP_MISSING,
@@ -66,6 +72,8 @@ from readiness_lab.faults import (
     PASSWORD_EXPIRED,
     PASSWORD_MUST_CHANGE,
     RESOURCE_EXPOSED,
+    SIP_CERT_WRONG_HOST,
+    SIP_ENDPOINT_503,
     SIP_ENDPOINT_DOWN,
     SPF_MISSING_SHARED,
     Fault,
@@ -92,6 +100,7 @@ LDAP_ATTRS = (
     "pwdChangedTime",
     "pwdPolicySubentry",
     "memberOf",
+    "telephoneNumber",
 )
 AD_ATTRS = (
     "sAMAccountName",
@@ -757,18 +766,127 @@ def observe_extension_unregistered(probe: Probe, f: Fault) -> None:
 
 def observe_sip_endpoint_down(probe: Probe, f: Fault) -> None:
     endpoint = next(
-        e for e in probe.lab.estate.sip_endpoints if f"sip_endpoints:{e.id}" == f.subject
+        e for e in probe.lab.estate.sip_endpoints if f"telephony_endpoints:{e.id}" == f.subject
     )
     address = f.detail("address")
     assert address == f"{endpoint.ip}:{endpoint.port}"
     out = probe.sipp_options(address, "probe", 200)
     assert out.returncode != 0, f"{endpoint.id} answered OPTIONS: {out.stderr[-1500:]}"
     down = {x.subject for x in probe.lab.plan.of_kind(SIP_ENDPOINT_DOWN)}
-    others = [e for e in probe.lab.estate.sip_endpoints if f"sip_endpoints:{e.id}" not in down]
+    others = [
+        e for e in probe.lab.estate.sip_endpoints if f"telephony_endpoints:{e.id}" not in down
+    ]
     assert others, "no endpoint left up to compare with"
     for e in others:
         out = probe.sipp_options(f"{e.ip}:{e.port}", "probe", 200)
         assert out.returncode == 0, f"{e.id}: {out.stderr[-1500:]}"
+
+
+def inventory_extension(probe: Probe, key: str) -> str:
+    """The extension the inventory the lab wrote gives ``key`` (staff.yaml or HR CSV)."""
+    staff = yaml.safe_load((probe.lab.inventory / "staff.yaml").read_text(encoding="utf-8"))
+    for entry in staff["staff"]:
+        if f"staff:{entry['organisation']}/{entry['id']}" == key:
+            return str(entry.get("extension", ""))
+    for source in staff["staff_sources"]:
+        columns = source["columns"]
+        path = probe.lab.inventory / source["file"]
+        with path.open(encoding="utf-8-sig", newline="") as rows:
+            for row in csv.DictReader(rows, delimiter=source.get("delimiter", ",")):
+                if f"staff:{source['organisation']}/{row[columns['id']]}" == key:
+                    return row[columns["extension"]]
+    pytest.fail(f"{key} is not in the inventory")
+
+
+def directory_number(probe: Probe, key: str) -> str:
+    person = next(p for p in probe.lab.estate.staff if p.key == key)
+    d = probe.lab.estate.directory(probe.lab.estate.org(person.organisation).directory_id)
+    return first(probe.present(d, person.username), "telephoneNumber")
+
+
+def ranges(probe: Probe) -> dict[str, list[str]]:
+    """organisation -> its extension ranges, as the inventory writes them."""
+    doc = yaml.safe_load((probe.lab.inventory / "programme.yaml").read_text(encoding="utf-8"))
+    return {o: org["telephony"]["ranges"] for o, org in doc["organisations"].items()}
+
+
+def in_ranges(extension: str, written: list[str]) -> bool:
+    return any(
+        int(lo) <= int(extension) <= int(hi) for lo, _, hi in (r.partition("-") for r in written)
+    )
+
+
+def observe_extension_collision(probe: Probe, f: Fault) -> None:
+    number = f.subject.removeprefix("extensions:")
+    holders = f.detail("holders").split()
+    orgs = {key.split(":")[1].split("/")[0] for key in holders}
+    assert len(holders) == 2 and len(orgs) == 2, holders  # one in each organisation
+    for key in holders:  # the inventory, the directories and the lab agree on the number
+        assert inventory_extension(probe, key) == number, key
+        assert directory_number(probe, key) == number, key
+    assert number in probe.registered()
+    out = probe.sipp_options(f"{probe.slot.sip}:5060", number, 200)
+    assert out.returncode == 0, f"OPTIONS to {number}: {out.stderr[-1500:]}"
+
+
+def observe_extension_out_of_range(probe: Probe, f: Fault) -> None:
+    extension = f.detail("extension")
+    assert inventory_extension(probe, f.subject) == extension
+    org = f.subject.split(":")[1].split("/")[0]
+    written = ranges(probe)
+    assert not in_ranges(extension, written[org]), (extension, written[org])
+    assert any(in_ranges(extension, r) for o, r in written.items() if o != org), written
+
+
+def observe_directory_number_mismatch(probe: Probe, f: Fault) -> None:
+    assert inventory_extension(probe, f.subject) == f.detail("extension")
+    person = next(p for p in probe.lab.estate.staff if p.key == f.subject)
+    entry = probe.present(probe.directory(f), person.username)
+    assert first(entry, "telephoneNumber") == f.detail("directory") != f.detail("extension")
+
+
+def sbc(probe: Probe, f: Fault) -> tuple[str, str]:
+    """(host name, address:port) of the SBC a fault is about."""
+    endpoint = next(e for e in probe.lab.estate.sbcs if f"telephony_endpoints:{e.id}" == f.subject)
+    return endpoint.host, f"{endpoint.ip}:{endpoint.port}"
+
+
+def tls_options(probe: Probe, address: str, host: str) -> str:
+    """One OPTIONS over TLS with openssl s_client (SIPp here has no TLS): the status line."""
+    request = (
+        f"OPTIONS sip:{host}:5061 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5099;branch=z9hG4bK-o1\r\n"
+        "From: <sip:probe@127.0.0.1>;tag=o1\r\nTo: <sip:probe@127.0.0.1>\r\n"
+        "Call-ID: observe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    argv = ["openssl", "s_client", "-connect", address, "-quiet", "-CAfile", str(probe.ca)]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        status, _ = proc.communicate(request, timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        status, _ = proc.communicate()
+    return status.splitlines()[0] if status else ""
+
+
+def observe_sip_endpoint_503(probe: Probe, f: Fault) -> None:
+    host, address = sbc(probe, f)
+    assert tls_options(probe, address, host).startswith("SIP/2.0 503"), address
+    healthy = [e for e in probe.lab.estate.sbcs if f"telephony_endpoints:{e.id}" != f.subject]
+    for e in healthy:
+        status = tls_options(probe, f"{e.ip}:{e.port}", e.host)
+        assert status.startswith("SIP/2.0 200"), (e.id, status)
+
+
+def observe_sip_cert_wrong_host(probe: Probe, f: Fault) -> None:
+    host, address = sbc(probe, f)
+    argv = ["openssl", "s_client", "-connect", address, "-CAfile", str(probe.ca)]
+    named = probe.run([*argv, "-verify_hostname", host, "-verify_return_error"])
+    assert named.returncode != 0 and "hostname mismatch" in named.stdout + named.stderr
+    assert probe.run([*argv, "-verify_return_error"]).returncode == 0  # the chain is trusted
+    presented = probe.run([*argv, "-verify_hostname", f.detail("presented_name")])
+    assert "Verify return code: 0 (ok)" in presented.stdout, presented.stdout
 
 
 # --------------------------------------------------------------------------- applications
@@ -952,6 +1070,11 @@ OBSERVERS: dict[str, Observer] = {
     CERT_UNKNOWN_CA: observe_cert_unknown_ca,
     CERT_EXPIRING: observe_cert_expiring_soon,
     RESOURCE_EXPOSED: observe_resource_exposed,
+    EXTENSION_COLLISION: observe_extension_collision,
+    EXTENSION_OUT_OF_RANGE: observe_extension_out_of_range,
+    DIRECTORY_NUMBER_MISMATCH: observe_directory_number_mismatch,
+    SIP_ENDPOINT_503: observe_sip_endpoint_503,
+    SIP_CERT_WRONG_HOST: observe_sip_cert_wrong_host,
 }
 
 
