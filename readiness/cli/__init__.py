@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from readiness.cli import inventory_cmds, sweep
+from readiness.cli import history, inventory_cmds, report, sweep
 from readiness.cli.common import UsageError
 from readiness.results import ExitCode
 
@@ -23,8 +23,8 @@ __all__ = ["main"]
 
 COMMANDS_GROUP = "readiness.commands"
 # Command modules, each with register(subparsers): the order of `readiness --help`.
-MODULES = (inventory_cmds, sweep)
-BUILT_IN = ("validate", "sweep", "checks", "schema")
+MODULES = (inventory_cmds, sweep, history, report)
+BUILT_IN = ("validate", "sweep", "checks", "schema", "history", "diff", "person", "report")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     ns = parser.parse_args(args)
     try:
-        return int(ns.handler(ns))
+        code = int(ns.handler(ns))
+        if argv is None and code == ExitCode.INTERRUPTED:
+            _exit_now(code)
+        return code
     except UsageError as exc:
         print(f"readiness: {exc}", file=sys.stderr)
         return ExitCode.INVALID
@@ -52,6 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ExitCode.INTERNAL
+
+
+def _exit_now(code: int) -> None:
+    """Leave at once after an interrupted sweep: its probes' threads may still wait on
+    the network, and the interpreter would wait for them (thread pools are joined at
+    exit). Everything worth keeping is written by now."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _plugin_commands() -> dict[str, Any]:

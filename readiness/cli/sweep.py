@@ -18,6 +18,8 @@ from readiness.cli.common import (
     positive,
     state_dir,
 )
+from readiness.cli.finish import add_options, finish
+from readiness.cli.interrupt import interruptible, reason
 from readiness.results import ExitCode
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ def register(sub: Any) -> None:
         "--server-limit", type=positive, default=8, help="concurrent probes per server (default 8)"
     )
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
+    add_options(p)
     p.set_defaults(handler=cmd_sweep)
 
 
@@ -119,6 +122,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     from readiness.family import RunContext
     from readiness.record import SweepMeta
     from readiness.record.rollup import build
+    from readiness.results import Result
 
     installed = families()
     inventory = load_inventory(ns.inventory, installed)
@@ -142,11 +146,17 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     )
     started = dt.datetime.now(dt.UTC)
     started_run = time.perf_counter()
+    collected: dict[str, Result] = {}  # what a Ctrl-C or SIGTERM leaves us
+    partial = ""
     try:
-        if ns.no_progress or not color():
-            results = run_plan(plan, ctx, workers=ns.workers)
-        else:
-            results = _run_with_progress(plan, ctx, ns.workers)
+        with interruptible():
+            if ns.no_progress or not color():
+                results = run_plan(plan, ctx, lambda r: collected.__setitem__(r.id, r), ns.workers)
+            else:
+                results = _run_with_progress(plan, ctx, ns.workers, collected)
+    except KeyboardInterrupt as exc:
+        results = list(collected.values())
+        partial = reason(exc, len(results))
     finally:
         ctx.close()
     run_s = time.perf_counter() - started_run
@@ -163,13 +173,15 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         started_at=started,
         finished_at=dt.datetime.now(dt.UTC),
         timings={"plan_s": round(plan_s, 3), "run_s": round(run_s, 3)},
+        partial=partial,
     )
     record = build(inventory, plan.staff, results, meta, installed)
     _show(record)
     if ns.out:
         written = [_write(name, record, ns.out) for name in ("json", "csv")]
         print("Written: " + ", ".join(str(path) for path in written))
-    return record.exit_code
+    code = finish(ns, record)
+    return ExitCode.INTERRUPTED if partial else code
 
 
 def _show(record: SweepRecord) -> None:
@@ -192,7 +204,7 @@ def _write(name: str, record: SweepRecord, out_dir: Path) -> Path:
     return write(chosen.render(record, RenderOptions()), out_dir / chosen.filename)
 
 
-def _run_with_progress(plan: Plan, ctx: Any, workers: int) -> Any:
+def _run_with_progress(plan: Plan, ctx: Any, workers: int, collected: dict[str, Any]) -> Any:
     from collections import Counter
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -212,6 +224,7 @@ def _run_with_progress(plan: Plan, ctx: Any, workers: int) -> Any:
         task = progress.add_task("sweeping", total=len(plan.probes))
 
         def on_result(result: Result) -> None:
+            collected[result.id] = result
             counts[result.status.value] += 1
             done.add(result.probe)
             progress.update(

@@ -1,0 +1,45 @@
+"""What ``readiness sweep`` (and ``readiness merge``) do with a finished record: store
+it in history, write JUnit, gate it. Kept apart from the sweep itself so that both
+commands share one ending."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from readiness.cli.common import state_dir
+
+if TYPE_CHECKING:
+    from readiness.record import SweepRecord
+
+
+def add_options(p: Any) -> None:
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+
+
+def store(record: SweepRecord, state: Path) -> int:
+    """Store ``record`` in the history of ``state``; its number there."""
+    from readiness.history import History
+
+    with History.of(state) as history:
+        return history.add(record)
+
+
+def finish(ns: argparse.Namespace, record: SweepRecord) -> int:
+    """Store, write JUnit, gate; the exit code (the gate's when gated)."""
+    from readiness.history import HistoryError
+
+    state = state_dir(ns.state_dir)
+    try:
+        seq = store(record, state)
+        print(f"Stored as sweep #{seq} in {state} (readiness history, report, diff)")
+    except HistoryError as exc:
+        print(f"readiness: the sweep was not stored: {exc}", file=sys.stderr)
+    if getattr(ns, "junit", None):
+        from readiness.cli.report import render
+        from readiness.record.context import ReportContext
+
+        render("junit", record, ReportContext(), ns.junit)
+    return int(record.exit_code)
