@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from readiness.record import SweepRecord
+from readiness_lab.pytest_fixtures import lab
 from tests.reports.synthetic import make_record
+
+__all__ = ["lab"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "inventories" / "example"
