@@ -142,9 +142,8 @@ def cmd_diff(ns: argparse.Namespace) -> int:
         before, after = resolve(history, ns.before), resolve(history, ns.after)
         if before.seq == after.seq:
             raise UsageError(f"both sides are sweep #{before.seq}: name two different sweeps")
-        c = changes(history, before, after)
-        record = history.record(after.seq)
-        earlier = history.record(before.seq)
+        maps = (history.statuses(before.seq), history.statuses(after.seq))
+        c = changes(history, before, after, maps)
     code = ExitCode.REGRESSED if c.regressions else ExitCode.OK
     kinds = {
         "regressions": c.regressions,
@@ -169,8 +168,8 @@ def cmd_diff(ns: argparse.Namespace) -> int:
     for org in sorted(set(before.organisations) | set(after.organisations)):
         a, b = before.ready_pct(org), after.ready_pct(org)
         print(f"  {org}: {_fmt(a)} -> {_fmt(b)} ready")
-    summaries = {r.id: r.summary for r in record.results}
-    summaries.update({r.id: r.summary for r in earlier.results if r.id not in summaries})
+    # The summaries of fail/error results are in the status maps: no record is read.
+    summaries = {rid: e[2] for m in maps for rid, e in m.items() if len(e) > 2}
     print("  " + ", ".join(f"{k.replace('_', ' ')} {len(v)}" for k, v in kinds.items()))
     for kind, ids in kinds.items():
         if not ids or kind == "still_failing":

@@ -4,6 +4,8 @@ each blocker's age, and the changes since the previous sweep (plain data of
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from readiness.history.diff import compare
 from readiness.history.store import History, StoredSweep
 from readiness.record.context import BlockerAge, Changes, ReportContext, TrendPoint
@@ -48,10 +50,17 @@ def ages(history: History, sweep: StoredSweep, root_causes: list[str]) -> dict[s
     return found
 
 
-def changes(history: History, before: StoredSweep, after: StoredSweep) -> Changes:
+def changes(
+    history: History,
+    before: StoredSweep,
+    after: StoredSweep,
+    statuses: tuple[Mapping[str, Sequence[str]], Mapping[str, Sequence[str]]] | None = None,
+) -> Changes:
+    """What changed from ``before`` to ``after`` (``statuses``: their maps, if read)."""
+    old, new = statuses or (history.statuses(before.seq), history.statuses(after.seq))
     return compare(
-        history.statuses(before.seq),
-        history.statuses(after.seq),
+        old,
+        new,
         history.verdicts(before.seq),
         history.verdicts(after.seq),
         ids=(before.id, after.id),

@@ -10,7 +10,7 @@ was a fail or error and was not checked this time (another filter, a removed obj
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from readiness.record.context import Changes
 
@@ -21,8 +21,8 @@ GOOD = frozenset({"pass", "warn"})
 
 
 def compare(
-    before: Mapping[str, tuple[str, str]],
-    after: Mapping[str, tuple[str, str]],
+    before: Mapping[str, Sequence[str]],
+    after: Mapping[str, Sequence[str]],
     verdicts_before: Mapping[str, str],
     verdicts_after: Mapping[str, str],
     *,
@@ -30,9 +30,11 @@ def compare(
     seqs: tuple[int, int] = (0, 0),
     same_inventory: bool = True,
 ) -> Changes:
-    """``before``/``after``: result id -> (status, root cause); verdicts: person -> verdict."""
+    """``before``/``after``: result id -> (status, root cause, ...); verdicts: person ->
+    verdict."""
     new, regressions, fixed, still, gone = [], [], [], [], []
-    for rid, (status, _) in after.items():
+    for rid, entry in after.items():
+        status = entry[0]
         if status not in BAD:
             continue
         was = before.get(rid, ("", ""))[0]
@@ -42,18 +44,18 @@ def compare(
             new.append(rid)
             if was in GOOD and status == "fail":
                 regressions.append(rid)
-    for rid, (status, _) in before.items():
-        if status in BAD:
+    for rid, entry in before.items():
+        if entry[0] in BAD:
             now = after.get(rid)
             if now is None:
                 gone.append(rid)
             elif now[0] not in BAD:
                 fixed.append(rid)
     causes_before: dict[str, list[str]] = defaultdict(list)
-    for rid, (status, cause) in before.items():
-        if status in BAD:
-            causes_before[cause].append(rid)
-    causes_after = {cause for status, cause in after.values() if status in BAD}
+    for rid, entry in before.items():
+        if entry[0] in BAD:
+            causes_before[entry[1]].append(rid)
+    causes_after = {entry[1] for entry in after.values() if entry[0] in BAD}
     fixed_causes = [
         cause
         for cause, members in causes_before.items()

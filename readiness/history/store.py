@@ -91,11 +91,15 @@ class StoredSweep:
 
 
 def _pack(value: Any) -> bytes:
-    return zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
+    import orjson
+
+    return zlib.compress(orjson.dumps(value), 1)
 
 
 def _unpack(blob: bytes) -> Any:
-    return json.loads(zlib.decompress(blob))
+    import orjson
+
+    return orjson.loads(zlib.decompress(blob))
 
 
 class History:
@@ -177,16 +181,20 @@ class History:
         """Store ``record`` (``body``: its results.json text, if already made); return
         its number in this history. Storing the same sweep twice is refused."""
         m = record.meta
-        data = record.to_json() if body is None else None
-        blob = zlib.compress(
-            body if body is not None else json.dumps(data, separators=(",", ":")).encode(), 1
-        )
+        blob = zlib.compress(body, 1) if body is not None else _pack(record.to_json())
         verdicts = record.verdict_counts()
         organisations = {
             org: {"name": name, "verdicts": dict(record.verdict_counts(org))}
             for org, name in record.organisations.items()
         }
-        statuses = {r.id: [r.status.value, r.root_cause] for r in record.results}
+        # Status and root cause of every result; the summary of fail/error ones (what a
+        # diff lists), so diffs never read whole records.
+        statuses = {
+            r.id: [r.status.value, r.root_cause, r.summary]
+            if r.status.bad
+            else [r.status.value, r.root_cause]
+            for r in record.results
+        }
         family_of = {r.root_cause: r.family for r in record.results if r.status.bad}
         by_id = record.by_id
         with self._write():
@@ -299,10 +307,10 @@ class History:
             raise HistoryError(f"no sweep number {seq} in the history {self.path}")
         return SweepRecord.from_json(_unpack(row[0]))
 
-    def statuses(self, seq: int) -> dict[str, tuple[str, str]]:
-        """result id -> (status, root cause) of a stored sweep."""
+    def statuses(self, seq: int) -> dict[str, list[str]]:
+        """result id -> [status, root cause] (+ summary of fail/error) of a stored sweep."""
         row = self._db.execute("SELECT body FROM statuses WHERE seq = ?", (seq,)).fetchone()
-        return {k: (v[0], v[1]) for k, v in _unpack(row[0]).items()} if row else {}
+        return _unpack(row[0]) if row else {}
 
     def verdicts(self, seq: int) -> dict[str, str]:
         """person key -> verdict of a stored sweep."""

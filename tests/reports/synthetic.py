@@ -1,7 +1,7 @@
 """Sweep records without a lab, for renderer, history and gate tests and benchmarks.
 
-The real plan (no I/O) of an inventory and the real roll-up, with one synthetic result
-per probe instead of running it: every probe passes except a seeded share, which
+The real plan (no I/O) of an inventory and the real roll-up, with synthetic results
+instead of running the probes (one per check id a probe may report, as families do): every probe passes except a seeded share, which
 fails with one of a few root causes (so blockers group as in a real sweep). What a
 family would have found is invented; everything downstream of the results is real.
 """
@@ -63,6 +63,11 @@ def make_record(
             )
         else:
             results.append(probe.result(Status.PASS, f"{probe.check} passed for {probe.subject}"))
+        # One result per property a real family reports (identity: usable, password...).
+        results += [
+            probe.result(Status.PASS, f"{check} passed for {probe.subject}", check=check)
+            for check in probe.also
+        ]
     finished = finished_at or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
     meta = SweepMeta(
         sweep_id=sweep_id,
