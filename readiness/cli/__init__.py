@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from readiness.cli import history, inventory_cmds, report, sweep
+from readiness.cli import gate, history, inventory_cmds, report, sweep
 from readiness.cli.common import UsageError
 from readiness.results import ExitCode
 
@@ -23,8 +23,8 @@ __all__ = ["main"]
 
 COMMANDS_GROUP = "readiness.commands"
 # Command modules, each with register(subparsers): the order of `readiness --help`.
-MODULES = (inventory_cmds, sweep, history, report)
-BUILT_IN = ("validate", "sweep", "checks", "schema", "history", "diff", "person", "report")
+MODULES = (inventory_cmds, sweep, history, report, gate)
+BUILT_IN = ("validate", "sweep", "checks", "schema", "history", "diff", "person", "report", "gate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 
 def add_options(p: Any) -> None:
+    p.add_argument("--gate", type=Path, metavar="POLICY",
+                   help="then gate the sweep with this policy: exit 0 GO, 5 CONDITIONAL GO, "
+                   "6 NO-GO")  # fmt: skip
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
 
 
@@ -42,4 +45,8 @@ def finish(ns: argparse.Namespace, record: SweepRecord) -> int:
         from readiness.record.context import ReportContext
 
         render("junit", record, ReportContext(), ns.junit)
+    if getattr(ns, "gate", None):
+        from readiness.cli.gate import run_gate
+
+        return run_gate(ns.gate, record, ns.state_dir)
     return int(record.exit_code)

@@ -33,6 +33,7 @@ def register(sub: Any) -> None:
         "json (results format), junit, console (default html)",
     )
     p.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    p.add_argument("--policy", type=Path, help="a gate policy: the report shows its verdict")
     add_state_dir(p)
     p.set_defaults(handler=cmd_report)
 
@@ -81,6 +82,12 @@ def render(name: str, record: SweepRecord, context: ReportContext, out: Path | N
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     record, context = load(ns)
+    if ns.policy:
+        from readiness.cli.gate import evaluate
+
+        context = replace(context, gate=evaluate(ns.policy, record, ns.state_dir))
     render(ns.format, record, context, ns.out)
     return ExitCode.OK

@@ -12,6 +12,7 @@ write lock instead of failing. The file is created readable by its owner only
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -102,6 +103,19 @@ def _unpack(blob: bytes) -> Any:
     return orjson.loads(zlib.decompress(blob))
 
 
+def _record_body(record: SweepRecord) -> bytes:
+    """``results.json`` of ``record`` (each result without its derived ``id``): orjson
+    writes the results' dataclass fields itself, several times faster than building
+    150,000 dictionaries first."""
+    import orjson
+
+    data = dataclasses.replace(record, results=()).to_json()
+    data["exit_code"] = int(record.exit_code)
+    data["counts"] = dict(sorted(record.counts().items()))
+    data["results"] = record.results
+    return orjson.dumps(data)
+
+
 class History:
     """The history database of one state folder."""
 
@@ -181,7 +195,7 @@ class History:
         """Store ``record`` (``body``: its results.json text, if already made); return
         its number in this history. Storing the same sweep twice is refused."""
         m = record.meta
-        blob = zlib.compress(body, 1) if body is not None else _pack(record.to_json())
+        blob = zlib.compress(body if body is not None else _record_body(record), 1)
         verdicts = record.verdict_counts()
         organisations = {
             org: {"name": name, "verdicts": dict(record.verdict_counts(org))}
