@@ -6,6 +6,7 @@ organisation; ``fail`` as <failure> (summary, expected/observed, impact, fix, ow
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
@@ -14,6 +15,12 @@ from readiness.reports import RenderOptions
 from readiness.results import Result, Status
 
 SHARED = "shared"  # suite of results about objects that no one organisation holds
+# Characters XML 1.0 cannot carry at all (a server's banner may contain any of them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _x(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def organisation_of(result: Result, record: SweepRecord) -> str:
@@ -30,7 +37,7 @@ def _body(result: Result) -> str:
                          ("owner", result.owner), ("root cause", result.root_cause)):  # fmt: skip
         if value:
             lines.append(f"{label}: {value}")
-    return "\n".join(lines)
+    return _x("\n".join(lines))
 
 
 class JunitRenderer:
@@ -44,7 +51,7 @@ class JunitRenderer:
             family = result.family or result.check.partition(".")[0]
             suites[(family, organisation_of(result, record))].append(result)
         stamp = record.meta.finished_at.replace(tzinfo=None).isoformat(timespec="seconds")
-        root = ET.Element("testsuites", name=f"Day-1 readiness: {record.meta.programme}")
+        root = ET.Element("testsuites", name=_x(f"Day-1 readiness: {record.meta.programme}"))
         totals = {"tests": 0, "failures": 0, "errors": 0}
         for (family, org), results in sorted(suites.items()):
             counts = {s: sum(r.status is s for r in results) for s in Status}
@@ -56,15 +63,15 @@ class JunitRenderer:
             )  # fmt: skip
             for r in results:
                 case = ET.SubElement(
-                    suite, "testcase", name=r.id, classname=f"{family}.{org}",
+                    suite, "testcase", name=_x(r.id), classname=f"{family}.{org}",
                     time=f"{r.duration_ms / 1000:.3f}",
                 )  # fmt: skip
                 if r.status is Status.FAIL:
-                    ET.SubElement(case, "failure", message=r.summary, type=r.check).text = _body(r)
+                    ET.SubElement(case, "failure", message=_x(r.summary), type=r.check).text = _body(r)
                 elif r.status is Status.ERROR:
-                    ET.SubElement(case, "error", message=r.summary, type=r.check).text = _body(r)
+                    ET.SubElement(case, "error", message=_x(r.summary), type=r.check).text = _body(r)
                 elif r.status is Status.SKIP:
-                    ET.SubElement(case, "skipped", message=r.summary)
+                    ET.SubElement(case, "skipped", message=_x(r.summary))
                 elif r.status is Status.WARN:
                     ET.SubElement(case, "system-out").text = "warning: " + _body(r)
             totals["tests"] += len(results)
