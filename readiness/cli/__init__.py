@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from readiness.cli import gate, history, inventory_cmds, report, sweep
+from readiness.cli import gate, history, inventory_cmds, report, shards, sweep
 from readiness.cli.common import UsageError
 from readiness.results import ExitCode
 
@@ -23,7 +23,7 @@ __all__ = ["main"]
 
 COMMANDS_GROUP = "readiness.commands"
 # Command modules, each with register(subparsers): the order of `readiness --help`.
-MODULES = (inventory_cmds, sweep, history, report, gate)
+MODULES = (inventory_cmds, sweep, shards, history, report, gate)
 BUILT_IN = ("validate", "sweep", "checks", "schema", "history", "diff", "person", "report", "gate")
 
 

@@ -20,6 +20,9 @@ def add_options(p: Any) -> None:
                    help="then gate the sweep with this policy: exit 0 GO, 5 CONDITIONAL GO, "
                    "6 NO-GO")  # fmt: skip
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run share K of N of the plan (whole batches and pilot accounts; the "
+                   "same on every machine); `readiness merge` combines the shards")  # fmt: skip
 
 
 def store(record: SweepRecord, state: Path) -> int:
@@ -35,11 +38,14 @@ def finish(ns: argparse.Namespace, record: SweepRecord) -> int:
     from readiness.history import HistoryError
 
     state = state_dir(ns.state_dir)
-    try:
-        seq = store(record, state)
-        print(f"Stored as sweep #{seq} in {state} (readiness history, report, diff)")
-    except HistoryError as exc:
-        print(f"readiness: the sweep was not stored: {exc}", file=sys.stderr)
+    if record.meta.selection.get("shard"):
+        print("A shard is not stored in history: `readiness merge` stores the whole sweep")
+    else:
+        try:
+            seq = store(record, state)
+            print(f"Stored as sweep #{seq} in {state} (readiness history, report, diff)")
+        except HistoryError as exc:
+            print(f"readiness: the sweep was not stored: {exc}", file=sys.stderr)
     if getattr(ns, "junit", None):
         from readiness.cli.report import render
         from readiness.record.context import ReportContext

@@ -20,6 +20,7 @@ from readiness.cli.common import (
 )
 from readiness.cli.finish import add_options, finish
 from readiness.cli.interrupt import interruptible, reason
+from readiness.cli.shards import share
 from readiness.results import ExitCode
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         go_live = dt.datetime.combine(ns.go_live, dt.time(0, 0), tzinfo=dt.UTC)
     started_plan = time.perf_counter()
     plan = make_plan(inventory, installed, selection, go_live)
+    plan, shard = share(plan, ns.shard)
     plan_s = time.perf_counter() - started_plan
     if ns.dry_run:
         _print_plan(plan)
@@ -168,12 +170,12 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         go_live_source="--go-live" if ns.go_live else "programme",
         inventory=str(ns.inventory),
         fingerprint=inventory.fingerprint(),
-        selection=selection.to_json(),
+        selection={**selection.to_json(), **({"shard": [shard]} if shard else {})},
         families=tuple(f.name for f in plan.families),
         started_at=started,
         finished_at=dt.datetime.now(dt.UTC),
         timings={"plan_s": round(plan_s, 3), "run_s": round(run_s, 3)},
-        partial=partial,
+        partial="; ".join(x for x in (shard and f"shard {shard}", partial) if x),
     )
     record = build(inventory, plan.staff, results, meta, installed)
     _show(record)
