@@ -8,16 +8,19 @@ family would have found is invented; everything downstream of the results is rea
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from pathlib import Path
 
-from readiness.engine import make_plan
+from readiness.engine import Plan, make_plan
 from readiness.inventory import Selection, load
 from readiness.record import SweepMeta, SweepRecord
 from readiness.record.rollup import build
 from readiness.registry import load_families
+from readiness.reports import RenderOptions, renderer
 from readiness.results import Result, Status
+from readiness.sharding import share
 
 CAUSES = (
     ("locked", "the account is locked", "unlock the account in the directory", "Identity team"),
@@ -85,3 +88,23 @@ def make_record(
         timings={"plan_s": 0.1, "run_s": 1.0},
     )
     return build(inv, plan.staff, results, meta, families)
+
+
+def shard_files(folder: Path, record: SweepRecord, plan: Plan, count: int) -> list[Path]:
+    """``record``'s results split as ``sweep --shard K/N`` runs would have written them."""
+    paths = []
+    for k in range(1, count + 1):
+        mine = {p.id for p in share(plan, k, count).probes}
+        meta = dataclasses.replace(
+            record.meta,
+            sweep_id=f"shard-{k}",
+            selection={**record.meta.selection, "shard": [f"{k}/{count}"]},
+            partial=f"shard {k}/{count}",
+        )
+        part = dataclasses.replace(
+            record, meta=meta, results=tuple(r for r in record.results if r.probe in mine)
+        )
+        path = folder / f"shard{k}.json"
+        path.write_text(renderer("json").render(part, RenderOptions()), "utf-8")
+        paths.append(path)
+    return paths

@@ -15,11 +15,10 @@ from readiness.engine import Plan, make_plan
 from readiness.inventory import Selection, load
 from readiness.record import SweepRecord
 from readiness.registry import load_families
-from readiness.reports import RenderOptions, renderer
 from readiness.results import ExitCode
 from readiness.sharding import parse, share, units
 from tests.reports.conftest import EXAMPLE
-from tests.reports.synthetic import make_record
+from tests.reports.synthetic import make_record, shard_files
 
 
 @pytest.fixture(scope="module")
@@ -66,29 +65,9 @@ def test_parse_refuses(text: str) -> None:
     assert parse("2/4") == (2, 4)
 
 
-def _shard_files(tmp_path: Path, record: SweepRecord, plan: Plan, count: int) -> list[Path]:
-    """The record's results split as `sweep --shard K/N` would have produced them."""
-    paths = []
-    for k in range(1, count + 1):
-        mine = {p.id for p in share(plan, k, count).probes}
-        meta = dataclasses.replace(
-            record.meta,
-            sweep_id=f"shard-{k}",
-            selection={**record.meta.selection, "shard": [f"{k}/{count}"]},
-            partial=f"shard {k}/{count}",
-        )
-        part = dataclasses.replace(
-            record, meta=meta, results=tuple(r for r in record.results if r.probe in mine)
-        )
-        path = tmp_path / f"shard{k}.json"
-        path.write_text(renderer("json").render(part, RenderOptions()), "utf-8")
-        paths.append(path)
-    return paths
-
-
 def test_merge_equals_the_whole_and_refuses_bad_sets(tmp_path: Path, plan: Plan) -> None:
     whole = make_record(EXAMPLE, fail_rate=0.02, seed=4, sweep_id="whole")
-    files = _shard_files(tmp_path, whole, plan, 3)
+    files = shard_files(tmp_path, whole, plan, 3)
     out, state = tmp_path / "merged", tmp_path / "state"
     args = ["merge", str(EXAMPLE), *map(str, files), "--out", str(out), "--state-dir", str(state)]
     assert main(args) == whole.exit_code
