@@ -68,10 +68,10 @@ def _effective(person: PersonRecord, covered: Mapping[str, Waiver]) -> str:
 
 
 def _critical(
-    check: str, bad: Sequence[Result], record: SweepRecord, covered: Mapping[str, Waiver]
+    check: str, bad: Sequence[Result], checks: frozenset[str], covered: Mapping[str, Waiver]
 ) -> GateReason:
     rule = f"critical {check}"
-    if not any(fnmatchcase(r.check, check) for r in record.results):
+    if not any(fnmatchcase(c, check) for c in checks):
         return GateReason(rule, FAIL, "no result of this check in the sweep: it was not verified")
     failing = [r for r in bad if fnmatchcase(r.check, check)]
     open_ = [r for r in failing if r.id not in covered]
@@ -141,7 +141,8 @@ def evaluate(
             if record.meta.partial
             else GateReason("complete sweep", PASS, "every planned probe ran")
         )
-    reasons += [_critical(check, bad, record, covered) for check in policy.critical]
+    checks = frozenset(r.check for r in record.results)  # the check ids that reported
+    reasons += [_critical(check, bad, checks, covered) for check in policy.critical]
     effective = {p.key: _effective(p, covered) for p in record.people}
     reasons += [_threshold(t, record.people, effective) for t in policy.thresholds]
     if policy.max_unknown is not None:
