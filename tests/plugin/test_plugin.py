@@ -8,12 +8,14 @@ import json
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import xmlschema
 
 from readiness.engine import make_plan
 from readiness.inventory import Selection, load
+from readiness.pytest_plugin import Sweep, marker
 from readiness.registry import load_families
 from readiness_lab.pytest_fixtures import LabHandle
 from tests.reports.conftest import EXAMPLE
@@ -55,13 +57,24 @@ def test_markers_and_keywords_select(pytester: pytest.Pytester) -> None:
     base = ("--readiness-inventory", str(EXAMPLE), "--collect-only", "-q")
     north = _collected(pytester.runpytest_inprocess(*base, "-m", "org_north and family_identity"))
     assert north and all("staff:north/" in i and "identity." in i for i in north)
-    site = _collected(pytester.runpytest_inprocess(*base, "-m", "site_north_hq"))
-    assert site and not any("staff:south/" in i for i in site)
-    assert any(i.startswith("readiness::dns.") for i in site)  # objects the site's staff need
     keyword = _collected(pytester.runpytest_inprocess(*base, "-k", "pilot and N00001"))
     assert keyword == ["readiness::identity.pilot-login[staff:north/N00001]"]
-    roles = _collected(pytester.runpytest_inprocess(*base, "-m", "role_north_service_account"))
-    assert roles and all("staff:north/" in i for i in roles)
+
+
+def test_marker_names() -> None:
+    """Sites, roles and organisations as markers: a person's own, an object's from the
+    sites its probes speak for."""
+    sweep = Sweep(SimpleNamespace(), EXAMPLE)  # type: ignore[arg-type]
+    items = sweep.items()
+    person = next(p for p in sweep.inventory.staff if p.site == "north-depot")
+    marks = sweep.markers(person.key, items[(person.key, "identity.account-exists")])
+    assert {"org_north", "site_north_depot", "family_identity"} <= set(marks)
+    assert {marker("role", r) for r in person.roles} <= set(marks)
+    dns = next(k for k in items if k[0].startswith("applications:") and k[1] == "dns.resolves")
+    marks = sweep.markers(dns[0], items[dns])
+    assert "family_dns" in marks and any(m.startswith("site_") for m in marks)
+    assert not any(m.startswith("role_") for m in marks)
+    assert marker("site", "north-hq") == "site_north_hq"
 
 
 def test_inert_without_the_option(pytester: pytest.Pytester) -> None:
