@@ -124,10 +124,12 @@ def cmd_merge(ns: argparse.Namespace) -> int:
     from readiness.cli.sweep import _show, _write
     from readiness.inventory import Selection
     from readiness.record import SweepMeta
+    from readiness.record.nogc import paused_gc
     from readiness.record.rollup import build
 
     started = time.perf_counter()
-    records = [_read(path) for path in ns.shards]
+    with paused_gc():
+        records = [_read(path) for path in ns.shards]
     installed = families()
     inventory = load_inventory(ns.inventory, installed)
     count = check(records, inventory.fingerprint())
@@ -161,7 +163,8 @@ def cmd_merge(ns: argparse.Namespace) -> int:
             "merge_s": round(time.perf_counter() - started, 3),
         },
     )
-    record = build(inventory, staff, list(results.values()), meta, installed)
+    with paused_gc():
+        record = build(inventory, staff, list(results.values()), meta, installed)
     _show(record)
     if ns.out:
         written = [_write(name, record, ns.out) for name in ("json", "csv")]

@@ -26,6 +26,7 @@ from typing import Any
 
 from readiness.history.migrations import MIGRATIONS, VERSION
 from readiness.record.model import SweepRecord
+from readiness.record.nogc import paused_gc
 
 __all__ = ["FILENAME", "History", "HistoryError", "StoredSweep"]
 
@@ -194,6 +195,12 @@ class History:
     def add(self, record: SweepRecord, body: bytes | None = None) -> int:
         """Store ``record`` (``body``: its results.json text, if already made); return
         its number in this history. Storing the same sweep twice is refused."""
+        with paused_gc():
+            return self._add(record, body)
+
+    def _add(self, record: SweepRecord, body: bytes | None) -> int:
+        # A result id is subject|check|target|vantage: a person's problem checks come
+        # from their reasons' ids without indexing 150,000 results.
         m = record.meta
         blob = zlib.compress(body if body is not None else _record_body(record), 1)
         verdicts = record.verdict_counts()
@@ -210,7 +217,6 @@ class History:
             for r in record.results
         }
         family_of = {r.root_cause: r.family for r in record.results if r.status.bad}
-        by_id = record.by_id
         with self._write():
             if self._db.execute("SELECT 1 FROM sweeps WHERE id = ?", (m.sweep_id,)).fetchone():
                 raise HistoryError(f"the sweep {m.sweep_id} is already in the history")
@@ -244,7 +250,7 @@ class History:
                 "INSERT INTO verdicts VALUES (?,?,?,?)",
                 [
                     (seq, p.key, p.verdict.value,
-                     " ".join(sorted({by_id[i].check for i in p.reasons if i in by_id})))
+                     " ".join(sorted({i.split("|")[1] for i in p.reasons})))
                     for p in record.people
                 ],
             )  # fmt: skip
@@ -319,7 +325,8 @@ class History:
         row = self._db.execute("SELECT body FROM records WHERE seq = ?", (seq,)).fetchone()
         if row is None:
             raise HistoryError(f"no sweep number {seq} in the history {self.path}")
-        return SweepRecord.from_json(_unpack(row[0]))
+        with paused_gc():
+            return SweepRecord.from_json(_unpack(row[0]))
 
     def statuses(self, seq: int) -> dict[str, list[str]]:
         """result id -> [status, root cause] (+ summary of fail/error) of a stored sweep."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from readiness.record.context import ReportContext, TrendPoint
 from readiness.record.model import SweepRecord
+from readiness.record.nogc import paused_gc
 from readiness.reports import RenderOptions
 from readiness.reports import summary as s
 
@@ -44,7 +45,8 @@ class HtmlRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        text = env.get_template("report.html.j2").render(view(record, options.context))
+        with paused_gc():
+            text = env.get_template("report.html.j2").render(view(record, options.context))
         digest = hashlib.sha256(text.encode()).hexdigest()
         return text.replace(MARK + PLACEHOLDER, MARK + digest, 1)
 
