@@ -19,6 +19,7 @@ import os
 import sqlite3
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 from readiness.history.migrations import MIGRATIONS, VERSION
 from readiness.record.model import SweepRecord
 from readiness.record.nogc import paused_gc
+from readiness.results import ExitCode, Status
 
 __all__ = ["FILENAME", "History", "HistoryError", "StoredSweep"]
 
@@ -104,15 +106,15 @@ def _unpack(blob: bytes) -> Any:
     return orjson.loads(zlib.decompress(blob))
 
 
-def _record_body(record: SweepRecord) -> bytes:
+def _record_body(record: SweepRecord, counts: Mapping[str, int], code: int) -> bytes:
     """``results.json`` of ``record`` (each result without its derived ``id``): orjson
     writes the results' dataclass fields itself, several times faster than building
     150,000 dictionaries first."""
     import orjson
 
     data = dataclasses.replace(record, results=()).to_json()
-    data["exit_code"] = int(record.exit_code)
-    data["counts"] = dict(sorted(record.counts().items()))
+    data["exit_code"] = code
+    data["counts"] = dict(sorted(counts.items()))
     data["results"] = record.results
     return orjson.dumps(data)
 
@@ -202,21 +204,27 @@ class History:
         # A result id is subject|check|target|vantage: a person's problem checks come
         # from their reasons' ids without indexing 150,000 results.
         m = record.meta
-        blob = zlib.compress(body if body is not None else _record_body(record), 1)
         verdicts = record.verdict_counts()
         organisations = {
             org: {"name": name, "verdicts": dict(record.verdict_counts(org))}
             for org, name in record.organisations.items()
         }
         # Status and root cause of every result; the summary of fail/error ones (what a
-        # diff lists), so diffs never read whole records.
-        statuses = {
-            r.id: [r.status.value, r.root_cause, r.summary]
-            if r.status.bad
-            else [r.status.value, r.root_cause]
-            for r in record.results
-        }
-        family_of = {r.root_cause: r.family for r in record.results if r.status.bad}
+        # diff lists), so diffs never read whole records. One pass (150,000 results);
+        # statuses are str enums, written as their value by orjson.
+        statuses: dict[str, list[str]] = {}
+        family_of: dict[str, str] = {}
+        tally: Counter[Status] = Counter()
+        for r in record.results:
+            tally[r.status] += 1
+            if r.status is Status.FAIL or r.status is Status.ERROR:
+                statuses[r.id] = [r.status, r.root_cause, r.summary]
+                family_of[r.root_cause] = r.family
+            else:
+                statuses[r.id] = [r.status, r.root_cause]
+        counts = {status.value: n for status, n in tally.items()}
+        code = int(ExitCode.of_statuses(tally))
+        blob = zlib.compress(body if body is not None else _record_body(record, counts, code), 1)
         with self._write():
             if self._db.execute("SELECT 1 FROM sweeps WHERE id = ?", (m.sweep_id,)).fetchone():
                 raise HistoryError(f"the sweep {m.sweep_id} is already in the history")
@@ -229,10 +237,10 @@ class History:
                     m.sweep_id, m.programme, m.started_at.isoformat(), m.finished_at.isoformat(),
                     m.go_live.isoformat(), m.go_live_source, m.inventory, m.fingerprint,
                     json.dumps(dict(m.selection)), json.dumps(list(m.families)), m.tool_version,
-                    m.partial, json.dumps(dict(m.timings)), int(record.exit_code),
+                    m.partial, json.dumps(dict(m.timings)), code,
                     len(record.people), verdicts["ready"], verdicts["not ready"],
                     verdicts["unknown"], json.dumps(organisations),
-                    json.dumps(dict(record.counts())), dt.datetime.now(dt.UTC).isoformat(),
+                    json.dumps(dict(counts)), dt.datetime.now(dt.UTC).isoformat(),
                 ),
             )  # fmt: skip
             seq = int(cur.lastrowid or 0)
