@@ -21,6 +21,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,7 +225,16 @@ class History:
                 statuses[r.id] = [r.status, r.root_cause]
         counts = {status.value: n for status, n in tally.items()}
         code = int(ExitCode.of_statuses(tally))
-        blob = zlib.compress(body if body is not None else _record_body(record, counts, code), 1)
+        raw = body if body is not None else _record_body(record, counts, code)
+        # zlib lets go of the GIL: the record compresses while the rest is prepared.
+        with ThreadPoolExecutor(1) as pool:
+            compressed = pool.submit(zlib.compress, raw, 1)
+            packed = _pack(statuses)
+            people = [
+                (p.key, p.verdict.value, " ".join(sorted({i.split("|")[1] for i in p.reasons})))
+                for p in record.people
+            ]
+            blob = compressed.result()
         with self._write():
             if self._db.execute("SELECT 1 FROM sweeps WHERE id = ?", (m.sweep_id,)).fetchone():
                 raise HistoryError(f"the sweep {m.sweep_id} is already in the history")
@@ -245,7 +255,7 @@ class History:
             )  # fmt: skip
             seq = int(cur.lastrowid or 0)
             self._db.execute("INSERT INTO records VALUES (?, ?)", (seq, blob))
-            self._db.execute("INSERT INTO statuses VALUES (?, ?)", (seq, _pack(statuses)))
+            self._db.execute("INSERT INTO statuses VALUES (?, ?)", (seq, packed))
             self._db.executemany(
                 "INSERT INTO blockers VALUES (?,?,?,?,?,?,?,?)",
                 [
@@ -255,13 +265,8 @@ class History:
                 ],
             )  # fmt: skip
             self._db.executemany(
-                "INSERT INTO verdicts VALUES (?,?,?,?)",
-                [
-                    (seq, p.key, p.verdict.value,
-                     " ".join(sorted({i.split("|")[1] for i in p.reasons})))
-                    for p in record.people
-                ],
-            )  # fmt: skip
+                "INSERT INTO verdicts VALUES (?,?,?,?)", [(seq, *row) for row in people]
+            )
         return seq
 
     # ------------------------------------------------------------------ reading

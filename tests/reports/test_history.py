@@ -105,11 +105,24 @@ CHILD = textwrap.dedent(
     from tests.reports.synthetic import make_record
 
     record = make_record(Path({inventory!r}), sweep_id=sys.argv[2])
-    if sys.argv[3] == "crash":
-        def crash(value):  # called inside the write transaction, after the sweep row
-            os.kill(os.getpid(), signal.SIGKILL)
-        store._pack = crash
+
+    class Crashing:
+        # The database connection, killed on the last insert of the transaction.
+
+        def __init__(self, db):
+            self.db = db
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+        def executemany(self, sql, rows):
+            if "verdicts" in sql:  # the sweep, record, statuses, blockers are in by now
+                os.kill(os.getpid(), signal.SIGKILL)
+            return self.db.executemany(sql, rows)
+
     with store.History(Path(sys.argv[1])) as h:
+        if sys.argv[3] == "crash":
+            h._db = Crashing(h._db)
         print(h.add(record))
     """
 )
