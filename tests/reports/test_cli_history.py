@@ -145,7 +145,8 @@ def test_an_interrupted_sweep_is_stored_partial(tmp_path: Path, sig: signal.Sign
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "NO_COLOR": "1", "PILOT_N0001": "x"},
         )  # fmt: skip
-        time.sleep(3.0)  # planned and running: four lookups, one at a time, 5 s each
+        silent.settimeout(30)
+        silent.recvfrom(512)  # the sweep's first question: it is running (5 s per lookup)
         started = time.monotonic()
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
