@@ -5,6 +5,7 @@
     readiness lab down [--state DIR]
     readiness lab status [--state DIR]
     readiness lab render --out DIR [--staff N] [--seed S] [--state DIR] [--slot N]
+    readiness lab fix KIND [--undo] [--state DIR]
 
 Exit codes: 0 done; 1 a component failed or is gone (``status``), or the slot is held
 by another lab (the message says which and why); 2 bad usage.
@@ -124,6 +125,10 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="the state folder of the lab it describes (default .lab); "
         "only its name is written (../../NAME/ca/ca.pem)",
     )
+    f = sub.add_parser("fix", help="fix one injected fault of the running lab (--undo: re-break)")
+    f.add_argument("kind", choices=["flow-blocked"], help="the fault kind to fix")
+    f.add_argument("--undo", action="store_true", help="put the fault back")
+    f.add_argument("--state", type=Path, default=Path(".lab"), help=state_help)
     return p
 
 
@@ -164,6 +169,13 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
             return 0
         if args.command == "status":
             return _status(args.state)
+        if args.command == "fix":
+            from .fix import FIXABLE
+
+            changed = FIXABLE[args.kind](args.state, args.undo)
+            what = "restored" if args.undo else "fixed"
+            print(f"lab fix: {args.kind} {what}: " + (", ".join(changed) or "nothing to change"))
+            return 0
         if args.command == "render":
             written = lab.render(
                 args.out, args.staff, args.seed, state=args.state, slot=Slot(args.slot)

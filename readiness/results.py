@@ -87,6 +87,9 @@ class ExitCode(IntEnum):
     INVALID = 2  # invalid input or usage
     UNKNOWN = 3  # nothing failed, but something could not be determined
     INTERNAL = 4  # a defect: please report it
+    CONDITIONAL_GO = 5  # the gate: go, with accepted exceptions (waivers) to follow up
+    NO_GO = 6  # the gate: a rule of the policy is not met
+    REGRESSED = 7  # diff: something that passed in the earlier sweep fails now
     INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
     @property
@@ -106,6 +109,9 @@ _MEANING = {
     ExitCode.INVALID: "invalid input or usage",
     ExitCode.UNKNOWN: "nothing failed, but something could not be determined",
     ExitCode.INTERNAL: "internal error",
+    ExitCode.CONDITIONAL_GO: "gate: CONDITIONAL GO (go, with waived exceptions)",
+    ExitCode.NO_GO: "gate: NO-GO",
+    ExitCode.REGRESSED: "diff: regressions since the earlier sweep",
     ExitCode.INTERRUPTED: "interrupted",
 }
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from readiness.cli import inventory_cmds, sweep
+from readiness.cli import gate, history, inventory_cmds, report, shards, sweep
 from readiness.cli.common import UsageError
 from readiness.cli.terminal import Parser, pipe_safe_stdout
 from readiness.results import ExitCode
@@ -24,17 +24,17 @@ __all__ = ["main"]
 
 COMMANDS_GROUP = "readiness.commands"
 # Command modules, each with register(subparsers): the order of `readiness --help`.
-MODULES = (inventory_cmds, sweep)
-BUILT_IN = ("validate", "sweep", "checks", "schema")
+MODULES = (inventory_cmds, sweep, shards, history, report, gate)
+BUILT_IN = ("validate", "sweep", "checks", "schema", "history", "diff", "person", "report", "gate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     with pipe_safe_stdout():
-        return _main(args)
+        return _main(args, as_program=argv is None)
 
 
-def _main(args: list[str]) -> int:
+def _main(args: list[str], as_program: bool) -> int:
     if args and not args[0].startswith("-") and args[0] not in BUILT_IN:
         command = _plugin_command(args[0])
         if command is not None:
@@ -42,7 +42,10 @@ def _main(args: list[str]) -> int:
     parser = _parser()
     ns = parser.parse_args(args)
     try:
-        return int(ns.handler(ns))
+        code = int(ns.handler(ns))
+        if as_program and code == ExitCode.INTERRUPTED:
+            _exit_now(code)
+        return code
     except UsageError as exc:
         for line in str(exc).splitlines():
             print(f"readiness: {line}", file=sys.stderr)
@@ -59,6 +62,15 @@ def _main(args: list[str]) -> int:
             file=sys.stderr,
         )
         return ExitCode.INTERNAL
+
+
+def _exit_now(code: int) -> None:
+    """Leave at once after an interrupted sweep: its probes' threads may still wait on
+    the network, and the interpreter would wait for them (thread pools are joined at
+    exit). Everything worth keeping is written by now."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _plugin_commands() -> dict[str, Any]:

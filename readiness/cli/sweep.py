@@ -19,6 +19,9 @@ from readiness.cli.common import (
     preflight,
     state_dir,
 )
+from readiness.cli.finish import add_options, finish
+from readiness.cli.interrupt import interruptible, reason
+from readiness.cli.shards import share
 from readiness.results import ExitCode
 
 if TYPE_CHECKING:
@@ -83,6 +86,7 @@ def register(sub: Any) -> None:
         "then is reported as not determined (default: each check's own timeouts)",
     )
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
+    add_options(p)
     p.set_defaults(handler=cmd_sweep)
 
 
@@ -132,6 +136,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     from readiness.family import RunContext
     from readiness.record import SweepMeta
     from readiness.record.rollup import build
+    from readiness.results import Result
 
     _out_dir(ns.out)
     installed = families()
@@ -143,6 +148,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         go_live = dt.datetime.combine(ns.go_live, dt.time(0, 0), tzinfo=dt.UTC)
     started_plan = time.perf_counter()
     plan = make_plan(inventory, installed, selection, go_live)
+    plan, shard = share(plan, ns.shard)
     plan_s = time.perf_counter() - started_plan
     if ns.dry_run:
         print(checked[:1].upper() + checked[1:])
@@ -158,11 +164,23 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     )
     started = dt.datetime.now(dt.UTC)
     started_run = time.perf_counter()
+    collected: dict[str, Result] = {}  # what a Ctrl-C or SIGTERM leaves us
+    partial = ""
     try:
-        if ns.no_progress or not color():
-            results = run_plan(plan, ctx, workers=ns.workers, deadline=ns.deadline)
-        else:
-            results = _run_with_progress(plan, ctx, ns.workers, ns.deadline)
+        with interruptible():
+            if ns.no_progress or not color():
+                results = run_plan(
+                    plan,
+                    ctx,
+                    lambda r: collected.__setitem__(r.id, r),
+                    ns.workers,
+                    deadline=ns.deadline,
+                )
+            else:
+                results = _run_with_progress(plan, ctx, ns.workers, collected, ns.deadline)
+    except KeyboardInterrupt as exc:
+        results = list(collected.values())
+        partial = reason(exc, len(results))
     finally:
         ctx.close()
     run_s = time.perf_counter() - started_run
@@ -175,18 +193,20 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         programme_go_live=inventory.go_live if ns.go_live else None,
         inventory=str(ns.inventory),
         fingerprint=inventory.fingerprint(),
-        selection=selection.to_json(),
+        selection={**selection.to_json(), **({"shard": [shard]} if shard else {})},
         families=tuple(f.name for f in plan.families),
         started_at=started,
         finished_at=dt.datetime.now(dt.UTC),
         timings={"plan_s": round(plan_s, 3), "run_s": round(run_s, 3)},
+        partial="; ".join(x for x in (shard and f"shard {shard}", partial) if x),
     )
     record = build(inventory, plan.staff, results, meta, installed)
     _show(record)
     if ns.out:
         written = [_write(name, record, ns.out) for name in ("json", "csv")]
         print("Written: " + ", ".join(str(path) for path in written))
-    return record.exit_code
+    code = finish(ns, record)
+    return ExitCode.INTERRUPTED if partial else code
 
 
 def _show(record: SweepRecord) -> None:
@@ -209,7 +229,9 @@ def _write(name: str, record: SweepRecord, out_dir: Path) -> Path:
     return write(chosen.render(record, RenderOptions()), out_dir / chosen.filename)
 
 
-def _run_with_progress(plan: Plan, ctx: Any, workers: int, deadline: int | None) -> Any:
+def _run_with_progress(
+    plan: Plan, ctx: Any, workers: int, collected: dict[str, Any], deadline: int | None
+) -> Any:
     from collections import Counter
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -229,6 +251,7 @@ def _run_with_progress(plan: Plan, ctx: Any, workers: int, deadline: int | None)
         task = progress.add_task("sweeping", total=len(plan.probes))
 
         def on_result(result: Result) -> None:
+            collected[result.id] = result
             counts[result.status.value] += 1
             done.add(result.probe)
             progress.update(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol
 
+from readiness.record.context import ReportContext
 from readiness.record.model import SweepRecord
 
 __all__ = [
@@ -39,6 +40,8 @@ class RendererError(Exception):
 class RenderOptions:
     color: bool = False  # rich markup for a terminal
     limit: int = 15  # blockers listed in summaries
+    # What history and the gate add (trend, blocker age, changes, verdict); plain data.
+    context: ReportContext = field(default_factory=ReportContext)
 
 
 class Renderer(Protocol):
