@@ -52,4 +52,6 @@ def describe(
         return name, dotted(loc[2:])
     if head == "programme" or len(loc) < 2:
         return head, dotted(loc[1:])
+    if isinstance(loc[1], int):  # an item of another list (a gate policy's thresholds...)
+        return f"{head}[{loc[1]}]", dotted(loc[2:])
     return f"{head}.{loc[1]}", dotted(loc[2:])

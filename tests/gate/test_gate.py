@@ -64,8 +64,8 @@ def test_critical_pass_fail_waived_and_unverified(clean: SweepRecord) -> None:
     verdict, rules = _judge(_policy(critical=[exists], waivers=[waiver]), broken)
     assert (verdict, rules[f"critical {exists}"]) == (CONDITIONAL, "waived")
     # A critical check no result speaks about was not verified: never a pass.
-    verdict, rules = _judge(_policy(critical=["mail.rcpt-accepted"]), clean)
-    assert (verdict, rules["critical mail.rcpt-accepted"]) == (NO_GO, "fail")
+    verdict, rules = _judge(_policy(critical=["printers.queue-accepts"]), clean)
+    assert (verdict, rules["critical printers.queue-accepts"]) == (NO_GO, "fail")
     assert _judge(_policy(critical=["identity.*"]), broken)[0] == NO_GO  # globs
 
 
@@ -173,8 +173,16 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("text", "where", "message"),
     [
         ("critical: [a]\nthreshold:\n  - {min_ready_pct: 9}\n", ":2", "unknown key 'threshold'"),
-        ("thresholds:\n  - {per: site, min_ready_pct: 120}\n", ":2", "less than or equal to 100"),
-        ("thresholds:\n  - {per: room, min_ready_pct: 1}\n", ":2", "thresholds[0].per"),
+        (
+            "thresholds:\n  - {per: site, min_ready_pct: 120}\n",
+            ":2",
+            "thresholds[0]: min_ready_pct must be at most 100",
+        ),
+        (
+            "thresholds:\n  - {per: room, min_ready_pct: 1}\n",
+            ":2",
+            "thresholds[0]: per must be one of 'programme', 'organisation' or 'site'",
+        ),
         (
             "waivers:\n  - match: x\n    owner: o\n    expires: 2027-01-01\n",
             ":2",
@@ -263,7 +271,8 @@ def test_gate_command_exit_codes_and_report(
     assert main(["gate", "--state-dir", str(state)]) == ExitCode.INVALID  # no policy
 
 
-def test_sweep_then_gate(tmp_path: Path) -> None:
+def test_sweep_then_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PILOT_N0001", "x")  # the minimal inventory's pilot credential
     policy = _write(tmp_path, "thresholds:\n  - {min_ready_pct: 50}\n")
     code = main(
         [

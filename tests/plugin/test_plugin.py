@@ -22,15 +22,30 @@ from tests.reports.conftest import EXAMPLE
 
 pytest_plugins = ("pytester",)
 SCHEMA = Path(__file__).parents[1] / "reports" / "junit-10.xsd"
+# Refuses network I/O while the in-process pytest runs, and gives the real functions back
+# at its end (the in-process run shares this interpreter with the rest of the suite).
 NO_IO = """
 import socket
+
+_REAL = {}
+
 
 def _refuse(*args, **kwargs):
     raise AssertionError("network I/O during collection")
 
-socket.socket.connect = _refuse
-socket.create_connection = _refuse
-socket.getaddrinfo = _refuse
+
+def pytest_configure(config):
+    _REAL.update(connect=socket.socket.connect, create_connection=socket.create_connection,
+                 getaddrinfo=socket.getaddrinfo)
+    socket.socket.connect = _refuse
+    socket.create_connection = _refuse
+    socket.getaddrinfo = _refuse
+
+
+def pytest_unconfigure(config):
+    socket.socket.connect = _REAL["connect"]
+    socket.create_connection = _REAL["create_connection"]
+    socket.getaddrinfo = _REAL["getaddrinfo"]
 """
 
 
@@ -58,7 +73,10 @@ def test_markers_and_keywords_select(pytester: pytest.Pytester) -> None:
     north = _collected(pytester.runpytest_inprocess(*base, "-m", "org_north and family_identity"))
     assert north and all("staff:north/" in i and "identity." in i for i in north)
     keyword = _collected(pytester.runpytest_inprocess(*base, "-k", "pilot and N00001"))
-    assert keyword == ["readiness::identity.pilot-login[staff:north/N00001]"]
+    assert keyword == [  # a pilot logs in to the directory and to the applications
+        "readiness::http.pilot-login[staff:north/N00001]",
+        "readiness::identity.pilot-login[staff:north/N00001]",
+    ]
 
 
 def test_marker_names() -> None:

@@ -72,6 +72,9 @@ def make_record(
             probe.result(Status.PASS, f"{check} passed for {probe.subject}", check=check)
             for check in probe.also
         ]
+    # Result ids are unique in a sweep (the engine holds families to it): a property two
+    # probes of one subject both name (the telephony family's) is reported once.
+    results = list({r.id: r for r in reversed(results)}.values())[::-1]
     finished = finished_at or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
     meta = SweepMeta(
         sweep_id=sweep_id,

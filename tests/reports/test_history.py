@@ -202,8 +202,9 @@ def test_diff_of_sweeps_of_different_inventories(tmp_path: Path) -> None:
         h.add(second)
         c = changes(h, h.get(1), h.get(2))
     assert not c.same_inventory
-    only_first = {r.id for r in first.results} - {r.id for r in second.results}
-    only_second = {r.id for r in second.results} - {r.id for r in first.results}
+    failing = [{r.id for r in rec.results if r.status.bad} for rec in (first, second)]
+    only_first = failing[0] - {r.id for r in second.results}
+    only_second = failing[1] - {r.id for r in first.results}
     assert only_first and only_second
     assert only_first <= set(c.gone)
     assert only_second <= set(c.new_failures)

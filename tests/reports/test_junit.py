@@ -8,6 +8,7 @@ import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import xmlschema
 
 from readiness.cli import main
@@ -53,7 +54,8 @@ def test_junit_valid_and_complete(example_record: SweepRecord) -> None:
         assert int(suite.get("tests", "0")) == len(suite.findall("testcase"))
 
 
-def test_sweep_writes_junit(tmp_path: Path) -> None:
+def test_sweep_writes_junit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PILOT_N0001", "x")  # the minimal inventory's pilot credential
     out = tmp_path / "junit.xml"
     code = main(["sweep", str(MINIMAL), "--family", "dns", "--state-dir", str(tmp_path),
                  "--no-progress", "--junit", str(out)])  # fmt: skip
