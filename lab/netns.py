@@ -285,7 +285,7 @@ def teardown(sup: Supervisor, slot: Slot) -> None:
     """
     lay = _Layout(slot)
     _stop_listeners(sup)
-    for ns in (*(lay.site_ns(k) for k in SITE_KEYS), lay.router):
+    for ns in (*(lay.site_ns(k) for k in SITE_KEYS), lay.router, *_namespaces_of(slot)):
         kill_netns_pids(ns)
         run(["ip", "netns", "del", ns], check=False)
     run(["ip", "link", "del", lay.host_if], check=False)
@@ -541,6 +541,14 @@ def _nft(command: str, netns: str | None = None) -> None:
 
 def _tag(block: Block) -> str:
     return f"rl-block {block.src_net} {block.dst} {block.port}"
+
+
+def _namespaces_of(slot: Slot) -> list[str]:
+    """Every namespace named for ``slot``: also those of the layers above this module
+    (the internet, a gateway) that a lab which died left behind on the slot."""
+    out = run(["ip", "netns", "list"], check=False).stdout
+    names = (line.split()[0] for line in out.splitlines() if line.strip())
+    return [ns for ns in names if ns.startswith(f"{slot.prefix}-")]
 
 
 def kill_netns_pids(ns: str) -> None:

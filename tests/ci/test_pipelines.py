@@ -45,6 +45,8 @@ def _run(line: str, cwd: Path, env: dict[str, str]) -> int:
         return 0  # installed already (the test runs from the project's own venv)
     proc = subprocess.run(["bash", "-e", "-c", line], cwd=cwd, env=env, capture_output=True,
                           text=True, check=False)  # fmt: skip
+    if proc.returncode:
+        print(f"$ {line}\n{proc.stdout}{proc.stderr}")  # shown by pytest when the test fails
     return proc.returncode
 
 

@@ -200,11 +200,13 @@ def test_stop_leaves_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
     state = tmp_path_factory.mktemp("sites-stop")
     with claimed(state) as slot:  # a second layout, next to the module's
         sup = Supervisor(state)
+        sh(["ip", "netns", "add", slot.internet_ns])  # as a lab that died leaves it
         net = netns.start(netns.NetSpec(RESOURCES, slot=slot), sup)
         ssh.start(ssh.SshSpec(_jumps(net)), sup)
         pids = [m.pid for m in sup.processes()]
         assert len(pids) == 4  # two listeners, two sshd
         assert sorted(ssh.stop(sup)) == ["sshd-north-hq", "sshd-south-hq"]
+        assert slot.internet_ns not in sh(["ip", "netns", "list"]).stdout
         netns.stop(sup)
         assert all_gone(pids)
         assert sup.processes() == []
