@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from readiness.cli import inventory_cmds, sweep
+from readiness.cli import inventory_cmds, sweep, vantage
 from readiness.cli.common import UsageError
 from readiness.results import ExitCode
 
@@ -23,8 +23,8 @@ __all__ = ["main"]
 
 COMMANDS_GROUP = "readiness.commands"
 # Command modules, each with register(subparsers): the order of `readiness --help`.
-MODULES = (inventory_cmds, sweep)
-BUILT_IN = ("validate", "sweep", "checks", "schema")
+MODULES = (inventory_cmds, sweep, vantage)
+BUILT_IN = ("validate", "sweep", "checks", "schema", "vantage")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -330,6 +330,15 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
     return folder
 
 
+def north_key(lab: IdentityLab, uid: str) -> tuple[str, str]:
+    """(realm, account) the attempt ledger keys a north account by: the server as it
+    knows itself (address and naming context) and the entry's DN."""
+    return (
+        f"ldap:{lab.hosts.north}/dc=northvale,dc=test",
+        f"dn:uid={uid},ou=people,dc=northvale,dc=test",
+    )
+
+
 def load_inventory(folder: Path) -> Inventory:
     from readiness.registry import load_families
 

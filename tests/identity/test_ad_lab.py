@@ -109,12 +109,13 @@ EXPECTED: dict[str, dict[str, str]] = {
     "mcne": {},
     "dis": {"disabled": "fail"},
     "locky": {"locked": "warn"},  # the 30-minute lock runs out long before go-live
-    "privlock": {"locked": "fail", "password-expires-before-go-live": "fail"},
+    # Valid now, expiring before go-live: normal rotation, changed when prompted (warn).
+    "privlock": {"locked": "fail", "password-rotates-before-go-live": "warn"},
     "mc": {"must-change": "warn"},
     "oldpw": {"password-expired": "fail"},
-    "soonpw": {"password-expires-before-go-live": "fail"},
+    "soonpw": {"password-rotates-before-go-live": "warn"},
     "laterpw": {"password-expires-soon-after-go-live": "warn"},
-    "priv": {"password-expires-before-go-live": "fail"},
+    "priv": {"password-rotates-before-go-live": "warn"},
     "gone": {"account-expired": "fail"},
     "leaver": {"account-expires-before-go-live": "fail"},
     "nopw": {"password-not-required": "warn"},
