@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .estate import Estate, Organisation, Person
+from .estate import Estate, Organisation, Person, ascii_fold
 
 # Fault kinds: (family, check id it should be found by).
 ACCOUNT_MISSING = "account-missing"
@@ -46,6 +46,9 @@ DMARC_MISSING = "dmarc-missing"
 SPF_MISSING_SHARED = "spf-missing-shared"
 SIP_ENDPOINT_DOWN = "sip-endpoint-down"
 FLOW_BLOCKED = "flow-blocked"
+# The directory entry still carries the person's previous surname (and username): the
+# HR export has moved on. Found by employee number, reported as a mismatch.
+HR_MISMATCH = "hr-mismatch"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -67,6 +70,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     SPF_MISSING_SHARED: ("mail", "mail.spf", "fail"),
     SIP_ENDPOINT_DOWN: ("telephony", "sip.options", "fail"),
     FLOW_BLOCKED: ("network", "network.tcp-connect", "fail"),
+    HR_MISMATCH: ("identity", "identity.account-exists", "warn"),
 }
 # Faults injected per person into an organisation's OpenLDAP directory.
 LDAP_KINDS = (
@@ -91,6 +95,8 @@ AD_KINDS = (
 )
 SMALL = 40
 WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certificate has
+# Surnames people had before a change HR knows about and the directory does not.
+PREVIOUS_SURNAMES = ("Fairbairn", "Lindqvist", "Castellano", "Okonkwo", "Duvall", "Brannigan")
 
 
 @dataclass(frozen=True)
@@ -307,7 +313,35 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
     )
     # Network: a cross-site flow blocked one way by the router's firewall.
     faults.append(_flow_fault(estate, rng))
+    faults += _renamed(estate, seed, per_org, eligible)
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
+
+
+def _renamed(
+    estate: Estate, seed: int, n: int, eligible: Callable[[Iterable[Person]], list[Person]]
+) -> list[Fault]:
+    """Entries HR has renamed but the directory has not (previous surname, previous
+    username), where people are found by employee number: the HR username no longer
+    finds them. Chosen last, with their own random stream, so every other fault stays
+    where it was."""
+    rng = random.Random(f"{seed}:renamed")
+    out = []
+    for d in estate.directories:
+        if d.match != "employee_number":
+            continue
+        taken = {p.username for p in estate.people_of(d.organisations[0])}
+        pool = eligible(estate.people_of(d.organisations[0]))
+        for p in sorted(rng.sample(pool, min(n, len(pool))), key=lambda p: p.key):
+            previous = rng.choice(PREVIOUS_SURNAMES)
+            uid = base = ascii_fold(p.given[0] + previous)[:18]
+            number = 1
+            while uid in taken:
+                number += 1
+                uid = f"{base}{number}"
+            taken.add(uid)
+            details = (("username", uid), ("surname", previous), ("hr_username", p.username))
+            out.append(Fault(HR_MISMATCH, p.key, d.id, details=details))
+    return out
 
 
 def _orgs_for(estate: Estate, index: int, small: bool) -> tuple[Organisation, ...]:

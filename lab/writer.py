@@ -53,6 +53,14 @@ def state_paths(state_name: str = DEFAULT_STATE) -> tuple[str, str]:
 
 
 SSH_USER = "readiness"
+# A vantage point handed over without its host keys (the north-hq jump host under
+# another name): its known_hosts file starts empty, `readiness vantage trust` fills it.
+UNTRUSTED_VANTAGE = "north-hq-new-jump"
+UNTRUSTED_KNOWN_HOSTS = f"ssh/known_hosts-{UNTRUSTED_VANTAGE}"
+UNTRUSTED_NOTE = (
+    f"# {UNTRUSTED_VANTAGE}: no host keys yet. Compare the fingerprints, then run\n"
+    f"#   readiness vantage trust INVENTORY --vantage {UNTRUSTED_VANTAGE}\n"
+)
 FILES = (
     "programme.yaml",
     "sites.yaml",
@@ -129,6 +137,11 @@ def inventory_documents(
                 "key": f"file:{s.vantage_point}.key",
                 "known_hosts": known_hosts,
             }
+            if s.id == "north-hq":  # no site uses it: nothing is probed from it
+                vantage_points[UNTRUSTED_VANTAGE] = {
+                    **vantage_points[s.vantage_point],
+                    "known_hosts": f"../../{state_name}/{UNTRUSTED_KNOWN_HOSTS}",
+                }
         else:
             entry["resolvers"] = [dns]
         entry["owner"] = estate.org(s.organisation).owner
@@ -167,6 +180,8 @@ def inventory_documents(
             "match": d.match,
             "owner": d.owner,
         }
+        if d.kind == "openldap":  # the lab's zones publish them (AD's are checked by default)
+            entry["srv_records"] = ["ldap", "ldaps"]
         directories[d.id] = entry
     docs["directories.yaml"] = _header(estate, "Directories (identity check family).") + _dump(
         {"directories": directories}
@@ -205,7 +220,9 @@ def _staff(estate: Estate) -> list[Person]:
 
 
 def _inline(person: Person) -> bool:
-    return person.pilot or person.kind != "staff"
+    """Service accounts and shared mailboxes are written inline; staff, pilots included
+    (pilot flag, credentials), come from the HR exports."""
+    return person.kind != "staff"
 
 
 def _staff_entry(p: Person) -> dict[str, Any]:
@@ -227,9 +244,6 @@ def _staff_entry(p: Person) -> dict[str, Any]:
         entry["extension"] = p.extension
     if p.tags:
         entry["tags"] = list(p.tags)
-    if p.pilot:
-        entry["pilot"] = True
-        entry["credential"] = f"file:{p.credential_secret}"
     return entry
 
 
@@ -252,6 +266,8 @@ _EXPORTS: dict[str, dict[str, Any]] = {
             "extension": "Extension",
             "upn": "UPN",
             "tags": "Tags",
+            "pilot": "Pilot",
+            "credentials.shared-ad": "SharedADPassword",
         },
     },
     "south": {
@@ -270,9 +286,13 @@ _EXPORTS: dict[str, dict[str, Any]] = {
             "extension": "ext",
             "upn": "upn",
             "tags": "flags",
+            "pilot": "pilot",
+            "credentials.shared-ad": "ad_secret",
         },
     },
 }
+# Each pilot row's credential in its council's directory (the CSV has no column for it).
+PILOT_CREDENTIAL = "file:pilots/{organisation}-{id}.pw"
 
 
 def _sources() -> list[dict[str, Any]]:
@@ -283,6 +303,7 @@ def _sources() -> list[dict[str, Any]]:
             source["delimiter"] = spec["delimiter"]
         source["list_separator"] = spec["list_separator"]
         source["columns"] = dict(spec["columns"])
+        source["credential"] = PILOT_CREDENTIAL
         out.append(source)
     return out
 
@@ -306,6 +327,10 @@ def _csv(org: str, people: Iterable[Person]) -> str:
             "extension": p.extension,
             "upn": p.upn,
             "tags": sep.join(p.tags),
+            "pilot": "yes" if p.pilot else "",
+            "credentials.shared-ad": f"file:{p.ad_credential_secret}"
+            if p.pilot and p.migrated
+            else "",
         }
         writer.writerow([values[field] for field in columns])
     return ("\ufeff" if spec["bom"] else "") + buffer.getvalue()
@@ -366,6 +391,7 @@ def write_secrets(
     names = [d.bind_secret for d in estate.directories] + [
         p.credential_secret for p in estate.pilots
     ]
+    names += [p.ad_credential_secret for p in estate.pilots if p.migrated]
     values: dict[str, str] = {}
     for name in names:
         path = secrets_dir / name

@@ -29,7 +29,8 @@ The engine contract (written here, enforced by :mod:`readiness.engine`)
    its budget is abandoned: its unfinished probes become ``error`` results, and the
    per-server slots (``ctx.limit``) and in-flight ledger reservations (``ctx.ledger``)
    it holds are released at once; if it asks for another, it gets
-   :class:`BatchAbandoned`.
+   :class:`BatchAbandoned`, and ``ctx.abandoned`` tells a family about to send an
+   attempt it reserved before.
 7. A ``run`` that raises turns its unfinished probes into ``error`` results; the sweep
    goes on. Breaking 2-5 gives ``error`` results naming the family (root cause
    ``contract|<family>``): a defect to report, never a silent pass.
@@ -364,6 +365,12 @@ class RunContext:
         view = copy.copy(self)
         view._holds = _Holds()
         return view
+
+    @property
+    def abandoned(self) -> bool:
+        """True once the engine gave up on this batch: a family about to spend an
+        attempt it reserved earlier checks it, and stops."""
+        return self._holds is not None and self._holds.abandoned
 
     def abandon(self) -> None:
         """The engine gave up on this batch: release its slots and in-flight ledger

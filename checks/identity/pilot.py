@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from readiness.family import Probe
+from readiness.family import BatchAbandoned, Probe
 from readiness.inventory.models import Staff
 from readiness.results import Result, Status
 
@@ -205,6 +205,9 @@ class PilotLogin:
                         root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}",
                     )
                 ]
+            if self.ev.ctx.abandoned:  # the sweep gave up on this batch: spend nothing
+                session.close()
+                raise BatchAbandoned(f"pilot login of {dn} abandoned before the bind")
             try:
                 sent = True
                 result = session.bind(dn, password)

@@ -53,6 +53,7 @@ from readiness_lab.faults import (
     EXTENSION_UNREGISTERED,
     FLOW_BLOCKED,
     GROUP_MISSING,
+    HR_MISMATCH,
     KINDS,
     MAIL_MISSING,
     MAIL_WRONG_DOMAIN,
@@ -83,6 +84,8 @@ LDAP_ATTRS = (
     "pwdChangedTime",
     "pwdPolicySubentry",
     "memberOf",
+    "employeeNumber",
+    "sn",
 )
 AD_ATTRS = (
     "sAMAccountName",
@@ -458,7 +461,9 @@ def username_in(d: Directory, p: Person) -> str:
 
 
 def group_dn(d: Directory, group: str) -> str:
-    return f"{'CN' if d.kind == 'ad' else 'cn'}={group},{d.groups_base}"
+    if d.kind == "ad":  # its groups base is the domain root; the lab keeps them in an OU
+        return f"CN={group},OU=Groups,{d.base_dn}"
+    return f"cn={group},{d.groups_base}"
 
 
 def member_of(entry: Entry) -> set[str]:
@@ -546,6 +551,18 @@ def observe_password_must_change(probe: Probe, f: Fault) -> None:
     else:
         assert entry.get("pwdreset") == ["TRUE"], entry
         assert "pwdreset" not in ok, ok
+
+
+def observe_hr_mismatch(probe: Probe, f: Fault) -> None:
+    """The entry with the person's employee number still has the previous surname and
+    username: the username in the HR export finds nothing."""
+    d = probe.directory(f)
+    assert probe.person(d, f.detail("hr_username")) is None, f"{f.subject} renamed in {d.id}"
+    entry = probe.present(d, f.detail("username"))
+    assert first(entry, "employeeNumber") == f.subject.rsplit("/", 1)[1], entry
+    assert first(entry, "sn") == f.detail("surname"), entry
+    p, ok = probe.healthy(d)
+    assert first(ok, "employeeNumber") == p.id and first(ok, "sn") == p.surname, ok
 
 
 def observe_group_missing(probe: Probe, f: Fault) -> None:
@@ -837,6 +854,7 @@ OBSERVERS: dict[str, Observer] = {
     SPF_MISSING_SHARED: observe_spf_missing_shared,
     SIP_ENDPOINT_DOWN: observe_sip_endpoint_down,
     FLOW_BLOCKED: observe_flow_blocked,
+    HR_MISMATCH: observe_hr_mismatch,
 }
 
 
