@@ -42,7 +42,15 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from readiness.family import CheckFamily, CheckSpec, PlanContext, Probe, RunContext, subject_impact
+from readiness.family import (
+    VIA_VANTAGE,
+    CheckFamily,
+    CheckSpec,
+    PlanContext,
+    Probe,
+    RunContext,
+    subject_impact,
+)
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Port, ServiceObject, Strict
@@ -52,7 +60,6 @@ from readiness.net.vantage import VantageError
 from readiness.results import Result, Status
 
 CHECK = "network.tcp-connect"
-VIA_VANTAGE = "vantage"  # resolver label: let the SSH jump host resolve the name itself
 MAX_WORKERS = 32
 
 
@@ -120,25 +127,14 @@ class NetworkFamily(CheckFamily[Connect]):
 
     def plan(self, ctx: PlanContext) -> Iterator[Probe[Connect]]:
         inventory = ctx.inventory
-        programme, _ = ctx.resolvers_for(None)
         for section, obj_id, obj, host, port in _objects(inventory):
             subject = f"{section}:{obj_id}"
             tcp = block(obj, "tcp", Tcp)
             # vantage -> (resolvers in order, the sites it speaks for)
-            routes: dict[str, tuple[list[str], tuple[str, ...]]] = {}
-            for vantage, sites in ctx.routes(section, obj_id).items():
-                point = inventory.vantage_points.get(vantage)
-                known: list[str] = []
-                for site_id in sites or (None,):
-                    site = inventory.sites.get(site_id) if site_id else None
-                    if site is not None and site.resolvers:
-                        resolvers, _ = ctx.resolvers_for(site_id)
-                    elif point is None or point.kind == "local":
-                        resolvers = programme
-                    else:
-                        resolvers = [VIA_VANTAGE]
-                    known.extend(r for r in resolvers if r not in known)
-                routes[vantage] = (known, sites)
+            routes = {
+                vantage: (ctx.route_resolvers(vantage, sites), sites)
+                for vantage, sites in ctx.routes(section, obj_id).items()
+            }
             for vantage, (resolvers, speaks_for) in sorted(routes.items()):
                 yield Probe(
                     self.name,

@@ -63,6 +63,7 @@ from readiness.results import Result, Status, result_id
 from readiness.secrets import Secret, resolve
 
 __all__ = [
+    "VIA_VANTAGE",
     "BatchAbandoned",
     "BatchLedger",
     "CheckFamily",
@@ -75,6 +76,7 @@ __all__ = [
 ]
 
 Clock = Callable[[], dt.datetime]
+VIA_VANTAGE = "vantage"  # a resolver label: the SSH jump host resolves names itself
 P = TypeVar("P")
 T = TypeVar("T")
 
@@ -218,6 +220,24 @@ class PlanContext:
             )
         programme = [format_resolver(r) for r in inventory.programme.resolvers]
         return programme or [SYSTEM], ["local"]
+
+    def route_resolvers(self, vantage: str, sites: Sequence[str]) -> list[str]:
+        """The resolvers, in order, a probe from ``vantage`` speaking for ``sites`` finds
+        names with: each site's own; else the programme's, from this machine; else
+        (an SSH jump host of sites without resolvers) :data:`VIA_VANTAGE`."""
+        programme, _ = self.resolvers_for(None)
+        point = self.inventory.vantage_points.get(vantage)
+        found: list[str] = []
+        for site_id in sites or (None,):
+            site = self.inventory.sites.get(site_id) if site_id else None
+            if site is not None and site.resolvers:
+                resolvers, _ = self.resolvers_for(site_id)
+            elif point is None or point.kind == "local":
+                resolvers = programme
+            else:
+                resolvers = [VIA_VANTAGE]
+            found += [r for r in resolvers if r not in found]
+        return found
 
     def own_view(self, sites: Iterable[str]) -> tuple[str, ...]:
         """The sites whose own resolvers a lookup used: only then is it their view.

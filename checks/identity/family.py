@@ -66,7 +66,7 @@ from .client import DirectoryError, Endpoint
 from .config import Directory
 from .evaluation import DirectoryEvaluation
 from .pilot import PilotLogin
-from .services import VIA_VANTAGE, DirectoryServices, access_results
+from .services import DirectoryServices, access_results
 from .snapshot import MATCH_FIELD, Snapshot, _is_secret_attribute, _key_of, _scope, fetch
 
 SELF = f"family:{FAMILY}"  # the subject of what concerns the sweep's own access
@@ -300,19 +300,8 @@ class IdentityFamily(CheckFamily[InDirectory]):
     ) -> Iterator[Probe[InDirectory]]:
         if not (d.srv_wanted or d.tls_services):
             return
-        programme, _ = ctx.resolvers_for(None)
         for vantage, sites in ctx.routes("directories", dir_id).items():
-            point = ctx.inventory.vantage_points.get(vantage)
-            resolvers: list[str] = []
-            for site_id in sites or (None,):
-                site = ctx.inventory.sites.get(site_id) if site_id else None
-                if site is not None and site.resolvers:
-                    found, _ = ctx.resolvers_for(site_id)
-                elif point is None or point.kind == "local":
-                    found = programme
-                else:
-                    found = [VIA_VANTAGE]
-                resolvers += [r for r in found if r not in resolvers]
+            resolvers = ctx.route_resolvers(vantage, sites)
             yield Probe(
                 FAMILY,
                 SRV,

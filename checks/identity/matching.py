@@ -13,7 +13,7 @@ for a person who was not found.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from readiness.inventory.models import Staff
@@ -76,57 +76,60 @@ def near_misses(
 ) -> list[str]:
     """Plausible entries for a person who was not found, each with why (``others``: the
     other organisations' directories of the same kind, by id, with their snapshots)."""
-    d = snap.directory
     found: dict[str, str] = {}
+    for where, rows, why in _candidates(snap, person, others):
+        for row in rows:
+            dn = where.people[row][0]
+            prefix = "" if where is snap else f"in {where.dir_id} ({_orgs(where)}) "
+            found.setdefault(dn, f"{prefix}{dn}: {why}")
+    return list(found.values())[:MAX_NEAR_MISSES]
 
-    def add(where: Snapshot, row: int, why: str, prefix: str = "") -> None:
-        dn = where.people[row][0]
-        found.setdefault(dn, f"{prefix}{dn}: {why}")
 
+def _orgs(snap: Snapshot) -> str:
+    return ", ".join(snap.directory.organisations) or "all"
+
+
+Candidates = Iterator[tuple[Snapshot, list[int], str]]
+
+
+def _candidates(
+    snap: Snapshot, person: Staff, others: Mapping[str, tuple[Directory, Snapshot]]
+) -> Candidates:
+    """(snapshot, rows, why), the strongest reasons first."""
+    d = snap.directory
     attribute = _match_attribute(d)
     if d.match != "employee_number":
         number = person.employee_key
-        for row in snap.rows_by(d.employee_attribute).get(fold(number), []):
-            add(
-                snap,
-                row,
-                f"carries the person's employee number {number}: the {attribute} may have changed",
-            )
+        rows = snap.rows_by(d.employee_attribute).get(fold(number), [])
+        yield (
+            snap,
+            rows,
+            f"carries the person's employee number {number}: the {attribute} may have changed",
+        )
     elif person.username:
-        for row in snap.rows_by(username_attribute(d)).get(fold(person.username), []):
-            add(
-                snap,
-                row,
-                f"has the person's username {person.username} under another "
-                "employee number: HR and the directory disagree",
-            )
-    for address in [person.new_mail, *person.old_mail]:
-        for row in snap.by_mail.get(address.lower(), []) if address else ():
-            add(snap, row, f"holds the person's address {address}")
+        rows = snap.rows_by(username_attribute(d)).get(fold(person.username), [])
+        yield (
+            snap,
+            rows,
+            f"has the person's username {person.username} under another "
+            "employee number: HR and the directory disagree",
+        )
+    yield from _by_address(snap, person, "")
     for row, why in _by_name(snap, person):
-        add(snap, row, why)
-    for other_id, (other, other_snap) in sorted(others.items()):
-        orgs = ", ".join(other.organisations) or "all"
-        where = f"in {other_id} ({orgs}) "
+        yield snap, [row], why
+    elsewhere = ": the account may be in the other organisation's directory"
+    for _, (other, other_snap) in sorted(others.items()):
         if person.username:
-            for row in other_snap.rows_by(username_attribute(other)).get(fold(person.username), []):
-                add(
-                    other_snap,
-                    row,
-                    f"the same username {person.username}: the account may be "
-                    "in the other organisation's directory",
-                    where,
-                )
-        for address in [person.new_mail, *person.old_mail]:
-            for row in other_snap.by_mail.get(address.lower(), []) if address else ():
-                add(
-                    other_snap,
-                    row,
-                    f"holds the person's address {address}: the account may "
-                    "be in the other organisation's directory",
-                    where,
-                )
-    return list(found.values())[:MAX_NEAR_MISSES]
+            rows = other_snap.rows_by(username_attribute(other)).get(fold(person.username), [])
+            yield other_snap, rows, f"the same username {person.username}{elsewhere}"
+        yield from _by_address(other_snap, person, elsewhere)
+
+
+def _by_address(snap: Snapshot, person: Staff, suffix: str) -> Candidates:
+    for address in [person.new_mail, *person.old_mail]:
+        if address:
+            rows = snap.by_mail.get(address.lower(), [])
+            yield snap, rows, f"holds the person's address {address}{suffix}"
 
 
 def _by_name(snap: Snapshot, person: Staff) -> list[tuple[int, str]]:

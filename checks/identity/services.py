@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from readiness.family import Probe, RunContext
+from readiness.family import VIA_VANTAGE, Probe, RunContext
 from readiness.net.streams import Stream
 from readiness.results import Result, Status
 
@@ -34,7 +34,6 @@ from .config import Directory
 from .snapshot import Snapshot, _Reader
 
 SRV_PREFIX = {"ldap": "_ldap._tcp", "ldaps": "_ldaps._tcp", "kerberos": "_kerberos._tcp"}
-VIA_VANTAGE = "vantage"  # resolver label: the SSH jump host resolves names itself
 IMPACT = "staff whose account this directory holds depend on it to log in on Day 1"
 
 # RFC 4511 ExtendedRequest for StartTLS (RFC 4513 3.1.1), message id 1.

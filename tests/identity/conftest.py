@@ -9,6 +9,7 @@ them. A machine without slapd fails these tests loudly.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import textwrap
@@ -340,6 +341,38 @@ def north_key(ilab: IdentityLab, uid: str) -> tuple[str, str]:
     return (
         f"ldap:{ilab.hosts.north}/dc=northvale,dc=test",
         f"dn:uid={uid},ou=people,dc=northvale,dc=test",
+    )
+
+
+@contextlib.contextmanager
+def extra_slapd(ilab: IdentityLab, org: str, last_octet: int, **kw: Any) -> Iterator[SlapdInfo]:
+    """One more small slapd on the session's slot (``dc=<org>,dc=test``, one person
+    ``someone``), stopped by PID at the end."""
+    spec = DirectorySpec(
+        org=org,
+        base_dn=f"dc={org},dc=test",
+        host=ilab.hosts.slot.host(1, last_octet),
+        dns_name=f"ldap.{org}.test",
+        organisation_name=org.title(),
+        **{"people": [person("someone", f"{org}.test")], **kw},
+    )
+    info = start_slapd(spec, ilab.supervisor, ilab.ca, ilab.root / "state")
+    try:
+        yield info
+    finally:
+        ilab.supervisor.stop(info.name)
+
+
+def run_context(
+    inventory: Inventory, secrets_dir: Path, state_dir: Path, go_live: dt.datetime | None = None
+) -> RunContext:
+    """A sweep's run context at the real time (go-live: the inventory's unless given)."""
+    return RunContext(
+        inventory,
+        go_live=go_live or inventory.go_live,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        secrets_dir=secrets_dir,
+        state_dir=state_dir,
     )
 
 

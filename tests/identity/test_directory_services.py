@@ -4,13 +4,12 @@ a KDC that is not there, and the service checks run from the sites' jump hosts."
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from readiness.family import Probe, RunContext
+from readiness.family import Probe
 from readiness.inventory import load
 from readiness.registry import load_families
 from readiness.results import Status
@@ -18,9 +17,9 @@ from readiness_checks.identity.config import Directory
 from readiness_checks.identity.family import InDirectory
 from readiness_checks.identity.services import DirectoryServices
 from readiness_lab.pytest_fixtures import LabHandle
-from readiness_lab.slapd import DirectorySpec, SlapdInfo, start_slapd
+from readiness_lab.slapd import SlapdInfo
 
-from .conftest import IdentityLab, person
+from .conftest import IdentityLab, extra_slapd, run_context
 from .test_estates_lab import copy_inventory, edit, sweep
 
 pytestmark = pytest.mark.integration
@@ -29,17 +28,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def plain(identity_lab: IdentityLab) -> Iterator[SlapdInfo]:
     """A slapd without a certificate: no StartTLS, no LDAPS listener."""
-    spec = DirectorySpec(
-        org="plain",
-        base_dn="dc=plainfield,dc=test",
-        host=identity_lab.hosts.slot.host(1, 30),
-        dns_name="ldap.plainfield.test",
-        people=[person("someone", "plainfield.test")],
-        tls=False,
-    )
-    info = start_slapd(spec, identity_lab.supervisor, identity_lab.ca, identity_lab.root / "state")
-    yield info
-    identity_lab.supervisor.stop(info.name)
+    with extra_slapd(identity_lab, "plainfield", 30, tls=False) as info:
+        yield info
 
 
 def _services(identity_lab: IdentityLab, info: SlapdInfo, tmp_path: Path) -> DirectoryServices:
@@ -61,13 +51,7 @@ def _services(identity_lab: IdentityLab, info: SlapdInfo, tmp_path: Path) -> Dir
         encoding="utf-8",
     )
     inventory = load(tmp_path, load_families())
-    ctx = RunContext(
-        inventory,
-        go_live=inventory.go_live,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        secrets_dir=tmp_path,
-        state_dir=tmp_path,
-    )
+    ctx = run_context(inventory, tmp_path, tmp_path)
     directory = inventory.section("directories", Directory)["plain-ldap"]
     return DirectoryServices("plain-ldap", directory, ctx)
 

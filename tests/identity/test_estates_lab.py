@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from readiness.engine import make_plan, run_plan
-from readiness.family import RunContext
 from readiness.inventory import Inventory, Selection, load
 from readiness.net.vantage import VantageError
 from readiness.record import SweepMeta, SweepRecord
@@ -29,6 +28,8 @@ from readiness_checks.identity.snapshot import Snapshot, _vals, fetch
 from readiness_lab.faults import ACCOUNT_MISSING, HR_MISMATCH, PASSWORD_EXPIRED, Fault
 from readiness_lab.pytest_fixtures import LabHandle
 from readiness_lab.writer import UNTRUSTED_VANTAGE
+
+from .conftest import run_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -67,13 +68,7 @@ def sweep(
     families = load_families()
     inventory = load(folder, families)
     plan = make_plan(inventory, families, Selection(families=frozenset({"identity"})), go_live)
-    ctx = RunContext(
-        inventory,
-        go_live=plan.go_live,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        secrets_dir=secrets or lab.secrets_dir,
-        state_dir=state,
-    )
+    ctx = run_context(inventory, secrets or lab.secrets_dir, state, plan.go_live)
     try:
         results = run_plan(plan, ctx)
     finally:
@@ -105,13 +100,7 @@ def faults(lab: LabHandle, kind: str, directory: str) -> list[Fault]:
 
 def snapshot(lab: LabHandle, dir_id: str, state: Path) -> Snapshot:
     inventory = load(lab.inventory, load_families())
-    ctx = RunContext(
-        inventory,
-        go_live=inventory.go_live,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        secrets_dir=lab.secrets_dir,
-        state_dir=state,
-    )
+    ctx = run_context(inventory, lab.secrets_dir, state)
     try:
         return fetch(dir_id, inventory.section("directories", Directory)[dir_id], ctx)
     finally:
@@ -351,13 +340,7 @@ def untrusted(lab: LabHandle, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 def _connect(lab: LabHandle, folder: Path) -> None:
     inventory = load(folder, load_families())
-    ctx = RunContext(
-        inventory,
-        go_live=inventory.go_live,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        secrets_dir=lab.secrets_dir,
-        state_dir=folder,
-    )
+    ctx = run_context(inventory, lab.secrets_dir, folder)
     try:
         host = lab.estate.site("north-hq").jump_ip or ""
         ctx.vantage(UNTRUSTED_VANTAGE).connect(host, 22, 5).close()

@@ -28,9 +28,9 @@ from readiness.registry import load_families
 from readiness.results import Result, Status
 from readiness.secrets import Secret
 from readiness_checks.identity.client import LdapSession
-from readiness_lab.slapd import DirectorySpec, SlapdInfo, start_slapd
+from readiness_lab.slapd import SlapdInfo
 
-from .conftest import PILOT_PASSWORD, POLICIES, IdentityLab, person
+from .conftest import PILOT_PASSWORD, POLICIES, IdentityLab, extra_slapd, person, run_context
 from .samba_dc import DC, PASSWORD
 
 pytestmark = pytest.mark.integration
@@ -316,13 +316,7 @@ def _sweep(folder: Path, state: Path, **kw: Any) -> dict[str, Result]:
     families = load_families()
     inventory = load(folder, families)
     plan = make_plan(inventory, families, Selection(families=frozenset({"identity"})))
-    ctx = RunContext(
-        inventory,
-        go_live=plan.go_live,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        secrets_dir=folder,
-        state_dir=state,
-    )
+    ctx = run_context(inventory, folder, state)
     try:
         results = run_plan(plan, ctx, **kw)
     finally:
@@ -336,19 +330,15 @@ def _sweep(folder: Path, state: Path, **kw: Any) -> dict[str, Result]:
 @pytest.fixture(scope="module")
 def bare(identity_lab: IdentityLab) -> Iterator[SlapdInfo]:
     """A slapd whose ppolicy overlay has no default policy: no lockout, no expiry."""
-    spec = DirectorySpec(
-        org="eastwick",
-        base_dn="dc=eastwick,dc=test",
-        host=identity_lab.hosts.slot.host(1, 20),
-        dns_name="ldap.eastwick.test",
+    with extra_slapd(
+        identity_lab,
+        "eastwick",
+        20,
         people=[person("pilot.east", "eastwick.test", password=PILOT_PASSWORD)],
         policies=POLICIES[1:],  # no entry cn=default either: nothing to mistake for one
         default_policy=None,
-        organisation_name="Eastwick",
-    )
-    info = start_slapd(spec, identity_lab.supervisor, identity_lab.ca, identity_lab.root / "state")
-    yield info
-    identity_lab.supervisor.stop(info.name)
+    ) as info:
+        yield info
 
 
 def _east(ilab: IdentityLab, info: SlapdInfo, extra: str = "", timeout: int = 5) -> str:
@@ -481,13 +471,7 @@ def test_a_hung_bind_gives_back_its_slot_and_attempt_at_the_deadline(
     inventory = load(folder, families)
     plan = make_plan(inventory, families, Selection(families=frozenset({"identity"})))
     plan.probes = [p for p in plan.probes if p.check == "identity.pilot-login"]
-    ctx = RunContext(
-        inventory,
-        go_live=plan.go_live,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        secrets_dir=folder,
-        state_dir=tmp_path / "state",
-    )
+    ctx = run_context(inventory, folder, tmp_path / "state")
     try:
         started = time.monotonic()
         (result,) = run_plan(plan, ctx)
@@ -524,13 +508,7 @@ def test_a_listener_that_never_answers_gives_back_its_slot_at_the_deadline(
     families = load_families()
     inventory = load(folder, families)
     plan = make_plan(inventory, families, Selection(families=frozenset({"identity"})))
-    ctx = RunContext(
-        inventory,
-        go_live=plan.go_live,
-        clock=lambda: dt.datetime.now(dt.UTC),
-        secrets_dir=folder,
-        state_dir=tmp_path / "state",
-    )
+    ctx = run_context(inventory, folder, tmp_path / "state")
     try:
         started = time.monotonic()
         results = run_plan(plan, ctx)

@@ -46,8 +46,8 @@ def entry(uid: str, given: str, sn: str, number: str = "", *mail: str) -> tuple[
     return f"uid={uid},{PEOPLE}", _lowered(attrs)
 
 
-def snapshot(d: Directory, *entries: tuple[str, Any]) -> Snapshot:
-    snap = Snapshot("north-ldap", d, people=list(entries))
+def snapshot(d: Directory, *entries: tuple[str, Any], dir_id: str = "north-ldap") -> Snapshot:
+    snap = Snapshot(dir_id, d, people=list(entries))
     for row, (_, attrs) in enumerate(snap.people):
         for value in attrs.get("uid", []):
             snap.index.setdefault(value.lower(), []).append(row)
@@ -97,7 +97,7 @@ def test_multi_word_surnames_and_accents_match() -> None:
 
 def test_the_other_organisations_directory_is_suggested_with_why() -> None:
     south = directory(base_dn="dc=southmere,dc=test", organisations=["south"])
-    other = snapshot(south, entry("fatima.taylor", "Fatima", "Taylor"))
+    other = snapshot(south, entry("fatima.taylor", "Fatima", "Taylor"), dir_id="south-ldap")
     (hint,) = near_misses(snapshot(directory()), FATIMA, {"south-ldap": (south, other)})
     assert hint.startswith("in south-ldap (south) uid=fatima.taylor,")
     assert "the same username fatima.taylor: the account may be in the other organisation" in hint
