@@ -195,10 +195,10 @@ class PlanContext:
         # Core service objects, and the objects of a family's own section that carry a
         # ``checked_from`` field (e.g. directories), route the same way.
         obj = self.inventory.section_items(section).get(object_id)
-        sites = sorted(self.sites_needing.get(subject, ()))
         where = str(getattr(obj, "checked_from", "sites"))
         if where == "central":
             return {"local": ()}
+        sites = sorted(self.sites_needing.get(subject, ()))
         if where != "sites":
             return {where: tuple(sites)}
         routes: dict[str, set[str]] = {}

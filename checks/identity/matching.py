@@ -57,8 +57,8 @@ def hr_mismatch(directory: Directory, person: Staff, attrs: Mapping[str, Any]) -
     when they differ too, or when there is no name to compare (a missing or wrong mail
     attribute on the right person is the mail check's finding)."""
     out = []
-    names = entry_names(directory, attrs)
-    comparable = bool(person.name and names)
+    names = entry_names(directory, attrs) if person.name else set()
+    comparable = bool(names)
     if comparable and fold(person.name) not in names:
         out.append(f"name: HR {person.name!r}, directory {display_name(attrs)!r}")
     if directory.match != "mail" and (out or not comparable):

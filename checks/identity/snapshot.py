@@ -4,7 +4,9 @@ checks are computed from, plus the small helpers for the attributes it holds."""
 
 from __future__ import annotations
 
+import functools
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,10 +194,9 @@ class LockoutPolicy:
     describe: str
 
 
+@functools.lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """A name compared loosely: case, accents, punctuation and spacing ignored."""
-    import unicodedata
-
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     words = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
     return " ".join(words.split())
