@@ -69,7 +69,15 @@ from .pilot import PilotLogin
 from .services import DirectoryServices, access_results
 from .snapshot import MATCH_FIELD, Snapshot, _is_secret_attribute, _key_of, _scope, fetch
 
-SELF = f"family:{FAMILY}"  # the subject of what concerns the sweep's own access
+SELF = f"family:{FAMILY}"
+TLS_TITLES = {
+    "tls.handshake": "offered (a TLS session)",
+    "tls.certificate-chain": "the certificate chains to the CA bundle",
+    "tls.certificate-name": "the certificate names the directory's host",
+    "tls.certificate-valid": "the certificate is valid at go-live",
+    "tls.protocol": "TLS 1.2 or later",
+    "tls.key": "a strong enough key and signature",
+}  # the subject of what concerns the sweep's own access
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,12 @@ class IdentityFamily(CheckFamily[InDirectory]):
     )
     sections: ClassVar[Mapping[str, type[BaseModel]]] = {"directories": Directory}
     checks: ClassVar[Sequence[CheckSpec]] = (
-        CheckSpec(EXISTS, "the account exists (found by username, UPN or mail)", NeedKind.ACCOUNT),
+        CheckSpec(
+            EXISTS,
+            "the account exists (found by username, UPN, mail or employee number) and agrees "
+            "with the HR record",
+            NeedKind.ACCOUNT,
+        ),
         CheckSpec(
             USABLE,
             "the account is usable at go-live (not disabled, locked, ended)",
@@ -113,7 +126,7 @@ class IdentityFamily(CheckFamily[InDirectory]):
         CheckSpec(PILOT, "a pilot account really logs in (lockout-safe)", NeedKind.ACCOUNT),
         CheckSpec(SRV, "the directory's LDAP and Kerberos SRV records resolve"),
         CheckSpec(KDC, "the KDCs the Kerberos SRV record names accept connections"),
-        *(CheckSpec(c, f"the directory's LDAPS and StartTLS: {c}") for c in TLS_CHECKS),
+        *(CheckSpec(c, f"the directory's LDAPS and StartTLS: {TLS_TITLES[c]}") for c in TLS_CHECKS),
         CheckSpec(SERVICE_BIND, "the read-only service account binds and reads"),
         CheckSpec(LOCKOUT_POLICY, "the lockout policy is readable (or declared absent)"),
     )

@@ -166,6 +166,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         programme=inventory.programme.name,
         go_live=go_live,
         go_live_source="--go-live" if ns.go_live else "programme",
+        programme_go_live=inventory.go_live if ns.go_live else None,
         inventory=str(ns.inventory),
         fingerprint=inventory.fingerprint(),
         selection=selection.to_json(),

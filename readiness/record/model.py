@@ -54,6 +54,8 @@ class SweepMeta:
     finished_at: dt.datetime
     partial: str = ""  # non-empty: why the sweep is incomplete (interrupted, ...)
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds per phase
+    # The programme's own go-live when another moment was judged against (--go-live).
+    programme_go_live: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,11 @@ class SweepRecord:
                 "name": m.programme,
                 "go_live": m.go_live.isoformat(),
                 "go_live_source": m.go_live_source,
+                **(
+                    {"programme_go_live": m.programme_go_live.isoformat()}
+                    if m.programme_go_live
+                    else {}
+                ),
             },
             "inventory": {"path": m.inventory, "fingerprint": m.fingerprint},
             "selection": {k: list(v) for k, v in m.selection.items()},
@@ -286,6 +293,9 @@ class SweepRecord:
             finished_at=_time(sweep["finished_at"]),
             partial=sweep.get("partial", ""),
             timings=dict(sweep.get("timings", {})),
+            programme_go_live=(
+                _time(programme["programme_go_live"]) if "programme_go_live" in programme else None
+            ),
         )
         return cls(
             meta=meta,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from readiness.record.model import SweepRecord
+from readiness.record.model import SweepMeta, SweepRecord
 from readiness.reports import RenderOptions
 from readiness.results import Status
 
@@ -42,6 +42,7 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
     when = f"in {days} days" if days > 0 else ("today" if days == 0 else f"{-days} days ago")
     lines = [f"Day-1 readiness: {escape(meta.programme)}, go-live "
              f"{meta.go_live.date().isoformat()} ({when})"]
+    lines += _what_if(meta)
     total = record.verdict_counts()
     lines.append(
         f"Staff in scope: {len(record.people)}: " + st("pass", f"{total['ready']} ready") + ", "
@@ -96,6 +97,19 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
 
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _what_if(meta: SweepMeta) -> list[str]:
+    """Which moment a --go-live sweep judged against, and how far from the programme's."""
+    own = meta.programme_go_live
+    if own is None or own == meta.go_live:
+        return []
+    days = (meta.go_live - own).days
+    gap = f"{abs(days)} days {'later' if days > 0 else 'earlier'}" if days else "the same day"
+    return [
+        f"Judged as of --go-live {meta.go_live.isoformat()}, not the programme's go-live "
+        f"{own.isoformat()} ({gap})"
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]], escape: Callable[[str], str]) -> str:

@@ -195,3 +195,22 @@ def test_a_literal_secret_in_a_credential_column_is_refused(tmp_path: Path) -> N
     (found,) = problems(folder)
     assert "hr.csv:3" in found and "must not be written literally" in found
     assert "hunter2" not in found
+
+
+def test_a_what_if_sweep_says_which_moment_it_judged_against() -> None:
+    from readiness.record import SweepMeta, SweepRecord
+    from readiness.reports import RenderOptions, renderer
+
+    now = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+    own = dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
+    what_if = go_live_moment("2027-07-05T07:00 Europe/London")
+    meta = SweepMeta(
+        "s", "v", "P", what_if, "--go-live", "inv", "", {}, (), now, now, programme_go_live=own
+    )
+    record = SweepRecord(meta, {}, {}, (), (), (), {})
+    assert SweepRecord.from_json(record.to_json()) == record  # read back unchanged
+    text = renderer("console").render(record, RenderOptions())
+    assert (
+        "Judged as of --go-live 2027-07-05T07:00:00+01:00, not the programme's go-live "
+        "2027-01-04T00:00:00+00:00 (182 days later)" in text
+    )
