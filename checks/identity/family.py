@@ -257,6 +257,9 @@ class IdentityFamily(CheckFamily[InDirectory]):
         target = f"directories:{dir_id}"
         batch = f"identity:{dir_id}"
         params = InDirectory(dir_id)
+        people = [person for person in ctx.staff if _scope(d, person)]
+        if not people:
+            return  # nobody selected has an account here: nothing to read
         yield Probe(
             FAMILY,
             SERVICE_BIND,
@@ -269,9 +272,7 @@ class IdentityFamily(CheckFamily[InDirectory]):
             timeout=d.timeout,
             summary=f"bind to {dir_id} as the service account; read its lockout policy",
         )
-        for person in ctx.staff:
-            if not _scope(d, person):
-                continue
+        for person in people:
             key = _key_of(d, person)
             yield Probe(
                 FAMILY,

@@ -310,7 +310,8 @@ class PilotLogin:
         )
         if code == 0 or must_change:
             # AD answers 773 only to the right password, and counts no failure for it.
-            self.ev.ctx.ledger.record(reservation, Outcome.SUCCESS, f"{code} success")
+            detail = "success" if code == 0 else "must change (AD 773): the password is right"
+            self.ev.ctx.ledger.record(reservation, Outcome.SUCCESS, detail)
         if must_change:
             yield self._must_change(probe, dn, declared, details)
             return
