@@ -225,7 +225,7 @@ def people_attributes(directory: Directory, extra: Iterable[str] = ()) -> list[s
         attrs |= {"proxyAddresses", "sAMAccountName", "userPrincipalName", "displayName"}
         attrs |= {"objectGUID", *_ad().AD_ATTRIBUTES}
     else:
-        attrs |= {"uid", "cn", *ppolicy.PPOLICY_ATTRIBUTES}
+        attrs |= {"uid", *ppolicy.PPOLICY_ATTRIBUTES}
     attrs |= set(directory.required_attributes) | set(extra)
     return sorted(a for a in attrs if not _is_secret_attribute(a))
 
