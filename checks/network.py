@@ -54,7 +54,14 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from readiness.family import CheckFamily, CheckSpec, PlanContext, Probe, RunContext, subject_impact
+from readiness.family import (
+    CheckFamily,
+    CheckSpec,
+    PlanContext,
+    Probe,
+    RunContext,
+    subject_impact,
+)
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Id, Port, ServiceObject, Strict

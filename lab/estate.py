@@ -30,6 +30,13 @@ Who is who:
 * ``remote_access`` applications are entry points staff use from outside: they are
   published on their own address (``Slot.remote_access``) and checked from the
   internet vantage point (:data:`INTERNET`, lab/internet.py).
+  ``Person.credential_secret`` (never part of the estate itself). A migrated pilot has
+  another password in the shared AD (``Person.ad_credential_secret``): credentials per
+  directory.
+
+Built by someone else: the shared AD's groups base is the domain root (AD answers a
+subtree search there with continuation references to its other partitions), and
+Southmere's directory is matched by HR employee number, not by username.
 """
 
 from __future__ import annotations
@@ -245,6 +252,12 @@ class Person:
     def credential_secret(self) -> str:
         """Secret file name of a pilot's password (relative to the secrets folder)."""
         return f"pilots/{self.organisation}-{self.id}.pw"
+
+    @property
+    def ad_credential_secret(self) -> str:
+        """Secret file name of a migrated pilot's password in the shared AD: another one
+        than in the council's directory."""
+        return f"pilots/ad-{self.organisation}-{self.id}.pw"
 
 
 @dataclass(frozen=True)
@@ -730,6 +743,10 @@ def _roles(resources: tuple[NetworkResource, ...]) -> tuple[Role, ...]:
     return tuple(roles)
 
 
+# Directories matched by HR employee number (the others by username, the AD by UPN).
+EMPLOYEE_NUMBER_MATCHED = ("south-ldap",)
+
+
 def _directories(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[Directory, ...]:
     out = [
         Directory(
@@ -744,7 +761,7 @@ def _directories(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[Directory,
             o.groups_base,
             o.bind_dn,
             f"{o.directory_id}-readiness.secret",
-            "username",
+            "employee_number" if o.directory_id in EMPLOYEE_NUMBER_MATCHED else "username",
             o.it_owner,
             o.ldap_ip,
         )
@@ -760,7 +777,7 @@ def _directories(orgs: tuple[Organisation, ...], slot: Slot) -> tuple[Directory,
             False,
             AD_BASE_DN,
             f"OU=Staff,{AD_BASE_DN}",
-            f"OU=Groups,{AD_BASE_DN}",
+            AD_BASE_DN,  # groups at the domain root, as an AD estate usually says
             f"CN=svc-readiness,OU=Service Accounts,{AD_BASE_DN}",
             "shared-ad-readiness.secret",
             "upn",

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .estate import INTERNET, Estate, Organisation, Person
+from .estate import INTERNET, Estate, Organisation, Person, ascii_fold
 
 # Fault kinds: (family, check id it should be found by).
 ACCOUNT_MISSING = "account-missing"
@@ -56,6 +56,9 @@ EXTENSION_OUT_OF_RANGE = "extension-out-of-range"
 DIRECTORY_NUMBER_MISMATCH = "directory-number-mismatch"
 SIP_ENDPOINT_503 = "sip-endpoint-503"
 SIP_CERT_WRONG_HOST = "sip-cert-wrong-host"
+# The directory entry still carries the person's previous surname (and username): the
+# HR export has moved on. Found by employee number, reported as a mismatch.
+HR_MISMATCH = "hr-mismatch"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -95,6 +98,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     DIRECTORY_NUMBER_MISMATCH: ("identity", "identity.extension", "fail"),
     SIP_ENDPOINT_503: ("telephony", "sip.options", "fail"),
     SIP_CERT_WRONG_HOST: ("telephony", "tls.certificate-name", "fail"),
+    HR_MISMATCH: ("identity", "identity.account-exists", "warn"),
 }
 # Specialist applications with a fixed certificate fault (not in the seeded draw).
 FIXED_APP_FAULTS = {"planning": CERT_UNKNOWN_CA, "fleet": CERT_EXPIRING}
@@ -122,6 +126,8 @@ AD_KINDS = (
 SMALL = 40
 LEGACY_SELECTOR = "legacy2019"  # the old mail platforms' DKIM selector (lab/dns.py)
 WRONG_HOST = "wrong-host.valeshared.test"  # the name lab/web.py's wrong certificate has
+# Surnames people had before a change HR knows about and the directory does not.
+PREVIOUS_SURNAMES = ("Fairbairn", "Lindqvist", "Castellano", "Okonkwo", "Duvall", "Brannigan")
 
 
 @dataclass(frozen=True)
@@ -393,6 +399,8 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
                 details=(("extension", p.extension), ("directory", typo)),
             )
         )
+    # Last, so that adding it changed no earlier draw (it draws from its own seed).
+    faults += _renamed(estate, seed, per_org, eligible)
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
 
 
@@ -409,6 +417,33 @@ def with_faults(estate: Estate, plan: FaultPlan) -> Estate:
         replace(p, extension=moved[p.key]) if p.key in moved else p for p in estate.people
     )
     return replace(estate, people=people)
+
+
+def _renamed(
+    estate: Estate, seed: int, n: int, eligible: Callable[[Iterable[Person]], list[Person]]
+) -> list[Fault]:
+    """Entries HR has renamed but the directory has not (previous surname, previous
+    username), where people are found by employee number: the HR username no longer
+    finds them. Chosen last, with their own random stream, so every other fault stays
+    where it was."""
+    rng = random.Random(f"{seed}:renamed")
+    out = []
+    for d in estate.directories:
+        if d.match != "employee_number":
+            continue
+        taken = {p.username for p in estate.people_of(d.organisations[0])}
+        pool = eligible(estate.people_of(d.organisations[0]))
+        for p in sorted(rng.sample(pool, min(n, len(pool))), key=lambda p: p.key):
+            previous = rng.choice(PREVIOUS_SURNAMES)
+            uid = base = ascii_fold(p.given[0] + previous)[:18]
+            number = 1
+            while uid in taken:
+                number += 1
+                uid = f"{base}{number}"
+            taken.add(uid)
+            details = (("username", uid), ("surname", previous), ("hr_username", p.username))
+            out.append(Fault(HR_MISMATCH, p.key, d.id, details=details))
+    return out
 
 
 def _orgs_for(estate: Estate, index: int, small: bool) -> tuple[Organisation, ...]:

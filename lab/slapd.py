@@ -138,7 +138,8 @@ class DirectorySpec:
             "privileged", max_failure=5, lockout_duration=0, max_age=30 * 86400, grace_limit=0
         ),
     )
-    default_policy: str = "default"
+    default_policy: str | None = "default"  # None: no ppolicy_default (no policy applies)
+    tls: bool = True  # False: no certificate, so no StartTLS and no LDAPS listener
     ldap_port: int = 389
     ldaps_port: int = 636
     service_uid: str = "readiness"  # cn=<it>,ou=services,<base>: read-only account
@@ -381,7 +382,7 @@ def ldif_for(spec: DirectorySpec, now: dt.datetime | None = None) -> tuple[str, 
     return "".join(out), count
 
 
-def _conf(spec: DirectorySpec, root: Path, cert: Path, key: Path, ca: Path) -> str:
+def _conf(spec: DirectorySpec, root: Path, cert: Path | None, key: Path | None, ca: Path) -> str:
     schemas = "\n".join(
         f"include {SCHEMA_DIR / s}.schema" for s in ("core", "cosine", "inetorgperson")
     )
@@ -401,10 +402,7 @@ moduleload refint
 moduleload ppolicy
 pidfile {root / "slapd.pid"}
 argsfile {root / "slapd.args"}
-TLSCACertificateFile {ca}
-TLSCertificateFile {cert}
-TLSCertificateKeyFile {key}
-sizelimit 500
+{_tls_conf(ca, cert, key)}sizelimit 500
 timelimit 60
 
 database mdb
@@ -437,10 +435,21 @@ overlay refint
 refint_attributes member
 
 overlay ppolicy
-ppolicy_default "{spec.policy_dn(spec.default_policy)}"
-ppolicy_use_lockout
+{_default_policy(spec)}ppolicy_use_lockout
 ppolicy_hash_cleartext
 """
+
+
+def _tls_conf(ca: Path, cert: Path | None, key: Path | None) -> str:
+    if cert is None or key is None:
+        return ""
+    return f"TLSCACertificateFile {ca}\nTLSCertificateFile {cert}\nTLSCertificateKeyFile {key}\n"
+
+
+def _default_policy(spec: DirectorySpec) -> str:
+    if spec.default_policy is None:
+        return ""
+    return f'ppolicy_default "{spec.policy_dn(spec.default_policy)}"\n'
 
 
 def _secret_file(path: Path, value: str) -> Path:
@@ -467,9 +476,10 @@ def start_slapd(
     if root.exists():
         shutil.rmtree(root)
     (root / "data").mkdir(parents=True)
-    issued = ca.issue(f"slapd-{spec.org}", [spec.dns_name], [spec.host])
+    issued = ca.issue(f"slapd-{spec.org}", [spec.dns_name], [spec.host]) if spec.tls else None
     conf = root / "slapd.conf"
-    conf.write_text(_conf(spec, root, issued.cert, issued.key, ca.cert_path), encoding="utf-8")
+    cert, key = (issued.cert, issued.key) if issued else (None, None)
+    conf.write_text(_conf(spec, root, cert, key, ca.cert_path), encoding="utf-8")
     run(["slaptest", "-u", "-f", str(conf)])
     ldif, entries = ldif_for(spec, now)
     ldif_path = root / "data.ldif"
@@ -477,18 +487,21 @@ def start_slapd(
     t0 = time.perf_counter()
     run(["slapadd", "-q", "-f", str(conf), "-l", str(ldif_path)])
     load_seconds = time.perf_counter() - t0
-    for port in (spec.ldap_port, spec.ldaps_port):
+    ports = (spec.ldap_port, spec.ldaps_port) if spec.tls else (spec.ldap_port,)
+    for port in ports:
         with contextlib.suppress(OSError), socket.create_connection((spec.host, port), 0.5):
             raise LabError(
                 f"{spec.host}:{port} is already in use by another process; "
                 f"cannot start slapd for {spec.org} there"
             )
-    urls = f"ldap://{spec.host}:{spec.ldap_port}/ ldaps://{spec.host}:{spec.ldaps_port}/"
+    urls = f"ldap://{spec.host}:{spec.ldap_port}/"
+    if spec.tls:
+        urls += f" ldaps://{spec.host}:{spec.ldaps_port}/"
     t1 = time.perf_counter()
     managed = supervisor.start(
         name,
         ["slapd", "-f", str(conf), "-h", urls, "-d", "0"],
-        ready=tcp_ready(spec.host, spec.ldaps_port),
+        ready=tcp_ready(spec.host, ports[-1]),
         ready_timeout=60,
     )
     start_seconds = time.perf_counter() - t1

@@ -50,6 +50,7 @@ from .faults import (
     EXTENSION_UNREGISTERED,
     FLOW_BLOCKED,
     GROUP_MISSING,
+    HR_MISMATCH,
     MAIL_MISSING,
     MAIL_WRONG_DOMAIN,
     MAILBOX_GREYLISTED,
@@ -285,6 +286,9 @@ class _Run:
             address = internet.jump_address(self.slot)
             jumps.append(ssh.JumpHost(INTERNET, address, 22, self.slot.internet_ns))
         lab = ssh.start(ssh.SshSpec(jumps), self.sup)
+        # A vantage point handed over without its host keys: `readiness vantage trust`.
+        untrusted = self.state / writer.UNTRUSTED_KNOWN_HOSTS
+        untrusted.write_text(writer.UNTRUSTED_NOTE)
         key = lab.private_key.read_text()
         extra = {f"{s.vantage_point}.key": key for s in self.estate.sites if s.vantage_point}
         if self.namespaces:
@@ -316,6 +320,7 @@ class _Run:
             directory = self.estate.directory(org.directory_id)
             people = self.estate.people_of(org.id)
             specs = [self._ldap_person(p, directory.id) for p in people]
+            uid = {p.key: spec.uid for p, spec in zip(people, specs, strict=True)}
             members: dict[str, list[str]] = {g: [] for g in self.estate.groups}
             for p in people:
                 fault = self.plan.for_subject(p.key)
@@ -326,7 +331,7 @@ class _Run:
                 }
                 for g in p.groups:
                     if g not in dropped:
-                        members[g].append(p.username)
+                        members[g].append(uid[p.key])
             spec = slapd.DirectorySpec(
                 org=org.id,
                 base_dn=org.base_dn,
@@ -384,6 +389,9 @@ class _Run:
         elif kind == DIRECTORY_NUMBER_MISMATCH:
             fault = next(f for f in self.plan.for_subject(p.key) if f.target == directory)
             spec.telephone_number = fault.detail("directory")
+        elif kind == HR_MISMATCH:
+            (fault,) = [f for f in self.plan.for_subject(p.key) if f.kind == HR_MISMATCH]
+            spec.uid, spec.sn = fault.detail("username"), fault.detail("surname")
         return spec
 
     def samba(self) -> str:
@@ -403,7 +411,8 @@ class _Run:
                     username=p.ad_username,
                     given_name=p.given,
                     surname=p.surname,
-                    password=self.secrets[p.credential_secret]
+                    # A pilot's AD password is not its council one (credentials per directory).
+                    password=self.secrets[p.ad_credential_secret]
                     if p.pilot
                     else writer.new_password(),
                     mail=p.new_mail or None,

@@ -56,6 +56,14 @@ def state_paths(state_name: str = DEFAULT_STATE) -> tuple[str, str]:
 
 
 SSH_USER = "readiness"
+# A vantage point handed over without its host keys (the north-hq jump host under
+# another name): its known_hosts file starts empty, `readiness vantage trust` fills it.
+UNTRUSTED_VANTAGE = "north-hq-new-jump"
+UNTRUSTED_KNOWN_HOSTS = f"ssh/known_hosts-{UNTRUSTED_VANTAGE}"
+UNTRUSTED_NOTE = (
+    f"# {UNTRUSTED_VANTAGE}: no host keys yet. Compare the fingerprints, then run\n"
+    f"#   readiness vantage trust INVENTORY --vantage {UNTRUSTED_VANTAGE}\n"
+)
 FILES = (
     "programme.yaml",
     "sites.yaml",
@@ -135,6 +143,11 @@ def inventory_documents(
                 "key": f"file:{s.vantage_point}.key",
                 "known_hosts": known_hosts,
             }
+            if s.id == "north-hq":  # no site uses it: nothing is probed from it
+                vantage_points[UNTRUSTED_VANTAGE] = {
+                    **vantage_points[s.vantage_point],
+                    "known_hosts": f"../../{state_name}/{UNTRUSTED_KNOWN_HOSTS}",
+                }
         else:
             entry["resolvers"] = [dns]
         entry["owner"] = estate.org(s.organisation).owner
@@ -188,6 +201,8 @@ def inventory_documents(
             # that application's need (entitlement), not about the account.
             "application_groups": {a.id: [a.group] for a in estate.applications},
         }
+        if d.kind == "openldap":  # the lab's zones publish them (AD's are checked by default)
+            entry["srv_records"] = ["ldap", "ldaps"]
         directories[d.id] = entry
     docs["directories.yaml"] = _header(estate, "Directories (identity check family).") + _dump(
         {"directories": directories}
@@ -328,9 +343,9 @@ def _staff(estate: Estate) -> list[Person]:
 
 
 def _inline(person: Person) -> bool:
-    """Pilots, special accounts and per-person needs (an HR export has no column for
-    them) are written in staff.yaml."""
-    return person.pilot or person.kind != "staff" or bool(person.needs_apps)
+    """Service accounts and shared mailboxes are written inline; staff, pilots included
+    (pilot flag, credentials), come from the HR exports."""
+    return person.kind != "staff"
 
 
 def _staff_entry(p: Person) -> dict[str, Any]:
@@ -352,11 +367,6 @@ def _staff_entry(p: Person) -> dict[str, Any]:
         entry["extension"] = p.extension
     if p.tags:
         entry["tags"] = list(p.tags)
-    if p.needs_apps:
-        entry["needs"] = {"applications": list(p.needs_apps)}
-    if p.pilot:
-        entry["pilot"] = True
-        entry["credential"] = f"file:{p.credential_secret}"
     return entry
 
 
@@ -379,6 +389,9 @@ _EXPORTS: dict[str, dict[str, Any]] = {
             "extension": "Extension",
             "upn": "UPN",
             "tags": "Tags",
+            "pilot": "Pilot",
+            "credentials.shared-ad": "SharedADPassword",
+            "needs.applications": "ExtraApps",
         },
     },
     "south": {
@@ -397,9 +410,14 @@ _EXPORTS: dict[str, dict[str, Any]] = {
             "extension": "ext",
             "upn": "upn",
             "tags": "flags",
+            "pilot": "pilot",
+            "credentials.shared-ad": "ad_secret",
+            "needs.applications": "extra_apps",
         },
     },
 }
+# Each pilot row's credential in its council's directory (the CSV has no column for it).
+PILOT_CREDENTIAL = "file:pilots/{organisation}-{id}.pw"
 
 
 def _sources() -> list[dict[str, Any]]:
@@ -410,6 +428,7 @@ def _sources() -> list[dict[str, Any]]:
             source["delimiter"] = spec["delimiter"]
         source["list_separator"] = spec["list_separator"]
         source["columns"] = dict(spec["columns"])
+        source["credential"] = PILOT_CREDENTIAL
         out.append(source)
     return out
 
@@ -433,6 +452,11 @@ def _csv(org: str, people: Iterable[Person]) -> str:
             "extension": p.extension,
             "upn": p.upn,
             "tags": sep.join(p.tags),
+            "pilot": "yes" if p.pilot else "",
+            "credentials.shared-ad": f"file:{p.ad_credential_secret}"
+            if p.pilot and p.migrated
+            else "",
+            "needs.applications": sep.join(p.needs_apps),
         }
         writer.writerow([values[field] for field in columns])
     return ("\ufeff" if spec["bom"] else "") + buffer.getvalue()
@@ -493,6 +517,7 @@ def write_secrets(
     names = [d.bind_secret for d in estate.directories] + [
         p.credential_secret for p in estate.pilots
     ]
+    names += [p.ad_credential_secret for p in estate.pilots if p.migrated]
     values: dict[str, str] = {}
     for name in names:
         path = secrets_dir / name

@@ -194,7 +194,9 @@ def run_plan(
 
 class _BatchRunner:
     """Runs one batch in its own daemon thread so a hung library cannot hang the sweep,
-    and holds the family to the engine contract (readiness/family.py)."""
+    and holds the family to the engine contract (readiness/family.py). The batch gets
+    its own view of the run context: when it is abandoned at its deadline, the slots
+    and ledger reservations it holds are released at once."""
 
     BUDGET_SLACK = 30.0  # seconds allowed beyond the probes' own timeouts
 
@@ -205,16 +207,21 @@ class _BatchRunner:
         ctx: RunContext,
         emit: Callable[[Result, bool], None],
     ) -> None:
-        self.fam, self.probes, self.ctx, self.emit = fam, probes, ctx, emit
+        self.fam, self.probes, self.ctx, self.emit = fam, probes, ctx.for_batch(), emit
         self.by_id = {p.id: p for p in probes}
         self.pending = dict(self.by_id)
         self.lock = threading.Lock()
         self.abandoned = False
         self.current: str | None = None  # the probe whose results are arriving
+        self.budget = self.budget_for(probes, ctx.server_limit)
+
+    @classmethod
+    def budget_for(cls, probes: Sequence[Probe[Any]], server_limit: int) -> float:
+        """Seconds a batch may run: a batch may need several rounds of its per-server
+        limit; allow for that, then give up."""
         longest = max(p.timeout for p in probes)
-        # A batch may need several rounds of its per-server limit; allow for that, then give up.
-        rounds = math.ceil(len(probes) / max(ctx.server_limit, 1))
-        self.budget = longest * 3 + min(rounds, 50) * longest + self.BUDGET_SLACK
+        rounds = math.ceil(len(probes) / max(server_limit, 1))
+        return longest * 3 + min(rounds, 50) * longest + cls.BUDGET_SLACK
 
     def start_and_wait(self, ends: float | None = None) -> None:
         """Run the batch, waiting at most its budget and never past ``ends`` (the sweep's
@@ -231,6 +238,7 @@ class _BatchRunner:
             self.abandoned = True
             left = list(self.pending.values())
             self.pending.clear()
+        self.ctx.abandon()  # its slots and in-flight attempts, now
         waited = time.perf_counter() - started
         by_deadline = wait < self.budget
         for probe in left:

@@ -26,7 +26,11 @@ The engine contract (written here, enforced by :mod:`readiness.engine`)
    are unique in a sweep.
 5. ``details`` hold JSON-native values only (str, int, float, bool, None, list, dict).
 6. ``run`` honours each probe's ``timeout`` in its libraries. A batch that outlives
-   its budget is abandoned: its unfinished probes become ``error`` results.
+   its budget is abandoned: its unfinished probes become ``error`` results, and the
+   per-server slots (``ctx.limit``) and in-flight ledger reservations (``ctx.ledger``)
+   it holds are released at once; if it asks for another, it gets
+   :class:`BatchAbandoned`, and ``ctx.abandoned`` tells a family about to send an
+   attempt it reserved before.
 7. A ``run`` that raises turns its unfinished probes into ``error`` results; the sweep
    goes on. Breaking 2-5 gives ``error`` results naming the family (root cause
    ``contract|<family>``): a defect to report, never a silent pass.
@@ -35,6 +39,7 @@ The engine contract (written here, enforced by :mod:`readiness.engine`)
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import threading
 import uuid
@@ -49,7 +54,7 @@ from pydantic import BaseModel
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Staff
 from readiness.inventory.needs import NeedEdge, NeedKind
-from readiness.ledger import AttemptLedger
+from readiness.ledger import AttemptLedger, AttemptRecord, Outcome, Reservation
 from readiness.net.dns import SYSTEM, DnsService, format_resolver
 from readiness.net.reach import VIA_VANTAGE
 from readiness.net.trust import TrustStore
@@ -59,6 +64,9 @@ from readiness.results import Result, Status, result_id
 from readiness.secrets import Secret, resolve
 
 __all__ = [
+    "VIA_VANTAGE",
+    "BatchAbandoned",
+    "BatchLedger",
     "CheckFamily",
     "CheckSpec",
     "HostRef",
@@ -184,11 +192,13 @@ class PlanContext:
         once, for everyone. A vantage point id: from there once, for every site needing
         it."""
         subject = f"{section}:{object_id}"
-        obj = self.inventory.objects.get(section, {}).get(object_id)
-        sites = sorted(self.sites_needing.get(subject, ()))
-        where = obj.checked_from if obj is not None else "sites"
+        # Core service objects, and the objects of a family's own section that carry a
+        # ``checked_from`` field (e.g. directories), route the same way.
+        obj = self.inventory.section_items(section).get(object_id)
+        where = str(getattr(obj, "checked_from", "sites"))
         if where == "central":
             return {"local": ()}
+        sites = sorted(self.sites_needing.get(subject, ()))
         if where != "sites":
             return {where: tuple(sites)}
         routes: dict[str, set[str]] = {}
@@ -202,25 +212,29 @@ class PlanContext:
         self, section: str, object_id: str
     ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """:meth:`routes` with how each vantage point finds the object's host: vantage
-        point -> (resolvers in order, the sites it speaks for). From a site's own
-        vantage point, the site's resolvers (none: as that vantage point resolves);
-        from one outside the site (``checked_from`` an outside vantage point), that
-        vantage point's own view, :meth:`vantage_resolvers`. For
+        point -> (:meth:`route_resolvers`, the sites it speaks for). For
         :func:`readiness.net.reach.reach`."""
-        out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        for vantage, sites in self.routes(section, object_id).items():
-            known: list[str] = []
-            for site_id in sites or (None,):
-                site = self.inventory.sites.get(site_id) if site_id else None
-                if site is None or vantage not in (site.vantage_points or ["local"]):
-                    resolvers = self.vantage_resolvers(vantage)
-                elif site.resolvers:
-                    resolvers = tuple(self.resolvers_for(site_id)[0])
-                else:
-                    resolvers = self._point_resolvers(vantage)
-                known.extend(r for r in resolvers if r not in known)
-            out[vantage] = (tuple(known), sites)
-        return out
+        return {
+            vantage: (self.route_resolvers(vantage, sites), sites)
+            for vantage, sites in self.routes(section, object_id).items()
+        }
+
+    def route_resolvers(self, vantage: str, sites: Sequence[str]) -> tuple[str, ...]:
+        """The resolvers, in order, a probe from ``vantage`` speaking for ``sites`` finds
+        names with. From a site's own vantage point, the site's resolvers (none: as that
+        vantage point resolves); from one outside the site (``checked_from`` an outside
+        vantage point), that vantage point's own view, :meth:`vantage_resolvers`."""
+        known: list[str] = []
+        for site_id in sites or (None,):
+            site = self.inventory.sites.get(site_id) if site_id else None
+            if site is None or vantage not in (site.vantage_points or ["local"]):
+                resolvers = self.vantage_resolvers(vantage)
+            elif site.resolvers:
+                resolvers = tuple(self.resolvers_for(site_id)[0])
+            else:
+                resolvers = self._point_resolvers(vantage)
+            known.extend(r for r in resolvers if r not in known)
+        return tuple(known)
 
     def vantage_resolvers(self, vantage: str) -> tuple[str, ...]:
         """How ``vantage`` finds hosts when it speaks for itself rather than for a site
@@ -268,11 +282,98 @@ class PlanContext:
         return ()
 
 
+class BatchAbandoned(RuntimeError):
+    """Raised to a batch the engine has given up on when it asks for a slot or an
+    attempt: its results are no longer wanted, and it must spend nothing more."""
+
+
+class _Slot:
+    """One held per-server slot, released exactly once (by its holder, or by the engine
+    when it abandons the batch holding it)."""
+
+    __slots__ = ("_lock", "_sem", "released")
+
+    def __init__(self, sem: threading.BoundedSemaphore) -> None:
+        self._sem = sem
+        self._lock = threading.Lock()
+        self.released = False
+
+    def release(self) -> None:
+        with self._lock:
+            if self.released:
+                return
+            self.released = True
+        self._sem.release()
+
+
+class _Holds:
+    """What one batch holds: per-server slots and ledger reservations in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.slots: set[_Slot] = set()
+        self.reservations: dict[int, Reservation] = {}
+        self.abandoned = False
+
+    def refuse_if_abandoned(self) -> None:
+        if self.abandoned:
+            raise BatchAbandoned("the engine abandoned this batch at its deadline")
+
+
+ABANDONED = "abandoned at the sweep's deadline: it may have reached the server"
+
+
+class BatchLedger:
+    """The attempt ledger as one batch sees it: reservations not yet recorded are the
+    batch's, released (recorded as failures, since they may have reached the server)
+    the moment the engine abandons it. Same methods as
+    :class:`readiness.ledger.AttemptLedger`."""
+
+    def __init__(self, ledger: AttemptLedger, holds: _Holds | None) -> None:
+        self._ledger = ledger
+        self._holds = holds
+
+    def reserve(self, realm: str, account: str, **options: Any) -> Reservation:
+        """:meth:`AttemptLedger.reserve`; BatchAbandoned in an abandoned batch."""
+        holds = self._holds
+        if holds is None:
+            return self._ledger.reserve(realm, account, **options)
+        holds.refuse_if_abandoned()
+        reservation = self._ledger.reserve(realm, account, **options)
+        with holds.lock:
+            kept = not holds.abandoned
+            if kept:
+                holds.reservations[reservation.id] = reservation
+        if not kept:
+            self._ledger.record(reservation, Outcome.NOT_SENT, "the batch was abandoned")
+            holds.refuse_if_abandoned()
+        return reservation
+
+    def record(self, reservation: Reservation, outcome: Outcome | str, detail: str = "") -> None:
+        self._ledger.record(reservation, outcome, detail)
+        if self._holds is not None:
+            with self._holds.lock:
+                self._holds.reservations.pop(reservation.id, None)
+
+    def failures(self, realm: str, account: str, **options: Any) -> int:
+        return self._ledger.failures(realm, account, **options)
+
+    def in_flight(self, realm: str, account: str, **options: Any) -> int:
+        return self._ledger.in_flight(realm, account, **options)
+
+    def history(self, realm: str, account: str) -> list[AttemptRecord]:
+        return self._ledger.history(realm, account)
+
+
 class RunContext:
     """What ``run`` receives: time (injectable), secrets, limits, vantage points, the
     attempt ledger, and the core's shared services, each fact fetched once per sweep:
     ``dns`` (any record type, any resolver, any vantage point) and ``trust`` (the
-    organisations' CA bundles)."""
+    organisations' CA bundles).
+
+    The engine hands each batch its own view (:meth:`for_batch`): the same services,
+    plus a record of the slots and reservations the batch holds, so that
+    :meth:`abandon` can release them when the batch outlives its deadline."""
 
     def __init__(
         self,
@@ -293,7 +394,8 @@ class RunContext:
         self.secrets_dir = secrets_dir
         self.state_dir = state_dir
         self.server_limit = server_limit
-        self._ledger = ledger
+        self._ledger_box: list[AttemptLedger | None] = [ledger]  # shared by batch views
+        self._holds: _Holds | None = None  # set in a batch's view
         self._limits: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._vantages: dict[str, Vantage] = {}
@@ -309,6 +411,38 @@ class RunContext:
         """Resolve a secret reference late; raises readiness.secrets.SecretError."""
         return resolve(reference, self.secrets_dir)
 
+    def for_batch(self) -> RunContext:
+        """A view for one batch: every service shared with this context, and the slots
+        and reservations the batch takes recorded for :meth:`abandon`."""
+        view = copy.copy(self)
+        view._holds = _Holds()
+        return view
+
+    @property
+    def abandoned(self) -> bool:
+        """True once the engine gave up on this batch: a family about to spend an
+        attempt it reserved earlier checks it, and stops."""
+        return self._holds is not None and self._holds.abandoned
+
+    def abandon(self) -> None:
+        """The engine gave up on this batch: release its slots and in-flight ledger
+        reservations now, although a library call of the batch may still be running;
+        whatever it asks for afterwards is refused with BatchAbandoned."""
+        holds = self._holds
+        if holds is None:
+            return
+        with holds.lock:
+            holds.abandoned = True
+            slots, holds.slots = list(holds.slots), set()
+            reservations = list(holds.reservations.values())
+            holds.reservations.clear()
+        for slot in slots:
+            slot.release()
+        ledger = self._ledger_box[0]
+        for reservation in reservations:
+            if ledger is not None:
+                ledger.record(reservation, Outcome.FAILURE, ABANDONED)
+
     @contextlib.contextmanager
     def limit(self, server: str, limit: int | None = None) -> Iterator[None]:
         """Hold one of ``server``'s concurrency slots (per-server limits)."""
@@ -316,8 +450,26 @@ class RunContext:
             sem = self._limits.get(server)
             if sem is None:
                 sem = self._limits[server] = threading.BoundedSemaphore(limit or self.server_limit)
-        with sem:
+        holds = self._holds
+        if holds is not None:
+            holds.refuse_if_abandoned()
+        sem.acquire()
+        slot = _Slot(sem)
+        if holds is not None:
+            with holds.lock:
+                kept = not holds.abandoned
+                if kept:
+                    holds.slots.add(slot)
+            if not kept:
+                slot.release()
+                holds.refuse_if_abandoned()
+        try:
             yield
+        finally:
+            slot.release()
+            if holds is not None:
+                with holds.lock:
+                    holds.slots.discard(slot)
 
     def shared(self, key: Hashable, compute: Callable[[], T]) -> T | BaseException:
         """Compute a fact once per sweep and share it between batches and families.
@@ -347,12 +499,14 @@ class RunContext:
         return value
 
     @property
-    def ledger(self) -> AttemptLedger:
-        """The persistent credential-attempt ledger (lockout budget), shared by families."""
+    def ledger(self) -> BatchLedger:
+        """The persistent credential-attempt ledger (lockout budget), shared by families
+        (opened on first use; in a batch's view, its reservations are the batch's)."""
         with self._lock:
-            if self._ledger is None:
-                self._ledger = AttemptLedger(self.state_dir / "ledger.sqlite")
-            return self._ledger
+            found = self._ledger_box[0]
+            if found is None:
+                found = self._ledger_box[0] = AttemptLedger(self.state_dir / "ledger.sqlite")
+        return BatchLedger(found, self._holds)
 
     def vantage(self, name: str) -> Vantage:
         """The vantage point ``name`` (``local`` or an inventory vantage point): one per
@@ -381,8 +535,8 @@ class RunContext:
         for vantage in self._vantages.values():
             with contextlib.suppress(Exception):
                 vantage.close()
-        if self._ledger is not None:
-            self._ledger.close()
+        if self._ledger_box[0] is not None:
+            self._ledger_box[0].close()
 
 
 class CheckFamily(Generic[P]):

@@ -14,7 +14,15 @@ the account was already tried in the same sweep. The check and the insert happen
 one ``BEGIN IMMEDIATE`` transaction on an SQLite file in WAL mode, so concurrent
 sweeps (threads or processes) sharing the state folder never both spend the last
 attempt. The ledger knows nothing about any protocol: a realm is any string naming
-where the account authenticates (a directory id, an application, a SIP domain).
+where the account authenticates. Families key it by the account *as the server knows
+it* (a directory's identity and the entry's DN or GUID, an application's origin...),
+never by what an inventory calls things, so every inventory reaching the same account
+shares one budget; ``label`` keeps the inventory's words for people reading it.
+
+The file carries its schema version (``PRAGMA user_version``, :data:`SCHEMA_VERSION`).
+Version 1 (no version written) keyed rows by the inventory's names; opening it adds the
+``label`` column. Its rows are moved to the server's key the first time a family
+reserves that account again and names the old key in ``aliases``.
 """
 
 from __future__ import annotations
@@ -23,14 +31,24 @@ import datetime as dt
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["AttemptLedger", "AttemptRecord", "BudgetExceeded", "Outcome", "Reservation"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AttemptLedger",
+    "AttemptRecord",
+    "BudgetExceeded",
+    "LedgerError",
+    "Outcome",
+    "Reservation",
+]
 
 DEFAULT_MAX_FAILURES = 2
 DEFAULT_WINDOW = dt.timedelta(days=1)
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -41,10 +59,15 @@ CREATE TABLE IF NOT EXISTS attempts (
     sweep TEXT NOT NULL DEFAULT '',
     family TEXT NOT NULL DEFAULT '',
     outcome TEXT NOT NULL,       -- pending | success | failure | not-sent
-    detail TEXT NOT NULL DEFAULT ''
+    detail TEXT NOT NULL DEFAULT '',
+    label TEXT NOT NULL DEFAULT ''  -- the account in the inventory's words
 );
 CREATE INDEX IF NOT EXISTS attempts_account ON attempts (realm, account, at);
 """
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used (e.g. written by a newer version)."""
 
 
 class Outcome(StrEnum):
@@ -84,6 +107,7 @@ class AttemptRecord:
     family: str
     outcome: Outcome
     detail: str
+    label: str = ""
 
 
 def _ts(value: dt.datetime) -> float:
@@ -123,14 +147,46 @@ class AttemptLedger:
                 if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
+                self._migrate()
                 break
+            except LedgerError:
+                self._db.close()
+                raise
             except sqlite3.OperationalError as exc:
                 text = str(exc).lower()
                 if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
                     self._db.close()
                     raise
                 time.sleep(0.05)
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older file up to :data:`SCHEMA_VERSION` (in one
+        transaction, so concurrent openers never see half a migration)."""
+        self._db.execute("BEGIN IMMEDIATE")  # a busy file raises here: the caller retries
+        try:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"the attempt ledger {self.path} was written by a newer version "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade, or use "
+                    "another --state-dir"
+                )
+            if version < SCHEMA_VERSION:
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(attempts)")}
+                if columns and "label" not in columns:
+                    # Version 1: the inventory's names were the key; keep them as labels.
+                    self._db.execute(
+                        "ALTER TABLE attempts ADD COLUMN label TEXT NOT NULL DEFAULT ''"
+                    )
+                    self._db.execute("UPDATE attempts SET label = realm || '/' || account")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # -- spending ---------------------------------------------------------------------
     def reserve(
@@ -143,19 +199,31 @@ class AttemptLedger:
         family: str = "",
         max_failures: int | None = None,
         window: dt.timedelta | None = None,
+        label: str = "",
+        aliases: Sequence[tuple[str, str]] = (),
     ) -> Reservation:
         """Charge one attempt to ``realm/account`` or raise :class:`BudgetExceeded`.
 
         Refused when failures (and in-flight attempts) in the rolling window have
         reached the budget, or when ``sweep`` is given and already tried this account.
+        ``label`` is the account in the caller's words (shown in messages);
+        ``aliases`` are other (realm, account) keys the same account was recorded
+        under (an older ledger's): their rows are moved to this key first.
         """
         now = now or dt.datetime.now(dt.UTC)
         limit = self.max_failures if max_failures is None else max_failures
         span = window or self.window
         since = _ts(now - span)
+        name = label or f"{realm}/{account}"
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                for old_realm, old_account in aliases:
+                    if (old_realm, old_account) != (realm, account):
+                        self._db.execute(
+                            "UPDATE attempts SET realm=?, account=? WHERE realm=? AND account=?",
+                            (realm, account, old_realm, old_account),
+                        )
                 if sweep:
                     row = self._db.execute(
                         "SELECT COUNT(*) FROM attempts WHERE realm=? AND account=? AND sweep=?",
@@ -163,7 +231,7 @@ class AttemptLedger:
                     ).fetchone()
                     if row[0]:
                         raise BudgetExceeded(
-                            f"{realm}/{account} was already tried in this sweep ({sweep}); "
+                            f"{name} was already tried in this sweep ({sweep}); "
                             "at most one attempt per account per sweep",
                             realm=realm,
                             account=account,
@@ -177,7 +245,7 @@ class AttemptLedger:
                     # The oldest counted failure leaves the window first.
                     retry = _dt(spent[len(spent) - limit][0]) + span
                     raise BudgetExceeded(
-                        f"attempt budget for {realm}/{account} is used up: {len(spent)} failed "
+                        f"attempt budget for {name} is used up: {len(spent)} failed "
                         f"or unfinished attempt(s) in the last {_span(span)} (limit {limit}); "
                         f"not trying again before {retry:%Y-%m-%d %H:%M} UTC",
                         realm=realm,
@@ -185,9 +253,9 @@ class AttemptLedger:
                         retry_after=retry,
                     )
                 cur = self._db.execute(
-                    "INSERT INTO attempts (realm, account, at, sweep, family, outcome) "
-                    "VALUES (?,?,?,?,?,'pending')",
-                    (realm, account, _ts(now), sweep, family),
+                    "INSERT INTO attempts (realm, account, at, sweep, family, outcome, label) "
+                    "VALUES (?,?,?,?,?,'pending',?)",
+                    (realm, account, _ts(now), sweep, family, label),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -253,11 +321,14 @@ class AttemptLedger:
     def history(self, realm: str, account: str) -> list[AttemptRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT realm, account, at, sweep, family, outcome, detail FROM attempts "
+                "SELECT realm, account, at, sweep, family, outcome, detail, label FROM attempts "
                 "WHERE realm=? AND account=? ORDER BY at, id",
                 (realm, account),
             ).fetchall()
-        return [AttemptRecord(r[0], r[1], _dt(r[2]), r[3], r[4], Outcome(r[5]), r[6]) for r in rows]
+        return [
+            AttemptRecord(r[0], r[1], _dt(r[2]), r[3], r[4], Outcome(r[5]), r[6], r[7])
+            for r in rows
+        ]
 
     def close(self) -> None:
         with self._lock:

@@ -23,13 +23,17 @@ AD semantics (MS-ADTS; traps from ``DOMAIN.md``):
   ``lockoutTime`` non-zero and younger than the lockout duration (the PSO's when
   ``msDS-ResultantPSO`` names one). An expired lock is not a lock. A lock that runs
   out before go-live is a ``warn`` (pilot binds impossible until then), else ``fail``.
-- ``pwdLastSet`` 0 = must change at next logon (``warn``), unless the password never
-  expires (then AD lets the user in: not flagged). The computed 0x800000 bit that
-  accompanies ``pwdLastSet`` 0 is must-change, not an expired password.
+- ``pwdLastSet`` 0 = must change at next logon (``warn``, code ``must-change``; a
+  ``fail`` when the programme says it blocks), unless the password never expires (then
+  AD lets the user in: not flagged). The computed 0x800000 bit that accompanies
+  ``pwdLastSet`` 0 is must-change, not an expired password.
 - Password expiry = ``msDS-UserPasswordExpiryTimeComputed`` when fetched (the DC's
   own computation), else ``pwdLastSet`` + ``maxPwdAge`` (or the PSO's
-  ``msDS-MaximumPasswordAge``), judged at go-live: already expired, or expiring
-  before go-live = fail; expiring within ``policy.expiry_warning`` after go-live =
+  ``msDS-MaximumPasswordAge``), judged at go-live: already expired = fail; valid now
+  but expiring before go-live = normal rotation, a ``warn`` with the date (the person
+  is prompted and changes it), unless the account cannot change its password
+  (``PASSWD_CANT_CHANGE`` 0x40) or the programme counts it as expired
+  (``expiring="fail"``); expiring within ``policy.expiry_warning`` after go-live =
   warn. A ``maxPwdAge`` of 0 or the minimum int64 means "never".
 - ``accountExpires`` 0 or 0x7FFFFFFFFFFFFFFF = never; otherwise a FILETIME judged at
   go-live (already expired / before go-live = fail; within the warning window = warn).
@@ -53,7 +57,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .state import AccountState, Finding
+from .state import AccountState, Finding, must_change_finding, rotation_finding
 
 __all__ = [
     "AD_ATTRIBUTES",
@@ -119,6 +123,7 @@ IN_CHAIN = "1.2.840.113556.1.4.1941"
 UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10
 UF_PASSWD_NOTREQD = 0x20
+UF_PASSWD_CANT_CHANGE = 0x40
 UF_DONT_EXPIRE_PASSWD = 0x10000
 UF_PASSWORD_EXPIRED = 0x800000
 
@@ -245,11 +250,15 @@ def evaluate_ad_account(
     *,
     go_live: dt.datetime,
     now: dt.datetime,
+    must_change_blocks: bool = False,
+    expiring: str = "warn",
 ) -> AccountState:
     """Judge whether the account in ``entry`` is usable on ``go_live``.
 
     ``now`` is when the entry was read (locks and bad-password counts are judged
     at that moment); expiry of passwords and accounts is judged at ``go_live``.
+    ``must_change_blocks`` and ``expiring`` ("warn" or "fail") are the programme's
+    password settings (readiness.inventory.models.Passwords).
     """
     now, go_live = _aware(now), _aware(go_live)
     e = _ci(entry)
@@ -291,21 +300,11 @@ def evaluate_ad_account(
     pwd_last_set = _filetime(e.get("pwdlastset"))
     if pwd_last_set == 0:
         if not never_expires:
-            findings.append(
-                Finding(
-                    "must-change",
-                    "warn",
-                    "pwdLastSet 0 (must change password at next logon)",
-                    "the first login must happen on a device that can change the password "
-                    "(not a web app, VPN or SSO that cannot prompt for it)",
-                    "have the person set their password before go-live, or plan the first "
-                    "login on a domain-joined device",
-                    expected="pwdLastSet set",
-                )
-            )
+            findings.append(must_change_finding(must_change_blocks, "pwdLastSet 0"))
     elif not never_expires:
+        rotates = expiring == "warn" and not uac & UF_PASSWD_CANT_CHANGE
         findings += _password_expiry(
-            e, computed, settings, pwd_last_set, policy, go_live, now, details
+            e, computed, settings, pwd_last_set, policy, go_live, now, details, rotates
         )
 
     findings += _account_expiry(e, policy, go_live, now, details)
@@ -402,6 +401,7 @@ def _password_expiry(
     go_live: dt.datetime,
     now: dt.datetime,
     details: dict[str, str],
+    rotates: bool,
 ) -> list[Finding]:
     expiry: dt.datetime | None = None
     raw_expiry = e.get("msds-userpasswordexpirytimecomputed")
@@ -441,6 +441,8 @@ def _password_expiry(
         ]
     if expiry is None:
         return []
+    if expiry <= go_live and rotates:
+        return [rotation_finding(how, expiry, go_live)]
     if expiry <= go_live:
         return [
             Finding(

@@ -3,7 +3,6 @@ I/O: exists, usable, password, mail, extension, attributes, groups (one result e
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from readiness.results import Result, Status
 from .check_ids import ATTRIBUTES, EXISTS, EXTENSION, GROUP, MAIL, PASSWORD, USABLE
 from .config import Directory
 from .evaluation import _POLICY_HINT, DirectoryEvaluation
+from .matching import hr_mismatch, in_other_directories, near_misses
 from .reasons import account_reason
 from .snapshot import (
     MATCH_FIELD,
@@ -23,7 +23,6 @@ from .snapshot import (
     _mail_values,
     _match_attribute,
     _norm,
-    _scope,
     _vals,
 )
 
@@ -38,6 +37,7 @@ PASSWORD_CODES = frozenset(
         "password-not-required",
         "password-expires-before-go-live",
         "password-expires-soon-after-go-live",
+        "password-rotates-before-go-live",
     }
 )
 
@@ -96,7 +96,7 @@ class PersonAssertions:
                     EXISTS,
                     Status.ERROR,
                     f"{match_attr}={key} not found in {where}, but the directory referred part "
-                    "of the search elsewhere",
+                    "of the people base elsewhere",
                     expected=f"an entry with {match_attr}={key}",
                     observed=f"not found; referrals: {', '.join(self.ev.snap.references[:3])}",
                     impact="whether this person can log in on Day 1 is unknown",
@@ -104,7 +104,7 @@ class PersonAssertions:
                     root_cause=f"identity.directory|{self.ev.dir_id}|referral",
                 )
                 return
-            hints = self._near_misses(person, key)
+            hints = self._near_misses(person)
             yield self.ev.result(
                 probe,
                 EXISTS,
@@ -118,50 +118,57 @@ class PersonAssertions:
                 f"{MATCH_FIELD[self.ev.d.match]} {key}",
                 hint=(
                     "create the account"
-                    + (" or fix the inventory: " + "; ".join(hints) if hints else "")
+                    + (
+                        ", or check whether one of these is the person's: " + "; ".join(hints)
+                        if hints
+                        else ""
+                    )
                 ),
                 root_cause=f"{EXISTS}|{self.ev.dir_id}",
                 details={"near_misses": hints},
             )
             return
         dn, attrs = self.ev.snap.people[rows[0]]
-        yield self.ev.result(
-            probe,
-            EXISTS,
-            Status.PASS,
-            f"{match_attr}={key} found in {where}",
-            expected=f"an entry with {match_attr}={key}",
-            observed=dn,
-        )
+        mismatch = hr_mismatch(self.ev.d, person, attrs)
+        if mismatch:
+            yield self.ev.result(
+                probe,
+                EXISTS,
+                Status.WARN,
+                f"{match_attr}={key} found in {where}, but the entry disagrees with the HR "
+                "record: " + "; ".join(mismatch),
+                expected=f"the entry with {match_attr}={key} describes the HR record's person",
+                observed=f"{dn}; " + "; ".join(mismatch),
+                impact="the account found may belong to someone else, or HR and the "
+                "directory disagree: a login or a mail may reach the wrong person",
+                hint="check the entry belongs to this person, then correct the HR record or "
+                "the directory entry",
+                root_cause=f"{EXISTS}|{self.ev.dir_id}|hr-mismatch",
+                details={"codes": ["hr-mismatch"], "mismatch": mismatch},
+            )
+        else:
+            yield self.ev.result(
+                probe,
+                EXISTS,
+                Status.PASS,
+                f"{match_attr}={key} found in {where}",
+                expected=f"an entry with {match_attr}={key}",
+                observed=dn,
+            )
         yield from self._usable(probe, dn, attrs)
         yield from self._mail(probe, person, attrs)
         yield from self._extension(probe, person, attrs)
         yield from self._attributes(probe, person, attrs)
         yield from self._groups(probe, person, dn)
 
-    def _near_misses(self, person: Staff, key: str) -> list[str]:
-        hints: list[str] = []
-        candidates = [k for k in self.ev.snap.index if abs(len(k) - len(key)) <= 2]
-        for close in difflib.get_close_matches(key.lower(), candidates, n=3, cutoff=0.8):
-            hints.append(
-                f"similar {_match_attribute(self.ev.d)} {close!r} "
-                f"({self.ev.snap.people[self.ev.snap.index[close][0]][0]})"
-            )
-        for address in [person.new_mail, *person.old_mail]:
-            for row in self.ev.snap.by_mail.get(address.lower(), []) if address else ():
-                hints.append(f"mail {address} is on {self.ev.snap.people[row][0]}")
+    def _near_misses(self, person: Staff) -> list[str]:
         directories = self.ev.ctx.inventory.section("directories", Directory)
-        for other_id, other in sorted(directories.items()):
-            if other_id == self.ev.dir_id or other.kind != self.ev.d.kind or _scope(other, person):
-                continue
+        others = {}
+        for other_id in in_other_directories(self.ev.d, self.ev.dir_id, person, directories):
             snap = self.ev.snapshot_of(other_id)
             if isinstance(snap, Snapshot):
-                for row in snap.find(_key_of(other, person)):
-                    hints.append(
-                        f"an entry {snap.people[row][0]} exists in {other_id} "
-                        f"({', '.join(other.organisations)})"
-                    )
-        return hints[:6]
+                others[other_id] = (directories[other_id], snap)
+        return near_misses(self.ev.snap, person, others)
 
     def _usable(self, probe: Probe[Any], dn: str, attrs: Mapping[str, Any]) -> Iterator[Result]:
         state = self.ev.state(dn, attrs)

@@ -12,3 +12,17 @@ EXTENSION = "identity.extension"
 ATTRIBUTES = "identity.attributes"
 GROUP = "identity.group-member"
 PILOT = "identity.pilot-login"
+SRV = "identity.srv"
+KDC = "identity.kdc"
+SERVICE_BIND = "identity.service-bind"
+LOCKOUT_POLICY = "identity.lockout-policy"
+# readiness.net.certificates.CHECKS, written out so that loading the family does not
+# import cryptography (a test holds them equal).
+TLS_CHECKS = (
+    "tls.handshake",
+    "tls.certificate-chain",
+    "tls.certificate-name",
+    "tls.certificate-valid",
+    "tls.protocol",
+    "tls.key",
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import ssl
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -317,6 +318,9 @@ def _fast_entries(conn: Any) -> None:
         attrs: dict[str, list[str]] = {}
         for attribute in payload[1][3]:
             name = bytes(attribute[3][0][3]).decode("utf-8").lower()
+            if name == "objectguid":  # binary: kept as AD shows it, not as mangled text
+                attrs[name] = [_guid(bytes(v[3])) for v in attribute[3][1][3]]
+                continue
             attrs[name] = [bytes(v[3]).decode("utf-8", "replace") for v in attribute[3][1][3] if v]
         return {
             "type": "searchResEntry",
@@ -326,6 +330,10 @@ def _fast_entries(conn: Any) -> None:
         }
 
     strategy.decode_response_fast = decode
+
+
+def _guid(raw: bytes) -> str:
+    return str(uuid.UUID(bytes_le=raw)) if len(raw) == 16 else raw.hex()
 
 
 def _hint_for(code: str) -> str:

@@ -9,6 +9,9 @@ from pydantic import Field, field_validator
 
 from readiness.inventory.models import CaBundlePath, Id, SecretRef, Strict
 
+TlsService = Literal["ldaps", "starttls"]
+TLS_SERVICES: tuple[TlsService, ...] = ("ldaps", "starttls")
+
 
 class Directory(Strict):
     kind: Literal["openldap", "ad"] = Field(description="openldap | ad")
@@ -35,8 +38,50 @@ class Directory(Strict):
     )
     bind_dn: str = Field(description="Read-only service account")
     bind_password: SecretRef
-    match: Literal["username", "upn", "mail"] = Field(
-        "username", description="How a person is found: username | upn | mail"
+    match: Literal["username", "upn", "mail", "employee_number"] = Field(
+        "username",
+        description="How a person is found: username | upn | mail | employee_number (the "
+        "HR employee number, staff employee_number or else id)",
+    )
+    employee_number_attribute: str | None = Field(
+        None,
+        description="Attribute holding the HR employee number (default: employeeID on AD, "
+        "employeeNumber on OpenLDAP)",
+    )
+    lockout_policy: Literal["read", "none"] = Field(
+        "read",
+        description="read: the lockout policy is read from the directory, and pilot logins "
+        "are refused where it cannot be. none: the inventory declares this server has no "
+        "lockout policy (e.g. slapd without a ppolicy default): accounts without a "
+        "readable policy are judged as having none, pilot logins proceed, and every "
+        "pilot-login result states the declaration (a readable policy still wins)",
+    )
+    checked_from: Id = Field(
+        "central",
+        description="Where the directory's service checks (SRV records, LDAPS and StartTLS "
+        "certificates, the KDC) run from: central (this machine), sites (each vantage "
+        "point of each site whose staff it holds) or a vantage point id. Entries are "
+        "always read from this machine",
+    )
+    dns_domain: str | None = Field(
+        None, description="Domain of its SRV records (default: base_dn's dc= parts)"
+    )
+    srv_records: list[Literal["ldap", "ldaps", "kerberos"]] | None = Field(
+        None,
+        description="SRV records that must resolve (_ldap._tcp, _ldaps._tcp, "
+        "_kerberos._tcp; the Kerberos KDCs they name must answer). Default: ldap and "
+        "kerberos on AD, none on OpenLDAP",
+    )
+    tls_services: list[TlsService] = Field(
+        default_factory=lambda: list(TLS_SERVICES),
+        description="TLS services that must be offered, their certificates judged at "
+        "go-live (LDAPS on the URL's port or 636, StartTLS on the URL's port or 389)",
+    )
+    certificate_min_days: int = Field(
+        0, ge=0, description="Days a directory certificate must stay valid after go-live"
+    )
+    certificate_warn_days: int = Field(
+        30, ge=0, description="Fewer days left after go-live than this: a warning"
     )
     ca_bundle: CaBundlePath | None = Field(
         None, description="CA bundle (PEM); default the organisation's"
@@ -73,6 +118,27 @@ class Directory(Strict):
         """Host and port must parse (``ldaps://h:99999`` or ``ldaps://[::1`` do not)."""
         split_ldap_url(value)
         return value
+
+    @property
+    def employee_attribute(self) -> str:
+        return self.employee_number_attribute or (
+            "employeeID" if self.kind == "ad" else "employeeNumber"
+        )
+
+    @property
+    def srv_domain(self) -> str:
+        """The DNS domain of its SRV records."""
+        if self.dns_domain:
+            return self.dns_domain
+        parts = [p.split("=", 1)[1] for p in self.base_dn.split(",") if "=" in p]
+        kinds = [p.split("=", 1)[0].strip().lower() for p in self.base_dn.split(",") if "=" in p]
+        return ".".join(v.strip() for k, v in zip(kinds, parts, strict=True) if k == "dc").lower()
+
+    @property
+    def srv_wanted(self) -> list[str]:
+        if self.srv_records is not None:
+            return list(self.srv_records)
+        return ["ldap", "kerberos"] if self.kind == "ad" else []
 
 
 def split_ldap_url(url: str) -> tuple[str, str, int]:

@@ -4,6 +4,7 @@ snapshot, each account's state computed once, and one way to build a result."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from readiness.family import Probe, RunContext
@@ -26,6 +27,12 @@ _POLICY_HINT = {
 }
 
 
+DECLARED_NONE = "no lockout policy, as the inventory declares (lockout_policy: none)"
+# What an account without a readable policy is judged under when the inventory declares
+# the server has none: no lockout, no expiry.
+NO_POLICY = ppolicy.PPolicy(dn="(none: declared by the inventory)")
+
+
 class DirectoryEvaluation:
     """One directory's snapshot, evaluated for the probes of one batch: what the
     per-person assertions and the pilot login share (each holds one of these)."""
@@ -46,8 +53,13 @@ class DirectoryEvaluation:
         self.owner = directory.owner
         self.now = ctx.now()
         self.go_live = ctx.go_live
+        self.passwords = ctx.inventory.programme.passwords
         self._states: dict[str, AccountState] = {}
         self.duration_ms = 0.0
+
+    @property
+    def declared_no_lockout(self) -> bool:
+        return self.d.lockout_policy == "none"
 
     def entry(self, person: Staff) -> tuple[str, Mapping[str, Any]] | None:
         rows = self.snap.find(_key_of(self.d, person))
@@ -59,14 +71,33 @@ class DirectoryEvaluation:
         found = self._states.get(dn)
         if found is not None:
             return found
+        blocks = self.passwords.must_change_blocks
+        expiring = self.passwords.expiring_before_go_live
         if self.d.kind == "ad":
             state: AccountState = _ad().evaluate_ad_account(
-                attrs, self.snap.ad_policy, go_live=self.go_live, now=self.now
+                attrs,
+                self.snap.ad_policy,
+                go_live=self.go_live,
+                now=self.now,
+                must_change_blocks=blocks,
+                expiring=expiring,
             )
+            if state.lockout_unknown and self.declared_no_lockout:
+                state = replace(state, lockout_unknown="", lockout_headroom=None)
         else:
             policy, note = ppolicy.policy_for(attrs, self.snap.policies, self.snap.default_policy)
+            # The declaration covers the server's default only: an entry naming its own
+            # policy (pwdPolicySubentry) that cannot be read stays unknown.
+            if policy is None and self.declared_no_lockout and not ppolicy.own_policy(attrs):
+                policy, note = NO_POLICY, f"{note}; {DECLARED_NONE}"
             state = ppolicy.evaluate_ppolicy_account(
-                attrs, policy, go_live=self.go_live, now=self.now, policy_note=note
+                attrs,
+                policy,
+                go_live=self.go_live,
+                now=self.now,
+                policy_note=note,
+                must_change_blocks=blocks,
+                expiring=expiring,
             )
         self._states[dn] = state
         return state

@@ -11,14 +11,23 @@ pilot login in :mod:`.pilot`; this module plans and runs them.
 
 Checks (result ``check`` ids, one result per assertion):
 
-* ``identity.account-exists``  found by username / upn / mail (near misses in the hint)
+* ``identity.account-exists``  found by username / upn / mail / employee number (a
+                               ``warn`` when the entry disagrees with the HR record;
+                               plausible near misses, each with why, when missing)
 * ``identity.account-usable``  not disabled, not locked at go-live, start/end times
-* ``identity.password-valid``  not expired at go-live, grace logins, must-change (warn)
+* ``identity.password-valid``  not expired at go-live, grace logins, normal rotation
+                               before go-live (warn), must-change (warn, code
+                               ``must-change``; fail if the programme says it blocks)
 * ``identity.mail-attribute``  new-domain address present, old addresses kept
 * ``identity.extension``       telephone extension
 * ``identity.attributes``      attributes the inventory requires
 * ``identity.group-member``    one per group the role / applications need (nested)
-* ``identity.pilot-login``     a real bind for pilot accounts
+* ``identity.pilot-login``     a real bind for pilot accounts, with the credential for
+                               that directory
+* ``identity.srv``, ``tls.*``, ``identity.kdc``  the directory service itself
+                               (:mod:`.services`; subject ``directories:<id>``)
+* ``identity.service-bind``, ``identity.lockout-policy``  the sweep's own access
+                               (subject ``family:identity``)
 """
 
 from __future__ import annotations
@@ -43,28 +52,45 @@ from .check_ids import (
     EXTENSION,
     FAMILY,
     GROUP,
+    KDC,
+    LOCKOUT_POLICY,
     MAIL,
     PASSWORD,
     PILOT,
+    SERVICE_BIND,
+    SRV,
+    TLS_CHECKS,
     USABLE,
 )
 from .client import DirectoryError, Endpoint
 from .config import Directory
 from .evaluation import DirectoryEvaluation
 from .pilot import PilotLogin
+from .services import DirectoryServices, access_results
 from .snapshot import MATCH_FIELD, Snapshot, _is_secret_attribute, _key_of, _scope, fetch
 
 # DirectoryError codes that are the sweep's own configuration (its secret, CA bundle,
 # service account, directory settings), not the directory's state: fixed by whoever
 # runs the sweep, they come first in every report.
 SWEEP_CONFIG_CODES = frozenset({"secret", "ca-bundle", "service-bind", "config", "access"})
+SELF = f"family:{FAMILY}"
+TLS_TITLES = {
+    "tls.handshake": "offered (a TLS session)",
+    "tls.certificate-chain": "the certificate chains to the CA bundle",
+    "tls.certificate-name": "the certificate names the directory's host",
+    "tls.certificate-valid": "the certificate is valid at go-live",
+    "tls.protocol": "TLS 1.2 or later",
+    "tls.key": "a strong enough key and signature",
+}  # the subject of what concerns the sweep's own access
 
 
 @dataclass(frozen=True)
 class InDirectory:
-    """The parameters of every identity probe: which directory to read."""
+    """The parameters of every identity probe: which directory; for the service checks,
+    the resolvers of the sites the probe speaks for, in order."""
 
     directory: str
+    resolvers: tuple[str, ...] = ()
 
 
 def directories(inventory: Inventory) -> dict[str, Directory]:
@@ -79,7 +105,12 @@ class IdentityFamily(CheckFamily[InDirectory]):
     )
     sections: ClassVar[Mapping[str, type[BaseModel]]] = {"directories": Directory}
     checks: ClassVar[Sequence[CheckSpec]] = (
-        CheckSpec(EXISTS, "the account exists (found by username, UPN or mail)", NeedKind.ACCOUNT),
+        CheckSpec(
+            EXISTS,
+            "the account exists (found by username, UPN, mail or employee number) and agrees "
+            "with the HR record",
+            NeedKind.ACCOUNT,
+        ),
         CheckSpec(
             USABLE,
             "the account is usable at go-live (not disabled, locked, ended)",
@@ -97,6 +128,11 @@ class IdentityFamily(CheckFamily[InDirectory]):
             GROUP, "a member of each group the role and its applications need", NeedKind.ACCOUNT
         ),
         CheckSpec(PILOT, "a pilot account really logs in (lockout-safe)", NeedKind.ACCOUNT),
+        CheckSpec(SRV, "the directory's LDAP and Kerberos SRV records resolve"),
+        CheckSpec(KDC, "the KDCs the Kerberos SRV record names accept connections"),
+        *(CheckSpec(c, f"the directory's LDAPS and StartTLS: {TLS_TITLES[c]}") for c in TLS_CHECKS),
+        CheckSpec(SERVICE_BIND, "the read-only service account binds and reads"),
+        CheckSpec(LOCKOUT_POLICY, "the lockout policy is readable (or declared absent)"),
     )
     verifies: ClassVar[frozenset[NeedKind]] = frozenset(
         {NeedKind.ACCOUNT, NeedKind.MAILBOX, NeedKind.PHONE}
@@ -105,12 +141,15 @@ class IdentityFamily(CheckFamily[InDirectory]):
         "directories.*",
         "staff.*.username",
         "staff.*.upn",
+        "staff.*.employee_number",
+        "staff.*.name",
         "staff.*.new_mail",
         "staff.*.old_mail",
         "staff.*.extension",
         "staff.*.attributes",
         "staff.*.pilot",
         "staff.*.credential",
+        "staff.*.credentials",
         "staff.*.tags",
         "roles.*.groups",
         "roles.*.applications",
@@ -118,6 +157,10 @@ class IdentityFamily(CheckFamily[InDirectory]):
         "roles.*.mailbox",
         "organisations.*.mail_domains",
         "organisations.*.ca_bundle",
+        "programme.passwords",
+        "programme.resolvers",
+        "sites.*.resolvers",
+        "sites.*.vantage_points",
     )
     default_timeout = 10.0
 
@@ -131,6 +174,15 @@ class IdentityFamily(CheckFamily[InDirectory]):
                         f"directory {dir_id} names unknown organisation {org!r}",
                         "known organisations: " + ", ".join(sorted(inventory.organisations)),
                     )
+            if d.checked_from not in ("sites", "central") and (
+                d.checked_from not in inventory.declared_ids("vantage_points")
+            ):
+                yield Problem(
+                    inventory.where("directories", dir_id, "checked_from"),
+                    f"directory {dir_id}: checked_from names unknown vantage point "
+                    f"{d.checked_from!r}",
+                    "use central, sites or a vantage point id",
+                )
             try:
                 endpoint = Endpoint.parse(d.url)
             except DirectoryError as exc:
@@ -200,48 +252,100 @@ class IdentityFamily(CheckFamily[InDirectory]):
                 endpoint = Endpoint.parse(d.url)
             except DirectoryError:
                 continue
-            target = f"directories:{dir_id}"
-            batch = f"identity:{dir_id}"
-            for person in ctx.staff:
-                if not _scope(d, person):
-                    continue
-                key = _key_of(d, person)
+            yield from self._plan_people(ctx, dir_id, d, endpoint)
+            yield from self._plan_services(ctx, dir_id, d)
+
+    def _plan_people(
+        self, ctx: PlanContext, dir_id: str, d: Directory, endpoint: Endpoint
+    ) -> Iterator[Probe[InDirectory]]:
+        target = f"directories:{dir_id}"
+        batch = f"identity:{dir_id}"
+        params = InDirectory(dir_id)
+        people = [person for person in ctx.staff if _scope(d, person)]
+        if not people:
+            return  # nobody selected has an account here: nothing to read
+        yield Probe(
+            FAMILY,
+            SERVICE_BIND,
+            SELF,
+            target,
+            params,
+            also=(LOCKOUT_POLICY,),
+            server=endpoint.server_key,
+            batch=batch,
+            timeout=d.timeout,
+            summary=f"bind to {dir_id} as the service account; read its lockout policy",
+        )
+        for person in people:
+            key = _key_of(d, person)
+            yield Probe(
+                FAMILY,
+                EXISTS,
+                person.key,
+                target,
+                params,
+                also=(USABLE, PASSWORD, MAIL, EXTENSION, ATTRIBUTES, GROUP),
+                server=endpoint.server_key,
+                batch=batch,
+                timeout=d.timeout,
+                summary=f"look up {key or person.id} ({d.match}) in {dir_id} and check "
+                "usability, password, mail, extension, attributes and groups",
+            )
+            if person.pilot:
+                has_credential = person.credential_for(dir_id) is not None
                 yield Probe(
                     FAMILY,
-                    EXISTS,
+                    PILOT,
                     person.key,
                     target,
-                    InDirectory(dir_id),
-                    also=(USABLE, PASSWORD, MAIL, EXTENSION, ATTRIBUTES, GROUP),
+                    params,
                     server=endpoint.server_key,
                     batch=batch,
                     timeout=d.timeout,
-                    summary=f"look up {key or person.id} ({d.match}) in {dir_id} and check "
-                    "usability, password, mail, extension, attributes and groups",
+                    lockout_cost=1 if has_credential else 0,
+                    account=f"{dir_id}/{key or person.id}",
+                    summary=(
+                        f"one real bind as {key} on {d.url} "
+                        f"({'StartTLS' if d.start_tls else endpoint.scheme}); lockout cost 1 "
+                        f"attempt, only with >= {d.min_headroom} attempts of headroom"
+                        if has_credential
+                        else f"no bind: the pilot has no credential for {dir_id}"
+                    ),
                 )
-                if person.pilot:
-                    account = f"{dir_id}/{key or person.id}"
-                    yield Probe(
-                        FAMILY,
-                        PILOT,
-                        person.key,
-                        target,
-                        InDirectory(dir_id),
-                        server=endpoint.server_key,
-                        batch=batch,
-                        timeout=d.timeout,
-                        lockout_cost=1,
-                        account=account,
-                        summary=f"one real bind as {key} on {d.url} "
-                        f"({'StartTLS' if d.start_tls else endpoint.scheme}); lockout "
-                        f"cost 1 attempt, only with >= {d.min_headroom} attempts of "
-                        "headroom",
-                    )
+
+    def _plan_services(
+        self, ctx: PlanContext, dir_id: str, d: Directory
+    ) -> Iterator[Probe[InDirectory]]:
+        if not (d.srv_wanted or d.tls_services):
+            return
+        for vantage, sites in ctx.routes("directories", dir_id).items():
+            resolvers = ctx.route_resolvers(vantage, sites)
+            yield Probe(
+                FAMILY,
+                SRV,
+                f"directories:{dir_id}",
+                f"directories:{dir_id}",
+                InDirectory(dir_id, resolvers),
+                also=(KDC, *TLS_CHECKS),
+                vantage=vantage,
+                server=Endpoint.parse(d.url).server_key,
+                batch=f"identity-services:{dir_id}@{vantage}",
+                timeout=d.timeout,
+                sites=sites,
+                summary=f"{dir_id} from {vantage}: SRV records "
+                f"{', '.join(d.srv_wanted) or 'none'}, TLS {', '.join(d.tls_services) or 'none'}"
+                + (", the KDCs" if "kerberos" in d.srv_wanted else ""),
+            )
 
     # -- run -------------------------------------------------------------------------
     def run(self, probes: Sequence[Probe[InDirectory]], ctx: RunContext) -> Iterator[Result]:
         by_dir: dict[str, list[Probe[InDirectory]]] = {}
         for probe in probes:
+            if probe.check == SRV:
+                directory = directories(ctx.inventory)[probe.params.directory]
+                services = DirectoryServices(probe.params.directory, directory, ctx)
+                yield from services.run(probe, list(probe.params.resolvers))
+                continue
             by_dir.setdefault(probe.params.directory, []).append(probe)
         for dir_id, group in by_dir.items():
             yield from self._run_directory(dir_id, group, ctx)
@@ -264,6 +368,10 @@ class IdentityFamily(CheckFamily[InDirectory]):
         directory = directories(ctx.inventory)[dir_id]
         started = time.perf_counter()
         snap = self._snapshot(dir_id, ctx)
+        for probe in probes:
+            if probe.subject == SELF:
+                yield from access_results(probe, dir_id, directory, snap)
+        probes = [p for p in probes if p.subject != SELF]
         if isinstance(snap, BaseException):
             yield from self._directory_error(dir_id, directory, probes, snap, started)
             return

@@ -10,18 +10,25 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from readiness.family import Probe
+from readiness.family import BatchAbandoned, Probe
 from readiness.inventory.models import Staff
 from readiness.results import Origin, Result, Status
 
 from .check_ids import EXISTS, FAMILY, PILOT
-from .client import DirectoryError
-from .evaluation import _POLICY_HINT, DirectoryEvaluation
-from .snapshot import MATCH_FIELD, _ad, _key_of, _Reader, people_attributes
+from .client import DirectoryError, Endpoint
+from .evaluation import _POLICY_HINT, DECLARED_NONE, DirectoryEvaluation
+from .snapshot import MATCH_FIELD, _ad, _key_of, _norm, _Reader, _vals, people_attributes
 
 # LDAP results of a pilot bind that are the directory's answer about the credential or
 # the account (the pilot cannot log in); any other code means "could not find out".
 BIND_REFUSED = frozenset({48, 49, 50, 53})
+
+
+def account_id(attrs: Mapping[str, Any], dn: str) -> str:
+    """The account as the server knows it: its objectGUID (AD: stable across renames and
+    moves), else its DN."""
+    guid = _vals(attrs, "objectGUID")
+    return f"guid:{guid[0]}" if guid else f"dn:{_norm(dn)}"
 
 
 class PilotLogin:
@@ -36,7 +43,7 @@ class PilotLogin:
             yield replace(result, duration_ms=(time.perf_counter() - started) * 1000)
 
     def _pilot(self, probe: Probe[Any], person: Staff) -> Iterator[Result]:
-        from readiness.ledger import BudgetExceeded
+        from readiness.ledger import BudgetExceeded, LedgerError
         from readiness.secrets import SecretError
 
         d = self.ev.d
@@ -68,19 +75,23 @@ class PilotLogin:
                 root_cause=f"{EXISTS}|{self.ev.dir_id}",
             )
             return
-        dn = entry[0]
-        if person.credential is None:
+        dn, attrs = entry
+        reference = person.credential_for(self.ev.dir_id)
+        if reference is None:
+            # Its credentials are for other directories: no attempt is spent here.
             yield self.ev.result(
                 probe,
                 PILOT,
                 Status.SKIP,
-                f"{person.key} is a pilot without a credential reference",
-                hint="add `credential: file:...` (or env:) to the pilot's record",
+                f"{person.key} is a pilot without a credential for {self.ev.dir_id}: no "
+                "login attempted here",
+                hint=f"add `credentials: {{{self.ev.dir_id}: file:...}}` (or `credential`) to "
+                "the pilot's record if it should log in here",
                 root_cause=f"{PILOT}|{self.ev.dir_id}|no-credential",
             )
             return
         try:
-            password = self.ev.ctx.secret(person.credential)
+            password = self.ev.ctx.secret(reference)
         except SecretError as exc:
             yield self.ev.result(
                 probe,
@@ -94,18 +105,21 @@ class PilotLogin:
             )
             return
         reader = _Reader(self.ev.dir_id, d, self.ev.ctx)
-        account = probe.account or f"{self.ev.dir_id}/{_key_of(d, person)}"
-        realm, _, acct = account.partition("/")
+        key = _key_of(d, person)
+        label = f"{self.ev.dir_id}/{key}"
         window = dt.timedelta(hours=d.attempt_window_hours)
         try:
             reservation = self.ev.ctx.ledger.reserve(
-                realm,
-                acct,
+                self.ev.snap.server_identity,
+                account_id(attrs, dn),
                 now=self.ev.now,
                 sweep=self.ev.ctx.sweep_id,
                 family=FAMILY,
                 max_failures=d.attempt_budget,
                 window=window,
+                label=label,
+                # Older ledgers keyed the account by the inventory's names.
+                aliases=[(self.ev.dir_id, key)],
             )
         except BudgetExceeded as exc:
             yield self.ev.result(
@@ -121,7 +135,21 @@ class PilotLogin:
                 root_cause=f"{PILOT}|{self.ev.dir_id}|budget",
             )
             return
-        yield from self._attempt(probe, reader, reservation, dn, password)
+        except LedgerError as exc:
+            yield self.ev.result(
+                probe,
+                PILOT,
+                Status.ERROR,
+                f"pilot login not attempted: {exc}",
+                impact="whether the pilot can log in is unknown",
+                hint="use a state folder this version can read (--state-dir)",
+                root_cause=f"{PILOT}|{self.ev.dir_id}|ledger",
+            )
+            return
+        server = Endpoint.parse(d.url).server_key
+        with self.ev.ctx.limit(server, d.max_concurrency):
+            results = self._attempt(probe, reader, reservation, dn, password)
+        yield from results
 
     def _attempt(
         self, probe: Probe[Any], reader: _Reader, reservation: Any, dn: str, password: Any
@@ -146,7 +174,7 @@ class PilotLogin:
                 now=self.ev.now,
                 window=dt.timedelta(hours=d.attempt_window_hours),
             )
-            refusal = self._headroom_refusal(reader, dn, others)
+            refusal, lockout = self._headroom_refusal(reader, dn, others)
             if refusal is not None:
                 reason, hint = refusal
                 return [
@@ -178,6 +206,9 @@ class PilotLogin:
                         root_cause=f"identity.directory|{self.ev.dir_id}|{exc.code}",
                     )
                 ]
+            if self.ev.ctx.abandoned:  # the sweep gave up on this batch: spend nothing
+                session.close()
+                raise BatchAbandoned(f"pilot login of {dn} abandoned before the bind")
             try:
                 sent = True
                 result = session.bind(dn, password)
@@ -198,7 +229,7 @@ class PilotLogin:
                 ]
             finally:
                 session.close()
-            return list(self._bind_result(probe, reservation, dn, result))
+            return list(self._bind_result(probe, reservation, dn, result, lockout))
         finally:
             if not sent:
                 # Nothing reached the server (refused, unreachable, or a crash before the
@@ -207,10 +238,11 @@ class PilotLogin:
 
     def _headroom_refusal(
         self, reader: _Reader, dn: str, in_flight: int = 0
-    ) -> tuple[str, str] | None:
-        """Read the account's lockout state fresh; (reason, hint) when a bind now is
+    ) -> tuple[tuple[str, str] | None, str]:
+        """Read the account's lockout state fresh: ((reason, hint) when a bind now is
         refused: the account is unusable NOW, its lockout policy is unknown, or the
-        headroom minus other sweeps' in-flight attempts is below ``min_headroom``."""
+        headroom minus other sweeps' in-flight attempts is below ``min_headroom``; the
+        lockout as the pilot-login result states it)."""
         d = self.ev.d
         retry = (
             "wait for the failure counter to reset (or reset it), fix the pilot's "
@@ -225,69 +257,77 @@ class PilotLogin:
             finally:
                 session.close()
         except DirectoryError as exc:
-            return f"the lockout headroom could not be read: {exc.message}", exc.hint or retry
+            reason = f"the lockout headroom could not be read: {exc.message}"
+            return (reason, exc.hint or retry), "unknown"
         if not fresh.entries:
-            return f"{dn} could not be read back", retry
+            return (f"{dn} could not be read back", retry), "unknown"
         state = self.ev.state(dn + "#fresh", fresh.entries[0][1])
+        headroom = state.lockout_headroom
+        if state.lockout_unknown:
+            lockout = "unknown"
+        elif headroom is None:
+            lockout = DECLARED_NONE if self.ev.declared_no_lockout else "none (policy read)"
+        else:
+            lockout = f"{headroom} attempt(s) left before the directory locks the account"
         # Only states that hold NOW block the bind (go-live-judged ones do not).
         blocking = [f for f in state.findings if f.blocks_now]
         if blocking:
-            return (
-                f"the account is not usable now ({blocking[0].code}: {blocking[0].observed})",
-                blocking[0].hint,
-            )
+            reason = f"the account is not usable now ({blocking[0].code}: {blocking[0].observed})"
+            return (reason, blocking[0].hint), lockout
         if state.lockout_unknown:
-            return (
-                f"the lockout headroom is unknown: {state.lockout_unknown}",
-                _POLICY_HINT[d.kind],
-            )
-        headroom = state.lockout_headroom
+            reason = f"the lockout headroom is unknown: {state.lockout_unknown}"
+            hint = _POLICY_HINT[d.kind] + ", or declare lockout_policy: none if it has none"
+            return (reason, hint), lockout
         if headroom is None:
-            return None  # the readable policy enforces no lockout
-        left = headroom - in_flight
-        if left < d.min_headroom:
+            return None, lockout  # no lockout: the policy read, or the declaration, says so
+        if headroom - in_flight < d.min_headroom:
             others = (
                 f" minus {in_flight} attempt(s) other sweeps have in flight" if in_flight else ""
             )
-            return (
+            reason = (
                 f"only {headroom} attempt(s) left before the directory locks {dn}"
-                f"{others} (needs >= {d.min_headroom})",
-                retry,
+                f"{others} (needs >= {d.min_headroom})"
             )
-        return None
+            return (reason, retry), lockout
+        return None, lockout
 
     def _bind_result(
-        self, probe: Probe[Any], reservation: Any, dn: str, result: Mapping[str, Any]
+        self,
+        probe: Probe[Any],
+        reservation: Any,
+        dn: str,
+        result: Mapping[str, Any],
+        lockout: str,
     ) -> Iterator[Result]:
         from readiness.ledger import Outcome
 
         code = int(result.get("result", -1))
         message = str(result.get("message", "") or "")
         pp = ppolicy_control(result)
+        declared = f" ({DECLARED_NONE})" if lockout == DECLARED_NONE else ""
+        details: dict[str, Any] = {"ppolicy": pp, "lockout": lockout}
+        must_change = (code == 0 and pp.get("error") == 2) or (
+            code == 49 and map_failed_bind(self.ev.d.kind, code, message, pp)[0] == "must-change"
+        )
+        if code == 0 or must_change:
+            # AD answers 773 only to the right password, and counts no failure for it.
+            detail = "success" if code == 0 else "must change (AD 773): the password is right"
+            self.ev.ctx.ledger.record(reservation, Outcome.SUCCESS, detail)
+        if must_change:
+            yield self._must_change(probe, dn, declared, details)
+            return
         if code == 0:
-            self.ev.ctx.ledger.record(reservation, Outcome.SUCCESS, "success")
-            if pp.get("error") == 2:
-                yield self.ev.result(
-                    probe,
-                    PILOT,
-                    Status.WARN,
-                    f"pilot bind as {dn} succeeded but the password must be changed first",
-                    observed="ppolicy changeAfterReset",
-                    impact="the pilot must change the password at first login",
-                    hint="have the pilot change the password before go-live",
-                    root_cause=f"{PILOT}|{self.ev.dir_id}|must-change",
-                )
-                return
             grace = pp.get("grace")
             yield self.ev.result(
                 probe,
                 PILOT,
                 Status.WARN if grace is not None else Status.PASS,
                 f"pilot bind as {dn} succeeded"
-                + (f" on a grace login ({grace} left)" if grace is not None else ""),
+                + (f" on a grace login ({grace} left)" if grace is not None else "")
+                + declared,
                 expected="bind succeeds",
                 observed="success",
-                details={"ppolicy": pp},
+                details=details,
             )
             return
         self.ev.ctx.ledger.record(
@@ -309,7 +349,7 @@ class PilotLogin:
                 hint="check the directory server's state and log for this bind, then sweep "
                 "again (the attempt was charged to the budget)",
                 root_cause=f"{PILOT}|{self.ev.dir_id}|ldap-{code}",
-                details={"result": code, "ppolicy": pp},
+                details={"result": code, **details},
             )
             return
         reason, hint = map_failed_bind(self.ev.d.kind, code, message, pp)
@@ -317,13 +357,33 @@ class PilotLogin:
             probe,
             PILOT,
             Status.FAIL,
-            f"pilot bind as {dn} failed: {reason} (not retried)",
+            f"pilot bind as {dn} failed: {reason} (not retried){declared}",
             expected="bind succeeds",
             observed=f"{result.get('description', code)} {message}".strip(),
             impact="the pilot cannot log in on Day 1 with the credential on record",
             hint=hint,
             root_cause=f"{PILOT}|{self.ev.dir_id}|{reason}",
-            details={"result": code, "ppolicy": pp},
+            details={"result": code, **details},
+        )
+
+    def _must_change(
+        self, probe: Probe[Any], dn: str, declared: str, details: dict[str, Any]
+    ) -> Result:
+        """The right password, which must be changed before it can be used: listed apart
+        (code must-change), blocking only when the programme says so."""
+        blocks = self.ev.passwords.must_change_blocks
+        return self.ev.result(
+            probe,
+            PILOT,
+            Status.FAIL if blocks else Status.WARN,
+            f"pilot bind as {dn}: the password is right but must be changed first{declared}",
+            expected="bind succeeds",
+            observed="must change the password (AD data 773 / ppolicy changeAfterReset)",
+            impact="ready once the pilot has changed the password: applications that only "
+            "bind refuse the login until then",
+            hint="have the pilot change the password before go-live",
+            root_cause=f"{PILOT}|{self.ev.dir_id}|must-change",
+            details={"codes": ["must-change"], **details},
         )
 
 

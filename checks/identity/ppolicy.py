@@ -11,9 +11,14 @@ Rules (DOMAIN.md, slapo-ppolicy(5)):
   of disabling an account); otherwise the lock ends at lockedTime + pwdLockoutDuration
   (0 = until an administrator resets it). An expired lock is not a lock.
 * ``pwdAccountTmpLockoutEnd`` in the future is a temporary (delay) lock.
-* ``pwdReset`` TRUE = must change the password (only enforced with pwdMustChange).
+* ``pwdReset`` TRUE = must change the password (only enforced with pwdMustChange): a
+  ``warn`` (code ``must-change``), a ``fail`` when the programme says it blocks.
 * ``pwdChangedTime`` + ``pwdMaxAge`` = password expiry, judged at go-live, with
   ``pwdGraceUseTime`` values against ``pwdGraceAuthNLimit`` for the grace logins left.
+  A password still valid now that expires before go-live is normal rotation: the
+  person is prompted and changes it in the meantime (``warn``, with the date), unless
+  the policy forbids users to change it (``pwdAllowUserChange`` FALSE) or the
+  programme counts it as expired (``expiring="fail"``).
 * ``pwdStartTime`` / ``pwdEndTime`` bound when the account may be used.
 * Headroom = ``pwdMaxFailure`` minus the ``pwdFailureTime`` values still counted
   (within ``pwdFailureCountInterval`` when set). Only a readable policy with
@@ -28,7 +33,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .state import AccountState, Finding
+from .state import AccountState, Finding, must_change_finding, rotation_finding
 
 __all__ = [
     "PERMANENT_LOCK",
@@ -60,6 +65,7 @@ POLICY_ATTRIBUTES = (
     "pwdFailureCountInterval",
     "pwdMustChange",
     "pwdGraceExpiry",
+    "pwdAllowUserChange",
 )
 EXPIRY_WARNING = dt.timedelta(days=14)  # expiring this soon after go-live is a warning
 
@@ -142,6 +148,7 @@ class PPolicy:
     failure_count_interval: int = 0
     must_change: bool = False
     grace_expiry: int = 0
+    allow_user_change: bool = True
 
     @classmethod
     def from_entry(cls, dn: str, attrs: Attrs) -> PPolicy:
@@ -155,6 +162,7 @@ class PPolicy:
             failure_count_interval=_int(attrs, "pwdFailureCountInterval"),
             must_change=_bool(attrs, "pwdMustChange"),
             grace_expiry=_int(attrs, "pwdGraceExpiry"),
+            allow_user_change=_bool(attrs, "pwdAllowUserChange", default=True),
         )
 
     def describe(self) -> str:
@@ -166,7 +174,7 @@ class PPolicy:
 
 
 def _fmt(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _times(attrs: Attrs, name: str) -> list[dt.datetime]:
@@ -199,11 +207,15 @@ def evaluate_ppolicy_account(
     go_live: dt.datetime,
     now: dt.datetime,
     policy_note: str = "",
+    must_change_blocks: bool = False,
+    expiring: str = "warn",
 ) -> AccountState:
     """Evaluate one entry's ppolicy state at ``go_live`` (lockout headroom as of ``now``).
 
     ``policy`` None means the applicable policy is unknown (not readable): the state
     then carries ``lockout_unknown``/``expiry_unknown`` instead of "no lockout".
+    ``must_change_blocks`` and ``expiring`` ("warn" or "fail") are the programme's
+    password settings (readiness.inventory.models.Passwords).
     """
     findings: list[Finding] = []
     locked_now = False
@@ -339,17 +351,7 @@ def evaluate_ppolicy_account(
 
     must_change = _bool(attrs, "pwdReset")
     if must_change and (policy is None or policy.must_change):
-        findings.append(
-            Finding(
-                "must-change",
-                "warn",
-                "pwdReset TRUE: the password must be changed at next login",
-                "the first login must happen on a device or page that can change the password; "
-                "applications that only bind will fail until it is changed",
-                "ask the person to change the password before go-live, or make sure the Day-1 "
-                "login path offers a password change",
-            )
-        )
+        findings.append(must_change_finding(must_change_blocks))
 
     if policy is not None and policy.max_age > 0:
         # Without pwdChangedTime slapd cannot age the password: it does not expire.
@@ -365,7 +367,16 @@ def evaluate_ppolicy_account(
                 else None
             )
             grace_over = grace_ends is not None and grace_ends <= go_live
-            if expires <= go_live:
+            rotates = expires > now and expiring == "warn" and policy.allow_user_change
+            if expires <= go_live and rotates:
+                findings.append(
+                    rotation_finding(
+                        f"pwdChangedTime {_fmt(changed)} + pwdMaxAge {policy.max_age}s",
+                        expires,
+                        go_live,
+                    )
+                )
+            elif expires <= go_live:
                 observed = (
                     f"pwdChangedTime {_fmt(changed)} + pwdMaxAge {policy.max_age}s = "
                     f"expiry {_fmt(expires)}, before go-live {_fmt(go_live)}"
@@ -441,6 +452,11 @@ def evaluate_ppolicy_account(
         lockout_unknown=unknown,
         expiry_unknown=expiry_unknown,
     )
+
+
+def own_policy(attrs: Attrs) -> str | None:
+    """The entry's own pwdPolicySubentry, if it names one."""
+    return _first(attrs, "pwdPolicySubentry")
 
 
 def policy_for(

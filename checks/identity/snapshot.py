@@ -4,7 +4,9 @@ checks are computed from, plus the small helpers for the attributes it holds."""
 
 from __future__ import annotations
 
+import functools
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +42,15 @@ SECRET_ATTRIBUTES = frozenset(
     }
 )
 # The inventory field each match kind reads (for file:line in validation problems).
-MATCH_FIELD = {"username": "username", "upn": "upn", "mail": "new_mail"}
+MATCH_FIELD = {
+    "username": "username",
+    "upn": "upn",
+    "mail": "new_mail",
+    "employee_number": "employee_number",
+}
+# AD naming contexts under the domain root that never hold people: a continuation
+# reference to them (routine in AD) says nothing about a missing account.
+AD_OTHER_PARTITIONS = ("cn=configuration,", "dc=domaindnszones,", "dc=forestdnszones,")
 
 OPENLDAP_PEOPLE_FILTER = "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))"
 AD_PEOPLE_FILTER = "(&(objectCategory=person)(objectClass=user))"
@@ -71,6 +81,8 @@ def _key_of(directory: Directory, person: Staff) -> str:
         return person.upn
     if directory.match == "mail":
         return person.new_mail
+    if directory.match == "employee_number":
+        return person.employee_key
     return person.username or person.id
 
 
@@ -102,7 +114,13 @@ class Snapshot:
     dir_id: str
     directory: Directory
     people: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+    # Continuation references of the people search that may hold people (under the
+    # people base, not one of AD's other partitions): only these make a miss uncertain.
     references: list[str] = field(default_factory=list)
+    ignored_references: list[str] = field(default_factory=list)  # groups search, AD's own
+    # The server as it knows itself: "ad:<domain naming context>" or
+    # "ldap:<address>/<naming context>": the attempt ledger's realm.
+    server_identity: str = ""
     index: dict[str, list[int]] = field(default_factory=dict)  # match key -> people rows
     by_mail: dict[str, list[int]] = field(default_factory=dict)
     group_names: dict[str, str] = field(default_factory=dict)  # cn or dn (lower) -> dn norm
@@ -132,8 +150,61 @@ class Snapshot:
     def resolve_group(self, name: str) -> str | None:
         return self.group_names.get(name.lower()) or self.group_names.get(_norm(name))
 
+    def lockout_policy(self) -> LockoutPolicy | None:
+        """The directory-wide lockout policy, or None when it could not be read."""
+        if self.directory.kind == "ad":
+            p = self.ad_policy
+            if p is None:
+                return None
+            return LockoutPolicy(
+                p.lockout_threshold > 0,
+                f"domain lockoutThreshold {p.lockout_threshold}, lockoutDuration "
+                f"{p.lockout_duration or 'until unlocked'}, {len(p.psos)} readable PSO(s)",
+            )
+        found = self.policies.get(_norm(self.default_policy)) if self.default_policy else None
+        if found is None:
+            return None
+        return LockoutPolicy(found.lockout and found.max_failure > 0, found.describe())
+
+    @property
+    def policy_note(self) -> str:
+        return f"default policy {self.default_policy} not found or not readable"
+
+    def rows_by(self, attribute: str) -> dict[str, list[int]]:
+        """People rows by the (lower-cased) values of ``attribute``, built on first use
+        (near misses need them only for people who were not found)."""
+        key = attribute.lower()
+        found = self._by_attribute.get(key)
+        if found is None:
+            found = {}
+            for row, (_, attrs) in enumerate(self.people):
+                for value in _vals(attrs, key):
+                    found.setdefault(fold(value), []).append(row)
+            self._by_attribute[key] = found
+        return found
+
+    _by_attribute: dict[str, dict[str, list[int]]] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """The directory-wide lockout policy as read (AD's domain, ppolicy's default)."""
+
+    lockout: bool
+    describe: str
+
+
+@functools.lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """A name compared loosely: case, accents, punctuation and spacing ignored."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    words = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(words.split())
+
 
 def _match_attribute(directory: Directory) -> str:
+    if directory.match == "employee_number":
+        return directory.employee_attribute
     if directory.kind == "ad":
         return {"username": "sAMAccountName", "upn": "userPrincipalName", "mail": "mail"}[
             directory.match
@@ -141,13 +212,18 @@ def _match_attribute(directory: Directory) -> str:
     return {"username": "uid", "upn": "mail", "mail": "mail"}[directory.match]
 
 
+def username_attribute(directory: Directory) -> str:
+    return "sAMAccountName" if directory.kind == "ad" else "uid"
+
+
 def people_attributes(directory: Directory, extra: Iterable[str] = ()) -> list[str]:
     """The attributes asked for on people entries (``extra``: the staff records'
     ``attributes`` names); password material is never requested."""
     attrs = {"mail", "telephoneNumber", "memberOf", _match_attribute(directory)}
+    attrs |= {"givenName", "sn", directory.employee_attribute}  # HR record, near misses
     if directory.kind == "ad":
         attrs |= {"proxyAddresses", "sAMAccountName", "userPrincipalName", "displayName"}
-        attrs |= set(_ad().AD_ATTRIBUTES)
+        attrs |= {"objectGUID", *_ad().AD_ATTRIBUTES}
     else:
         attrs |= {"uid", *ppolicy.PPOLICY_ATTRIBUTES}
     attrs |= set(directory.required_attributes) | set(extra)
@@ -273,6 +349,13 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
     }
     session = reader.service_session()
     try:
+        root_dse = session.search(
+            "",
+            "(objectClass=*)",
+            ["namingContexts", "defaultNamingContext"],
+            page_size=1,
+            scope="BASE",
+        )
         people = session.search(
             people_base,
             directory.people_filter or (AD_PEOPLE_FILTER if ad else OPENLDAP_PEOPLE_FILTER),
@@ -324,7 +407,13 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
     finally:
         session.close()
     snap.people = [(dn, _lowered(attrs)) for dn, attrs in people.entries]
-    snap.references = people.references + groups.references
+    for ref in people.references:
+        holds_people = _may_hold_people(ref, people_base, ad)
+        (snap.references if holds_people else snap.ignored_references).append(ref)
+    snap.ignored_references += groups.references
+    snap.server_identity = server_identity(
+        directory, root_dse.entries[0][1] if root_dse.entries else {}, reader.address()
+    )
     match_attr = _match_attribute(directory)
     for row, (dn, attrs) in enumerate(snap.people):
         for value in _vals(attrs, match_attr):
@@ -346,6 +435,50 @@ def fetch(dir_id: str, directory: Directory, ctx: RunContext) -> Snapshot:
     snap.operations = OPERATIONS.total(dir_id) - ops_before
     snap.seconds = time.perf_counter() - started
     return snap
+
+
+def ref_dn(url: str) -> str | None:
+    """The DN an LDAP URL (a continuation reference) points at; None if unreadable."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("ldap", "ldaps"):
+        return None
+    return unquote(parts.path.lstrip("/"))
+
+
+def _under(dn: str, base: str) -> bool:
+    dn, base = _norm(dn), _norm(base)
+    return dn == base or dn.endswith("," + base)
+
+
+def _may_hold_people(ref: str, people_base: str, ad: bool) -> bool:
+    """Whether a continuation reference of the people search may hold people: it points
+    under the people base (an unreadable one may), and for AD not at the Configuration
+    or DNS partitions every AD refers to from its domain root."""
+    dn = ref_dn(ref)
+    if dn is None:
+        return True
+    if not dn:  # "ldap://host/": the same base on another server
+        return True
+    if ad and _norm(dn).startswith(AD_OTHER_PARTITIONS):
+        return False
+    return _under(dn, people_base)
+
+
+def server_identity(directory: Directory, root_dse: Mapping[str, Any], address: str) -> str:
+    """How the server knows itself, whatever an inventory calls it: AD by its domain
+    (lockout is domain-wide), OpenLDAP by its address and the naming context holding
+    the directory's base."""
+    if directory.kind == "ad":
+        domain = (_vals(root_dse, "defaultNamingContext") or [directory.base_dn])[0]
+        return f"ad:{_norm(domain)}"
+    contexts = [c for c in _vals(root_dse, "namingContexts") if _under(directory.base_dn, c)]
+    context = max(contexts, key=len) if contexts else directory.base_dn
+    return f"ldap:{address}/{_norm(context)}"
 
 
 def _mail_values(directory: Directory, attrs: Mapping[str, Any]) -> list[str]:

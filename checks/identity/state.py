@@ -8,6 +8,7 @@ Day 1 and how to fix it) and the lockout headroom a pilot bind may spend.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,3 +50,38 @@ class AccountState:
     @property
     def usable(self) -> bool:
         return not any(f.severity == "fail" for f in self.findings)
+
+
+def _fmt(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def must_change_finding(blocks: bool, source: str = "pwdReset TRUE") -> Finding:
+    """A password that must be changed at first login: listed apart whatever the
+    programme says (code ``must-change``), blocking only when it says so."""
+    return Finding(
+        "must-change",
+        "fail" if blocks else "warn",
+        f"{source}: the password must be changed at next login",
+        "ready once the person has changed the password: until then applications that only "
+        "bind refuse the login, and the first login must be on a device or page that can "
+        "change it",
+        "ask the person to change the password before go-live, or make sure the Day-1 "
+        "login path offers a password change",
+        expected="a password that needs no change",
+    )
+
+
+def rotation_finding(how: str, expires: dt.datetime, go_live: dt.datetime) -> Finding:
+    """A password valid now that expires before go-live by normal rotation."""
+    return Finding(
+        "password-rotates-before-go-live",
+        "warn",
+        f"{how}: the password expires {_fmt(expires)}, before go-live {_fmt(go_live)}; the "
+        "person will be prompted to change it then",
+        "none if the person changes the password when prompted; if not, logins fail from "
+        f"{_fmt(expires)}",
+        f"remind the person to change the password when prompted (by {_fmt(expires)}); "
+        "programme.passwords.expiring_before_go_live: fail counts it as expired instead",
+        expected=f"a password that can still be changed before go-live {_fmt(go_live)}",
+    )

@@ -20,13 +20,13 @@ import functools
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from readiness.family import Probe, RunContext, subject_impact
 from readiness.inventory.models import TelephonyEndpoint
 from readiness.net import dns
+from readiness.net.reach import VIA_VANTAGE
 from readiness.net.streams import Stream
 from readiness.net.vantage import Vantage, VantageError
 from readiness.results import Result, Status
@@ -39,16 +39,13 @@ __all__ = [
     "NO_HOST",
     "OPTIONS",
     "SRV_NAMES",
-    "VIA_VANTAGE",
     "EndpointParams",
     "probe_endpoint",
     "unverified_context",
-    "vantage_routes",
 ]
 
 OPTIONS = "sip.options"
 DNS = "sip.dns"
-VIA_VANTAGE = "vantage"  # resolver label: the SSH jump host resolves the name itself
 SRV_NAMES = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
 NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
 NO_HOST = "readiness.invalid"  # a Via host where the local address is unknown (SSH)
@@ -605,21 +602,3 @@ def _certificate(
             details={**finding.details, "name": name, "address": address},
         )
     return observation.failure is None
-
-
-def vantage_routes(
-    routes: dict[str, tuple[str, ...]],
-    site_resolvers: Callable[[str], list[str]],
-    programme: list[str],
-    is_local: Callable[[str], bool],
-) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """(vantage, resolvers in order, sites it speaks for) of each route: the sites' own
-    resolvers, else the programme's from this machine, else the jump host resolves."""
-    for vantage, sites in sorted(routes.items()):
-        known: list[str] = []
-        for site_id in sites or ("",):
-            resolvers = site_resolvers(site_id) if site_id else []
-            if not resolvers:
-                resolvers = programme if is_local(vantage) else [VIA_VANTAGE]
-            known += [r for r in resolvers if r not in known]
-        yield vantage, tuple(known), sites

@@ -30,7 +30,7 @@ from readiness.problems import Problem
 from readiness.results import Result, Status
 
 from .config import ExtensionPlan, Sip, endpoints
-from .endpoints import DNS, OPTIONS, EndpointParams, probe_endpoint, vantage_routes
+from .endpoints import DNS, OPTIONS, EndpointParams, probe_endpoint
 from .numbering import Numbering, normalise, subject_of
 from .people import (
     ASSIGNED,
@@ -127,26 +127,14 @@ class TelephonyFamily(CheckFamily[Params]):
     # -- plan -----------------------------------------------------------------------
     def plan(self, ctx: PlanContext) -> Iterator[Probe[Params]]:
         inventory = ctx.inventory
-        programme, _ = ctx.resolvers_for(None)
-
-        def site_resolvers(site_id: str) -> list[str]:
-            site = inventory.sites.get(site_id)
-            return ctx.resolvers_for(site_id)[0] if site is not None and site.resolvers else []
-
-        def is_local(vantage: str) -> bool:
-            point = inventory.vantage_points.get(vantage)
-            return point is None or point.kind == "local"
-
         registrars: list[tuple[str, TelephonyEndpoint]] = []
         for ep_id, endpoint, sip in endpoints(inventory):
             if sip.registrations is not None:
                 registrars.append((ep_id, endpoint))
             where = sip.domain or f"{sip.host}:{sip.port_for(sip.transports[0])}"
-            routes = ctx.routes("telephony_endpoints", ep_id)
+            routes = ctx.reach_routes("telephony_endpoints", ep_id)
             needed_by = tuple(sorted(ctx.sites_needing.get(f"telephony_endpoints:{ep_id}", ())))
-            for vantage, resolvers, sites in vantage_routes(
-                routes, site_resolvers, programme, is_local
-            ):
+            for vantage, (resolvers, sites) in sorted(routes.items()):
                 yield Probe(
                     self.name,
                     OPTIONS,

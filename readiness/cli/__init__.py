@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from readiness.cli import gate, history, inventory_cmds, report, shards, sweep
+from readiness.cli import gate, history, inventory_cmds, report, shards, sweep, vantage
 from readiness.cli.common import UsageError
 from readiness.cli.terminal import Parser, pipe_safe_stdout
 from readiness.results import ExitCode
@@ -24,8 +24,19 @@ __all__ = ["main"]
 
 COMMANDS_GROUP = "readiness.commands"
 # Command modules, each with register(subparsers): the order of `readiness --help`.
-MODULES = (inventory_cmds, sweep, shards, history, report, gate)
-BUILT_IN = ("validate", "sweep", "checks", "schema", "history", "diff", "person", "report", "gate")
+MODULES = (inventory_cmds, sweep, shards, history, report, gate, vantage)
+BUILT_IN = (
+    "validate",
+    "sweep",
+    "checks",
+    "schema",
+    "history",
+    "diff",
+    "person",
+    "report",
+    "gate",
+    "vantage",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,9 +70,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--go-live",
-        type=dt.date.fromisoformat,
-        metavar="YYYY-MM-DD",
-        help="judge expiry as of this date instead of the programme's go-live",
+        type=go_live_arg,
+        metavar="WHEN",
+        help="judge expiry as of this moment instead of the programme's go-live: "
+        "YYYY-MM-DD (start of the day, UTC), or a date-time with a time zone "
+        "(2027-01-04T07:00+00:00, or '2027-01-04T07:00 Europe/London')",
     )
     p.add_argument("--workers", type=positive, default=8, help="batches run at once (default 8)")
     p.add_argument(
@@ -88,6 +90,16 @@ def register(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     add_options(p)
     p.set_defaults(handler=cmd_sweep)
+
+
+def go_live_arg(text: str) -> dt.datetime:
+    """``--go-live``: what ``programme.go_live`` accepts."""
+    from readiness.inventory.models import go_live_moment
+
+    try:
+        return go_live_moment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _selection(
@@ -143,9 +155,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     inventory = load_inventory(ns.inventory, installed)
     selection = _selection(ns, inventory, installed)
     checked = preflight(inventory, ns.secrets_dir)
-    go_live = inventory.go_live
-    if ns.go_live:
-        go_live = dt.datetime.combine(ns.go_live, dt.time(0, 0), tzinfo=dt.UTC)
+    go_live = ns.go_live or inventory.go_live
     started_plan = time.perf_counter()
     plan = make_plan(inventory, installed, selection, go_live)
     plan, shard = share(plan, ns.shard)

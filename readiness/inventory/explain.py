@@ -136,7 +136,10 @@ def _inside(loc: Path_, locations: Locations, item: Item) -> str:
 
 
 def _expected(kind: str, ctx: dict[str, Any], leaf: Any) -> str:
-    """What a field must be, in words ("" when the library's own text says it best)."""
+    """What a field must be, in words ("" when the library's own text, or the field's own
+    validator, says it best)."""
+    if kind == "value_error":
+        return ""
     dates = _date_kinds(leaf)
     if dates or kind.startswith(("date_", "datetime_")):
         if dates == {dt.date}:

@@ -154,11 +154,9 @@ class Inventory:
 
     @property
     def go_live(self) -> dt.datetime:
-        """Go-live as an aware datetime (a date means the start of that day, UTC)."""
-        value = self.programme.go_live
-        if isinstance(value, dt.datetime):
-            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return dt.datetime.combine(value, dt.time(0, 0), tzinfo=dt.UTC)
+        """The go-live moment, aware (a date in the inventory is the start of that day,
+        UTC: :func:`readiness.inventory.models.go_live_moment`)."""
+        return self.programme.go_live
 
     # ------------------------------------------------------------------ people
     @cached_property

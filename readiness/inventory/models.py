@@ -13,12 +13,23 @@ with the same base class (:class:`Strict`) and the field types below.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import ipaddress
+import string
 import urllib.parse
+import zoneinfo
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from readiness.secrets import REFERENCE_HELP, is_reference
 
@@ -34,6 +45,7 @@ __all__ = [
     "NeedsDelta",
     "NetworkResource",
     "Organisation",
+    "Passwords",
     "Port",
     "Programme",
     "Reads",
@@ -46,6 +58,7 @@ __all__ = [
     "Strict",
     "TelephonyEndpoint",
     "VantagePoint",
+    "go_live_moment",
     "split_host_port",
 ]
 
@@ -142,9 +155,80 @@ HostPort = Annotated[
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+GO_LIVE_HELP = (
+    "a date, YYYY-MM-DD (the start of that day, UTC), e.g. 2027-01-04, or a date-time with "
+    "a time zone, e.g. 2027-01-04T07:00+00:00, 2027-01-04T07:00Z or "
+    "'2027-01-04T07:00 Europe/London'"
+)
+
+
+def go_live_moment(value: Any) -> dt.datetime:
+    """The go-live moment as an aware date-time: a date is the start of that day (UTC);
+    a date-time needs its time zone (an offset, ``Z`` or an IANA name after a space), as
+    a time without one would be read in the zone of whatever machine sweeps."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} has no time zone; give {GO_LIVE_HELP}")
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(0, 0), tzinfo=dt.UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"go-live must be {GO_LIVE_HELP}")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return go_live_moment(dt.date.fromisoformat(text))
+        return go_live_moment(dt.datetime.fromisoformat(text))
+    except ValueError as exc:
+        if "time zone" in str(exc):
+            raise
+    when, _, zone = text.rpartition(" ")
+    try:
+        moment = dt.datetime.fromisoformat(when)
+        tz = zoneinfo.ZoneInfo(zone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ValueError(f"{text!r} is not {GO_LIVE_HELP}") from None
+    if moment.tzinfo is not None:
+        raise ValueError(f"{text!r} gives both an offset and a time zone name") from None
+    return moment.replace(tzinfo=tz)
+
+
+GoLive = Annotated[
+    dt.datetime,
+    BeforeValidator(go_live_moment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": f"Go-live: {GO_LIVE_HELP}",
+            "examples": ["2027-01-04", "2027-01-04T07:00 Europe/London"],
+        }
+    ),
+]
+
+
+class Passwords(Strict):
+    """How the programme judges passwords at go-live (every family reading password
+    state follows it)."""
+
+    must_change_blocks: bool = Field(
+        False,
+        description="true: a password that must be changed at first login makes the person "
+        "not ready (where applications log in with plain binds: AD refuses them with data "
+        "773, ppolicy restricts the session to a password change). Either way these people "
+        "are listed apart (result code must-change)",
+    )
+    expiring_before_go_live: Literal["warn", "fail"] = Field(
+        "warn",
+        description="A password valid now that expires before go-live under its normal "
+        "maximum age: warn (the person is prompted and changes it in the meantime, unless "
+        "they cannot change it themselves) or fail (it counts as expired on Day 1)",
+    )
+
+
 class Programme(Strict):
     name: str = Field(description="Name of the merger programme")
-    go_live: dt.date | dt.datetime = Field(description="Go-live date: expiry is judged against it")
+    go_live: GoLive = Field(description="Go-live: expiry is judged against it")
+    passwords: Passwords = Field(default_factory=Passwords)
     description: str = ""
     resolvers: list[HostPort] = Field(
         default_factory=list,
@@ -294,6 +378,9 @@ class Staff(Strict):
     name: str = ""
     username: str = ""
     upn: str = ""
+    employee_number: str = Field(
+        "", description="HR employee number (empty: the staff id is the employee number)"
+    )
     old_mail: list[str] = Field(default_factory=list)
     new_mail: str = ""
     extension: str = ""
@@ -304,15 +391,106 @@ class Staff(Strict):
     exempt: NeedsDelta = Field(default_factory=NeedsDelta)
     attributes: dict[str, str] = Field(default_factory=dict)
     pilot: bool = Field(False, description="A pilot account: real logins are attempted")
-    credential: SecretRef | None = None
+    credential: SecretRef | None = Field(
+        None, description="The pilot's secret, wherever no per-target credential is listed"
+    )
+    credentials: dict[Id, SecretRef] = Field(
+        default_factory=dict,
+        description="Per-target secrets of a pilot: the id of a directory (or another "
+        "target a family logs in to) -> secret reference",
+    )
 
     @property
     def key(self) -> str:
         """The stable subject id of this person."""
         return f"staff:{self.organisation}/{self.id}"
 
+    @property
+    def employee_key(self) -> str:
+        """The HR employee number: ``employee_number``, else the staff id."""
+        return self.employee_number or self.id
 
-LIST_COLUMNS = frozenset({"roles", "old_mail", "tags"})
+    def credential_for(self, target: str) -> str | None:
+        """The secret reference to log in to ``target`` with (None: none for it, so no
+        attempt may be made there)."""
+        return self.credentials.get(target, self.credential)
+
+
+# Staff fields a CSV column may fill. Nested ones are written with a dot: the list
+# fields of ``needs``/``exempt`` (``needs.applications``), one attribute
+# (``attributes.employeeType``), one per-target credential (``credentials.shared-ad``).
+CSV_FIELDS = (
+    "id",
+    "organisation",
+    "site",
+    "roles",
+    "name",
+    "username",
+    "upn",
+    "employee_number",
+    "old_mail",
+    "new_mail",
+    "extension",
+    "tags",
+    "pilot",
+    "credential",
+)
+CSV_NESTED = {
+    "needs": tuple(NeedsDelta.model_fields),
+    "exempt": tuple(NeedsDelta.model_fields),
+    "attributes": (),  # any attribute name
+    "credentials": (),  # any target id
+}
+LIST_COLUMNS = frozenset(
+    {"roles", "old_mail", "tags", *(f"{k}.{f}" for k in ("needs", "exempt") for f in CSV_NESTED[k])}
+)
+# Placeholders a credential pattern of a staff source may use.
+PATTERN_FIELDS = ("id", "organisation", "site", "username", "upn", "employee_number")
+
+
+def _csv_field(key: str) -> str:
+    if key in CSV_FIELDS:
+        return key
+    head, dot, tail = key.partition(".")
+    allowed = CSV_NESTED.get(head)
+    if dot and allowed is not None and tail and (not allowed or tail in allowed):
+        return key
+    known = [*CSV_FIELDS, *(f"{k}.{f}" for k, fs in CSV_NESTED.items() for f in fs)]
+    close = difflib.get_close_matches(key, known, n=1)
+    raise ValueError(
+        f"columns maps unknown field {key!r}"
+        + (f" (did you mean {close[0]!r}?)" if close else "")
+        + "; fields: "
+        + ", ".join(CSV_FIELDS)
+        + ", needs.<applications|network_resources|groups>, exempt.<...>, "
+        "attributes.<name>, credentials.<target id>"
+    )
+
+
+def _pattern(value: str) -> str:
+    """A credential pattern: a secret reference with ``{field}`` placeholders."""
+    if not is_reference(value):
+        raise ValueError(
+            f"this pattern makes secret references, so it must be one; {REFERENCE_HELP}"
+        )
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"not a pattern: {exc}") from None
+    unknown = [n for n in names if n not in PATTERN_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{unknown[0]}}}; use "
+            + ", ".join("{" + f + "}" for f in PATTERN_FIELDS)
+        )
+    return value
+
+
+CredentialPattern = Annotated[
+    str,
+    AfterValidator(_pattern),
+    Field(description="A secret reference with placeholders, e.g. file:pilots/{id}.pw"),
+]
 
 
 class StaffSource(Strict):
@@ -321,20 +499,19 @@ class StaffSource(Strict):
     site: Id | None = Field(None, description="Site when there is no such column")
     list_separator: str = Field(";", min_length=1, description="Separates list values in a cell")
     delimiter: str = Field(",", min_length=1, max_length=1, description="The CSV delimiter")
-    columns: dict[
-        Literal[
-            "id",
-            "organisation",
-            "site",
-            "roles",
-            "name",
-            "username",
-            "upn",
-            "old_mail",
-            "new_mail",
-            "extension",
-            "tags",
-            "pilot",
-        ],
-        str,
-    ] = Field(description="inventory field: CSV column header")
+    columns: dict[Annotated[str, AfterValidator(_csv_field)], str] = Field(
+        description="inventory field: CSV column header. Fields: "
+        + ", ".join(CSV_FIELDS)
+        + ", needs.<applications|network_resources|groups>, exempt.<...>, "
+        "attributes.<name>, credentials.<target id>"
+    )
+    credential: CredentialPattern | None = Field(
+        None,
+        description="The credential of each pilot row whose credential cell is empty, "
+        "e.g. file:pilots/{organisation}-{id}.pw",
+    )
+    credentials: dict[Id, CredentialPattern] = Field(
+        default_factory=dict,
+        description="Per-target credentials of each pilot row (target id -> pattern), "
+        "where its credentials.<target> cell is empty",
+    )

@@ -24,6 +24,7 @@ from readiness.inventory.loader import CsvError, Locations, Path_, load_yaml, re
 from readiness.inventory.models import (
     CORE_OBJECT_SECTIONS,
     LIST_COLUMNS,
+    PATTERN_FIELDS,
     Id,
     Organisation,
     Programme,
@@ -424,7 +425,7 @@ def _load_csv_staff(
                 )
             continue
         try:
-            _csv_people(rows, source, index_of, staff, csv_path, locations)
+            problems += _csv_people(rows, source, index_of, staff, csv_path, locations)
         except CsvError as exc:
             problems.append(
                 Problem(
@@ -441,8 +442,10 @@ def _csv_people(
     staff: list[Any],
     csv_path: Path,
     locations: Locations,
-) -> None:
-    """Append one staff record per CSV row, each located at its CSV line."""
+) -> list[Problem]:
+    """Append one staff record per CSV row, each located at its CSV line; a row a
+    credential pattern cannot be filled for is a problem at that line."""
+    problems: list[Problem] = []
     for line, row in rows:
         person: dict[str, Any] = {}
         if source.organisation:
@@ -451,20 +454,55 @@ def _csv_people(
             person["site"] = source.site
         for inventory_field, column in source.columns.items():
             cell = row[index_of[column]].strip() if index_of[column] < len(row) else ""
-            if not cell:
-                continue
-            if inventory_field in LIST_COLUMNS:
-                person[inventory_field] = [
-                    part.strip() for part in cell.split(source.list_separator) if part.strip()
-                ]
-            elif inventory_field == "pilot":
-                person[inventory_field] = cell.lower() in ("1", "true", "yes", "y")
-            else:
-                person[inventory_field] = cell
+            if cell:
+                _set_csv_field(person, inventory_field, cell, source.list_separator)
+        where = f"{csv_path}:{line}"
+        if person.get("pilot") is True:
+            try:
+                _fill_credentials(person, source)
+            except KeyError as exc:
+                problems.append(
+                    Problem(
+                        where,
+                        f"the credential pattern of this staff source needs {exc.args[0]}, "
+                        "which this row leaves empty",
+                        "fill the column, or write the credential in a column of its own",
+                    )
+                )
         position = len(staff)
         staff.append(person)
-        locations.where[("staff", position)] = f"{csv_path}:{line}"
+        locations.where[("staff", position)] = where
         locations.files[("staff", position)] = csv_path
+    return problems
+
+
+def _set_csv_field(person: dict[str, Any], name: str, cell: str, separator: str) -> None:
+    """Write one CSV cell into a staff record (``needs.applications`` into
+    ``person["needs"]["applications"]``...)."""
+    value: Any = cell
+    if name in LIST_COLUMNS:
+        value = [part.strip() for part in cell.split(separator) if part.strip()]
+    elif name == "pilot":
+        value = cell.lower() in ("1", "true", "yes", "y")
+    head, dot, tail = name.partition(".")
+    if dot:
+        person.setdefault(head, {})[tail] = value
+    else:
+        person[name] = value
+
+
+def _fill_credentials(person: dict[str, Any], source: StaffSource) -> None:
+    """A pilot row's credentials from the source's patterns, where its cells are empty;
+    KeyError names a placeholder the row has no value for."""
+
+    def fill(pattern: str) -> str:
+        values = {f: str(person.get(f, "")) for f in PATTERN_FIELDS if person.get(f)}
+        return pattern.format_map(values)
+
+    if source.credential and "credential" not in person:
+        person["credential"] = fill(source.credential)
+    for target, pattern in source.credentials.items():
+        person.setdefault("credentials", {}).setdefault(target, fill(pattern))
 
 
 def _references(inv: Inventory) -> list[Problem]:
@@ -544,6 +582,7 @@ def _references(inv: Inventory) -> list[Problem]:
                     hint=f"define it under '{section}:'",
                 )
     seen: dict[tuple[str, str], int] = {}
+    targets = {i for ids in inv.declared.values() for i in ids}  # what a credential is for
     for person, index in zip(inv.staff, inv.staff_positions, strict=True):
         key = (person.organisation, person.id)
         if key in seen:
@@ -573,12 +612,23 @@ def _references(inv: Inventory) -> list[Problem]:
                         section,
                         (*at, delta_name, section, i),
                     )
-        if person.pilot and not person.credential:
+        for target in person.credentials:
+            if target not in targets:
+                close = difflib.get_close_matches(target, sorted(targets), n=1)
+                problems.append(
+                    Problem(
+                        inv.where(*at, "credentials", target),
+                        f"credentials names '{target}', which is not the id of anything "
+                        "in the inventory (a directory, an application...)",
+                        f"did you mean '{close[0]}'?" if close else "",
+                    )
+                )
+        if person.pilot and not (person.credential or person.credentials):
             problems.append(
                 Problem(
                     inv.where(*at),
                     f"pilot account '{person.id}' has no credential reference",
-                    "add credential: file:PATH (or env:NAME)",
+                    "add credential: file:PATH (or env:NAME), or credentials per target",
                 )
             )
     return problems

@@ -224,7 +224,8 @@ class SSHVantage:
                 client.load_host_keys(known)
             except OSError as exc:
                 raise VantageError(
-                    f"{self.label}: cannot read known_hosts {known}: {exc.strerror}"
+                    f"{self.label}: cannot read known_hosts {known}: {exc.strerror} "
+                    f"(`readiness vantage trust INVENTORY --vantage {self.name}` writes it)"
                 ) from None
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         pkey = None
@@ -285,7 +286,8 @@ class SSHVantage:
             if "not found in known_hosts" in text:
                 raise VantageError(
                     f"{self.label}: the host key is unknown (not in {self.known_hosts}): "
-                    "refusing to connect; add the jump host's key to known_hosts"
+                    "refusing to connect; compare its fingerprint and trust it with "
+                    f"`readiness vantage trust INVENTORY --vantage {self.name}`"
                 ) from None
             raise VantageError(f"{self.label}: SSH failed: {text}") from None
         except OSError as exc:

@@ -21,8 +21,8 @@ CASES = {
     "unknown_key": ("inventory.yaml:9", "unknown key 'usernme' in staff N1 (inventory.yaml:6)"),
     "bad_date": (
         "inventory.yaml:3",
-        "programme: go_live must be a date YYYY-MM-DD or a date-time with a time zone, "
-        "e.g. 2027-01-04 or 2027-01-04T07:00+00:00",
+        "programme: go_live: '2027-13-04' is not a date, YYYY-MM-DD (the start of that day, "
+        "UTC), e.g. 2027-01-04, or a date-time with a time zone",
     ),
     "duplicate_staff": (
         "inventory.yaml:7",
@@ -145,13 +145,17 @@ def test_type_errors_are_in_the_inventorys_words(
     err = capsys.readouterr().err
     at = tmp_path / "inventory.yaml"
     for line, message in [
-        (1, "programme: go_live must be a date YYYY-MM-DD or a date-time with a time zone"),
+        (1, "programme: go_live: 'soon' is not a date, YYYY-MM-DD"),
         (2, "organisations.north: mail_domains.old must be a list"),
         (3, "sites.north hq must be an id: letters, digits, '.', '_', '@' or '-'"),
         (4, "vantage_points.jump: kind must be one of 'local' or 'ssh'"),
         (4, "vantage_points.jump: port must be at most 65535"),
         (5, "roles.clerk: extension must be true or false"),
-        (9, "staff source hr.csv (inventory.yaml:7): columns: the key 'idd' must be one of 'id',"),
+        (
+            9,
+            "staff source hr.csv (inventory.yaml:7): columns: the key 'idd': columns maps "
+            "unknown field 'idd' (did you mean 'id'?)",
+        ),
         (14, "staff N1 (inventory.yaml:11): roles must be a list"),
         (15, "missing required key 'id' in the staff member at inventory.yaml:15"),
     ]:

@@ -15,7 +15,14 @@ from typing import Any, ClassVar
 import pytest
 
 from readiness.engine import Plan, make_plan, run_plan
-from readiness.family import CheckFamily, CheckSpec, PlanContext, Probe, RunContext
+from readiness.family import (
+    BatchAbandoned,
+    CheckFamily,
+    CheckSpec,
+    PlanContext,
+    Probe,
+    RunContext,
+)
 from readiness.inventory import Inventory, NeedKind, Selection, load
 from readiness.record import SweepMeta, SweepRecord
 from readiness.record.rollup import build
@@ -449,3 +456,63 @@ def test_the_sweep_deadline_bounds_the_whole_run(tmp_path: Path) -> None:
     late = [r for r in results if r.status is Status.ERROR]
     assert late and all("deadline" in r.summary for r in late)
     assert {r.family for r in late} == {"hanging", "perperson"}  # waiting behind it too
+
+
+class HoldingAndHanging(CheckFamily[None]):
+    """Holds a per-server slot and a ledger reservation, then hangs in 'a library'."""
+
+    name = "holding"
+    checks: ClassVar[Sequence[CheckSpec]] = (CheckSpec("holding.login", "logs in"),)
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.afterwards: list[str] = []
+
+    def plan(self, ctx: PlanContext) -> Iterable[Probe[None]]:
+        yield Probe(self.name, "holding.login", "organisations:south", "y", None, timeout=0.01)
+
+    def run(self, probes: Sequence[Probe[None]], ctx: RunContext) -> Iterable[Result]:
+        ctx.ledger.reserve("realm", "pilot", now=NOW, sweep=ctx.sweep_id)
+        with ctx.limit("srv", 1):
+            self.release.wait(60)
+        try:  # the library returned at last: anything more is refused
+            ctx.ledger.reserve("realm", "other", now=NOW)
+        except BatchAbandoned as exc:
+            self.afterwards.append(str(exc))
+        return []
+
+
+def test_an_abandoned_batch_releases_its_slot_and_reservation_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from readiness.ledger import AttemptLedger, Outcome
+
+    fam = HoldingAndHanging()
+    inv = load(MINIMAL, [fam])
+    ctx = _ctx(inv, tmp_path)
+    monkeypatch.setattr("readiness.engine._BatchRunner.BUDGET_SLACK", 0.5)
+    started = time.monotonic()
+    results = run_plan(make_plan(inv, [fam], Selection()), ctx)
+    assert time.monotonic() - started < 5 and [r.status for r in results] == [Status.ERROR]
+    # The family is still blocked in its library call, yet its slot is free...
+    taken = threading.Event()
+
+    def take() -> None:
+        with ctx.limit("srv", 1):
+            taken.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    assert taken.wait(2), "the abandoned batch still holds the server's slot"
+    # ... and its attempt is no longer in flight (counted, as it may have been sent).
+    with AttemptLedger(tmp_path / "ledger.sqlite") as ledger:
+        (row,) = ledger.history("realm", "pilot")
+        assert row.outcome is Outcome.FAILURE and "abandoned" in row.detail
+        assert ledger.in_flight("realm", "pilot", now=NOW) == 0
+    fam.release.set()
+    deadline = time.monotonic() + 5
+    while not fam.afterwards and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fam.afterwards and "abandoned" in fam.afterwards[0]
+    with AttemptLedger(tmp_path / "ledger.sqlite") as ledger:
+        assert not ledger.history("realm", "other")
+    ctx.close()

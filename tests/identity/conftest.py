@@ -9,6 +9,7 @@ them. A machine without slapd fails these tests loudly.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import textwrap
@@ -26,6 +27,7 @@ from readiness_checks.identity import IdentityFamily
 from readiness_lab.ca import LabCA
 from readiness_lab.claim import claimed
 from readiness_lab.process import Supervisor
+from readiness_lab.pytest_fixtures import lab  # noqa: F401  (the whole lab, session-wide)
 from readiness_lab.slapd import (
     PERMANENT_LOCK,
     DirectorySpec,
@@ -36,6 +38,8 @@ from readiness_lab.slapd import (
     start_slapd,
 )
 from readiness_lab.slot import Slot
+
+from .samba_dc import ad_dc  # noqa: F401  (a session fixture of the identity tests)
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 GO_LIVE = (NOW + dt.timedelta(days=30)).date()
@@ -106,6 +110,7 @@ NORTH_PEOPLE: dict[str, dict[str, Any]] = {
         "failure_times": [NOW - dt.timedelta(minutes=3), NOW - dt.timedelta(minutes=2)],
     },
     "pilot.reset": {"password": PILOT_PASSWORD, "pwd_reset": True},
+    "pilot.shared": {"password": PILOT_PASSWORD},  # test_lockout_sharing.py's
 }
 NORTH_MISSING = ["jsmith", "ghost"]  # in the inventory, not in the directory
 
@@ -229,17 +234,17 @@ def _staff_yaml(
     return "\n".join(lines) + "\n"
 
 
-def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) -> Path:
-    folder = lab.root / f"inv-{name}"
+def write_inventory(ilab: IdentityLab, name: str = "main", *, budget: int = 2) -> Path:
+    folder = ilab.root / f"inv-{name}"
     folder.mkdir(exist_ok=True)
-    (folder / "north-service.secret").write_text(lab.north.service_password_file.read_text())
-    (folder / "south-service.secret").write_text(lab.south.service_password_file.read_text())
+    (folder / "north-service.secret").write_text(ilab.north.service_password_file.read_text())
+    (folder / "south-service.secret").write_text(ilab.south.service_password_file.read_text())
     (folder / "wrong-service.secret").write_text("not-the-password\n")
     (folder / "pilot-ok.secret").write_text(PILOT_PASSWORD + "\n")
     (folder / "pilot-bad.secret").write_text("Wrong-Password-9\n")
     for f in folder.glob("*.secret"):
         f.chmod(0o600)
-    ca = lab.ca.cert_path
+    ca = ilab.ca.cert_path
     staff = "".join(
         _staff_yaml(uid) for uid in NORTH_PEOPLE if not uid.startswith("pilot") and uid != "jsmyth"
     )
@@ -253,7 +258,7 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
         staff += _staff_yaml(f"{tag}.person", tags=(tag,)).replace(
             f"username: {tag}.person", "username: healthy"
         )
-    hosts = lab.hosts
+    hosts = ilab.hosts
     north_dir = f"""
     kind: openldap
     url: ldap://{hosts.north}:389
@@ -263,7 +268,7 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
     groups_base: ou=groups,dc=northvale,dc=test
     policies_base: ou=policies,dc=northvale,dc=test
     default_policy: cn=default,ou=policies,dc=northvale,dc=test
-    bind_dn: {lab.north.service_dn}
+    bind_dn: {ilab.north.service_dn}
     bind_password: file:north-service.secret
     ca_bundle: {ca}
     owner: Northvale identity team
@@ -307,7 +312,7 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
             .replace(hosts.north, hosts.south)
             .replace("north-service", "south-service")
             .replace("Northvale", "Southmere")
-            .replace(lab.north.service_dn, lab.south.service_dn)
+            .replace(ilab.north.service_dn, ilab.south.service_dn)
             + "    organisations: [south]\n"
         ),
         "    ",
@@ -328,6 +333,47 @@ def write_inventory(lab: IdentityLab, name: str = "main", *, budget: int = 2) ->
     text += "staff:\n" + staff
     (folder / "inventory.yaml").write_text(text, encoding="utf-8")
     return folder
+
+
+def north_key(ilab: IdentityLab, uid: str) -> tuple[str, str]:
+    """(realm, account) the attempt ledger keys a north account by: the server as it
+    knows itself (address and naming context) and the entry's DN."""
+    return (
+        f"ldap:{ilab.hosts.north}/dc=northvale,dc=test",
+        f"dn:uid={uid},ou=people,dc=northvale,dc=test",
+    )
+
+
+@contextlib.contextmanager
+def extra_slapd(ilab: IdentityLab, org: str, last_octet: int, **kw: Any) -> Iterator[SlapdInfo]:
+    """One more small slapd on the session's slot (``dc=<org>,dc=test``, one person
+    ``someone``), stopped by PID at the end."""
+    spec = DirectorySpec(
+        org=org,
+        base_dn=f"dc={org},dc=test",
+        host=ilab.hosts.slot.host(1, last_octet),
+        dns_name=f"ldap.{org}.test",
+        organisation_name=org.title(),
+        **{"people": [person("someone", f"{org}.test")], **kw},
+    )
+    info = start_slapd(spec, ilab.supervisor, ilab.ca, ilab.root / "state")
+    try:
+        yield info
+    finally:
+        ilab.supervisor.stop(info.name)
+
+
+def run_context(
+    inventory: Inventory, secrets_dir: Path, state_dir: Path, go_live: dt.datetime | None = None
+) -> RunContext:
+    """A sweep's run context at the real time (go-live: the inventory's unless given)."""
+    return RunContext(
+        inventory,
+        go_live=go_live or inventory.go_live,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        secrets_dir=secrets_dir,
+        state_dir=state_dir,
+    )
 
 
 def load_inventory(folder: Path) -> Inventory:

@@ -64,8 +64,9 @@ def codes(
     policy: ADPolicy = POLICY,
     now: dt.datetime = NOW,
     go_live: dt.datetime = GO_LIVE,
+    **rules: Any,
 ) -> dict[str, str]:
-    state = evaluate_ad_account(entry, policy, go_live=go_live, now=now)
+    state = evaluate_ad_account(entry, policy, go_live=go_live, now=now, **rules)
     for finding in state.findings:  # every finding reads the same way
         assert_sentence(finding.impact)
         assert_sentence(finding.hint)
@@ -186,9 +187,38 @@ def test_never_expiring_password_is_not_judged_by_age() -> None:
 def test_password_expiry_is_judged_at_go_live_not_today() -> None:
     # Set 70 days ago, 90-day maximum: valid today, expired 11 days before go-live.
     entry = user(pwdLastSet=ft(NOW - dt.timedelta(days=70)))
-    assert codes(entry) == {"password-expires-before-go-live": "fail"}
+    # Normal rotation: the person is prompted before go-live and changes it (warn)...
+    assert codes(entry) == {"password-rotates-before-go-live": "warn"}
+    # ... unless the programme counts it as expired, or the account cannot change it.
+    assert codes(entry, expiring="fail") == {"password-expires-before-go-live": "fail"}
+    cannot = user(pwdLastSet=ft(NOW - dt.timedelta(days=70)), userAccountControl=str(512 | 0x40))
+    assert codes(cannot) == {"password-expires-before-go-live": "fail"}
     # Judged today it would pass: the same entry with go-live tomorrow.
     assert codes(entry, go_live=NOW + dt.timedelta(days=1)) == {}
+
+
+def test_what_if_six_months_ahead_does_not_fail_normal_rotation() -> None:
+    """Issue 17: a what-if go-live six months ahead must not mark everyone whose password
+    follows the normal 90-day rotation as not ready."""
+    far = NOW + dt.timedelta(days=182)
+    for age in (1, 30, 60, 89):
+        entry = user(pwdLastSet=ft(NOW - dt.timedelta(days=age)))
+        state = evaluate_ad_account(entry, POLICY, go_live=far, now=NOW)
+        assert [(f.code, f.severity) for f in state.findings] == [
+            ("password-rotates-before-go-live", "warn")
+        ]
+        expiry = NOW - dt.timedelta(days=age) + dt.timedelta(days=90)
+        assert expiry.strftime("%Y-%m-%d") in state.findings[0].observed  # with the date
+    # Already expired now: still a failure, whatever the date judged against.
+    assert codes(user(pwdLastSet=ft(NOW - dt.timedelta(days=91))), go_live=far) == {
+        "password-expired": "fail"
+    }
+
+
+def test_must_change_blocks_when_the_programme_says_so() -> None:
+    entry = user(pwdLastSet="0")
+    assert codes(entry) == {"must-change": "warn"}
+    assert codes(entry, must_change_blocks=True) == {"must-change": "fail"}
 
 
 def test_password_already_expired() -> None:
@@ -216,14 +246,15 @@ def test_pso_overrides_domain_max_pwd_age() -> None:
     assert codes({**entry, "msDS-ResultantPSO": [PSO_DN]}) == {"password-expired": "fail"}
     # Set 5 days ago: expires 15 days from now, before go-live under the PSO.
     fresh = user(pwdLastSet=ft(NOW - dt.timedelta(days=5)), **{"msDS-ResultantPSO": PSO_DN})
-    assert codes(fresh) == {"password-expires-before-go-live": "fail"}
+    assert codes(fresh, expiring="fail") == {"password-expires-before-go-live": "fail"}
+    assert codes(fresh) == {"password-rotates-before-go-live": "warn"}
     assert evaluate_ad_account(fresh, POLICY, go_live=GO_LIVE, now=NOW).lockout_headroom == 5
 
 
 def test_dc_computed_expiry_time_wins() -> None:
     # The DC's own msDS-UserPasswordExpiryTimeComputed (e.g. from a PSO we cannot read).
     entry = user(**{"msDS-UserPasswordExpiryTimeComputed": ft(GO_LIVE - dt.timedelta(days=1))})
-    assert codes(entry) == {"password-expires-before-go-live": "fail"}
+    assert codes(entry, expiring="fail") == {"password-expires-before-go-live": "fail"}
     never = user(
         pwdLastSet=ft(NOW - dt.timedelta(days=89)), **{"msDS-UserPasswordExpiryTimeComputed": NEVER}
     )
@@ -255,7 +286,7 @@ def test_ldap3_formatted_timestamps() -> None:
         "badPwdCount": 1,
     }
     state = evaluate_ad_account(entry, POLICY, go_live=GO_LIVE, now=NOW)
-    assert {f.code for f in state.findings} == {"password-expires-before-go-live"}
+    assert {f.code for f in state.findings} == {"password-rotates-before-go-live"}
     assert state.lockout_headroom == 2
     assert codes({**entry, "pwdLastSet": epoch}) == {"must-change": "warn"}
 
@@ -364,7 +395,7 @@ def test_only_states_holding_now_block_a_bind_now() -> None:
 
     # Judged at go-live: valid now, so a pilot bind now is not refused for them.
     assert blocking(user(pwdLastSet=ft(NOW - 80 * ONE_DAY))) == {
-        "password-expires-before-go-live": False
+        "password-rotates-before-go-live": False
     }
     assert blocking(user(pwdLastSet=ft(GO_LIVE - 85 * ONE_DAY))) == {
         "password-expires-soon-after-go-live": False

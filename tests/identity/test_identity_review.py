@@ -34,6 +34,7 @@ from .conftest import (
     IdentityLab,
     by_id,
     load_inventory,
+    north_key,
     write_inventory,
 )
 
@@ -101,7 +102,9 @@ def test_unknown_default_policy_refuses_the_pilot_and_is_an_error(
     assert pilot.status == Status.ERROR, pilot
     assert "lockout headroom is unknown" in pilot.summary and "read access" in pilot.hint
     with AttemptLedger(state / "ledger.sqlite") as ledger:  # nothing was sent
-        assert [h.outcome for h in ledger.history("north-ldap", "pilot.ok")] == [Outcome.NOT_SENT]
+        history = ledger.history(*north_key(identity_lab, "pilot.ok"))
+        assert [h.outcome for h in history] == [Outcome.NOT_SENT]
+        assert history[0].label == "north-ldap/pilot.ok"
     for r in results.values():
         assert PILOT_PASSWORD not in repr(r.to_json())
 
@@ -115,18 +118,19 @@ def test_other_sweeps_in_flight_attempts_reduce_the_headroom(identity_lab: Ident
     inventory = load_inventory(write_inventory(identity_lab, "in-flight", budget=5))
     state = identity_lab.root / "sweep-in-flight"
     now = dt.datetime.now(dt.UTC)
+    key = north_key(identity_lab, "pilot.ok")
     with AttemptLedger(state / "ledger.sqlite") as ledger:
-        ledger.reserve("north-ldap", "pilot.ok", now=now, sweep="other-sweep-1")
+        ledger.reserve(*key, now=now, sweep="other-sweep-1")
     ok = _get(_sweep_only(inventory, state, ["pilot.ok"]), "pilot.ok", "pilot-login")
     assert ok.status == Status.PASS, ok  # 3 - 1 in flight = 2: allowed
 
     with AttemptLedger(state / "ledger.sqlite") as ledger:
-        ledger.reserve("north-ldap", "pilot.ok", now=now, sweep="other-sweep-2")
+        ledger.reserve(*key, now=now, sweep="other-sweep-2")
     refused = _get(_sweep_only(inventory, state, ["pilot.ok"]), "pilot.ok", "pilot-login")
     assert refused.status == Status.ERROR, refused  # 3 - 2 in flight = 1 < 2
     assert "2 attempt(s) other sweeps have in flight" in refused.summary
     with AttemptLedger(state / "ledger.sqlite") as ledger:
-        outcomes = [h.outcome for h in ledger.history("north-ldap", "pilot.ok")]
+        outcomes = [h.outcome for h in ledger.history(*key)]
     assert sorted(outcomes) == sorted(
         [Outcome.PENDING, Outcome.PENDING, Outcome.SUCCESS, Outcome.NOT_SENT]
     )
@@ -239,7 +243,11 @@ def test_only_a_judged_credential_is_fail(
         probe = Probe("identity", PILOT, "staff:north/pilot-ok", NORTH, InDirectory("north-ldap"))
         reservation = ctx.ledger.reserve("north-ldap", "pilot.ok", sweep="t")
         (result,) = PilotLogin(ev)._bind_result(
-            probe, reservation, "uid=pilot.ok", {"result": code, "description": "x", "message": ""}
+            probe,
+            reservation,
+            "uid=pilot.ok",
+            {"result": code, "description": "x", "message": ""},
+            "3 attempt(s) left before the directory locks the account",
         )
         assert result.status == status, result
         if status == Status.ERROR:

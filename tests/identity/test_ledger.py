@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from readiness.ledger import AttemptLedger, BudgetExceeded, Outcome
+from readiness.ledger import (
+    SCHEMA_VERSION,
+    AttemptLedger,
+    BudgetExceeded,
+    LedgerError,
+    Outcome,
+)
 
 T0 = dt.datetime(2027, 4, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -147,3 +153,64 @@ def test_concurrent_sweeps_never_both_spend_the_last_headroom(tmp_path: Path, ra
         p.join(timeout=60)
     # Headroom 2 with min 2 allows one failing bind: never two (that would lock at 0).
     assert outcomes.count("bind") <= 1, outcomes
+
+
+V1_SCHEMA = """
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, realm TEXT NOT NULL, account TEXT NOT NULL,
+    at REAL NOT NULL, sweep TEXT NOT NULL DEFAULT '', family TEXT NOT NULL DEFAULT '',
+    outcome TEXT NOT NULL, detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX attempts_account ON attempts (realm, account, at);
+"""
+
+
+def _v1_ledger(path: Path) -> None:
+    """A ledger as version 1 wrote it: keyed by the inventory's names, no version."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    db.execute(
+        "INSERT INTO attempts (realm, account, at, sweep, family, outcome) VALUES "
+        "('north-ldap', 'jsmith', ?, 's0', 'identity', 'failure')",
+        (T0.timestamp(),),
+    )
+    db.commit()
+    db.close()
+
+
+def test_a_version_1_ledger_is_migrated_and_its_rows_follow_the_account(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    _v1_ledger(path)
+    server, account = "ldap:10.0.0.1/dc=northvale,dc=test", "dn:uid=jsmith,dc=northvale,dc=test"
+    with AttemptLedger(path, max_failures=2) as ledger:
+        (old,) = ledger.history("north-ldap", "jsmith")
+        assert old.label == "north-ldap/jsmith"  # the old key, kept for people reading it
+        # An inventory that calls the directory "nv" reaches the same account: naming the
+        # old key moves its rows, so the failure recorded under "north-ldap" counts.
+        first = ledger.reserve(
+            server, account, now=T0, label="nv/jsmith", aliases=[("north-ldap", "jsmith")]
+        )
+        assert first.remaining == 0
+        assert not ledger.history("north-ldap", "jsmith")
+        ledger.record(first, Outcome.FAILURE)
+        with pytest.raises(BudgetExceeded, match="nv/jsmith"):
+            ledger.reserve(server, account, now=T0, label="nv/jsmith")
+    version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION == 2
+
+
+def test_a_ledger_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    AttemptLedger(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match="newer version"):
+        AttemptLedger(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -35,9 +36,12 @@ def gt(value: dt.datetime) -> str:
 
 
 def codes(
-    attrs: dict[str, list[str]], policy: PPolicy | None = POLICY, go_live: dt.datetime = GO_LIVE
+    attrs: dict[str, list[str]],
+    policy: PPolicy | None = POLICY,
+    go_live: dt.datetime = GO_LIVE,
+    **rules: Any,
 ) -> list[tuple[str, str]]:
-    state = evaluate_ppolicy_account(attrs, policy, go_live=go_live, now=NOW)
+    state = evaluate_ppolicy_account(attrs, policy, go_live=go_live, now=NOW, **rules)
     for finding in state.findings:  # every finding reads the same way
         assert_sentence(finding.impact)
         assert_sentence(finding.hint)
@@ -74,7 +78,34 @@ def test_lock_ending_before_go_live_warns_after_go_live_fails() -> None:
 def test_expiry_judged_at_go_live_not_today() -> None:
     changed = {"pwdChangedTime": [gt(NOW - dt.timedelta(days=70))]}  # valid 20 more days
     assert codes(changed, go_live=NOW) == []
-    assert codes(changed) == [("password-expired", "fail")]
+    # Normal rotation: the person is prompted before go-live and changes it (warn)...
+    assert codes(changed) == [("password-rotates-before-go-live", "warn")]
+    # ... unless the programme counts it as expired, or the policy forbids the change.
+    assert codes(changed, expiring="fail") == [("password-expired", "fail")]
+    fixed = dataclasses.replace(POLICY, allow_user_change=False)
+    assert codes(changed, fixed) == [("password-expired", "fail")]
+
+
+def test_what_if_six_months_ahead_does_not_fail_normal_rotation() -> None:
+    """Issue 17: a what-if go-live six months ahead must not mark everyone whose password
+    follows the normal 90-day rotation as not ready; the warning carries the date."""
+    far = NOW + dt.timedelta(days=182)
+    for age in (1, 45, 89):
+        changed = NOW - dt.timedelta(days=age)
+        state = evaluate_ppolicy_account(
+            {"pwdChangedTime": [gt(changed)]}, POLICY, go_live=far, now=NOW
+        )
+        assert [(f.code, f.severity) for f in state.findings] == [
+            ("password-rotates-before-go-live", "warn")
+        ]
+        assert (changed + dt.timedelta(days=90)).strftime("%Y-%m-%d") in state.findings[0].observed
+    expired = {"pwdChangedTime": [gt(NOW - dt.timedelta(days=91))]}  # already expired now
+    assert codes(expired, go_live=far) == [("password-expired", "fail")]
+
+
+def test_must_change_blocks_when_the_programme_says_so() -> None:
+    assert codes({"pwdReset": ["TRUE"]}) == [("must-change", "warn")]
+    assert codes({"pwdReset": ["TRUE"]}, must_change_blocks=True) == [("must-change", "fail")]
 
 
 def test_grace_logins_used_up() -> None:
@@ -185,7 +216,7 @@ def test_findings_judged_at_go_live_do_not_block_a_bind_now() -> None:
         return {f.code: f.blocks_now for f in state.findings}
 
     assert blocking({"pwdChangedTime": [gt(NOW - dt.timedelta(days=70))]}) == {
-        "password-expired": False
+        "password-rotates-before-go-live": False
     }  # valid now, expired at go-live
     assert blocking({"pwdChangedTime": [gt(NOW - dt.timedelta(days=100))]}) == {
         "password-expired": True
@@ -203,11 +234,14 @@ def test_grace_logins_end_with_pwd_grace_expiry() -> None:
     """slapo-ppolicy: grace logins after expiry are allowed only for pwdGraceExpiry
     seconds; once that period has ended by go-live, the password cannot be used."""
     changed = {"pwdChangedTime": [gt(GO_LIVE - dt.timedelta(days=100))]}  # expired day 90
-    assert codes(changed) == [("password-expired", "fail")]  # grace logins remain
+    # (the programme counts a password expiring before go-live as expired)
+    assert codes(changed, expiring="fail") == [("password-expired", "fail")]  # grace left
     long_grace = dataclasses.replace(POLICY, grace_expiry=30 * 86400)
-    assert codes(changed, long_grace) == [("password-expired", "fail")]
+    assert codes(changed, long_grace, expiring="fail") == [("password-expired", "fail")]
     short_grace = dataclasses.replace(POLICY, grace_expiry=86400)
-    state = evaluate_ppolicy_account(changed, short_grace, go_live=GO_LIVE, now=NOW)
+    state = evaluate_ppolicy_account(
+        changed, short_grace, go_live=GO_LIVE, now=NOW, expiring="fail"
+    )
     (finding,) = state.findings
     assert (finding.code, finding.severity) == ("grace-exhausted", "fail")
     assert "pwdGraceExpiry" in finding.observed

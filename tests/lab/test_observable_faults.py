@@ -64,6 +64,7 @@ from readiness_lab.faults import (
     EXTENSION_UNREGISTERED,
     FLOW_BLOCKED,
     GROUP_MISSING,
+    HR_MISMATCH,
     KINDS,
     MAIL_MISSING,
     MAIL_WRONG_DOMAIN,
@@ -101,6 +102,8 @@ LDAP_ATTRS = (
     "pwdPolicySubentry",
     "memberOf",
     "telephoneNumber",
+    "employeeNumber",
+    "sn",
 )
 AD_ATTRS = (
     "sAMAccountName",
@@ -476,7 +479,9 @@ def username_in(d: Directory, p: Person) -> str:
 
 
 def group_dn(d: Directory, group: str) -> str:
-    return f"{'CN' if d.kind == 'ad' else 'cn'}={group},{d.groups_base}"
+    if d.kind == "ad":  # its groups base is the domain root; the lab keeps them in an OU
+        return f"CN={group},OU=Groups,{d.base_dn}"
+    return f"cn={group},{d.groups_base}"
 
 
 def member_of(entry: Entry) -> set[str]:
@@ -564,6 +569,18 @@ def observe_password_must_change(probe: Probe, f: Fault) -> None:
     else:
         assert entry.get("pwdreset") == ["TRUE"], entry
         assert "pwdreset" not in ok, ok
+
+
+def observe_hr_mismatch(probe: Probe, f: Fault) -> None:
+    """The entry with the person's employee number still has the previous surname and
+    username: the username in the HR export finds nothing."""
+    d = probe.directory(f)
+    assert probe.person(d, f.detail("hr_username")) is None, f"{f.subject} renamed in {d.id}"
+    entry = probe.present(d, f.detail("username"))
+    assert first(entry, "employeeNumber") == f.subject.rsplit("/", 1)[1], entry
+    assert first(entry, "sn") == f.detail("surname"), entry
+    p, ok = probe.healthy(d)
+    assert first(ok, "employeeNumber") == p.id and first(ok, "sn") == p.surname, ok
 
 
 def observe_group_missing(probe: Probe, f: Fault) -> None:
@@ -1075,6 +1092,7 @@ OBSERVERS: dict[str, Observer] = {
     DIRECTORY_NUMBER_MISMATCH: observe_directory_number_mismatch,
     SIP_ENDPOINT_503: observe_sip_endpoint_503,
     SIP_CERT_WRONG_HOST: observe_sip_cert_wrong_host,
+    HR_MISMATCH: observe_hr_mismatch,
 }
 
 
