@@ -43,7 +43,7 @@ from readiness.family import CheckFamily, CheckSpec, HostRef, PlanContext, Probe
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.needs import NeedEdge, NeedKind
 from readiness.problems import Problem
-from readiness.results import Origin, Result, Status
+from readiness.results import Result, Status
 
 from .assertions import PersonAssertions
 from .check_ids import (
@@ -66,13 +66,9 @@ from .client import DirectoryError, Endpoint
 from .config import Directory
 from .evaluation import DirectoryEvaluation
 from .pilot import PilotLogin
-from .services import DirectoryServices, access_results
+from .services import DirectoryServices, access_results, origin_of
 from .snapshot import MATCH_FIELD, Snapshot, _is_secret_attribute, _key_of, _scope, fetch
 
-# DirectoryError codes that are the sweep's own configuration (its secret, CA bundle,
-# service account, directory settings), not the directory's state: fixed by whoever
-# runs the sweep, they come first in every report.
-SWEEP_CONFIG_CODES = frozenset({"secret", "ca-bundle", "service-bind", "config", "access"})
 SELF = f"family:{FAMILY}"
 TLS_TITLES = {
     "tls.handshake": "offered (a TLS session)",
@@ -430,5 +426,5 @@ class IdentityFamily(CheckFamily[InDirectory]):
                 owner=directory.owner,
                 duration_ms=ms,
                 details={"directory": dir_id, "error": code},
-                origin=Origin.CONFIG if code in SWEEP_CONFIG_CODES else Origin.ACCESS,
+                origin=origin_of(code),
             )

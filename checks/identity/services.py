@@ -26,7 +26,7 @@ from typing import Any
 
 from readiness.family import VIA_VANTAGE, Probe, RunContext
 from readiness.net.streams import Stream
-from readiness.results import Result, Status
+from readiness.results import Origin, Result, Status
 
 from .check_ids import KDC, LOCKOUT_POLICY, SERVICE_BIND, SRV
 from .client import DirectoryError, Endpoint
@@ -142,6 +142,7 @@ class DirectoryServices:
                 hint="set programme.resolvers (or the site's resolvers) so SRV records can be "
                 "asked for",
                 root_cause=f"{SRV}|{self.dir_id}|no-resolver",
+                origin=Origin.CONFIG,
             ), []
         for resolver in asked:
             answer = self.ctx.dns.query(name, "SRV", resolver, probe.vantage, self.d.timeout)
@@ -224,6 +225,7 @@ class DirectoryServices:
                     target=target,
                     hint=exc.hint,
                     root_cause=f"identity.directory|{self.dir_id}|{exc.code}",
+                    origin=origin_of(exc.code),
                 )
             ]
         from readiness.net import dns
@@ -301,6 +303,17 @@ class DirectoryServices:
 
 # --------------------------------------------------------------------------- the sweep's access
 
+# DirectoryError codes that are the sweep's own configuration (its secret, CA bundle,
+# service account, directory settings), not the directory's state: fixed by whoever
+# runs the sweep, they come first in every report.
+SWEEP_CONFIG_CODES = frozenset({"secret", "ca-bundle", "service-bind", "config", "access"})
+
+
+def origin_of(code: str) -> Origin:
+    """Whose problem a directory that could not be read is: the sweep's configuration,
+    or a server it could not ask."""
+    return Origin.CONFIG if code in SWEEP_CONFIG_CODES else Origin.ACCESS
+
 
 def access_results(
     probe: Probe[Any], dir_id: str, directory: Directory, snap: Snapshot | BaseException
@@ -337,6 +350,7 @@ def _service_bind(
         hint=hint or "check the directory's settings in the inventory",
         owner=directory.owner,
         root_cause=f"identity.directory|{dir_id}|{code}",
+        origin=origin_of(code),
     )
 
 

@@ -112,9 +112,14 @@ def test_a_service_account_that_cannot_bind_comes_first(
     )
     text = capsys.readouterr().out
     assert code == 1, text  # the disabled account failed
+    assert "The sweep's own problems come first" in text, text
     own = text.index("The sweep's own problems come first")
     assert own < text.index("Blockers in the estate")
-    assert "ERROR its configuration: the sweep could not judge 5 staff (identity." in text
+    # The service account refused is a fail of the sweep's own access (subject
+    # family:identity), grouped with the people it leaves unknown: one problem, first.
+    assert (
+        "FAIL its configuration: the sweep could not judge 5 staff (identity.service-bind" in text
+    )
     first = text[own:].splitlines()
     assert "could not bind" in first[2] and "invalidCredentials" in first[2]
     assert "not-the-password" not in text
@@ -150,7 +155,15 @@ def test_a_ca_bundle_gone_after_the_preflight_is_the_sweeps_configuration(
     )
     results = sweep(load_inventory(folder), tmp_path / "state")
     errors = [r for r in results if r.status is Status.ERROR]
-    assert {r.subject.split("/")[0] for r in errors} == {"staff:north", "staff:south"}
+    # The people, the directories' TLS services and the sweep's own access: all the
+    # sweep's configuration, none of them the directory's fault.
+    assert {r.subject.split("/")[0] for r in errors} == {
+        "staff:north",
+        "staff:south",
+        "directories:north-ldap",
+        "directories:south-ldap",
+        "family:identity",
+    }
     for r in errors:
         assert r.root_cause.endswith("|ca-bundle")
         assert r.origin == Origin.CONFIG
