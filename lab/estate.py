@@ -57,6 +57,9 @@ MIN_STAFF, MAX_STAFF, DEFAULT_STAFF, DEFAULT_SEED = 10, 10_000, 150, 1
 MIGRATED_MAX = 200  # over both organisations: Samba holds only these
 PILOTS_PER_ORG = 3
 INTERNET = "internet"  # the vantage point that stands for the internet (lab/internet.py)
+# A vantage point handed over without its host keys (the north-hq jump host under
+# another name): its known_hosts file starts empty, `readiness vantage trust` fills it.
+UNTRUSTED_VANTAGE = "north-hq-new-jump"
 SPECIALISTS_PER_APP = 2  # people per organisation needing each specialist application ...
 SPECIALIST_SHARE = 100  # ... or one in this many staff, if more
 SMALL_ESTATE = 40  # below: one person in all per specialist application

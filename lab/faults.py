@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .estate import INTERNET, Estate, Organisation, Person, ascii_fold
+from .estate import INTERNET, UNTRUSTED_VANTAGE, Estate, Organisation, Person, ascii_fold
 
 # Fault kinds: (family, check id it should be found by).
 ACCOUNT_MISSING = "account-missing"
@@ -59,6 +59,9 @@ SIP_CERT_WRONG_HOST = "sip-cert-wrong-host"
 # The directory entry still carries the person's previous surname (and username): the
 # HR export has moved on. Found by employee number, reported as a mismatch.
 HR_MISMATCH = "hr-mismatch"
+# A jump host handed over without its host keys: the sweep refuses it until they are
+# trusted (`readiness vantage trust`). Only with namespaces (no jump hosts otherwise).
+VANTAGE_UNTRUSTED = "vantage-untrusted"
 
 # kind -> (family, check id that should find it, expected status of that result)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -99,6 +102,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     SIP_ENDPOINT_503: ("telephony", "sip.options", "fail"),
     SIP_CERT_WRONG_HOST: ("telephony", "tls.certificate-name", "fail"),
     HR_MISMATCH: ("identity", "identity.account-exists", "warn"),
+    VANTAGE_UNTRUSTED: ("network", "network.vantage-login", "fail"),
 }
 # Specialist applications with a fixed certificate fault (not in the seeded draw).
 FIXED_APP_FAULTS = {"planning": CERT_UNKNOWN_CA, "fleet": CERT_EXPIRING}
@@ -401,6 +405,9 @@ def choose(estate: Estate, seed: int | None = None, enabled: bool = True) -> Fau
         )
     # Last, so that adding it changed no earlier draw (it draws from its own seed).
     faults += _renamed(estate, seed, per_org, eligible)
+    faults.append(
+        Fault(VANTAGE_UNTRUSTED, f"vantage_points:{UNTRUSTED_VANTAGE}", UNTRUSTED_VANTAGE)
+    )
     return FaultPlan(estate.staff_per_org, seed, tuple(faults))
 
 

@@ -34,7 +34,15 @@ import yaml
 
 from . import internet
 from .dns import DKIM_SELECTOR
-from .estate import AD_DOMAIN, INTERNET, SHARED_DOMAIN, Application, Estate, Person
+from .estate import (
+    AD_DOMAIN,
+    INTERNET,
+    SHARED_DOMAIN,
+    UNTRUSTED_VANTAGE,
+    Application,
+    Estate,
+    Person,
+)
 from .faults import LEGACY_SELECTOR
 
 PROGRAMME = "Vale Shared Service"
@@ -56,9 +64,6 @@ def state_paths(state_name: str = DEFAULT_STATE) -> tuple[str, str]:
 
 
 SSH_USER = "readiness"
-# A vantage point handed over without its host keys (the north-hq jump host under
-# another name): its known_hosts file starts empty, `readiness vantage trust` fills it.
-UNTRUSTED_VANTAGE = "north-hq-new-jump"
 UNTRUSTED_KNOWN_HOSTS = f"ssh/known_hosts-{UNTRUSTED_VANTAGE}"
 UNTRUSTED_NOTE = (
     f"# {UNTRUSTED_VANTAGE}: no host keys yet. Compare the fingerprints, then run\n"

@@ -25,9 +25,9 @@ from readiness.registry import load_families
 from readiness.results import Result, Status
 from readiness_checks.identity.config import Directory
 from readiness_checks.identity.snapshot import Snapshot, _vals, fetch
+from readiness_lab.estate import UNTRUSTED_VANTAGE
 from readiness_lab.faults import ACCOUNT_MISSING, HR_MISMATCH, PASSWORD_EXPIRED, Fault
 from readiness_lab.pytest_fixtures import LabHandle
-from readiness_lab.writer import UNTRUSTED_VANTAGE
 
 from .conftest import run_context
 

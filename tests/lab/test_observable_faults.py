@@ -77,6 +77,7 @@ from readiness_lab.faults import (
     SIP_ENDPOINT_503,
     SIP_ENDPOINT_DOWN,
     SPF_MISSING_SHARED,
+    VANTAGE_UNTRUSTED,
     Fault,
 )
 from readiness_lab.gateway import twin
@@ -569,6 +570,27 @@ def observe_password_must_change(probe: Probe, f: Fault) -> None:
     else:
         assert entry.get("pwdreset") == ["TRUE"], entry
         assert "pwdreset" not in ok, ok
+
+
+def observe_vantage_untrusted(probe: Probe, f: Fault) -> None:
+    """ssh with the vantage point's own (empty) known_hosts refuses the jump host; the
+    same host under its site's vantage point, whose keys are known, is accepted."""
+    if not probe.namespaces:
+        pytest.fail("the lab fell back to loopback: there are no jump hosts")
+    name = f.subject.removeprefix("vantage_points:")
+    target = probe.vantage_point(name)
+    site_point = next(
+        v
+        for v, vp in yaml.safe_load((probe.lab.inventory / "sites.yaml").read_text("utf-8"))[
+            "vantage_points"
+        ].items()
+        if v != name and vp.get("host") == target["host"]
+    )
+    refused = probe.through_jump(name, target["host"], 22, 15)
+    assert refused.returncode not in (0, 124), refused.stderr[-1500:]
+    assert "Host key verification failed" in refused.stderr, refused.stderr[-1500:]
+    trusted = probe.through_jump(site_point, target["host"], 22, 15)
+    assert "Authenticated to" in trusted.stderr, trusted.stderr[-1500:]
 
 
 def observe_hr_mismatch(probe: Probe, f: Fault) -> None:
@@ -1093,6 +1115,7 @@ OBSERVERS: dict[str, Observer] = {
     SIP_ENDPOINT_503: observe_sip_endpoint_503,
     SIP_CERT_WRONG_HOST: observe_sip_cert_wrong_host,
     HR_MISMATCH: observe_hr_mismatch,
+    VANTAGE_UNTRUSTED: observe_vantage_untrusted,
 }
 
 
