@@ -258,10 +258,17 @@ class DirectoryServices:
                 observed=f.observed,
                 hint=f.hint,
                 details=f.details,
-                root_cause=f"{f.check}|{self.dir_id}|{service}",
+                root_cause=self._tls_cause(f.check, service, f.details),
             )
             for f in findings
         ]
+
+    def _tls_cause(self, check: str, service: str, details: dict[str, Any]) -> str:
+        """A TLS service that cannot even be connected to shares the root cause of the
+        directory that cannot be read: one server down is one problem, not three."""
+        if details.get("stage") == "connect" and details.get("code") in CONNECT_CODES:
+            return f"identity.directory|{self.dir_id}|unreachable"
+        return f"{check}|{self.dir_id}|{service}"
 
     def _kdc(self, probe: Probe[Any], host: str, port: int, resolvers: list[str]) -> Result:
         target = f"{host}:{port}"
@@ -307,6 +314,10 @@ class DirectoryServices:
 # service account, directory settings), not the directory's state: fixed by whoever
 # runs the sweep, they come first in every report.
 SWEEP_CONFIG_CODES = frozenset({"secret", "ca-bundle", "service-bind", "config", "access"})
+
+
+# Connect failures (certificate module codes) that mean the directory's host is not there.
+CONNECT_CODES = frozenset({"refused", "timeout", "unreachable"})
 
 
 def origin_of(code: str) -> Origin:

@@ -162,6 +162,15 @@ def test_directory_errors_are_clear_error_results(
     assert r.root_cause == f"identity.directory|north-{tag}|{code}"
     assert needle in r.summary and r.hint
     assert "not-the-password" not in repr(r.to_json())
+    if tag == "unreachable":  # its TLS services cannot be connected to either: one problem
+        tls = [
+            x
+            for k, x in results.items()
+            if k.startswith(f"directories:north-{tag}|tls.") and x.status.bad
+        ]
+        assert tls and all(x.root_cause == r.root_cause for x in tls), [
+            (x.id, x.status, x.root_cause, x.details) for x in tls
+        ]
     # ... and the sweep went on: the same person's main directory was checked (it finds
     # the "healthy" entry, whose addresses are not this test person's: a warning).
     main = results[f"staff:north/err-{tag}-person|identity.account-exists|{NORTH}"]
