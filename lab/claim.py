@@ -9,10 +9,12 @@ an exclusive ``flock`` of ``<root>/lock``, so two claimers never pick the same s
 
 ``auto`` hands out slots of :data:`AUTO` round-robin, starting after the one it gave
 out last: a slot just released (a lab restarted on its own slot) is not taken by
-another lab in between. A slot whose ``10.N.0.0/16`` carries a route on this
-machine that no lab of that slot made (a real network, a VPN, a container bridge)
-is refused, so the lab's routes never shadow it (lab/netns.py tags the host routes
-it adds with ``proto`` ROUTE_PROTO, which tells them apart)::
+another lab in between; a slot whose lab routes exist with no live claim here (a lab
+that died, or one in another mount namespace sharing this network) is passed by. A
+slot whose ``10.N.0.0/16`` carries a route on this machine that no lab of that slot
+made (a real network, a VPN, a container bridge) is refused, so the lab's routes
+never shadow it (lab/netns.py tags the host routes it adds with ``proto``
+ROUTE_PROTO, which tells them apart)::
 
     number = claim(state)               # auto; SlotInUse when none is free
     claim(state, 77)                    # that slot, or SlotInUse saying who holds it
@@ -114,7 +116,8 @@ def _pick(root: Path, state: Path, slot: int | None) -> int:
         return slot
     last = _last(root)
     for number in sorted(AUTO, key=lambda n: (n <= last, n)):
-        if not _taken(root, state, Slot(number), routes):
+        slot = Slot(number)
+        if not _taken(root, state, slot, routes) and not _in_kernel(slot, routes):
             return number
     raise SlotInUse(
         f"no free slot in {AUTO.start}..{AUTO.stop - 1}: every one is held by "
@@ -146,6 +149,20 @@ def _taken(root: Path, state: Path, slot: Slot, routes: list[dict[str, str]]) ->
                 f"{slot.site_range} and no lab of slot {slot.number} made it"
             )
     return ""
+
+
+def _in_kernel(slot: Slot, routes: list[dict[str, str]]) -> bool:
+    """Whether a lab's routes for ``slot`` exist with no claim of ours behind them: a lab
+    that died, or one started where this claim folder is not seen (another mount
+    namespace: a container, a chroot sharing this network). ``auto`` passes such a slot
+    by; naming it takes it over (its lab is gone or is yours to replace)."""
+    lab_range = ipaddress.ip_network(slot.site_range)
+    return any(
+        (route.get("protocol") == ROUTE_PROTO or route.get("dev") == slot.host_if)
+        and route.get("dst", "default") != "default"
+        and ipaddress.ip_network(route["dst"], strict=False).overlaps(lab_range)
+        for route in routes
+    )
 
 
 def _routes() -> list[dict[str, str]]:

@@ -113,7 +113,15 @@ def test_a_lab_outliving_its_lab_up_keeps_its_claim(tmp_path: Path) -> None:
     assert claim.claim(tmp_path / "other", 151, root=root) == 151
 
 
-def test_auto_takes_free_slots_round_robin(tmp_path: Path) -> None:
+@pytest.fixture
+def no_routes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """This machine's routes as auto sees them: none (labs running here stay out of it)."""
+    routes: list[dict[str, str]] = []
+    monkeypatch.setattr(claim, "_routes", lambda: routes)
+    return routes
+
+
+def test_auto_takes_free_slots_round_robin(tmp_path: Path, no_routes: object) -> None:
     root = tmp_path / "claims"
     first = claim.claim(tmp_path / "a", root=root)
     assert first == claim.AUTO.start
@@ -125,6 +133,18 @@ def test_auto_takes_free_slots_round_robin(tmp_path: Path) -> None:
     assert claim.claim(tmp_path / "c", root=root) == second + 1
     (root / "last").write_text(f"{claim.AUTO.stop - 1}\n")
     assert claim.claim(tmp_path / "d", root=root) == first  # wraps around
+
+
+def test_auto_passes_by_a_slot_whose_lab_routes_exist_unclaimed(
+    tmp_path: Path, no_routes: list[dict[str, str]]
+) -> None:
+    """A lab that died, or one in another mount namespace (a chroot sharing this
+    network): its routes are there, no claim here. Auto leaves it alone; naming the
+    slot takes it over."""
+    root, first = tmp_path / "claims", Slot(claim.AUTO.start)
+    no_routes.append({"dst": f"10.{first.number}.1.0/24", "dev": first.host_if, "protocol": "177"})
+    assert claim.claim(tmp_path / "a", root=root) == first.number + 1
+    assert claim.claim(tmp_path / "b", first.number, root=root) == first.number
 
 
 def test_a_state_folder_holds_one_slot(tmp_path: Path) -> None:
