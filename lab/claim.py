@@ -116,8 +116,8 @@ def _pick(root: Path, state: Path, slot: int | None) -> int:
         return slot
     last = _last(root)
     for number in sorted(AUTO, key=lambda n: (n <= last, n)):
-        slot = Slot(number)
-        if not _taken(root, state, slot, routes) and not _in_kernel(slot, routes):
+        candidate = Slot(number)
+        if not _taken(root, state, candidate, routes) and not _in_kernel(candidate, routes):
             return number
     raise SlotInUse(
         f"no free slot in {AUTO.start}..{AUTO.stop - 1}: every one is held by "
