@@ -116,11 +116,13 @@ class Sweep:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
-def sweep(state: Path, tmp: Path, n: int, logs: ServerLogs) -> Sweep:
-    """One full sweep of the lab at ``state`` through bench/counted_sweep.py."""
+def sweep_once(state: Path, tmp: Path, n: str, logs: ServerLogs | None = None) -> Sweep:
+    """One full sweep of the lab at ``state`` through bench/counted_sweep.py; its output
+    in ``tmp``/out-``n``."""
     out, counted = tmp / f"out-{n}", tmp / f"counts-{n}.json"
     load = os.getloadavg()[0]
-    logs.mark()
+    if logs:
+        logs.mark()
     run(
         [
             PYTHON,
@@ -138,8 +140,10 @@ def sweep(state: Path, tmp: Path, n: int, logs: ServerLogs) -> Sweep:
         ],
         ok=(0, 1, 3),
     )
-    time.sleep(0.5)  # let the servers' logs catch up (Postfix logs a disconnect after QUIT)
-    counts = {**json.loads(counted.read_text("utf-8")), **logs.counts()}
+    counts = json.loads(counted.read_text("utf-8"))
+    if logs:
+        time.sleep(0.5)  # let the servers' logs catch up (Postfix logs after QUIT)
+        counts.update(logs.counts())
     data = json.loads((out / "results.json").read_text("utf-8"))
     timings = data["sweep"]["timings"]
     return Sweep(
@@ -184,7 +188,7 @@ def measure(staff: int, runs: int) -> Size:
                     str(state / "secrets"),
                 ]
             )
-            sweeps = [sweep(state, tmp, n, logs) for n in range(runs)]
+            sweeps = [sweep_once(state, tmp, str(n), logs) for n in range(runs)]
             report_s = run(
                 [
                     READINESS,
