@@ -14,8 +14,9 @@ Where each figure comes from:
     results.json and staff.csv, history); results/s = results in results.json / wall;
   * peak RSS and CPU: ``getrusage`` of the sweep process itself;
   * LDAP searches and pages: the identity family's operation counter;
-  * SMTP sessions and RCPTs: Postfix's own log (``disconnect ... rcpt=n/m`` lines the
-    sweep added to the lab's maillog), with the mail family's counter beside it;
+  * SMTP sessions and RCPTs: Postfix's own log (the ``disconnect from ... rcpt=n/m``
+    line of every session the sweep opened, its STARTTLS look included), with the mail
+    family's counter (its RCPT sessions only) beside it;
   * DNS queries: the core's resolver counter (``readiness.net.dns.QUERIES``);
   * TLS handshakes: every ``ssl`` handshake in the sweep process (bench/counted_sweep.py);
   * HTTP requests: nginx's access log (lines the sweep added), with the applications
@@ -43,7 +44,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 READINESS = str(Path(sys.executable).with_name("readiness"))
-_DISCONNECT = re.compile(r"postfix/smtpd\[\d+\]: disconnect from .* rcpt=(\d+)/(\d+)")
+# Postfix's summary of a session: "rcpt=1000" (all accepted) or "rcpt=525/533" (accepted/sent).
+_DISCONNECT = re.compile(r"postfix/smtpd\[\d+\]: disconnect from ")
+_RCPT = re.compile(r" rcpt=(\d+)(?:/(\d+))?")
 
 
 def run(argv: list[str], ok: tuple[int, ...] = (0,)) -> float:
@@ -84,10 +87,10 @@ class ServerLogs:
     def counts(self) -> dict[str, int]:
         sessions = rcpts = 0
         for line in self._new("maillog"):
-            m = _DISCONNECT.search(line)
-            if m:
+            if _DISCONNECT.search(line):
                 sessions += 1
-                rcpts += int(m.group(2))
+                m = _RCPT.search(line)
+                rcpts += int(m.group(2) or m.group(1)) if m else 0
         logins = sum(
             1
             for k in self.files
