@@ -1,6 +1,6 @@
 """Benchmark: the whole lab sweep, every family on, at several sizes.
 
-    sudo .venv/bin/python bench/whole_sweep.py [--staff 150 1000 10000] [--runs 3]
+    sudo .venv/bin/python bench/whole_sweep.py [--staff 150 1000 10000] [--runs 3] [--no-samba]
 
 For each size: ``readiness lab up --slot auto --staff N`` (its own state folder and a
 free slot, so it runs next to other labs), then ``--runs`` full sweeps of the inventory
@@ -173,11 +173,12 @@ class Size:
     sweeps: list[Sweep]
 
 
-def measure(staff: int, runs: int) -> Size:
+def measure(staff: int, runs: int, samba: bool = True) -> Size:
     with tempfile.TemporaryDirectory(prefix="whole-sweep-") as name:
         tmp = Path(name)
         state = tmp / "lab"
         up = [READINESS, "lab", "up", "--staff", str(staff), "--state", str(state)]
+        up += [] if samba else ["--no-samba"]
         try:
             up_s = run([*up, "--slot", "auto"])
             logs = ServerLogs(state)
@@ -278,10 +279,11 @@ def main() -> None:
     parser.add_argument("--staff", type=int, nargs="+", default=[150, 1000, 10000])
     parser.add_argument("--runs", type=int, default=3, help="sweeps per size")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-samba", action="store_true", help="a lab without the shared AD")
     args = parser.parse_args()
     sizes = []
     for staff in args.staff:
-        sizes.append(measure(staff, args.runs))
+        sizes.append(measure(staff, args.runs, not args.no_samba))
         print(f"[{staff:,} per organisation measured]", file=sys.stderr)
     print(table(sizes))
     if args.json:
