@@ -17,7 +17,9 @@ three approaches the same per-person workload, every person of the inventory:
 (a) monitoring-plugins from Debian: ``check_ldap``, ``check_smtp``, ``check_dig``,
 ``check_curl``, ``check_tcp``, one process per check (through ``sh -c``, as a
 monitoring system runs a command line), ``xargs -P`` in parallel; the TCP check runs
-in the site's network namespace (``ip netns exec``: a probe placed at the site).
+in the site's network namespace (``ip netns exec``: a probe placed at the site). The
+plugins connect by address (the lab's names are not in the system's resolver), so
+``check_ldap`` runs with ``LDAPTLS_REQCERT=never`` and ``check_curl`` with ``-I``.
 (b) prometheus-blackbox-exporter from Debian, started here on a loopback address of
 the lab's slot and stopped by PID, asked through ``/probe`` by parallel HTTP clients.
 It has no LDAP prober (a TCP/TLS connect to the directory stands for the lookup), one
