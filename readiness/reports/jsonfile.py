@@ -1,9 +1,9 @@
 """``results.json``: the documented, versioned machine format (docs/results-format.md),
-which :meth:`readiness.record.SweepRecord.from_json` reads back unchanged."""
+which :meth:`readiness.record.SweepRecord.from_json` reads back unchanged. Encoded by
+orjson (as history stores it): at 10,000 staff per organisation the standard library's
+encoder took seconds of the sweep's wall time, orjson a tenth of that."""
 
 from __future__ import annotations
-
-import json
 
 from readiness.record.model import SweepRecord
 from readiness.reports import RenderOptions
@@ -15,7 +15,9 @@ class JsonRenderer:
     filename = "results.json"
 
     def render(self, record: SweepRecord, options: RenderOptions) -> str:
-        return json.dumps(record.to_json(), indent=1, ensure_ascii=False) + "\n"
+        import orjson
+
+        return orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 renderer = JsonRenderer()
