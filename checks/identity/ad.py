@@ -137,10 +137,14 @@ _TICKS = 10_000_000  # FILETIME ticks per second
 
 
 def filetime_to_datetime(value: int) -> dt.datetime | None:
-    """A FILETIME as an aware UTC datetime; None for 0 and "never" (int64 max)."""
+    """A FILETIME as an aware UTC datetime; None for 0 and "never" (int64 max, or any
+    time after the year 9999)."""
     if value <= 0 or value >= FILETIME_NEVER:
         return None
-    return _EPOCH_1601 + dt.timedelta(microseconds=value // 10)
+    try:
+        return _EPOCH_1601 + dt.timedelta(microseconds=value // 10)
+    except OverflowError:
+        return None
 
 
 def datetime_to_filetime(value: dt.datetime) -> int:
