@@ -1,6 +1,7 @@
-"""A small lab of its own for the fault tests (10 staff per organisation): they stop,
-freeze and replace its servers, so they never share the session's lab with tests that
-expect it intact. Started once per module, stopped by PID at the end."""
+"""The session's lab (``lab``, for tests that only read it), and a small lab of its own
+(``own_lab``, 10 staff per organisation) for the fault tests: they stop, freeze and
+replace its servers, so they never share the session's lab with tests that expect it
+intact. Started once per module, stopped by PID at the end."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from readiness_lab.pytest_fixtures import LabHandle, start_lab, stop_lab
+from readiness_lab.pytest_fixtures import LabHandle, lab, start_lab, stop_lab
 from readiness_lab.up import UpOptions
 
 
@@ -32,3 +33,6 @@ def readiness_env(tmp_path: Path) -> dict[str, str]:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     return {**os.environ, "NO_COLOR": "1", "TMPDIR": str(tmp), "RELIABILITY_MARK": str(tmp_path)}
+
+
+__all__ = ["lab", "own_lab", "readiness_env"]

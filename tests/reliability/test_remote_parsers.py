@@ -247,7 +247,8 @@ PPOLICY_ATTRS = ["pwdChangedTime", "pwdFailureTime", "pwdAccountLockedTime", "pw
                  "shadowExpire", "pwdLastSuccess"]  # fmt: skip
 AD_ATTRS = ["userAccountControl", "msDS-User-Account-Control-Computed", "pwdLastSet",
             "accountExpires", "lockoutTime", "badPwdCount", "badPasswordTime",
-            "msDS-UserPasswordExpiryTimeComputed", "msDS-ResultantPSO", "sAMAccountName"]  # fmt: skip
+            "msDS-UserPasswordExpiryTimeComputed", "msDS-ResultantPSO",
+            "sAMAccountName"]  # fmt: skip
 VALUES = st.lists(st.one_of(GENTIME, NUMBER, st.text(max_size=20)), max_size=3)
 
 
@@ -290,7 +291,8 @@ def test_any_ad_entry_is_judged(entry: dict[str, list[str]], domain: dict[str, A
 
 
 GATE_KEYS = st.sampled_from(["critical", "thresholds", "waivers", "min_ready", "organisation",
-                             "match", "subject", "check", "target", "expires", "reason", "x"])  # fmt: skip
+                             "match", "subject", "check", "target", "expires", "reason",
+                             "x"])  # fmt: skip
 GATE_VALUES = st.recursive(
     st.none()
     | st.booleans()
