@@ -1,4 +1,5 @@
-"""Reading a file the user named, safely: a leaf module.
+"""Reading a file the user named, safely, and creating the sweep's own files privately:
+a leaf module.
 
 Inventories, HR exports and secret files are named by people editing YAML. Whatever
 they name must never hang or flood the sweep: a FIFO would block a plain ``open`` until
@@ -12,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["FileProblem", "read_regular"]
+__all__ = ["FileProblem", "private_file", "read_regular"]
 
 
 class FileProblem(Exception):
@@ -54,3 +55,12 @@ def read_regular(path: Path, limit: int) -> bytes:
 
 def _size(n: int) -> str:
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` owner-only (0600) if missing, its folder too (0700), before a
+    database opens it: SQLite gives its -wal and -shm files the file's permissions, and
+    a state folder holds account names and attempt counts."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    return path

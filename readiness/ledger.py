@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from readiness.files import private_file
+
 __all__ = [
     "SCHEMA_VERSION",
     "AttemptLedger",
@@ -134,7 +136,7 @@ class AttemptLedger:
         self.path = Path(path)
         self.max_failures = max_failures
         self.window = window
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
             str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from readiness.inventory.models import Hostname, Strict
+from readiness.inventory.optouts import OPT_OUT
 
 __all__ = ["Http", "LoginRedirect", "Pilot"]
 
@@ -87,7 +88,9 @@ class Http(Strict):
     response_time_ms: float = Field(2000, gt=0, description="Slower answers are a warning")
     min_cert_days: int = Field(14, ge=0, description="Certificate days required after go-live")
     warn_cert_days: int = Field(30, ge=0, description="Fewer days left is a warning")
-    verify_tls: bool = Field(True, description="Verify the chain (keep on)")
+    verify_tls: bool = Field(
+        True, description="Verify the chain (keep on)", json_schema_extra=OPT_OUT
+    )
     ca_bundle: str | None = Field(None, description="CA bundle (PEM), relative to the file")
     timeout: float = Field(10.0, gt=0, le=120, description="Seconds per request")
     max_body: int = Field(65536, ge=1024, le=16 * 1024 * 1024, description="Bytes of body read")

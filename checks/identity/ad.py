@@ -51,6 +51,7 @@ AD semantics (MS-ADTS; traps from ``DOMAIN.md``):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
@@ -137,10 +138,14 @@ _TICKS = 10_000_000  # FILETIME ticks per second
 
 
 def filetime_to_datetime(value: int) -> dt.datetime | None:
-    """A FILETIME as an aware UTC datetime; None for 0 and "never" (int64 max)."""
+    """A FILETIME as an aware UTC datetime; None for 0 and "never" (int64 max, or any
+    time after the year 9999)."""
     if value <= 0 or value >= FILETIME_NEVER:
         return None
-    return _EPOCH_1601 + dt.timedelta(microseconds=value // 10)
+    try:
+        return _EPOCH_1601 + dt.timedelta(microseconds=value // 10)
+    except OverflowError:
+        return None
 
 
 def datetime_to_filetime(value: dt.datetime) -> int:
@@ -348,7 +353,8 @@ def _lock_state(
     lockout_time = filetime_to_datetime(_filetime(e.get("lockouttime")) or 0)
     end: dt.datetime | None = None
     if lockout_time is not None and settings.lockout_duration is not None:
-        end = lockout_time + settings.lockout_duration
+        with contextlib.suppress(OverflowError):  # ends after the year 9999: never
+            end = lockout_time + settings.lockout_duration
     if computed is not None:
         return bool(computed & UF_LOCKOUT), end
     if lockout_time is None:
@@ -704,7 +710,7 @@ def _interval(value: Any) -> int | None:
     raw = _int(value)
     if raw is None:
         return None
-    if raw == _INT64_MIN:
+    if raw == _INT64_MIN or abs(raw) > FILETIME_NEVER:  # beyond int64: no real interval
         return -1
     return abs(raw)
 

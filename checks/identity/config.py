@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from readiness.inventory.models import CaBundlePath, Id, SecretRef, Strict
+from readiness.inventory.optouts import OPT_OUT
 
 TlsService = Literal["ldaps", "starttls"]
 TLS_SERVICES: tuple[TlsService, ...] = ("ldaps", "starttls")
@@ -94,9 +95,13 @@ class Directory(Strict):
         default_factory=list, description="Attributes every person's entry must carry"
     )
     allow_cleartext_bind: bool = Field(
-        False, description="Allow simple binds without TLS (off: cleartext binds are refused)"
+        False,
+        description="Allow simple binds without TLS (off: cleartext binds are refused)",
+        json_schema_extra=OPT_OUT,
     )
-    tls_verify: bool = Field(True, description="Verify the server certificate (keep on)")
+    tls_verify: bool = Field(
+        True, description="Verify the server certificate (keep on)", json_schema_extra=OPT_OUT
+    )
     attempt_budget: int = Field(
         2, ge=1, description="Failed pilot logins allowed per account per attempt_window_hours"
     )

@@ -182,7 +182,7 @@ def _times(attrs: Attrs, name: str) -> list[dt.datetime]:
     for v in _get(attrs, name):
         try:
             out.append(parse_gentime(v))
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):  # year 1 or 9999 beyond UTC
             continue
     return out
 
@@ -247,7 +247,7 @@ def evaluate_ppolicy_account(
     elif locked_raw is not None:
         try:
             locked_at = parse_gentime(locked_raw)
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):
             locked_at = None
         assert policy is not None
         if locked_at is None:

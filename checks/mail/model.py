@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from readiness.inventory.models import Hostname, HostPort, Port, Strict
+from readiness.inventory.optouts import OPT_OUT
 
 __all__ = ["POLICIES", "Dmarc", "Mail", "Rcpt"]
 
@@ -84,7 +85,9 @@ class Mail(Strict):
     )
     starttls: bool = Field(True, description="Every MX must offer STARTTLS")
     verify_tls: bool = Field(
-        True, description="Verify the MX certificates against the organisation's CA bundle"
+        True,
+        description="Verify the MX certificates against the organisation's CA bundle",
+        json_schema_extra=OPT_OUT,
     )
     ca_organisation: str | None = Field(
         None, description="Organisation whose CA bundle verifies the MX (default: the domain's)"

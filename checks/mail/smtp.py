@@ -19,6 +19,7 @@ __all__ = ["EHLO_NAME", "Reply", "SmtpClosed", "SmtpFacts", "SmtpSession", "star
 
 EHLO_NAME = "readiness-check.invalid"
 MAX_LINE = 4096
+MAX_LINES = 1000  # of one reply: an EHLO reply has a few dozen; a server never ending one
 
 
 class SmtpClosed(ConnectionError):
@@ -97,6 +98,8 @@ class SmtpSession:
             if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
                 raise SmtpClosed(f"not an SMTP reply: {line[:80]!r}")
             lines.append(line[4:])
+            if len(lines) > MAX_LINES:
+                raise SmtpClosed(f"the server sent a reply of more than {MAX_LINES} lines")
             if line[3:4] != "-":
                 return Reply(int(line[:3]), tuple(lines))
 

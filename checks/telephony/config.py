@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
 from readiness.inventory.models import Hostname, Port, Strict, TelephonyEndpoint
+from readiness.inventory.optouts import OPT_OUT
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -156,7 +157,9 @@ class Sip(Strict):
         "RFC 5922 says, or the host)",
     )
     ca_bundle: str | None = Field(None, description="CA bundle (PEM), relative to the file")
-    verify: bool = Field(True, description="Verify TLS certificate chains")
+    verify: bool = Field(
+        True, description="Verify TLS certificate chains", json_schema_extra=OPT_OUT
+    )
     min_days: int = Field(0, ge=0, description="Days the certificate must stay valid after go-live")
     warn_days: int = Field(30, ge=0, description="Fewer days than this after go-live: a warning")
     registrations: Registrations | None = Field(

@@ -54,7 +54,7 @@ def _main(args: list[str], as_program: bool) -> int:
     ns = parser.parse_args(args)
     try:
         code = int(ns.handler(ns))
-        if as_program and code == ExitCode.INTERRUPTED:
+        if as_program and (code == ExitCode.INTERRUPTED or _threads_left()):
             _exit_now(code)
         return code
     except UsageError as exc:
@@ -75,10 +75,18 @@ def _main(args: list[str], as_program: bool) -> int:
         return ExitCode.INTERNAL
 
 
+def _threads_left() -> bool:
+    """Whether threads of abandoned probes (a sweep's ``--deadline``) still wait on the
+    network."""
+    import threading
+
+    return any(t is not threading.main_thread() for t in threading.enumerate())
+
+
 def _exit_now(code: int) -> None:
-    """Leave at once after an interrupted sweep: its probes' threads may still wait on
-    the network, and the interpreter would wait for them (thread pools are joined at
-    exit). Everything worth keeping is written by now."""
+    """Leave at once after an interrupted sweep or one whose deadline abandoned probes:
+    their threads may still wait on the network, and the interpreter would wait for them
+    (thread pools are joined at exit). Everything worth keeping is written by now."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

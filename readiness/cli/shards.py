@@ -153,6 +153,7 @@ def cmd_merge(ns: argparse.Namespace) -> int:
         fingerprint=first.fingerprint,
         selection=_filters(first.selection),
         families=first.families,
+        opt_outs=first.opt_outs,
         started_at=min(r.meta.started_at for r in records),
         finished_at=max(r.meta.finished_at for r in records),
         partial="; ".join(interrupted),

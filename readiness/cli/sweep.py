@@ -132,7 +132,7 @@ def _out_dir(out: Path | None) -> None:
             f"--out {out}: this is a file, not a folder; give a folder for the reports"
         )
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True, mode=0o700)  # reports name people
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot create this folder: {exc.strerror}") from None
     if not os.access(out, os.W_OK | os.X_OK):
@@ -147,6 +147,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     from readiness import __version__
     from readiness.engine import make_plan, run_plan
     from readiness.family import RunContext
+    from readiness.inventory.optouts import opt_outs
     from readiness.record import SweepMeta
     from readiness.record.nogc import paused_gc
     from readiness.record.rollup import build
@@ -214,6 +215,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         finished_at=dt.datetime.now(dt.UTC),
         timings={"plan_s": round(plan_s, 3), "run_s": round(run_s, 3)},
         partial="; ".join(x for x in (shard and f"shard {shard}", partial) if x),
+        opt_outs=opt_outs(inventory),
     )
     with paused_gc():  # the record, its renderings and its storing: no cycles, only size
         record = build(inventory, plan.staff, results, meta, installed)

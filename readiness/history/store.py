@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
 import sqlite3
 import time
 import zlib
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from readiness.files import private_file
 from readiness.history.migrations import MIGRATIONS, VERSION
 from readiness.record.model import SweepRecord
 from readiness.record.nogc import paused_gc
@@ -125,10 +125,7 @@ class History:
 
     def __init__(self, path: Path, *, busy_timeout: float = 60.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Created owner-only before SQLite opens it (its -wal and -shm files take the
-        # same permissions).
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        private_file(self.path)
         try:
             self._db = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")

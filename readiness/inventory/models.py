@@ -31,6 +31,7 @@ from pydantic import (
     field_validator,
 )
 
+from readiness.inventory.optouts import OPT_OUT
 from readiness.secrets import REFERENCE_HELP, is_reference
 
 __all__ = [
@@ -265,7 +266,9 @@ class VantagePoint(Strict):
     password: SecretRef | None = None
     known_hosts: KnownHostsPath | None = None
     insecure_host_key: bool = Field(
-        False, description="Accept any SSH host key. Off by default: keys are verified."
+        False,
+        description="Accept any SSH host key. Off by default: keys are verified.",
+        json_schema_extra=OPT_OUT,
     )
     resolvers: list[HostPort] = Field(
         default_factory=list,

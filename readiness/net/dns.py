@@ -266,12 +266,15 @@ class TcpSession:
         self.stream: Stream | None = None
         self.lock = threading.Lock()
         self.opened = 0
+        self.closed = False
 
     def exchange(self, question: dns.message.Message, timeout: float) -> dns.message.Message:
         import dns.query
 
         with self.lock:
             while True:
+                if self.closed:
+                    raise ConnectionAbortedError("the sweep is over: DNS session closed")
                 fresh = self.stream is None
                 if self.stream is None:
                     self.stream = self.via.connect(self.server, self.port, timeout)
@@ -296,8 +299,14 @@ class TcpSession:
             self.stream = None
 
     def close(self) -> None:
-        with self.lock:
-            self._drop()
+        """Close without waiting for the lock: a question of an abandoned batch may hold
+        it until its timeouts run out, and the sweep's deadline must not wait for that
+        (the blocked read fails once the stream is closed)."""
+        self.closed = True
+        stream = self.stream
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
 
 
 def _exchange(

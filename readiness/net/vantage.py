@@ -131,6 +131,10 @@ def _transport_factory() -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._opening = threading.local()
+            # paramiko keeps one saved_exception per transport: two channels failing at
+            # once could take each other's reason, or none ("Unable to open channel"),
+            # so each failure is also kept by its channel id.
+            self._failures: dict[int, ChannelException] = {}
 
         def _next_channel(self) -> int:
             chanid: int = super()._next_channel()  # type: ignore[misc]
@@ -145,9 +149,12 @@ def _transport_factory() -> Any:
                 # jump host is ignored instead of being blamed on a later channel.
                 chanid = getattr(self._opening, "chanid", None)
                 with self.lock:
+                    own = self._failures.pop(chanid, None) if chanid is not None else None
                     if chanid is not None and chanid in self.channel_events:
                         del self.channel_events[chanid]
                         self._channels.delete(chanid)  # type: ignore[attr-defined]
+                if own is not None:
+                    raise own from None
                 raise
 
         def _parse_channel_open_failure(self, m: paramiko.Message) -> None:
@@ -162,7 +169,8 @@ def _transport_factory() -> Any:
                 # Only for a channel someone still waits for: a late failure of a channel
                 # we gave up on (timeout) must not be blamed on the next one.
                 if chanid in self.channel_events:
-                    self.saved_exception = ChannelException(reason, reason_str or "open failed")
+                    failure = ChannelException(reason, reason_str or "open failed")
+                    self._failures[chanid] = self.saved_exception = failure
                     self._channels.delete(chanid)  # type: ignore[attr-defined]
                     self.channel_events[chanid].set()
                     del self.channel_events[chanid]

@@ -56,6 +56,8 @@ class SweepMeta:
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds per phase
     # The programme's own go-live, when the sweep judged against another (--go-live).
     programme_go_live: dt.datetime | None = None
+    # Safety defaults the inventory turns off ("applications.x.http.verify_tls: false").
+    opt_outs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,11 @@ class SweepRecord:
                     else {}
                 ),
             },
-            "inventory": {"path": m.inventory, "fingerprint": m.fingerprint},
+            "inventory": {
+                "path": m.inventory,
+                "fingerprint": m.fingerprint,
+                "opt_outs": list(m.opt_outs),
+            },
             "selection": {k: list(v) for k, v in m.selection.items()},
             "exit_code": int(self.exit_code),
             "counts": dict(sorted(self.counts().items())),
@@ -345,6 +351,7 @@ class SweepRecord:
                 if programme.get("programme_go_live")
                 else None
             ),
+            opt_outs=tuple(data["inventory"].get("opt_outs", ())),
         )
         return cls(
             meta=meta,

@@ -77,7 +77,7 @@ def renderer(name: str) -> Renderer:
 def write(text: str, path: Path, *, encoding: str = "utf-8") -> Path:
     """Write a report atomically (a crash never leaves half a file) and readable by its
     owner only: reports name people and their accounts."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:

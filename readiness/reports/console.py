@@ -62,6 +62,10 @@ def render(record: SweepRecord, *, color: bool, limit: int = 15) -> str:
         return f"[{STATUS_STYLE[status]}]{body}[/]" if color else body
 
     lines = _heading(record.meta, escape)
+    if record.meta.opt_outs:
+        lines.append(
+            "Safety checks turned off by the inventory: " + escape(", ".join(record.meta.opt_outs))
+        )
     total = record.verdict_counts()
     warned = record.warned
     ready = f"{total['ready']} ready" + (

@@ -61,6 +61,10 @@ class JunitRenderer:
                 skipped=str(counts[Status.SKIP]), timestamp=stamp,
                 time=f"{sum(r.duration_ms for r in results) / 1000:.3f}",
             )  # fmt: skip
+            if record.meta.opt_outs:  # a safety check the inventory turned off
+                props = ET.SubElement(suite, "properties")
+                for opt_out in record.meta.opt_outs:
+                    ET.SubElement(props, "property", name="opt_out", value=_x(opt_out))
             for r in results:
                 case = ET.SubElement(
                     suite, "testcase", name=_x(r.id), classname=f"{family}.{org}",

@@ -33,6 +33,9 @@ class MarkdownRenderer:
             + (f" **Partial: {meta.partial}.**" if meta.partial else ""),
             "",
         ]
+        if meta.opt_outs:
+            out += ["**Safety checks turned off by the inventory:** "
+                    + ", ".join(f"`{o}`" for o in meta.opt_outs), ""]  # fmt: skip
         if ctx.gate:
             out += [f"**Gate: {ctx.gate.verdict}** (policy `{ctx.gate.policy}`)", ""]
             out += [f"- {r.outcome}: **{r.rule}**: {r.message}"

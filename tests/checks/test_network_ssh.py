@@ -232,3 +232,33 @@ def test_the_vantage_login_is_a_result_of_its_own(
     if reason is not None:  # the probes through it share its root cause: one blocker
         others = [r for r in results if r.subject.startswith("network_resources:")]
         assert others and {r.root_cause for r in others} == {"vantage|jump"}
+
+
+def test_concurrent_failing_channels_each_keep_their_reason(
+    sshd: Any, bind: Any, tcp_targets: Any, helpers: Any, tmp_path: Path
+) -> None:
+    """paramiko keeps one failure per transport: forty channels refused at once must each
+    still say "refused" (a flow check's fail), never "Unable to open channel" (an error)."""
+    import threading
+
+    inv = inventory(helpers, tmp_path, sshd, bind, tcp_targets)
+    ctx = helpers.run_context(inv, tmp_path / "state")
+    seen: list[str] = []
+
+    def one() -> None:
+        try:
+            ctx.vantage("jump").connect("127.0.0.1", tcp_targets.closed_port, 5).close()
+            seen.append("connected")
+        except Exception as exc:  # which exception is the point
+            seen.append(type(exc).__name__)
+
+    try:
+        ctx.vantage("jump").connect("127.0.0.1", tcp_targets.open_port, 5).close()
+        threads = [threading.Thread(target=one) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        ctx.close()
+    assert seen == ["ConnectionRefusedError"] * 40
