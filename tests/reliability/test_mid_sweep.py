@@ -31,6 +31,7 @@ import pytest
 from readiness.history import History
 from readiness.results import ExitCode
 from readiness_lab.pytest_fixtures import LabHandle
+from tests.processes import at_a_terminal
 
 from . import faults
 
@@ -165,6 +166,7 @@ def sweep(
          "--secrets-dir", str(lab.secrets_dir), "--state-dir", str(state),
          "--out", str(out), "--no-progress", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=at_a_terminal,
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ import pytest
 from readiness.cli import main
 from readiness.history import History
 from readiness.results import ExitCode, Verdict
+from tests.processes import at_a_terminal
 from tests.reports.conftest import EXAMPLE, MINIMAL, at
 from tests.reports.synthetic import make_record
 
@@ -144,6 +145,7 @@ def test_an_interrupted_sweep_is_stored_partial(tmp_path: Path, sig: signal.Sign
              "--server-limit", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "NO_COLOR": "1", "PILOT_N0001": "x"},
+            preexec_fn=at_a_terminal,
         )  # fmt: skip
         silent.settimeout(30)
         silent.recvfrom(512)  # the sweep's first question: it is running (5 s per lookup)
