@@ -15,12 +15,12 @@ applications:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from readiness.inventory.models import Hostname, Strict
-from readiness.inventory.optouts import OPT_OUT
+from readiness.inventory.models import OPT_OUT, Hostname, Strict
 
 __all__ = ["Http", "LoginRedirect", "Pilot"]
 
@@ -101,3 +101,20 @@ class Http(Strict):
         if self.path is not None:
             _path(self.path)
         return self
+
+
+@dataclass(frozen=True)
+class Target:
+    """One application as one vantage point sees it (or one pilot's login)."""
+
+    app: str
+    url: str
+    host: str
+    port: int
+    https: bool
+    path: str
+    resolvers: tuple[str, ...]
+    owner: str
+    asking: tuple[str, ...] = ()
+    username: str = ""  # pilots only
+    credential: str = ""  # a secret reference; pilots only

@@ -34,7 +34,6 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import BaseModel
@@ -47,43 +46,12 @@ from readiness.inventory.needs import NeedKind, need_key
 from readiness.problems import Problem
 from readiness.results import Result, Status
 
-from .config import Http
+from .check_ids import CONNECT, CONTENT, FAMILY, PILOT, REDIRECT, STATUS, TIME, TLS_CHECKS
+from .config import Http, Target
 
-FAMILY = "applications"
-CONNECT = "http.connect"
-STATUS = "http.status"
-CONTENT = "http.content"
-REDIRECT = "http.redirect"
-TIME = "http.response-time"
-PILOT = "http.pilot-login"
-TLS_CHECKS = (
-    "tls.handshake",
-    "tls.certificate-chain",
-    "tls.certificate-name",
-    "tls.certificate-valid",
-    "tls.protocol",
-    "tls.key",
-)
 MAX_WORKERS = 16
 # Results that must pass before a pilot's real login is tried from the same place.
 GATES = frozenset({CONNECT, *TLS_CHECKS[:4], STATUS})
-
-
-@dataclass(frozen=True)
-class Target:
-    """One application as one vantage point sees it (or one pilot's login)."""
-
-    app: str
-    url: str
-    host: str
-    port: int
-    https: bool
-    path: str
-    resolvers: tuple[str, ...]
-    owner: str
-    asking: tuple[str, ...] = ()
-    username: str = ""  # pilots only
-    credential: str = ""  # a secret reference; pilots only
 
 
 def settings(app: Application) -> Http:

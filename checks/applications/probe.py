@@ -20,8 +20,8 @@ from readiness.net.trust import TrustError
 from readiness.results import Result, Status
 from readiness.secrets import SecretError
 
-from .config import Http
-from .family import CONNECT, CONTENT, FAMILY, PILOT, REDIRECT, STATUS, TIME, TLS_CHECKS, Target
+from .check_ids import CONNECT, CONTENT, FAMILY, PILOT, REDIRECT, STATUS, TIME, TLS_CHECKS
+from .config import Http, Target
 from .http import Client, Counter, HttpError, Response
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})

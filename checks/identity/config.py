@@ -7,8 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from readiness.inventory.models import CaBundlePath, Id, SecretRef, Strict
-from readiness.inventory.optouts import OPT_OUT
+from readiness.inventory.models import OPT_OUT, CaBundlePath, Id, SecretRef, Strict
 
 TlsService = Literal["ldaps", "starttls"]
 TLS_SERVICES: tuple[TlsService, ...] = ("ldaps", "starttls")

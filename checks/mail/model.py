@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from readiness.inventory.models import Hostname, HostPort, Port, Strict
-from readiness.inventory.optouts import OPT_OUT
+from readiness.inventory.models import OPT_OUT, Hostname, HostPort, Port, Strict
 
 __all__ = ["POLICIES", "Dmarc", "Mail", "Rcpt"]
 

@@ -13,8 +13,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from readiness.inventory.extension import block
 from readiness.inventory.inventory import Inventory
-from readiness.inventory.models import Hostname, Port, Strict, TelephonyEndpoint
-from readiness.inventory.optouts import OPT_OUT
+from readiness.inventory.models import OPT_OUT, Hostname, Port, Strict, TelephonyEndpoint
 
 __all__ = [
     "DEFAULT_PORTS",

@@ -1,6 +1,6 @@
-"""What ``readiness sweep`` (and ``readiness merge``) do with a finished record: store
-it in history, write JUnit, gate it. Kept apart from the sweep itself so that both
-commands share one ending."""
+"""What ``readiness sweep`` (and ``readiness merge``) do with a finished record: show
+it, write results.json and staff.csv, store it in history, write JUnit, gate it. Kept
+apart from the sweep itself so that both commands share one ending."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from readiness.cli.common import state_dir
+from readiness.cli.common import color, state_dir
 
 if TYPE_CHECKING:
     from readiness.record import SweepRecord
@@ -23,6 +23,26 @@ def add_options(p: Any) -> None:
     p.add_argument("--shard", metavar="K/N",
                    help="run share K of N of the plan (whole batches and pilot accounts; the "
                    "same on every machine); `readiness merge` combines the shards")  # fmt: skip
+
+
+def show_and_write(record: SweepRecord, out: Path | None) -> None:
+    """The console summary, then results.json and staff.csv into ``out`` (if given)."""
+    from readiness.reports import RenderOptions, renderer, write
+
+    colored = color()
+    text = renderer("console").render(record, RenderOptions(color=colored))
+    if colored:
+        from rich.console import Console
+
+        Console(highlight=False).print(text)
+    else:
+        print(text)
+    if out:
+        written = []
+        for name in ("json", "csv"):
+            chosen = renderer(name)
+            written.append(write(chosen.render(record, RenderOptions()), out / chosen.filename))
+        print("Written: " + ", ".join(str(path) for path in written))
 
 
 def store(record: SweepRecord, state: Path) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from readiness.cli.common import UsageError, state_dir
-from readiness.cli.history import SWEEP_HELP, add_state_dir
+from readiness.cli.history import SWEEP_HELP, add_state_dir, load_sweep
 from readiness.results import ExitCode
 
 if TYPE_CHECKING:
@@ -121,11 +121,9 @@ def cmd_gate(ns: argparse.Namespace) -> int:
         return ExitCode.OK
     if ns.policy is None:
         raise UsageError("gate needs --policy FILE (or --schema)")
-    from readiness.cli.report import load
-
     rules_path: Path = ns.policy
     policy(rules_path)  # bad input first, before reading any history
-    record, _ = load(ns)
+    record, _ = load_sweep(ns)
     outcome = evaluate(rules_path, record, ns.state_dir, ns.today)
     show(outcome, record)
     code = exit_code(outcome)

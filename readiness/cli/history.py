@@ -21,6 +21,7 @@ from readiness.results import ExitCode
 if TYPE_CHECKING:
     from readiness.history import History, StoredSweep
     from readiness.record import PersonRecord, SweepRecord
+    from readiness.record.context import ReportContext
 
 STATE_HELP = (
     "state folder holding the history (default $READINESS_STATE_DIR, else "
@@ -249,3 +250,30 @@ def cmd_person(ns: argparse.Namespace) -> int:
     return {"ready": ExitCode.OK, "not ready": ExitCode.FAILED}.get(
         person.verdict.value, ExitCode.UNKNOWN
     )
+
+
+def load_sweep(ns: argparse.Namespace) -> tuple[SweepRecord, ReportContext]:
+    """The record named by ``ns.sweep`` and what history knows about it."""
+    from readiness.history import History, HistoryError, report_context
+    from readiness.record import SweepRecord
+    from readiness.record.context import ReportContext
+
+    path = Path(ns.sweep)
+    try:
+        with History.of(state_dir(ns.state_dir)) as history:
+            if path.suffix == ".json" or path.is_file():
+                try:
+                    record = SweepRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    raise UsageError(f"{path}: not a readable results.json: {exc}") from None
+                try:
+                    stored = history.resolve(record.meta.sweep_id)
+                except HistoryError:
+                    return record, ReportContext()
+            else:
+                stored = history.resolve(ns.sweep)
+                record = history.record(stored.seq)
+            causes = [b.root_cause for b in record.blockers]
+            return record, report_context(history, stored, causes)
+    except HistoryError as exc:
+        raise UsageError(str(exc)) from None

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from readiness.cli.common import UsageError, state_dir
-from readiness.cli.history import SWEEP_HELP, add_state_dir
+from readiness.cli.common import UsageError
+from readiness.cli.history import SWEEP_HELP, add_state_dir, load_sweep
 from readiness.results import ExitCode
 
 if TYPE_CHECKING:
@@ -38,35 +38,6 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_report)
 
 
-def load(ns: argparse.Namespace) -> tuple[SweepRecord, ReportContext]:
-    """The record named by ``ns.sweep`` and what history knows about it."""
-    import json
-
-    from readiness.history import History, HistoryError, report_context
-    from readiness.record import SweepRecord
-    from readiness.record.context import ReportContext
-
-    path = Path(ns.sweep)
-    try:
-        with History.of(state_dir(ns.state_dir)) as history:
-            if path.suffix == ".json" or path.is_file():
-                try:
-                    record = SweepRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    raise UsageError(f"{path}: not a readable results.json: {exc}") from None
-                try:
-                    stored = history.resolve(record.meta.sweep_id)
-                except HistoryError:
-                    return record, ReportContext()
-            else:
-                stored = history.resolve(ns.sweep)
-                record = history.record(stored.seq)
-            causes = [b.root_cause for b in record.blockers]
-            return record, report_context(history, stored, causes)
-    except HistoryError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def render(name: str, record: SweepRecord, context: ReportContext, out: Path | None) -> None:
     from readiness.reports import RendererError, RenderOptions, renderer, write
 
@@ -84,7 +55,7 @@ def render(name: str, record: SweepRecord, context: ReportContext, out: Path | N
 def cmd_report(ns: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    record, context = load(ns)
+    record, context = load_sweep(ns)
     if ns.policy:
         from readiness.cli.gate import evaluate
 

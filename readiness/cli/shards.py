@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from readiness.cli.common import UsageError, families, load_inventory
-from readiness.cli.finish import add_options, finish
+from readiness.cli.finish import add_options, finish, show_and_write
 from readiness.cli.history import add_state_dir
 
 if TYPE_CHECKING:
@@ -121,7 +121,6 @@ def cmd_merge(ns: argparse.Namespace) -> int:
     import time
 
     from readiness import __version__
-    from readiness.cli.sweep import _show, _write
     from readiness.inventory import Selection
     from readiness.record import SweepMeta
     from readiness.record.nogc import paused_gc
@@ -166,9 +165,6 @@ def cmd_merge(ns: argparse.Namespace) -> int:
     )
     with paused_gc():
         record = build(inventory, staff, list(results.values()), meta, installed)
-    _show(record)
-    if ns.out:
-        written = [_write(name, record, ns.out) for name in ("json", "csv")]
-        print("Written: " + ", ".join(str(path) for path in written))
+    show_and_write(record, ns.out)
     print(f"Merged {count} shards: {len(results)} results, {len(record.people)} staff")
     return finish(ns, record)

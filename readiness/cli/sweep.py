@@ -19,7 +19,7 @@ from readiness.cli.common import (
     preflight,
     state_dir,
 )
-from readiness.cli.finish import add_options, finish
+from readiness.cli.finish import add_options, finish, show_and_write
 from readiness.cli.interrupt import interruptible, reason
 from readiness.cli.shards import share
 from readiness.results import ExitCode
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from readiness.engine import Plan
     from readiness.family import CheckFamily
     from readiness.inventory import Inventory, Selection
-    from readiness.record import SweepRecord
 
 
 def register(sub: Any) -> None:
@@ -219,32 +218,9 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     )
     with paused_gc():  # the record, its renderings and its storing: no cycles, only size
         record = build(inventory, plan.staff, results, meta, installed)
-        _show(record)
-        if ns.out:
-            written = [_write(name, record, ns.out) for name in ("json", "csv")]
-            print("Written: " + ", ".join(str(path) for path in written))
+        show_and_write(record, ns.out)
         code = finish(ns, record)
     return ExitCode.INTERRUPTED if partial else code
-
-
-def _show(record: SweepRecord) -> None:
-    from readiness.reports import RenderOptions, renderer
-
-    colored = color()
-    text = renderer("console").render(record, RenderOptions(color=colored))
-    if colored:
-        from rich.console import Console
-
-        Console(highlight=False).print(text)
-    else:
-        print(text)
-
-
-def _write(name: str, record: SweepRecord, out_dir: Path) -> Path:
-    from readiness.reports import RenderOptions, renderer, write
-
-    chosen = renderer(name)
-    return write(chosen.render(record, RenderOptions()), out_dir / chosen.filename)
 
 
 def _run_with_progress(

@@ -31,11 +31,11 @@ from pydantic import (
     field_validator,
 )
 
-from readiness.inventory.optouts import OPT_OUT
 from readiness.secrets import REFERENCE_HELP, is_reference
 
 __all__ = [
     "CORE_OBJECT_SECTIONS",
+    "OPT_OUT",
     "Application",
     "CaBundlePath",
     "HostPort",
@@ -62,6 +62,10 @@ __all__ = [
     "go_live_moment",
     "split_host_port",
 ]
+
+# Marks a field that turns a safety default off (``json_schema_extra=OPT_OUT``): every
+# report lists such a field when it is not at its default (readiness/inventory/optouts.py).
+OPT_OUT: dict[str, Any] = {"opt_out": True}
 
 
 class Strict(BaseModel):

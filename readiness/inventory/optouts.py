@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from readiness.inventory.models import OPT_OUT  # noqa: F401 (re-exported for families)
+
 if TYPE_CHECKING:
     from readiness.inventory.inventory import Inventory
 
-__all__ = ["OPT_OUT", "opt_outs"]
-
-OPT_OUT: dict[str, Any] = {"opt_out": True}
+__all__ = ["opt_outs"]
 
 
 def opt_outs(inventory: Inventory) -> tuple[str, ...]:

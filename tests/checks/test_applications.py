@@ -11,9 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import socket
-import struct
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +23,12 @@ from readiness.inventory import Inventory, load
 from readiness.ledger import AttemptLedger
 from readiness.results import Result, Status
 from readiness_checks.applications import family as applications
-from readiness_checks.applications.family import PILOT
+from readiness_checks.applications.check_ids import PILOT
 from readiness_checks.applications.http import REQUESTS
 from readiness_checks.applications.probe import HANDSHAKES
 from readiness_lab.formlogin import users_file
 from readiness_lab.process import Supervisor, run, tcp_ready
+from tests.listeners import resetting_listener
 from tests.net.certs import build, make_ca
 from tests.net.conftest import free_port
 
@@ -45,26 +44,6 @@ class Web:
     ports: dict[str, int]
     ca_file: Path
     folder: Path
-
-
-def _reset_listener() -> tuple[socket.socket, threading.Thread]:
-    """Accepts, then resets each connection (SO_LINGER 0): a server that resets."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return listener, thread
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +161,7 @@ http {{
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)  # accepts (the kernel does) and never says a word
     ports["silent"] = int(silent.getsockname()[1])
-    reset, _ = _reset_listener()
+    reset, _ = resetting_listener()
     ports["reset"] = int(reset.getsockname()[1])
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: refused

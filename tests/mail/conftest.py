@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-import struct
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from readiness_lab.claim import claimed
 from readiness_lab.process import Supervisor, run, tcp_ready
 from readiness_lab.slot import Slot
 from tests.checks.conftest import free_port
+from tests.listeners import resetting_listener
 
 USERS = [f"user{i:04d}@ok.test" for i in range(300)]
 REJECTED = ["carol@ok.test", "nobody1@ok.test"]
@@ -162,27 +161,6 @@ logging {{
     return out
 
 
-def _resetting_listener(address: str) -> tuple[socket.socket, threading.Thread]:
-    """A port 25 that resets every connection (SO_LINGER 0 on close)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((address, 25))
-    listener.listen(16)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return listener, thread
-
-
 @pytest.fixture(scope="session")
 def mail_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailEstate]:
     base = tmp_path_factory.mktemp("mail-estate")
@@ -276,7 +254,7 @@ def mail_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailEstate
             sup = Supervisor(base / f"postfix-{name}")
             mail.start(spec, sup, ca)
             stack.callback(mail.stop, sup)
-        listener, _ = _resetting_listener(addresses["reset"])
+        listener, _ = resetting_listener(addresses["reset"], 25)
         stack.callback(listener.close)
         yield MailEstate(
             slot,
